@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every Debian package ef21 needs to build, test, run and plot. Idempotent and quiet when
+# everything is already present. Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  cmake g++ make pkg-config
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libabsl-dev libeigen3-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  prometheus-cpp-dev prometheus
+  python3 python3-matplotlib python3-numpy
+  docker-compose kubectl nodejs npm
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing ${missing[*]}" >&2
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Offline Kubernetes schema validation (kubernetes-models) lives in tools/k8s-validate.
+if [ -f "$(dirname "$0")/../tools/k8s-validate/package.json" ] &&
+   [ ! -d "$(dirname "$0")/../tools/k8s-validate/node_modules" ]; then
+  (cd "$(dirname "$0")/../tools/k8s-validate" && npm ci --silent --no-audit --no-fund >/dev/null)
+fi
