@@ -4,11 +4,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -69,8 +67,8 @@ double Dataset::RowSquaredNorm(int64_t j) const {
 absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view name,
                                     const LibsvmOptions& options) {
   if (options.features < 0 || options.features > kMaxIndex) {
-    return absl::InvalidArgumentError(absl::StrCat(name, ": expected features in [0, ", kMaxIndex,
-                                                   "], got ", options.features));
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": expected features in [0, ", kMaxIndex, "], got ", options.features));
   }
   Dataset data;
   data.row_offsets.push_back(0);
