@@ -1,0 +1,290 @@
+#include "cli/flags.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace ef21 {
+namespace {
+
+absl::Status Expected(const std::string& name, const std::string& what, const std::string& value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", name, ": expected ", what, ", got \"", value, "\""));
+}
+
+// Edit distance, for "did you mean" suggestions.
+size_t Distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+FlagSet::FlagSet(std::string command, std::string synopsis)
+    : command_(std::move(command)), synopsis_(std::move(synopsis)) {}
+
+void FlagSet::Add(const std::string& name, const std::string& value_hint, const std::string& help,
+                  Setter setter) {
+  flags_.push_back({name, value_hint, help, std::move(setter)});
+}
+
+void FlagSet::Section(const std::string& title) { sections_.emplace_back(flags_.size(), title); }
+
+void FlagSet::String(const std::string& name, std::string* target, const std::string& help) {
+  Add(name, "TEXT", help, [target](const std::string& v) {
+    *target = v;
+    return absl::OkStatus();
+  });
+}
+
+void FlagSet::Int(const std::string& name, int64_t* target, const std::string& help) {
+  Add(name, "N", help, [name, target](const std::string& v) {
+    int64_t parsed;
+    if (!absl::SimpleAtoi(v, &parsed)) return Expected(name, "an integer", v);
+    *target = parsed;
+    return absl::OkStatus();
+  });
+}
+
+void FlagSet::Double(const std::string& name, double* target, const std::string& help) {
+  Add(name, "X", help, [name, target](const std::string& v) {
+    double parsed;
+    if (!absl::SimpleAtod(v, &parsed) || !std::isfinite(parsed)) return Expected(name, "a finite number", v);
+    *target = parsed;
+    return absl::OkStatus();
+  });
+}
+
+void FlagSet::OptionalDouble(const std::string& name, std::optional<double>* target,
+                             const std::string& help) {
+  Add(name, "X", help, [name, target](const std::string& v) {
+    double parsed;
+    if (!absl::SimpleAtod(v, &parsed) || !std::isfinite(parsed)) return Expected(name, "a finite number", v);
+    *target = parsed;
+    return absl::OkStatus();
+  });
+}
+
+void FlagSet::Bool(const std::string& name, bool* target, const std::string& help) {
+  Add(name, "", help, [name, target](const std::string& v) {
+    if (v.empty() || v == "true" || v == "1") {
+      *target = true;
+    } else if (v == "false" || v == "0") {
+      *target = false;
+    } else {
+      return Expected(name, "true or false", v);
+    }
+    return absl::OkStatus();
+  });
+  flags_.back().is_bool = true;
+}
+
+absl::Status FlagSet::Parse(const std::vector<std::string>& args, bool* help) {
+  *help = false;
+  for (const std::string& arg : args) {
+    if (arg == "--help" || arg == "-h") {
+      *help = true;
+      return absl::OkStatus();
+    }
+  }
+  // Parse into a scratch list first so a bad flag changes nothing.
+  std::vector<std::pair<const Flag*, std::string>> parsed;
+  std::set<std::string> seen;
+  for (const std::string& arg : args) {
+    absl::string_view body = arg;
+    if (!absl::ConsumePrefix(&body, "--")) {
+      return absl::InvalidArgumentError(absl::StrCat(command_, ": expected --name=value, got \"", arg, "\""));
+    }
+    const size_t eq = body.find('=');
+    const std::string name(body.substr(0, eq));
+    const bool has_value = eq != absl::string_view::npos;
+    const std::string value = has_value ? std::string(body.substr(eq + 1)) : "";
+    const Flag* flag = nullptr;
+    for (const Flag& f : flags_) {
+      if (f.name == name) flag = &f;
+    }
+    if (flag == nullptr) {
+      std::string suggestion;
+      size_t best = 3;
+      for (const Flag& f : flags_) {
+        const size_t d = Distance(name, f.name);
+        if (d < best) {
+          best = d;
+          suggestion = f.name;
+        }
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          command_, ": unknown flag --", name,
+          suggestion.empty() ? "" : absl::StrCat(" (did you mean --", suggestion, "?)"),
+          "; see ef21 ", command_, " --help"));
+    }
+    if (!has_value && !flag->is_bool) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value: --", name, "=", flag->value_hint));
+    }
+    if (!seen.insert(name).second) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " is given twice"));
+    }
+    parsed.emplace_back(flag, value);
+  }
+  for (const auto& [flag, value] : parsed) {
+    if (absl::Status s = flag->setter(value); !s.ok()) return s;
+    set_.insert(flag->name);
+  }
+  return absl::OkStatus();
+}
+
+std::string FlagSet::Help() const {
+  std::string out = absl::StrCat("usage: ef21 ", command_, " [--flag=value ...]\n\n", synopsis_, "\n");
+  size_t next_section = 0;
+  for (size_t i = 0; i < flags_.size(); ++i) {
+    while (next_section < sections_.size() && sections_[next_section].first == i) {
+      absl::StrAppend(&out, "\n", sections_[next_section].second, ":\n");
+      ++next_section;
+    }
+    const Flag& f = flags_[i];
+    std::string left = absl::StrCat("  --", f.name, f.value_hint.empty() ? "" : "=", f.value_hint);
+    if (left.size() < 30) left.resize(30, ' '); else left += "\n" + std::string(30, ' ');
+    std::string help = f.help;
+    absl::StrAppend(&out, left, absl::StrReplaceAll(help, {{"\n", "\n" + std::string(30, ' ')}}), "\n");
+  }
+  return out;
+}
+
+namespace {
+
+template <typename T, typename Parse>
+FlagSet::Setter EnumSetter(T* target, Parse parse) {
+  return [target, parse](const std::string& v) -> absl::Status {
+    auto parsed = parse(v);
+    if (!parsed.ok()) return parsed.status();
+    *target = *parsed;
+    return absl::OkStatus();
+  };
+}
+
+absl::Status ParseDimensions(const std::string& v, int64_t* rows, int64_t* cols) {
+  std::vector<std::string> parts = absl::StrSplit(v, 'x');
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], rows) || !absl::SimpleAtoi(parts[1], cols) ||
+      *rows < 1 || *cols < 1) {
+    return Expected("synthetic", "MxD with positive integers (e.g. 20x10)", v);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last) {
+  std::vector<std::string> parts = absl::StrSplit(text, '-');
+  if (parts.size() == 1 && absl::SimpleAtoi(parts[0], first) && *first >= 0) {
+    *last = *first;
+    return absl::OkStatus();
+  }
+  if (parts.size() == 2 && absl::SimpleAtoi(parts[0], first) && absl::SimpleAtoi(parts[1], last) &&
+      *first >= 0 && *first <= *last) {
+    return absl::OkStatus();
+  }
+  return Expected("client-ids", "N or A-B with 0 <= A <= B", text);
+}
+
+void AddProblemFlags(FlagSet* flags, RunConfig* c) {
+  flags->Section("Problem");
+  flags->Add("problem", "logreg|polynomial", "logistic regression with the nonconvex regularizer, "
+             "or the nonconvex polynomial (SPEC §5); default logreg",
+             EnumSetter(&c->problem, [](const std::string& v) -> absl::StatusOr<ProblemKind> {
+               if (v == "logreg") return ProblemKind::kLogreg;
+               if (v == "polynomial") return ProblemKind::kPolynomial;
+               return Expected("problem", "logreg or polynomial", v);
+             }));
+  flags->String("data", &c->data, "LIBSVM file (logreg)");
+  flags->Int("features", &c->features, "declared dimension of the LIBSVM file (default: largest index)");
+  flags->Add("synthetic", "MxD", "logreg on a synthetic set: M rows, D features, A_ij ~ N(0,1), b = ±1",
+             [c](const std::string& v) { return ParseDimensions(v, &c->synthetic_rows, &c->synthetic_cols); });
+  flags->OptionalDouble("lambda", &c->lambda, "logreg regularizer λ (default 0.1)");
+  flags->Add("split", "row|contiguous", "row: one client per data row (the paper); contiguous: "
+             "--clients blocks, the last taking the remainder",
+             EnumSetter(&c->split, [](const std::string& v) { return ParseSplit(v); }));
+  flags->Int("clients", &c->clients, "number of clients (--split=contiguous; polynomial copies of f, default 1)");
+  flags->Int("dim", &c->dim, "polynomial dimension d (default 4)");
+  flags->Double("L0", &c->L0, "polynomial L0 (default 4)");
+  flags->Double("L1", &c->L1, "polynomial L1 (default 1); λ = L0/(9d²/(2L1²)+2)");
+  flags->Int("batch", &c->batch, "minibatch rows per client per round, with replacement (0: full gradient)");
+  flags->Double("sigma", &c->sigma, "polynomial: std of Gaussian noise added to ∇f_i (0: exact)");
+  flags->Add("seed", "N", "run seed: x^0, rand-k, minibatches, noise, synthetic data (default 0)",
+             [c](const std::string& v) {
+               uint64_t parsed;
+               if (!absl::SimpleAtoi(v, &parsed)) return Expected("seed", "a non-negative integer", v);
+               c->seed = parsed;
+               return absl::OkStatus();
+             });
+}
+
+void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
+  flags->Section("Algorithm");
+  flags->Add("algorithm", "NAME", "ef21 | norm-ef21 | ef21-sgdm | norm-ef21-sgdm | norm-ef21-sgd |\n"
+             "norm-sgdm | ef14 | gd | norm-gd (default norm-ef21)",
+             EnumSetter(&c->algorithm, [](const std::string& v) { return ParseAlgorithm(v); }));
+  flags->Add("compressor", "top-k|rand-k|identity", "compressor C (default top-k; identity for gd, "
+             "norm-gd, norm-sgdm)",
+             [c](const std::string& v) -> absl::Status {
+               auto kind = ParseCompressorKind(v);
+               if (!kind.ok()) return kind.status();
+               c->compressor = *kind;
+               return absl::OkStatus();
+             });
+  flags->Int("k", &c->k, "entries kept by top-k / rand-k (default 1)");
+  flags->Int("rounds", &c->rounds, "number of rounds K (default 100)");
+  flags->Add("stepsize", "theory|theory-l1|constant",
+             "theory: SPEC §4 per method (norm-ef21: gamma0/sqrt(K+1); ef21: Theorem 1);\n"
+             "theory-l1: 1/(2 c L1) (Theorem 3, single client); constant: --gamma",
+             EnumSetter(&c->stepsize, [](const std::string& v) -> absl::StatusOr<StepsizeRule> {
+               if (v == "theory") return StepsizeRule::kTheory;
+               if (v == "theory-l1") return StepsizeRule::kTheoryL1;
+               if (v == "constant") return StepsizeRule::kConstant;
+               return Expected("stepsize", "theory, theory-l1 or constant", v);
+             }));
+  flags->OptionalDouble("gamma", &c->gamma, "constant stepsize γ (with --stepsize=constant)");
+  flags->Double("gamma0", &c->gamma0, "γ0 of norm-ef21's gamma0/sqrt(K+1) (default 1)");
+  flags->OptionalDouble("eta", &c->eta, "momentum η in (0, 1] (default 1/sqrt(K+1) for the normalized "
+                        "momentum methods)");
+  flags->Add("init", "full|compressed", "g_i^0 = ∇f_i(x^0) sent dense (full, default) or C(∇f_i(x^0))",
+             EnumSetter(&c->init, [](const std::string& v) -> absl::StatusOr<InitKind> {
+               if (v == "full") return InitKind::kFull;
+               if (v == "compressed") return InitKind::kCompressed;
+               return Expected("init", "full or compressed", v);
+             }));
+  flags->Add("value-type", "f32|f64", "type of values on the wire (default f32); state uses exactly "
+             "the sent values",
+             EnumSetter(&c->value_type, [](const std::string& v) -> absl::StatusOr<ValueType> {
+               if (v == "f32") return ValueType::kF32;
+               if (v == "f64") return ValueType::kF64;
+               return Expected("value-type", "f32 or f64", v);
+             }));
+  flags->Add("x0", "gaussian|zeros", "starting point: N(0,1) (logreg) / N(20,1) (polynomial), or zeros",
+             EnumSetter(&c->x0, [](const std::string& v) -> absl::StatusOr<X0Kind> {
+               if (v == "gaussian") return X0Kind::kGaussian;
+               if (v == "zeros") return X0Kind::kZeros;
+               return Expected("x0", "gaussian or zeros", v);
+             }));
+  flags->String("x0-file", &c->x0_file, "starting point from a file, one number per line");
+  flags->Section("Run");
+  flags->String("out", &c->out, "run directory for config.json, metrics.csv, summary.json");
+  flags->Int("threads", &c->threads, "threads for client computation (0: one per core)");
+  flags->Int("diagnostics-every", &c->diagnostics_every,
+             "rounds between exact ‖∇f(x)‖ evaluations (default 1; the last round always)");
+  flags->Double("eps", &c->eps, "target ‖∇f‖² reported in summary.json (default 1e-4)");
+}
+
+}  // namespace ef21

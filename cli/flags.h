@@ -1,0 +1,68 @@
+// Command-line flags in --name=value form, bound to option structs. Flags live only in cli/;
+// everything below takes the option structs they fill.
+#ifndef EF21_CLI_FLAGS_H_
+#define EF21_CLI_FLAGS_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "common/run_config.h"
+
+namespace ef21 {
+
+class FlagSet {
+ public:
+  FlagSet(std::string command, std::string synopsis);
+
+  using Setter = std::function<absl::Status(const std::string& value)>;
+  // A flag with a custom parser. `value_hint` shows in --help ("PATH", "N", "top-k|rand-k|...").
+  void Add(const std::string& name, const std::string& value_hint, const std::string& help,
+           Setter setter);
+  void String(const std::string& name, std::string* target, const std::string& help);
+  void Int(const std::string& name, int64_t* target, const std::string& help);
+  void Double(const std::string& name, double* target, const std::string& help);
+  void OptionalDouble(const std::string& name, std::optional<double>* target, const std::string& help);
+  // A boolean flag: --name, --name=true or --name=false.
+  void Bool(const std::string& name, bool* target, const std::string& help);
+  // A section heading in --help.
+  void Section(const std::string& title);
+
+  // Parses args (the subcommand's arguments). On --help sets *help and returns OK without
+  // touching anything else. Errors name the flag and what was expected. A flag given twice is an
+  // error.
+  absl::Status Parse(const std::vector<std::string>& args, bool* help);
+  bool IsSet(const std::string& name) const { return set_.count(name) > 0; }
+  std::string Help() const;
+
+ private:
+  struct Flag {
+    std::string name, value_hint, help;
+    Setter setter;
+    bool is_bool = false;
+  };
+  std::string command_, synopsis_;
+  std::vector<Flag> flags_;
+  std::vector<std::pair<size_t, std::string>> sections_;  // heading before flags_[index]
+  std::set<std::string> set_;
+};
+
+// Problem flags (--problem, --data, --features, --synthetic, --lambda, --split, --clients, --dim,
+// --L0, --L1, --sigma, --batch, --seed): what a worker needs to build its f_i.
+void AddProblemFlags(FlagSet* flags, RunConfig* config);
+// Algorithm and run flags (--algorithm, --compressor, --k, --rounds, --stepsize, --gamma,
+// --gamma0, --eta, --init, --value-type, --x0, --x0-file, --out, --threads, --diagnostics-every,
+// --eps).
+void AddAlgorithmFlags(FlagSet* flags, RunConfig* config);
+
+// Parses "N" or "A-B" (inclusive) into client ids.
+absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last);
+
+}  // namespace ef21
+
+#endif  // EF21_CLI_FLAGS_H_

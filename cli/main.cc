@@ -1,0 +1,44 @@
+// The single ef21 binary: `ef21 <subcommand> --flag=value ...`.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+
+namespace {
+
+struct Subcommand {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>&);
+};
+
+constexpr Subcommand kSubcommands[] = {
+    {"simulate", "run every client and the server in one process", ef21::SimulateCommand},
+};
+
+void PrintUsage(std::FILE* out) {
+  std::fprintf(out,
+               "ef21: normalized error feedback (||EF21||, ||EF21-SGDM||) and baselines, simulated "
+               "or as a gRPC federation.\n\nusage: ef21 <command> [--flag=value ...]\n\ncommands:\n");
+  for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-12s %s\n", s.name, s.summary);
+  std::fprintf(out, "\n`ef21 <command> --help` lists a command's flags.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
+    PrintUsage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Subcommand& s : kSubcommands) {
+    if (std::strcmp(argv[1], s.name) == 0) return s.run(args);
+  }
+  std::fprintf(stderr, "ef21: unknown command \"%s\"\n\n", argv[1]);
+  PrintUsage(stderr);
+  return 2;
+}

@@ -1,0 +1,31 @@
+// A one-line progress display on stderr, redrawn at most ten times a second, only when stderr is
+// a terminal. Thread-compatible.
+#ifndef EF21_CLI_PROGRESS_H_
+#define EF21_CLI_PROGRESS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "common/run_log.h"
+
+namespace ef21 {
+
+class ProgressLine {
+ public:
+  ProgressLine(std::string label, uint64_t rounds);
+  ~ProgressLine();
+  void Update(const MetricsRow& row);
+
+ private:
+  std::string label_;
+  uint64_t rounds_;
+  bool enabled_;
+  double last_draw_ = 0.0;
+};
+
+// A human-readable summary of a finished run (stdout).
+std::string FormatSummary(const std::string& label, const RunSummary& s);
+
+}  // namespace ef21
+
+#endif  // EF21_CLI_PROGRESS_H_

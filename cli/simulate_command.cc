@@ -1,0 +1,49 @@
+// `ef21 simulate`: the whole run in one process (common/simulator.h).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/progress.h"
+#include "common/simulator.h"
+#include "common/status_macros.h"
+
+namespace ef21 {
+namespace {
+
+absl::Status Simulate(const RunConfig& config) {
+  EF21_ASSIGN_OR_RETURN(auto simulator, Simulator::Create(config));
+  EF21_ASSIGN_OR_RETURN(auto log, RunLog::Create(config.out, config.ToJson(), config.eps));
+  {
+    ProgressLine progress(AlgorithmName(config.algorithm), config.rounds);
+    EF21_RETURN_IF_ERROR(simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
+  }
+  EF21_RETURN_IF_ERROR(log->Finish(simulator->DescribeRun()));
+  std::fputs(FormatSummary(AlgorithmName(config.algorithm), log->summary()).c_str(), stdout);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int SimulateCommand(const std::vector<std::string>& args) {
+  RunConfig config;
+  FlagSet flags("simulate",
+                "Runs every client and the server in one process (no network) and writes the run\n"
+                "directory: config.json, metrics.csv (one row per round), summary.json.");
+  AddProblemFlags(&flags, &config);
+  AddAlgorithmFlags(&flags, &config);
+  bool help = false;
+  absl::Status status = flags.Parse(args, &help);
+  if (help) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok()) status = config.Validate();
+  if (status.ok()) status = Simulate(config);
+  if (!status.ok()) {
+    std::fprintf(stderr, "ef21 simulate: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace ef21
