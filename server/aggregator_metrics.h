@@ -1,0 +1,73 @@
+// Prometheus metrics of the aggregator (DESIGN.md "Metrics"), served over HTTP by prometheus-cpp's
+// exposer. Families are built once in Start() and handles cached; every method is thread-safe and
+// cheap enough for the round coordinator's hot path. Per-client series exist only while the run
+// has at most `per_client_bound` clients, so a 1605-client run does not flood Prometheus; totals
+// always exist.
+//
+// Names (all prefixed ef21_, counters end in _total, base units):
+//   ef21_build_info{version}                 gauge, 1
+//   ef21_rounds_completed_total              counter
+//   ef21_round                               gauge: the open round
+//   ef21_clients                             gauge: n
+//   ef21_connected_workers                   gauge: open Train streams
+//   ef21_uplink_bytes_total                  counter: algorithm bytes of accepted updates
+//   ef21_uplink_diagnostic_bytes_total       counter: diagnostic bytes (loss, gradients)
+//   ef21_downlink_bytes_total                counter: bytes of every message sent to workers
+//   ef21_client_uplink_bytes_total{client}   counter, per client (n ≤ bound)
+//   ef21_paper_bits_total                    counter: paper-convention bits, all clients
+//   ef21_paper_bits_per_client               gauge: = metrics.csv paper_bits_per_client
+//   ef21_uplink_bytes_per_client             gauge: = metrics.csv uplink_bytes_per_client
+//   ef21_downlink_bytes_per_client           gauge: = metrics.csv downlink_bytes_per_client
+//   ef21_g_norm, ef21_grad_norm, ef21_loss, ef21_stepsize   gauges of the last closed round
+//   ef21_round_duration_seconds              histogram
+//   ef21_rejected_messages_total{reason}     counter
+//   ef21_duplicate_updates_total             counter
+#ifndef EF21_SERVER_AGGREGATOR_METRICS_H_
+#define EF21_SERVER_AGGREGATOR_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/run_log.h"
+
+namespace ef21 {
+
+class AggregatorMetrics {
+ public:
+  struct Options {
+    // host:port for the HTTP /metrics endpoint; "" serves nothing (Render() still works).
+    // Port 0 picks a free port (see port()).
+    std::string listen;
+    int64_t clients = 0;
+    int64_t per_client_bound = 64;
+  };
+
+  static absl::StatusOr<std::unique_ptr<AggregatorMetrics>> Start(const Options& options);
+  virtual ~AggregatorMetrics() = default;
+
+  // The bound HTTP port, 0 when not serving.
+  virtual int port() const = 0;
+
+  // A round closed: its metrics.csv row, the cumulative totals behind it, and how long it took
+  // from RoundStart to close.
+  virtual void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
+                             double duration_seconds) = 0;
+  // An update was accepted: its algorithm and diagnostic wire bytes.
+  virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes, int64_t diagnostic_bytes) = 0;
+  virtual void OnDownlinkBytes(int64_t bytes) = 0;
+  // A message was refused; `reason` is a short snake_case label (e.g. "non_finite_value").
+  virtual void OnRejected(absl::string_view reason) = 0;
+  virtual void OnDuplicate() = 0;
+  virtual void SetConnectedWorkers(int64_t workers) = 0;
+  virtual void SetRound(uint64_t round) = 0;
+
+  // The text exposition format, as served on /metrics.
+  virtual std::string Render() const = 0;
+};
+
+}  // namespace ef21
+
+#endif  // EF21_SERVER_AGGREGATOR_METRICS_H_
