@@ -47,11 +47,17 @@ need() {
   fi
 }
 
+# GET a URL (Python standard library, so the test needs no curl); fails on errors and non-2xx.
+http_get() {
+  "$py" -c 'import sys, urllib.request
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=2).read())' "$1" 2>/dev/null
+}
+
 free_port() {
   "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-need docker-compose promtool kubectl node prometheus curl || true
+need docker-compose promtool kubectl node prometheus || true
 
 # Node packages for the validator (scripts/bootstrap.sh runs `npm ci`; do it here if it did not).
 kv=tools/k8s-validate
@@ -275,7 +281,7 @@ if command -v prometheus >/dev/null 2>&1; then
   prom_pid=$!
   ready=0
   for _ in $(seq 100); do
-    if curl -sf "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1; then ready=1; break; fi
+    if http_get "http://127.0.0.1:$port/-/ready" >/dev/null; then ready=1; break; fi
     sleep 0.1
   done
   if [ "$ready" = 1 ]; then

@@ -28,7 +28,7 @@ fi
 
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-for t in prometheus promtool curl; do
+for t in prometheus promtool; do
   command -v "$t" >/dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
 done
 
@@ -50,11 +50,17 @@ trap cleanup EXIT
 free_port() {
   "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
+# GET (or POST form fields NAME=VALUE ...) with the Python standard library; fails on errors.
+http_get() {
+  "$py" -c 'import sys, urllib.parse, urllib.request
+data = urllib.parse.urlencode([tuple(a.split("=", 1)) for a in sys.argv[2:]]).encode() if len(sys.argv) > 2 else None
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], data=data, timeout=5).read())' "$@" 2>/dev/null
+}
 now() { "$py" -c 'import time; print(f"{time.time():.3f}")'; }
 
 # Instant query; prints the single sample value (or nothing).
 prom_value() {
-  curl -sf --data-urlencode "query=$1" --data-urlencode "time=$2" "$prom/api/v1/query" |
+  http_get "$prom/api/v1/query" "query=$1" "time=$2" |
     "$py" -c 'import json,sys
 r = json.load(sys.stdin)["data"]["result"]
 print(r[0]["value"][1] if len(r) == 1 else "")'
@@ -77,12 +83,20 @@ sys.exit(0 if math.isclose(a, b, rel_tol=1e-12, abs_tol=0) else 1)' "$1" "$2" 2>
 
 # Polls a metrics endpoint every 50 ms while process $2 lives; keeps the last good exposition in $3.
 capture_exposition() {
-  local url=$1 pid=$2 outf=$3
-  while kill -0 "$pid" 2>/dev/null; do
-    if curl -sf --max-time 1 "$url" > "$outf.tmp" 2>/dev/null && [ -s "$outf.tmp" ]; then mv "$outf.tmp" "$outf"; fi
-    sleep 0.05
-  done
-  rm -f "$outf.tmp"
+  "$py" - "$@" <<'EOF'
+import os, sys, time, urllib.request
+url, pid, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+while os.path.exists(f"/proc/{pid}"):
+    try:
+        body = urllib.request.urlopen(url, timeout=1).read()
+        if body:
+            with open(out + ".tmp", "wb") as f:
+                f.write(body)
+            os.replace(out + ".tmp", out)
+    except OSError:
+        pass
+    time.sleep(0.05)
+EOF
 }
 
 # Every metric of the contract (docs/DEPLOY.md). ef21_client_uplink_bytes_total is per client only
@@ -131,16 +145,16 @@ promtool check config "$work/prometheus.yml" >/dev/null || { echo "FAIL: generat
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn > "$work/prometheus.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do curl -sf "$prom/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -sf "$prom/-/ready" >/dev/null 2>&1 || { echo "FAIL: Prometheus not ready: $(cat "$work/prometheus.log")"; exit 1; }
+for _ in $(seq 100); do http_get "$prom/-/ready" >/dev/null && break; sleep 0.1; done
+http_get "$prom/-/ready" >/dev/null || { echo "FAIL: Prometheus not ready: $(cat "$work/prometheus.log")"; exit 1; }
 
 # Prometheus applies new targets a few seconds after start: wait until it lists ours (down, as
 # nothing listens yet), so that the first 100 ms scrapes of the run are not lost.
 for _ in $(seq 300); do
-  curl -sf "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" && break
+  http_get "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" && break
   sleep 0.1
 done
-curl -sf "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" ||
+http_get "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" ||
   { echo "FAIL: Prometheus never picked up the scrape target: $(cat "$work/prometheus.log")"; exit 1; }
 
 run_flags=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row
