@@ -9,6 +9,10 @@
 namespace ef21 {
 
 int SimulateCommand(const std::vector<std::string>& args);
+int RunCommand(const std::vector<std::string>& args);
+int AggregatorCommand(const std::vector<std::string>& args);
+int WorkerCommand(const std::vector<std::string>& args);
+int HealthCommand(const std::vector<std::string>& args);
 
 }  // namespace ef21
 

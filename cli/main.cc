@@ -16,6 +16,11 @@ struct Subcommand {
 
 constexpr Subcommand kSubcommands[] = {
     {"simulate", "run every client and the server in one process", ef21::SimulateCommand},
+    {"run", "run the federation over gRPC on loopback (aggregator + worker processes)",
+     ef21::RunCommand},
+    {"aggregator", "serve a federated run (gRPC)", ef21::AggregatorCommand},
+    {"worker", "host logical clients of a federated run", ef21::WorkerCommand},
+    {"health", "ask a server's gRPC health service whether it is serving", ef21::HealthCommand},
 };
 
 void PrintUsage(std::FILE* out) {

@@ -89,8 +89,9 @@ absl::Status Simulator::Run(RunLog* log, const Observer& observer) {
   return last_error_;
 }
 
-JsonObject Simulator::DescribeRun() const {
-  const MethodContext& c = *context_;
+JsonObject Simulator::DescribeRun() const { return ef21::DescribeRun(*context_); }
+
+JsonObject DescribeRun(const MethodContext& c) {
   JsonObject o;
   o.Add("problem", c.problem->Describe());
   o.Add("clients", c.num_clients());

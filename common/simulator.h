@@ -62,6 +62,10 @@ class Simulator {
   absl::Status last_error_;
 };
 
+// The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
+// the aggregator both write them.
+JsonObject DescribeRun(const MethodContext& context);
+
 // Seconds on a monotonic clock.
 double MonotonicSeconds();
 

@@ -146,7 +146,7 @@ int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& 
   if (round != 0) update += 1 + VarintBytes(round);          // round = 1
   if (client_id != 0) update += 1 + VarintBytes(client_id);  // client_id = 2
   update += LengthDelimited(SparseVectorWireBytes(c, type));  // c = 3
-  return LengthDelimited(update);                             // WorkerMessage.update = 2
+  return LengthDelimited(update);  // one element of WorkerMessage.updates = 2
 }
 
 int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {

@@ -1,0 +1,93 @@
+// `ef21 aggregator`: a long-running federation server (server/aggregator.h). Prints
+// "listening on HOST:PORT" once bound, runs until round K closes or SIGTERM/SIGINT, then writes
+// summary.json and exits 0.
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/progress.h"
+#include "cli/signal_waiter.h"
+#include "common/status_macros.h"
+#include "server/aggregator.h"
+
+namespace ef21 {
+namespace {
+
+absl::Status RunAggregator(Aggregator::Options options, double linger_seconds) {
+  std::unique_ptr<Aggregator> aggregator;
+  SignalWaiter signals([&](const std::string& name) {
+    if (aggregator != nullptr) aggregator->Stop(name);
+  });
+  EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
+  std::printf("listening on %s\n", aggregator->address().c_str());
+  if (aggregator->metrics().port() != 0) {
+    std::printf("metrics on port %d\n", aggregator->metrics().port());
+  }
+  std::printf("run %s: %lld clients, %lld rounds\n", aggregator->run_id().c_str(),
+              static_cast<long long>(aggregator->coordinator().context().num_clients()),
+              static_cast<long long>(options.config.rounds));
+  std::fflush(stdout);
+  // A signal that arrived before the aggregator existed.
+  if (!signals.received().empty()) aggregator->Stop(signals.received());
+  aggregator->Wait(absl::InfiniteDuration());
+  const bool complete = aggregator->coordinator().complete();
+  absl::Status status = aggregator->Shutdown();
+  if (linger_seconds > 0) {
+    aggregator->Wait(absl::Seconds(0));
+    absl::SleepFor(absl::Seconds(linger_seconds));
+  }
+  EF21_RETURN_IF_ERROR(status);
+  if (complete) {
+    std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
+               stdout);
+  } else {
+    std::fprintf(stderr, "ef21 aggregator: stopped (%s) after %llu closed rounds; %s/metrics.csv "
+                 "holds every closed round\n",
+                 signals.received().empty() ? "shutdown" : signals.received().c_str(),
+                 static_cast<unsigned long long>(aggregator->coordinator().rounds_closed()),
+                 options.config.out.empty() ? "(no --out)" : options.config.out.c_str());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int AggregatorCommand(const std::vector<std::string>& args) {
+  Aggregator::Options options;
+  options.listen = "0.0.0.0:50051";
+  RunConfig& config = options.config;
+  double linger_seconds = 0;
+  FlagSet flags("aggregator",
+                "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
+                "workers attach with `ef21 worker`; the run directory is the same as simulate's.\n"
+                "Prints \"listening on HOST:PORT\" once bound. SIGTERM/SIGINT stop the run gracefully\n"
+                "(exit 0, metrics.csv complete up to the last closed round).\n"
+                "With --split=row, --clients=N states the expected number of clients (= data rows)\n"
+                "and is checked.");
+  flags.Section("Federation");
+  flags.String("listen", &options.listen, "HOST:PORT to serve on (default 0.0.0.0:50051; port 0 picks one)");
+  flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
+  flags.Double("linger-seconds", &linger_seconds, "keep /metrics up this long after the run (default 0)");
+  AddProblemFlags(&flags, &config);
+  AddAlgorithmFlags(&flags, &config);
+  bool help = false;
+  absl::Status status = flags.Parse(args, &help);
+  if (help) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok() && config.problem == ProblemKind::kLogreg && config.split == Split::kRow &&
+      config.clients != 0) {
+    options.expected_clients = config.clients;
+    config.clients = 0;
+  }
+  if (status.ok()) status = options.Validate();
+  if (status.ok()) status = RunAggregator(options, linger_seconds);
+  if (!status.ok()) {
+    std::fprintf(stderr, "ef21 aggregator: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace ef21

@@ -1,0 +1,202 @@
+// `ef21 run`: a whole federation on loopback — the aggregator in this process on 127.0.0.1:0 and
+// --worker-processes `ef21 worker` processes of this same binary, each hosting a contiguous block
+// of clients. Writes the same run directory and prints the same summary as `ef21 simulate`.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/progress.h"
+#include "cli/signal_waiter.h"
+#include "common/status_macros.h"
+#include "server/aggregator.h"
+
+extern char** environ;
+
+namespace ef21 {
+namespace {
+
+struct Child {
+  pid_t pid = -1;
+  int64_t first = 0, last = 0;
+  bool exited = false;
+  int status = 0;
+};
+
+// Starts `argv` with an empty signal mask in its own process group (a terminal's Ctrl-C reaches
+// only `ef21 run`, which then stops the run for everyone gracefully).
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv) {
+  std::vector<char*> raw;
+  for (const std::string& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
+  raw.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t empty;
+  sigemptyset(&empty);
+  posix_spawnattr_setsigmask(&attr, &empty);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, raw[0], nullptr, &attr, raw.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
+  return pid;
+}
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return absl::StrCat("was killed by signal ", WTERMSIG(status));
+  return "ended";
+}
+
+// Reaps children that have exited; returns the first failure.
+absl::Status ReapChildren(std::vector<Child>* children, bool block) {
+  absl::Status failure;
+  for (size_t i = 0; i < children->size(); ++i) {
+    Child& c = (*children)[i];
+    if (c.exited) continue;
+    const pid_t r = ::waitpid(c.pid, &c.status, block ? 0 : WNOHANG);
+    if (r != c.pid) continue;
+    c.exited = true;
+    if (!(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0) && failure.ok()) {
+      failure = absl::InternalError(absl::StrCat("worker process ", i, " (clients ", c.first, "-",
+                                                 c.last, ") ", DescribeExit(c.status)));
+    }
+  }
+  return failure;
+}
+
+void KillChildren(std::vector<Child>* children) {
+  for (Child& c : *children) {
+    if (!c.exited) ::kill(c.pid, SIGKILL);
+  }
+  (void)ReapChildren(children, /*block=*/true);
+}
+
+struct RunOptions {
+  RunConfig config;
+  int64_t worker_processes = 2;
+  std::string metrics_listen;
+  double linger_seconds = 0;
+  std::vector<std::string> problem_args;  // forwarded to the workers
+};
+
+absl::Status Run(const RunOptions& o) {
+  std::unique_ptr<Aggregator> aggregator;
+  std::atomic<bool> stopping{false};
+  SignalWaiter signals([&](const std::string& name) {
+    stopping = true;
+    if (aggregator != nullptr) aggregator->Stop(name);
+  });
+  ProgressLine progress(AlgorithmName(o.config.algorithm), o.config.rounds);
+  Aggregator::Options options;
+  options.config = o.config;
+  options.listen = "127.0.0.1:0";
+  options.metrics_listen = o.metrics_listen;
+  options.observer = [&progress](const MetricsRow& row) { progress.Update(row); };
+  EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
+  if (stopping) aggregator->Stop(signals.received());
+
+  const int64_t n = aggregator->coordinator().context().num_clients();
+  const int64_t p = std::max<int64_t>(1, std::min(o.worker_processes, n));
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  const int64_t threads = std::max<int64_t>(1, cores / p);
+  std::vector<Child> children(p);
+  absl::Status failure;
+  for (int64_t w = 0; w < p && failure.ok(); ++w) {
+    Child& c = children[w];
+    c.first = n * w / p;
+    c.last = n * (w + 1) / p - 1;
+    std::vector<std::string> argv = {"/proc/self/exe", "worker",
+                                     absl::StrCat("--aggregator=", aggregator->address()),
+                                     absl::StrCat("--client-ids=", c.first, "-", c.last),
+                                     absl::StrCat("--threads=", threads),
+                                     "--connect-timeout-seconds=10"};
+    argv.insert(argv.end(), o.problem_args.begin(), o.problem_args.end());
+    absl::StatusOr<pid_t> pid = SpawnProcess(argv);
+    if (!pid.ok()) {
+      failure = pid.status();
+      c.exited = true;
+    } else {
+      c.pid = *pid;
+    }
+  }
+  // Wait for the run, watching the workers: one that fails ends the run.
+  while (failure.ok() && !aggregator->Wait(absl::Milliseconds(50))) {
+    failure = ReapChildren(&children, /*block=*/false);
+  }
+  if (!failure.ok()) {
+    aggregator->Stop("a worker failed");
+    KillChildren(&children);
+  }
+  absl::Status run_status = aggregator->Shutdown();
+  if (failure.ok()) {
+    // Workers exit once they have read Finish.
+    failure = ReapChildren(&children, /*block=*/true);
+  }
+  if (o.linger_seconds > 0) absl::SleepFor(absl::Seconds(o.linger_seconds));
+  EF21_RETURN_IF_ERROR(failure);
+  EF21_RETURN_IF_ERROR(run_status);
+  if (!aggregator->coordinator().complete()) {
+    std::fprintf(stderr, "ef21 run: stopped (%s) after %llu closed rounds\n",
+                 signals.received().c_str(),
+                 static_cast<unsigned long long>(aggregator->coordinator().rounds_closed()));
+    return absl::OkStatus();
+  }
+  std::fputs(FormatSummary(AlgorithmName(o.config.algorithm), aggregator->log().summary()).c_str(),
+             stdout);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int RunCommand(const std::vector<std::string>& args) {
+  RunOptions o;
+  FlagSet flags("run",
+                "Runs the federation on loopback: an aggregator in this process and worker\n"
+                "processes over gRPC, with the flags of `ef21 simulate`. Writes the same run\n"
+                "directory (config.json, metrics.csv, summary.json) and prints the same summary.");
+  flags.Section("Federation");
+  flags.Int("worker-processes", &o.worker_processes, "worker processes, each hosting a contiguous block of clients (default 2)");
+  flags.String("metrics-listen", &o.metrics_listen, "HOST:PORT for the aggregator's Prometheus /metrics (default: none)");
+  flags.Double("linger-seconds", &o.linger_seconds, "keep /metrics up this long after the last round (default 0)");
+  AddProblemFlags(&flags, &o.config);
+  AddAlgorithmFlags(&flags, &o.config);
+  bool help = false;
+  absl::Status status = flags.Parse(args, &help);
+  if (help) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok() && o.worker_processes < 1) {
+    status = absl::InvalidArgumentError(absl::StrCat("--worker-processes must be >= 1; got ", o.worker_processes));
+  }
+  if (status.ok() && o.linger_seconds < 0) status = absl::InvalidArgumentError("--linger-seconds must be >= 0");
+  if (status.ok()) status = o.config.Validate();
+  if (status.ok()) {
+    // The problem flags as given, for the workers (AddProblemFlags' names).
+    const std::set<std::string> problem_flags = {"problem", "data",  "features", "synthetic", "lambda",
+                                                 "split",   "clients", "dim",    "L0",        "L1",
+                                                 "batch",   "sigma", "seed"};
+    for (const std::string& arg : args) {
+      const std::string name = arg.substr(2, arg.find('=') - 2);
+      if (problem_flags.count(name) > 0) o.problem_args.push_back(arg);
+    }
+    status = Run(o);
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "ef21 run: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace ef21

@@ -1,0 +1,50 @@
+#include "cli/signal_waiter.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <ctime>
+
+namespace ef21 {
+namespace {
+
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
+}  // namespace
+
+SignalWaiter::SignalWaiter(std::function<void(const std::string&)> on_signal)
+    : on_signal_(std::move(on_signal)) {
+  const sigset_t set = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  thread_ = std::thread([this] {
+    const sigset_t signals = ShutdownSignals();
+    // sigtimedwait with a short timeout so the destructor can end the thread.
+    const timespec timeout = {0, 100 * 1000 * 1000};
+    while (!stop_) {
+      const int sig = sigtimedwait(&signals, nullptr, &timeout);
+      if (sig == SIGINT || sig == SIGTERM) {
+        received_ = sig;
+        on_signal_(sig == SIGINT ? "SIGINT" : "SIGTERM");
+      }
+    }
+  });
+}
+
+SignalWaiter::~SignalWaiter() {
+  stop_ = true;
+  thread_.join();
+}
+
+std::string SignalWaiter::received() const {
+  const int sig = received_;
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "";
+}
+
+}  // namespace ef21

@@ -1,0 +1,85 @@
+// `ef21 worker`: hosts logical clients A..B of a federated run (client/worker_host.h).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/flags.h"
+#include "cli/signal_waiter.h"
+#include "client/worker_host.h"
+#include "common/status_macros.h"
+
+namespace ef21 {
+namespace {
+
+absl::Status RunWorker(WorkerHost::Options options) {
+  std::unique_ptr<WorkerHost> host;
+  std::atomic<bool> signalled{false};
+  SignalWaiter signals([&](const std::string&) {
+    signalled = true;
+    if (host != nullptr) host->Cancel();
+  });
+  EF21_ASSIGN_OR_RETURN(host, WorkerHost::Create(options));
+  if (signalled) host->Cancel();
+  absl::StatusOr<WorkerHost::Result> result = host->Run();
+  if (!result.ok()) {
+    if (signalled) {
+      return absl::CancelledError(absl::StrCat("interrupted (", signals.received(), ")"));
+    }
+    return result.status();
+  }
+  if (result->stopped) {
+    std::fprintf(stderr, "ef21 worker: the aggregator stopped the run after round %llu (%s); "
+                 "exiting\n", static_cast<unsigned long long>(result->rounds), result->reason.c_str());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int WorkerCommand(const std::vector<std::string>& args) {
+  WorkerHost::Options options;
+  std::string ids;
+  double connect_timeout_seconds = 60;
+  int64_t drop_at = -1;
+  FlagSet flags("worker",
+                "Hosts logical clients A..B of a federated run over one gRPC stream to the\n"
+                "aggregator. Needs only the problem flags: the algorithm comes from the aggregator.\n"
+                "Reconnects with backoff when the aggregator is unreachable or the stream breaks;\n"
+                "exits 0 when the aggregator ends the run.");
+  flags.Section("Federation");
+  flags.String("aggregator", &options.aggregator, "HOST:PORT of the aggregator");
+  flags.String("client-ids", &ids, "the clients hosted: N or A-B (inclusive)");
+  flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
+  flags.Int("threads", &options.threads, "threads stepping the hosted clients (default 1)");
+  flags.Double("connect-timeout-seconds", &connect_timeout_seconds,
+               "how long the aggregator may stay unreachable, at start or after a broken stream "
+               "(default 60)");
+  flags.Int("test-drop-stream-at-round", &drop_at,
+            "test hook: cut the stream once right after sending round R's updates (default -1: never)");
+  AddProblemFlags(&flags, &options.problem);
+  bool help = false;
+  absl::Status status = flags.Parse(args, &help);
+  if (help) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok() && !flags.IsSet("client-ids")) {
+    status = absl::InvalidArgumentError("--client-ids=A-B is required");
+  }
+  if (status.ok()) status = ParseIdRange(ids, &options.first_client, &options.last_client);
+  if (status.ok() && !(connect_timeout_seconds > 0)) {
+    status = absl::InvalidArgumentError("--connect-timeout-seconds must be positive");
+  }
+  if (status.ok()) {
+    options.connect_timeout = absl::Seconds(connect_timeout_seconds);
+    options.drop_stream_at_round = drop_at;
+    status = options.Validate();
+  }
+  if (status.ok()) status = RunWorker(options);
+  if (!status.ok()) {
+    std::fprintf(stderr, "ef21 worker: %s\n", std::string(status.message()).c_str());
+    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  return 0;
+}
+
+}  // namespace ef21

@@ -1,0 +1,360 @@
+#include "client/worker_host.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/problem_factory.h"
+#include "common/simulator.h"
+#include "common/status_macros.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/codec.h"
+
+namespace ef21 {
+namespace {
+
+using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
+
+constexpr char kRunIdMetadataKey[] = "ef21-run-id";  // server/aggregator_service.h
+
+int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
+
+// Worth reconnecting for: the aggregator is (temporarily) unreachable, the stream broke, or a
+// client is still attached on a stream the aggregator has not seen die yet.
+bool Retryable(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kAborted ||
+         code == absl::StatusCode::kDeadlineExceeded || code == absl::StatusCode::kCancelled ||
+         code == absl::StatusCode::kUnknown;
+}
+
+}  // namespace
+
+absl::Status WorkerHost::Options::Validate() const {
+  if (aggregator.empty()) return absl::InvalidArgumentError("--aggregator needs HOST:PORT");
+  if (first_client < 0 || last_client < first_client) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--client-ids: expected 0 <= A <= B; got ", first_client, "-", last_client));
+  }
+  if (threads < 1) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 1; got ", threads));
+  if (connect_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--connect-timeout-seconds must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) {
+  EF21_RETURN_IF_ERROR(options.Validate());
+  // The problem flags alone must make a valid configuration (the algorithm part is a default).
+  std::unique_ptr<WorkerHost> host(new WorkerHost(std::move(options)));
+  const Options& o = host->options_;
+  EF21_ASSIGN_OR_RETURN(host->problem_, CreateProblem(o.problem));
+  if (o.last_client >= host->problem_->num_clients()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--client-ids=", o.first_client, "-", o.last_client, " reaches beyond the problem's ",
+        host->problem_->num_clients(), " clients"));
+  }
+  for (int64_t i = o.first_client; i <= o.last_client; ++i) host->ids_.push_back(i);
+  std::vector<double> probes(host->ids_.size());
+  ProbeLosses(*host->problem_, host->ids_, probes.data());
+  host->probe_loss_ = SumAscending(probes);
+
+  WorkerMetrics::Options metrics_options;
+  metrics_options.listen = o.metrics_listen;
+  EF21_ASSIGN_OR_RETURN(host->metrics_, WorkerMetrics::Start(metrics_options));
+  host->metrics_->SetClients(static_cast<int64_t>(host->ids_.size()));
+
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetMaxSendMessageSize(-1);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(o.keepalive_time));
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Milliseconds(o.keepalive_timeout));
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_initial));
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_initial));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_max));
+  host->channel_ = grpc::CreateCustomChannel(o.aggregator, grpc::InsecureChannelCredentials(), args);
+  host->stub_ = v1::Aggregator::NewStub(host->channel_);
+  host->pool_ = std::make_unique<ThreadPool>(o.threads);
+  return host;
+}
+
+WorkerHost::WorkerHost(Options options) : options_(std::move(options)) {
+  if (options_.name.empty()) {
+    char hostname[256] = {0};
+    ::gethostname(hostname, sizeof(hostname) - 1);
+    options_.name = absl::StrCat(hostname, ":", ::getpid());
+  }
+}
+
+WorkerHost::~WorkerHost() = default;
+
+void WorkerHost::Cancel() {
+  cancelled_ = true;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (active_context_ != nullptr) active_context_->TryCancel();
+  cv_.notify_all();
+}
+
+bool WorkerHost::SleepUnlessCancelled(absl::Duration d) {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return cancelled_.load(); });
+  return !cancelled_;
+}
+
+absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
+  Result result;
+  std::mt19937_64 jitter(std::random_device{}());
+  absl::Duration backoff = options_.backoff_initial;
+  absl::Time outage_start = absl::Now();
+  absl::Status last;
+  for (;;) {
+    if (cancelled_) return absl::CancelledError("worker cancelled");
+    bool welcomed = false;
+    bool finished = false;
+    last = RunSession(&welcomed, &result);
+    if (last.ok()) {
+      finished = true;
+    }
+    if (finished) return result;
+    if (cancelled_) return absl::CancelledError("worker cancelled");
+    if (!Retryable(last.code())) return last;
+    if (welcomed) {
+      outage_start = absl::Now();
+      backoff = options_.backoff_initial;
+    }
+    if (absl::Now() - outage_start > options_.connect_timeout) {
+      return absl::UnavailableError(absl::StrCat(
+          "aggregator at ", options_.aggregator, " unreachable for ",
+          absl::FormatDuration(options_.connect_timeout), ": ", last.message()));
+    }
+    // Full jitter in [backoff/2, backoff].
+    const double fraction = 0.5 + 0.5 * std::uniform_real_distribution<double>(0.0, 1.0)(jitter);
+    if (!SleepUnlessCancelled(backoff * fraction)) return absl::CancelledError("worker cancelled");
+    backoff = std::min(backoff * 2, options_.backoff_max);
+    ++result.reconnects;
+    metrics_->OnReconnect();
+  }
+}
+
+bool WorkerHost::Write(Stream* stream, const v1::WorkerMessage& message) {
+  metrics_->OnBytesSent(static_cast<int64_t>(message.ByteSizeLong()));
+  return stream->Write(message);
+}
+
+absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
+  grpc::ClientContext context;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cancelled_) return absl::CancelledError("worker cancelled");
+    active_context_ = &context;
+  }
+  // Cancels the stream when Welcome does not come in time.
+  bool got_welcome = false;
+  bool session_over = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.welcome_timeout),
+                      [&] { return got_welcome || session_over; })) {
+      context.TryCancel();
+    }
+  });
+
+  std::unique_ptr<Stream> stream = stub_->Train(&context);
+  v1::WorkerMessage attach_message;
+  v1::Attach* attach = attach_message.mutable_attach();
+  attach->set_run_id(run_id_);
+  for (int64_t id : ids_) attach->add_client_ids(static_cast<uint32_t>(id));
+  ProblemToSpec(options_.problem, attach->mutable_problem());
+  attach->set_dim(static_cast<uint32_t>(problem_->dim()));
+  attach->set_clients(static_cast<uint32_t>(problem_->num_clients()));
+  attach->set_probe_loss(probe_loss_);
+  attach->set_worker_name(options_.name);
+
+  absl::Status protocol;  // an error of ours that ends the session
+  bool finish_received = false;
+  if (Write(stream.get(), attach_message)) {
+    v1::ServerMessage in;
+    while (stream->Read(&in)) {
+      metrics_->OnBytesReceived(static_cast<int64_t>(in.ByteSizeLong()));
+      if (in.has_welcome()) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          got_welcome = true;
+          cv_.notify_all();
+        }
+        *welcomed = true;
+        protocol = OnWelcome(in.welcome(), stream.get());
+      } else if (in.has_round_start()) {
+        if (context_ == nullptr) {
+          protocol = absl::InternalError("RoundStart before Welcome");
+        } else {
+          protocol = OnRoundStart(in.round_start(), stream.get(), &context);
+        }
+      } else if (in.has_finish()) {
+        result->rounds = in.finish().rounds();
+        result->stopped = in.finish().stopped();
+        result->reason = in.finish().reason();
+        finish_received = true;
+        stream->WritesDone();
+      }
+      if (!protocol.ok()) {
+        context.TryCancel();
+        break;
+      }
+    }
+  }
+  const grpc::Status status = stream->Finish();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    active_context_ = nullptr;
+    session_over = true;
+    cv_.notify_all();
+  }
+  watchdog.join();
+  if (!protocol.ok()) return protocol;
+  if (finish_received) return absl::OkStatus();
+  if (status.ok()) return absl::UnavailableError("the aggregator ended the stream without Finish");
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && !run_id_.empty()) {
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto it = trailers.find(kRunIdMetadataKey);
+    if (it != trailers.end() && std::string(it->second.data(), it->second.size()) != run_id_) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "aggregator restarted: run ", run_id_, " is gone (now ",
+          std::string(it->second.data(), it->second.size()),
+          "); restart recovery from checkpoints is not implemented"));
+    }
+  }
+  absl::Status s = FromGrpcStatus(status);
+  return absl::Status(s.code(), absl::StrCat("aggregator ", options_.aggregator, ": ", s.message()));
+}
+
+absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
+  if (!run_id_.empty() && welcome.run_id() != run_id_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "aggregator restarted: run ", run_id_, " is gone (now ", welcome.run_id(),
+        "); restart recovery from checkpoints is not implemented"));
+  }
+  if (static_cast<int64_t>(welcome.dim()) != problem_->dim() ||
+      static_cast<int64_t>(welcome.clients()) != problem_->num_clients()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the run has dimension ", welcome.dim(), " and ", welcome.clients(),
+        " clients; this worker's problem has ", problem_->dim(), " and ", problem_->num_clients()));
+  }
+  if (welcome.states_size() != static_cast<int>(ids_.size())) {
+    return absl::InternalError(absl::StrCat("Welcome carries ", welcome.states_size(),
+                                            " client states for ", ids_.size(), " clients"));
+  }
+  const size_t n = ids_.size();
+  if (context_ == nullptr) {
+    RunConfig config = options_.problem;
+    EF21_RETURN_IF_ERROR(SpecToRunConfig(welcome.spec(), &config));
+    // Keep this worker's own data path; the rest of the problem was compared by the aggregator.
+    config.data = options_.problem.data;
+    config.x0_file.clear();
+    config.out.clear();
+    EF21_ASSIGN_OR_RETURN(context_, MethodContext::Create(config, problem_));
+    run_id_ = welcome.run_id();
+    for (int64_t id : ids_) clients_.push_back(ClientMethod::Create(context_, id));
+    computed_round_.assign(n, -1);
+    messages_.resize(n);
+  }
+  const int64_t open = static_cast<int64_t>(welcome.round());
+  v1::WorkerMessage resend;
+  Vector g;
+  for (size_t j = 0; j < n; ++j) {
+    const v1::ClientState& state = welcome.states(static_cast<int>(j));
+    if (static_cast<int64_t>(state.client_id()) != ids_[j]) {
+      return absl::InternalError(absl::StrCat("Welcome's state ", j, " is for client ",
+                                              state.client_id(), ", expected ", ids_[j]));
+    }
+    const bool has_g = state.g_size() > 0;
+    if (has_g && state.g_size() != problem_->dim()) {
+      return absl::InternalError(absl::StrCat("Welcome's g_", ids_[j], " has ", state.g_size(),
+                                              " values; expected ", problem_->dim()));
+    }
+    const bool agrees = has_g && clients_[j]->g() == MapVector(state.g());
+    if (state.update_received()) {
+      // Skip the open round; hold g_i exactly as the aggregator will after applying it.
+      if (computed_round_[j] != open || !agrees) clients_[j]->Restore(MapVector(state.g()));
+      computed_round_[j] = open;
+    } else if (computed_round_[j] == open) {
+      // Computed and sent, but lost with the stream: send the same message again.
+      const int k = static_cast<int>(std::find(todo_.begin(), todo_.end(), j) - todo_.begin());
+      *resend.add_updates() = out_.updates(k);
+    } else {
+      // Answer the open round from the aggregator's g_i (a fresh client starts from zero).
+      if (has_g) {
+        if (computed_round_[j] != open - 1 || !agrees) clients_[j]->Restore(MapVector(state.g()));
+      } else if (computed_round_[j] != -1) {
+        clients_[j] = ClientMethod::Create(context_, ids_[j]);
+      }
+      computed_round_[j] = open - 1;
+    }
+  }
+  if (resend.updates_size() > 0 && !Write(stream, resend)) {
+    return absl::UnavailableError("stream broke while resending updates");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* stream,
+                                      grpc::ClientContext* context) {
+  const double started = MonotonicSeconds();
+  const int64_t round = static_cast<int64_t>(start.round());
+  if (start.x_size() != problem_->dim()) {
+    return absl::InternalError(absl::StrCat("RoundStart carries ", start.x_size(),
+                                            " coordinates; expected ", problem_->dim()));
+  }
+  // The last batch stays cached (for a resend after reconnect) unless there is a new one.
+  next_todo_.clear();
+  for (size_t j = 0; j < ids_.size(); ++j) {
+    if (computed_round_[j] < round) next_todo_.push_back(j);
+  }
+  if (next_todo_.empty()) return absl::OkStatus();
+  todo_.swap(next_todo_);
+  problem_->Prepare(MapVector(start.x()), &point_);
+  ClientRound request;
+  request.round = start.round();
+  request.point = &point_;
+  request.stepsize = start.stepsize();
+  request.want_gradient = start.diagnostics();
+
+  auto* updates = out_.mutable_updates();
+  while (updates->size() > static_cast<int>(todo_.size())) updates->RemoveLast();
+  while (updates->size() < static_cast<int>(todo_.size())) updates->Add();
+  const ValueType type = context_->config.value_type;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, problem_->dim()));
+  pool_->ParallelFor(static_cast<int64_t>(todo_.size()), grain, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end; ++k) {
+      const size_t j = todo_[k];
+      ClientMessage& message = messages_[j];
+      clients_[j]->Step(request, &message);
+      v1::Update* u = updates->Mutable(static_cast<int>(k));
+      u->set_round(start.round());
+      u->set_client_id(static_cast<uint32_t>(ids_[j]));
+      EncodeSparseVector(message.c, type, u->mutable_c());
+      u->set_loss(message.loss);
+      if (start.diagnostics()) {
+        AssignVector(message.gradient, u->mutable_gradient());
+      } else {
+        u->clear_gradient();
+      }
+    }
+  });
+  for (size_t j : todo_) computed_round_[j] = round;
+  metrics_->OnRoundComputed(MonotonicSeconds() - started);
+  if (!Write(stream, out_)) return absl::OkStatus();  // the Read that follows reports why
+  if (options_.on_round_sent) options_.on_round_sent(start.round());
+  if (options_.drop_stream_at_round == round && !dropped_) {
+    dropped_ = true;
+    context->TryCancel();
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ef21

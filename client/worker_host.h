@@ -1,0 +1,131 @@
+// A worker host: logical clients A..B of a federated run over one Train stream to the aggregator.
+// It builds the problem from its own problem flags, attaches, takes the algorithm configuration
+// from Welcome (so it builds the same MethodContext as the aggregator), and on every RoundStart
+// prepares x^r once, steps every hosted client with the same ClientMethod as `ef21 simulate` and
+// sends their updates in one batch.
+//
+// Failures: when the aggregator is unreachable or the stream breaks, the host reconnects with
+// capped exponential backoff with jitter, re-attaches with the run id and resumes from the
+// aggregator's state (Welcome): clients whose update for the open round was received skip it, a
+// client whose update was lost resends exactly the message it computed, and a process that
+// restarted takes back every g_i from the aggregator. An outage longer than connect_timeout, a
+// refusal (bad configuration, another problem) or an aggregator that restarted with another run
+// end Run() with an error naming the cause.
+//
+//   EF21_ASSIGN_OR_RETURN(auto host, WorkerHost::Create(options));
+//   EF21_ASSIGN_OR_RETURN(WorkerHost::Result result, host->Run());
+//
+// Thread-safety: Run() is called once, from one thread; Cancel() may be called from any thread.
+#ifndef EF21_CLIENT_WORKER_HOST_H_
+#define EF21_CLIENT_WORKER_HOST_H_
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "client/worker_metrics.h"
+#include "common/method.h"
+#include "common/run_config.h"
+#include "common/thread_pool.h"
+#include "ef21/v1/ef21.grpc.pb.h"
+#include "grpcpp/client_context.h"
+
+namespace ef21 {
+
+class WorkerHost {
+ public:
+  struct Options {
+    // The problem flags (problem .. seed); algorithm fields are ignored and come from Welcome.
+    RunConfig problem;
+    std::string aggregator;  // host:port
+    int64_t first_client = 0;
+    int64_t last_client = 0;  // inclusive
+    std::string metrics_listen;
+    int64_t threads = 1;      // for stepping the hosted clients (results do not depend on it)
+    // How long the aggregator may stay unreachable (at start, or after a broken stream).
+    absl::Duration connect_timeout = absl::Seconds(60);
+    absl::Duration backoff_initial = absl::Milliseconds(50);
+    absl::Duration backoff_max = absl::Seconds(2);
+    // How long to wait for Welcome after sending Attach.
+    absl::Duration welcome_timeout = absl::Seconds(30);
+    absl::Duration keepalive_time = absl::Seconds(10);
+    absl::Duration keepalive_timeout = absl::Seconds(10);
+    std::string name;  // for the aggregator's logs; default host:pid
+    // Test hook: cut the stream once, right after sending the updates of this round (-1: never).
+    int64_t drop_stream_at_round = -1;
+    // Called after the updates of a round were written (tests).
+    std::function<void(uint64_t round)> on_round_sent;
+
+    absl::Status Validate() const;
+  };
+
+  struct Result {
+    uint64_t rounds = 0;   // last round closed by the aggregator
+    bool stopped = false;  // the aggregator was shut down before the run completed
+    std::string reason;
+    int64_t reconnects = 0;
+  };
+
+  static absl::StatusOr<std::unique_ptr<WorkerHost>> Create(Options options);
+  ~WorkerHost();
+
+  // Runs until the aggregator sends Finish (OK) or a permanent error.
+  absl::StatusOr<Result> Run();
+  // Makes Run() return CANCELLED soon.
+  void Cancel();
+
+  int metrics_port() const { return metrics_->port(); }
+
+ private:
+  explicit WorkerHost(Options options);
+
+  // One Train stream, from Attach to its end: OK when Finish arrived; *welcomed when Welcome did.
+  absl::Status RunSession(bool* welcomed, Result* result);
+  absl::Status OnWelcome(const v1::Welcome& welcome,
+                         grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream);
+  absl::Status OnRoundStart(const v1::RoundStart& start,
+                            grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
+                            grpc::ClientContext* context);
+  bool Write(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
+             const v1::WorkerMessage& message);
+  // Sleeps up to `d` unless cancelled; false when cancelled.
+  bool SleepUnlessCancelled(absl::Duration d);
+
+  Options options_;
+  std::vector<int64_t> ids_;
+  std::shared_ptr<const Problem> problem_;
+  double probe_loss_ = 0.0;
+  std::unique_ptr<WorkerMetrics> metrics_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::Aggregator::Stub> stub_;
+  std::unique_ptr<ThreadPool> pool_;
+
+  // Run state, known after the first Welcome.
+  std::string run_id_;
+  std::shared_ptr<const MethodContext> context_;
+  std::vector<std::unique_ptr<ClientMethod>> clients_;  // by hosted index
+  std::vector<int64_t> computed_round_;                // last round stepped, -1: none
+  std::vector<ClientMessage> messages_;                // the last round's messages
+  std::vector<v1::Update> sent_;                       // the last round's encoded updates
+  std::vector<size_t> todo_;       // hosted indices stepped in the last batch (out_'s order)
+  std::vector<size_t> next_todo_;
+  EvalPoint point_;
+  v1::WorkerMessage out_;
+  bool dropped_ = false;
+
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  grpc::ClientContext* active_context_ = nullptr;  // guarded by mu_
+};
+
+}  // namespace ef21
+
+#endif  // EF21_CLIENT_WORKER_HOST_H_

@@ -1,0 +1,286 @@
+#include "proto/codec.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/sparse_codec.h"
+
+namespace ef21 {
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+void AssignVector(ConstVectorRef v, google::protobuf::RepeatedField<double>* field) {
+  field->Resize(static_cast<int>(v.size()), 0.0);
+  if (v.size() > 0) std::memcpy(field->mutable_data(), v.data(), sizeof(double) * v.size());
+}
+
+void EncodeSparseVector(const SparseVector& c, ValueType type, v1::SparseVector* out) {
+  out->set_dim(static_cast<uint32_t>(c.dim));
+  out->set_dense(c.dense);
+  thread_local IndexCode code;
+  if (!c.dense && !c.indices.empty()) {
+    EncodeIndices(c.indices, c.dim, &code);
+    out->set_rice_bits(code.rice_bits);
+    out->set_index_code(code.bytes);
+  } else {
+    out->set_rice_bits(0);
+    out->clear_index_code();
+  }
+  const int n = static_cast<int>(c.values.size());
+  if (type == ValueType::kF32) {
+    out->clear_values_f64();
+    auto* values = out->mutable_values_f32();
+    values->Resize(n, 0.0f);
+    float* data = values->mutable_data();
+    for (int j = 0; j < n; ++j) data[j] = static_cast<float>(c.values[j]);
+  } else {
+    out->clear_values_f32();
+    auto* values = out->mutable_values_f64();
+    values->Resize(n, 0.0);
+    if (n > 0) std::memcpy(values->mutable_data(), c.values.data(), sizeof(double) * n);
+  }
+}
+
+absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
+                                SparseVector* out, const char** reason) {
+  *reason = "wrong_dimension";
+  auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (static_cast<int64_t>(in.dim()) != limits.dim) {
+    return bad("c has dimension ", in.dim(), "; the run's dimension is ", limits.dim);
+  }
+  const bool f32 = limits.type == ValueType::kF32;
+  *reason = "wrong_value_type";
+  if (f32 && in.values_f64_size() > 0) {
+    return bad("c carries ", in.values_f64_size(), " float64 values; the run sends float32 values");
+  }
+  if (!f32 && in.values_f32_size() > 0) {
+    return bad("c carries ", in.values_f32_size(), " float32 values; the run sends float64 values");
+  }
+  const int64_t count = f32 ? in.values_f32_size() : in.values_f64_size();
+  out->dim = limits.dim;
+  out->dense = in.dense();
+  out->indices.clear();
+  if (in.dense()) {
+    *reason = "unexpected_dense";
+    if (!limits.dense_allowed) {
+      return bad("c is dense; dense messages are only the initial g_i^0 (round 0 with "
+                 "--init=full) or the identity compressor's");
+    }
+    if (count != limits.dim) return bad("dense c has ", count, " values; expected ", limits.dim);
+    if (in.rice_bits() != 0 || !in.index_code().empty()) {
+      return bad("dense c carries an index code");
+    }
+  } else {
+    *reason = "too_many_entries";
+    if (count > limits.max_entries) {
+      return bad("c has ", count, " entries; at most ", limits.max_entries, " are allowed");
+    }
+    *reason = "bad_index_code";
+    if (absl::Status s = DecodeIndices(in.rice_bits(), in.index_code(), count, limits.dim,
+                                       &out->indices);
+        !s.ok()) {
+      return s;
+    }
+  }
+  out->values.resize(static_cast<size_t>(count));
+  if (f32) {
+    const float* data = in.values_f32().data();
+    for (int64_t j = 0; j < count; ++j) out->values[j] = static_cast<double>(data[j]);
+  } else if (count > 0) {
+    std::memcpy(out->values.data(), in.values_f64().data(), sizeof(double) * count);
+  }
+  *reason = "non_finite_value";
+  for (int64_t j = 0; j < count; ++j) {
+    if (!std::isfinite(out->values[j])) {
+      return bad("c has value ", out->values[j], " at entry ", j,
+                 out->dense ? "" : absl::StrCat(" (index ", out->indices[j], ")"),
+                 "; values must be finite");
+    }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+// FNV-1a, 64 bits.
+inline uint64_t Mix(uint64_t h, const void* data, size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+}  // namespace
+
+uint64_t UpdateDigest(const v1::Update& update) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const uint64_t round = update.round();
+  const uint32_t client = update.client_id();
+  const v1::SparseVector& c = update.c();
+  const uint32_t head[3] = {c.dim(), c.dense() ? 1u : 0u, c.rice_bits()};
+  const double loss = update.has_loss() ? update.loss() : 0.0;
+  h = Mix(h, &round, sizeof(round));
+  h = Mix(h, &client, sizeof(client));
+  h = Mix(h, head, sizeof(head));
+  h = Mix(h, c.index_code().data(), c.index_code().size());
+  h = Mix(h, c.values_f32().data(), sizeof(float) * c.values_f32_size());
+  h = Mix(h, c.values_f64().data(), sizeof(double) * c.values_f64_size());
+  h = Mix(h, &loss, sizeof(loss));
+  return h;
+}
+
+void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {
+  s->Clear();
+  s->set_problem(ProblemKindName(c.problem));
+  s->set_data(c.data);
+  s->set_features(c.features);
+  s->set_synthetic_rows(c.synthetic_rows);
+  s->set_synthetic_cols(c.synthetic_cols);
+  if (c.lambda) s->set_lambda(*c.lambda);
+  s->set_split(SplitName(c.split));
+  s->set_clients(c.clients);
+  s->set_dim(c.dim);
+  s->set_l0(c.L0);
+  s->set_l1(c.L1);
+  s->set_batch(c.batch);
+  s->set_sigma(c.sigma);
+  s->set_seed(c.seed);
+}
+
+void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
+  ProblemToSpec(c, s);
+  s->set_algorithm(AlgorithmName(c.algorithm));
+  if (c.compressor) s->set_compressor(CompressorKindName(*c.compressor));
+  s->set_k(c.k);
+  s->set_rounds(c.rounds);
+  s->set_stepsize(StepsizeRuleName(c.stepsize));
+  if (c.gamma) s->set_gamma(*c.gamma);
+  s->set_gamma0(c.gamma0);
+  if (c.eta) s->set_eta(*c.eta);
+  s->set_init(InitKindName(c.init));
+  s->set_value_type(ValueTypeName(c.value_type));
+  s->set_x0(X0KindName(c.x0));
+  s->set_x0_file(c.x0_file);
+  s->set_diagnostics_every(c.diagnostics_every);
+  s->set_eps(c.eps);
+}
+
+namespace {
+
+// Finds `name` among the names `name_of` gives the values in [0, count).
+template <typename Enum, typename NameOf>
+absl::Status ParseName(const char* field, const std::string& name, int count, NameOf name_of,
+                       Enum* out) {
+  for (int i = 0; i < count; ++i) {
+    if (name == name_of(static_cast<Enum>(i))) {
+      *out = static_cast<Enum>(i);
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("run spec: unknown ", field, " \"", name, "\""));
+}
+
+}  // namespace
+
+absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
+  RunConfig r;
+  r.out = c->out;
+  r.threads = c->threads;
+  if (absl::Status st = ParseName("problem", s.problem(), 2, ProblemKindName, &r.problem); !st.ok()) {
+    return st;
+  }
+  r.data = s.data();
+  r.features = s.features();
+  r.synthetic_rows = s.synthetic_rows();
+  r.synthetic_cols = s.synthetic_cols();
+  if (s.has_lambda()) r.lambda = s.lambda();
+  absl::StatusOr<Split> split = ParseSplit(s.split());
+  if (!split.ok()) return split.status();
+  r.split = *split;
+  r.clients = s.clients();
+  r.dim = s.dim();
+  r.L0 = s.l0();
+  r.L1 = s.l1();
+  r.batch = s.batch();
+  r.sigma = s.sigma();
+  r.seed = s.seed();
+  absl::StatusOr<Algorithm> algorithm = ParseAlgorithm(s.algorithm());
+  if (!algorithm.ok()) return algorithm.status();
+  r.algorithm = *algorithm;
+  if (s.has_compressor()) {
+    absl::StatusOr<CompressorKind> kind = ParseCompressorKind(s.compressor());
+    if (!kind.ok()) return kind.status();
+    r.compressor = *kind;
+  }
+  r.k = s.k();
+  r.rounds = s.rounds();
+  if (absl::Status st = ParseName("stepsize", s.stepsize(), 3, StepsizeRuleName, &r.stepsize);
+      !st.ok()) {
+    return st;
+  }
+  if (s.has_gamma()) r.gamma = s.gamma();
+  r.gamma0 = s.gamma0();
+  if (s.has_eta()) r.eta = s.eta();
+  if (absl::Status st = ParseName("init", s.init(), 2, InitKindName, &r.init); !st.ok()) return st;
+  if (absl::Status st = ParseName("value_type", s.value_type(), 2, ValueTypeName, &r.value_type);
+      !st.ok()) {
+    return st;
+  }
+  if (absl::Status st = ParseName("x0", s.x0(), 2, X0KindName, &r.x0); !st.ok()) return st;
+  r.x0_file = s.x0_file();
+  r.diagnostics_every = s.diagnostics_every();
+  r.eps = s.eps();
+  *c = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status CompareProblemSpecs(const v1::RunSpec& w, const v1::RunSpec& r) {
+  auto differ = [](const char* flag, const auto& worker, const auto& run) {
+    return absl::FailedPreconditionError(absl::StrCat("the worker's problem differs from the run's: --",
+                                                      flag, " is ", worker, " on the worker, ", run,
+                                                      " in the run"));
+  };
+  if (w.problem() != r.problem()) return differ("problem", w.problem(), r.problem());
+  if (w.features() != r.features()) return differ("features", w.features(), r.features());
+  if (w.synthetic_rows() != r.synthetic_rows() || w.synthetic_cols() != r.synthetic_cols()) {
+    return differ("synthetic", absl::StrCat(w.synthetic_rows(), "x", w.synthetic_cols()),
+                  absl::StrCat(r.synthetic_rows(), "x", r.synthetic_cols()));
+  }
+  if (w.has_lambda() != r.has_lambda() || w.lambda() != r.lambda()) {
+    return differ("lambda", w.has_lambda() ? absl::StrCat(w.lambda()) : "unset",
+                  r.has_lambda() ? absl::StrCat(r.lambda()) : "unset");
+  }
+  if (w.split() != r.split()) return differ("split", w.split(), r.split());
+  if (w.clients() != r.clients()) return differ("clients", w.clients(), r.clients());
+  if (w.dim() != r.dim()) return differ("dim", w.dim(), r.dim());
+  if (w.l0() != r.l0()) return differ("L0", w.l0(), r.l0());
+  if (w.l1() != r.l1()) return differ("L1", w.l1(), r.l1());
+  if (w.batch() != r.batch()) return differ("batch", w.batch(), r.batch());
+  if (w.sigma() != r.sigma()) return differ("sigma", w.sigma(), r.sigma());
+  if (w.seed() != r.seed()) return differ("seed", w.seed(), r.seed());
+  return absl::OkStatus();
+}
+
+void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, double* out) {
+  Vector probe(problem.dim());
+  for (int64_t j = 0; j < problem.dim(); ++j) probe[j] = static_cast<double>((j % 7) - 3) / 8.0;
+  EvalPoint point;
+  problem.Prepare(probe, &point);
+  for (size_t i = 0; i < clients.size(); ++i) out[i] = problem.Loss(clients[i], point);
+}
+
+double SumAscending(absl::Span<const double> values) {
+  double sum = 0.0;
+  for (double v : values) sum += v;
+  return sum;
+}
+
+}  // namespace ef21

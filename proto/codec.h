@@ -1,0 +1,76 @@
+// The one seam between the wire contract (proto/ef21/v1/ef21.proto) and common/ types: sparse
+// vectors, run specs, dense vectors mapped without copies, the data fingerprint both ends compute,
+// and the one pair of functions converting absl::Status to and from grpc::Status.
+//
+// Decoding validates everything a message can get wrong on its own (dimension, entry count, index
+// code, value type, finiteness) and reports it as INVALID_ARGUMENT naming the problem; checks that
+// need the run's state (round, client identity) belong to the aggregator's RoundCoordinator.
+// All functions are pure and thread-safe.
+#ifndef EF21_PROTO_CODEC_H_
+#define EF21_PROTO_CODEC_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "common/problem.h"
+#include "common/run_config.h"
+#include "common/vector.h"
+#include "ef21/v1/ef21.pb.h"
+#include "grpcpp/support/status.h"
+
+namespace ef21 {
+
+// --- Status seam. ---
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// --- Dense vectors: protobuf repeated doubles seen as Eigen vectors, no copy. ---
+inline Eigen::Map<const Vector> MapVector(const google::protobuf::RepeatedField<double>& field) {
+  return Eigen::Map<const Vector>(field.data(), field.size());
+}
+// Replaces `field` with v (one resize and one copy; the field keeps its capacity across calls).
+void AssignVector(ConstVectorRef v, google::protobuf::RepeatedField<double>* field);
+
+// --- Sparse vectors. ---
+void EncodeSparseVector(const SparseVector& c, ValueType type, v1::SparseVector* out);
+
+// What a decoded message may contain.
+struct SparseLimits {
+  int64_t dim = 0;
+  ValueType type = ValueType::kF32;
+  int64_t max_entries = 0;     // entries of a sparse message (k, or d for the identity)
+  bool dense_allowed = false;  // round 0 with --init=full, or the identity compressor
+};
+// Decodes and validates `in` into `out` (reusing its capacity). Errors are INVALID_ARGUMENT with
+// a message naming what was expected and what came ("entry 3 has index 130 >= dimension 123");
+// *reason gets a snake_case label of the refusal (for ef21_rejected_messages_total).
+absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
+                                SparseVector* out, const char** reason);
+
+// A digest of an update's content (round, client, c, loss), to tell an exact resend from a
+// conflicting one. Equal messages give equal digests within a process.
+uint64_t UpdateDigest(const v1::Update& update);
+
+// --- Run specs. ---
+// The whole configuration (Welcome.spec).
+void RunConfigToSpec(const RunConfig& config, v1::RunSpec* spec);
+// Only the problem fields (Attach.problem).
+void ProblemToSpec(const RunConfig& config, v1::RunSpec* spec);
+// The configuration a spec describes; an unknown enum name is INVALID_ARGUMENT. `out` keeps its
+// run-only fields (out, threads).
+absl::Status SpecToRunConfig(const v1::RunSpec& spec, RunConfig* out);
+// The problem fields of `worker` against those of `run` (the data path is not compared; the data
+// fingerprint is). FAILED_PRECONDITION naming the first field that differs.
+absl::Status CompareProblemSpecs(const v1::RunSpec& worker, const v1::RunSpec& run);
+
+// --- Data fingerprint (Attach.probe_loss). ---
+// f_i(p) at the fixed probe point p_j = ((j mod 7) − 3)/8 for each client: both ends of a stream
+// compute these from their own data and compare Σ over the attached ids, summed ascending.
+void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, double* out);
+double SumAscending(absl::Span<const double> values);
+
+}  // namespace ef21
+
+#endif  // EF21_PROTO_CODEC_H_

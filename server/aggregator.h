@@ -1,0 +1,90 @@
+// The aggregator: a gRPC server (ef21.v1.Aggregator and grpc.health.v1.Health) around one
+// RoundCoordinator, with its run directory and Prometheus metrics. Born serving:
+//
+//   EF21_ASSIGN_OR_RETURN(auto aggregator, Aggregator::Start(options));   // bound, SERVING
+//   aggregator->Wait(absl::InfiniteDuration());    // the run completes (or Stop() is called)
+//   EF21_RETURN_IF_ERROR(aggregator->Shutdown());  // summary.json, NOT_SERVING, drain, stop
+//
+// Stop() (e.g. on SIGTERM) ends the run gracefully: no further round closes, every worker gets
+// Finish{stopped}, and metrics.csv holds every closed round.
+//
+// Thread-safety: thread-safe; Shutdown() is called once.
+#ifndef EF21_SERVER_AGGREGATOR_H_
+#define EF21_SERVER_AGGREGATOR_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/run_config.h"
+#include "common/run_log.h"
+#include "grpcpp/server.h"
+#include "server/aggregator_metrics.h"
+#include "server/round_coordinator.h"
+
+namespace ef21 {
+
+class AggregatorService;
+
+class Aggregator {
+ public:
+  struct Options {
+    RunConfig config;                 // the run; config.out is its directory ("" writes nothing)
+    std::string listen = "127.0.0.1:0";
+    std::string metrics_listen;       // "" serves no /metrics
+    // The number of clients the deployment expects (--clients of `ef21 aggregator` with
+    // --split=row); 0 checks nothing.
+    int64_t expected_clients = 0;
+    // Called after each closed round (on the coordinator's closer thread).
+    std::function<void(const MetricsRow&)> observer;
+    // HTTP/2 keepalive pings on idle connections, and how long to wait for their answer.
+    absl::Duration keepalive_time = absl::Seconds(10);
+    absl::Duration keepalive_timeout = absl::Seconds(10);
+
+    absl::Status Validate() const;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Aggregator>> Start(Options options);
+  ~Aggregator();
+
+  // "host:port" actually bound (port 0 in Options picks a free one).
+  const std::string& address() const { return address_; }
+  int port() const { return port_; }
+  const std::string& run_id() const { return coordinator_->run_id(); }
+
+  // Waits until the run completes or stops; false on timeout.
+  bool Wait(absl::Duration timeout) { return coordinator_->WaitDone(timeout); }
+  // Ends the run early (graceful); `reason` reaches the workers ("SIGTERM").
+  void Stop(const std::string& reason) { coordinator_->Stop(reason); }
+  // After Wait: writes summary.json, reports NOT_SERVING, lets the streams end (cancelling those
+  // still open after `grace`) and stops the server. Returns the run's status: OK when complete or
+  // stopped, the error that ended it otherwise.
+  absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  RoundCoordinator& coordinator() { return *coordinator_; }
+  AggregatorMetrics& metrics() { return *metrics_; }
+  const RunLog& log() const { return *log_; }
+
+  // The largest message a worker may send for a run of dimension d and n clients: a batch of all
+  // n clients' updates with dense float64 values and gradients, plus slack for the index code.
+  static int MaxReceiveMessageBytes(int64_t dim, int64_t clients);
+
+ private:
+  Aggregator() = default;
+
+  std::unique_ptr<RunLog> log_;
+  std::unique_ptr<AggregatorMetrics> metrics_;
+  std::unique_ptr<RoundCoordinator> coordinator_;
+  std::unique_ptr<AggregatorService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  int port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace ef21
+
+#endif  // EF21_SERVER_AGGREGATOR_H_

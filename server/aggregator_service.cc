@@ -1,0 +1,264 @@
+#include "server/aggregator_service.h"
+
+#include <cmath>
+#include <deque>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "common/sparse_codec.h"
+#include "common/status_macros.h"
+#include "proto/codec.h"
+
+namespace ef21 {
+namespace {
+
+class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>,
+                           public StreamSink {
+ public:
+  TrainReactor(grpc::CallbackServerContext* context, RoundCoordinator* coordinator,
+               AggregatorMetrics* metrics)
+      : coordinator_(coordinator), metrics_(metrics), context_(coordinator->context()) {
+    context->AddTrailingMetadata(kRunIdMetadataKey, coordinator->run_id());
+    StartRead(&in_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The worker closed its side or the stream broke: end it once queued messages are out.
+      coordinator_->Detach(this);
+      RequestFinish(grpc::Status::OK, /*drop_queue=*/false);
+      return;
+    }
+    const char* reason = "malformed_message";
+    const absl::Status status = Handle(&reason);
+    if (!status.ok()) {
+      if (metrics_ != nullptr) metrics_->OnRejected(reason);
+      coordinator_->Detach(this);
+      RequestFinish(ToGrpcStatus(status), /*drop_queue=*/true);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+    }
+    StartRead(&in_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    Action action;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      write_in_flight_ = false;
+      if (!queue_.empty()) queue_.pop_front();
+      if (!ok) {
+        queue_.clear();
+        if (!finish_requested_) {
+          finish_requested_ = true;
+          finish_status_ = grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream broken");
+        }
+      }
+      action = NextActionLocked();
+    }
+    Perform(action);
+  }
+
+  void OnCancel() override {
+    coordinator_->Detach(this);
+    RequestFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), /*drop_queue=*/true);
+  }
+
+  void OnDone() override {
+    coordinator_->Detach(this);
+    delete this;
+  }
+
+  // StreamSink.
+  void Send(std::shared_ptr<const v1::ServerMessage> message) override {
+    Action action;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      queue_.push_back(std::move(message));
+      action = NextActionLocked();
+    }
+    Perform(action);
+  }
+
+  void FinishAfterQueue() override { RequestFinish(grpc::Status::OK, /*drop_queue=*/false); }
+
+ private:
+  struct Action {
+    const v1::ServerMessage* write = nullptr;
+    bool finish = false;
+    grpc::Status status;
+  };
+
+  // At most one write in flight; Finish once the queue is drained (or dropped).
+  Action NextActionLocked() {
+    Action action;
+    if (write_in_flight_ || finished_) return action;
+    if (!queue_.empty()) {
+      write_in_flight_ = true;
+      action.write = queue_.front().get();
+    } else if (finish_requested_) {
+      finished_ = true;
+      action.finish = true;
+      action.status = finish_status_;
+    }
+    return action;
+  }
+
+  void Perform(const Action& action) {
+    if (action.write != nullptr) StartWrite(action.write);
+    if (action.finish) Finish(action.status);
+  }
+
+  void RequestFinish(grpc::Status status, bool drop_queue) {
+    Action action;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (finish_requested_) return;
+      finish_requested_ = true;
+      finish_status_ = std::move(status);
+      if (drop_queue) {
+        // Keep the message being written (its buffer is in use); drop the rest.
+        while (queue_.size() > (write_in_flight_ ? 1u : 0u)) queue_.pop_back();
+      }
+      action = NextActionLocked();
+    }
+    Perform(action);
+  }
+
+  absl::Status Handle(const char** reason) {
+    if (in_.has_attach() && in_.updates_size() > 0) {
+      *reason = "malformed_message";
+      return absl::InvalidArgumentError(
+          "a WorkerMessage carries an Attach or updates, not both");
+    }
+    if (in_.has_attach()) {
+      if (attached_) {
+        *reason = "attach_twice";
+        return absl::FailedPreconditionError("Attach sent twice on one stream");
+      }
+      EF21_RETURN_IF_ERROR(coordinator_->Attach(this, in_.attach(), reason));
+      attached_ = true;
+      return absl::OkStatus();
+    }
+    if (in_.updates_size() == 0) {
+      *reason = "empty_message";
+      return absl::InvalidArgumentError("empty WorkerMessage: expected an Attach or updates");
+    }
+    if (!attached_) {
+      *reason = "update_before_attach";
+      return absl::FailedPreconditionError("update before Attach: attach the stream's clients first");
+    }
+    const size_t count = static_cast<size_t>(in_.updates_size());
+    if (decoded_.size() < count) decoded_.resize(count);
+    int64_t previous = -1;
+    for (size_t j = 0; j < count; ++j) {
+      EF21_RETURN_IF_ERROR(Decode(in_.updates(static_cast<int>(j)), previous, &decoded_[j], reason));
+      previous = decoded_[j].client;
+    }
+    int duplicates = 0;
+    return coordinator_->Submit(this, absl::MakeSpan(decoded_.data(), count), &duplicates, reason);
+  }
+
+  // Everything an update can get wrong on its own.
+  absl::Status Decode(const v1::Update& u, int64_t previous, DecodedUpdate* out,
+                      const char** reason) {
+    const MethodContext& ctx = context_;
+    auto bad = [&](auto&&... parts) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("update for round ", u.round(), " from client ", u.client_id(), ": ", parts...));
+    };
+    const int64_t client = u.client_id();
+    if (client >= ctx.num_clients()) {
+      *reason = "client_not_attached";
+      return absl::PermissionDeniedError(absl::StrCat(
+          "update for round ", u.round(), " names client ", client, ", which is not attached on "
+          "this stream (the run has ", ctx.num_clients(), " clients)"));
+    }
+    if (client <= previous) {
+      *reason = "malformed_message";
+      return bad("client ids of a batch must increase; ", client, " follows ", previous);
+    }
+    if (!u.has_c()) {
+      *reason = "malformed_message";
+      return bad("no compressed message c");
+    }
+    const bool ef14 = ctx.config.traits().error_feedback_14;
+    SparseLimits limits;
+    limits.dim = ctx.dim();
+    limits.type = ctx.config.value_type;
+    limits.max_entries = ctx.compressor->max_entries();
+    limits.dense_allowed = ctx.compressor->kind() == CompressorKind::kIdentity ||
+                           (u.round() == 0 && ctx.config.init == InitKind::kFull && !ef14);
+    if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
+                                                 client, ": ", s.message()));
+    }
+    if (!u.has_loss()) {
+      *reason = "malformed_message";
+      return bad("no loss f_i(x)");
+    }
+    if (!std::isfinite(u.loss())) {
+      *reason = "non_finite_value";
+      return bad("loss ", u.loss(), " is not finite");
+    }
+    const bool diagnostics = ctx.DiagnosticRound(u.round());
+    if (diagnostics && u.gradient_size() != ctx.dim()) {
+      *reason = "bad_diagnostics";
+      return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(),
+                 " values); got ", u.gradient_size());
+    }
+    if (!diagnostics && u.gradient_size() != 0) {
+      *reason = "bad_diagnostics";
+      return bad("round ", u.round(), " is not a diagnostic round; got ", u.gradient_size(),
+                 " gradient values");
+    }
+    if (diagnostics) {
+      out->gradient = MapVector(u.gradient());
+      for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
+        if (!std::isfinite(out->gradient[j])) {
+          *reason = "non_finite_value";
+          return bad("gradient value ", out->gradient[j], " at coordinate ", j, " is not finite");
+        }
+      }
+    } else {
+      out->gradient.resize(0);
+    }
+    out->round = u.round();
+    out->client = client;
+    out->loss = u.loss();
+    out->digest = UpdateDigest(u);
+    out->algorithm_bytes =
+        UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.config.value_type);
+    out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics);
+    return absl::OkStatus();
+  }
+
+  RoundCoordinator* const coordinator_;
+  AggregatorMetrics* const metrics_;
+  const MethodContext& context_;
+
+  // Read side: one read at a time, touched only by OnReadDone.
+  v1::WorkerMessage in_;
+  bool attached_ = false;
+  std::vector<DecodedUpdate> decoded_;
+
+  std::mutex mu_;
+  std::deque<std::shared_ptr<const v1::ServerMessage>> queue_;  // front: being written
+  bool write_in_flight_ = false;
+  bool finish_requested_ = false;
+  bool finished_ = false;
+  grpc::Status finish_status_;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>* AggregatorService::Train(
+    grpc::CallbackServerContext* context) {
+  return new TrainReactor(context, coordinator_, metrics_);
+}
+
+}  // namespace ef21

@@ -1,0 +1,374 @@
+#include "server/round_coordinator.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/round_metrics.h"
+#include "common/simulator.h"
+#include "proto/codec.h"
+
+namespace ef21 {
+namespace {
+
+// FNV-1a over raw bytes, for StateHash.
+uint64_t Mix(uint64_t h, const void* data, size_t size) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
+  return h;
+}
+
+std::string IdList(const std::vector<int64_t>& ids) {
+  if (ids.empty()) return "none";
+  return absl::StrCat(ids.front(), "-", ids.back(), ids.size() == static_cast<size_t>(ids.back() - ids.front() + 1) ? "" : " (gaps)");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RoundCoordinator>> RoundCoordinator::Create(Options options) {
+  if (options.context == nullptr) return absl::InvalidArgumentError("no method context");
+  if (options.x0.size() != options.context->dim()) {
+    return absl::InvalidArgumentError(absl::StrCat("x0 has dimension ", options.x0.size(),
+                                                   "; the problem's is ", options.context->dim()));
+  }
+  if (options.log == nullptr) return absl::InvalidArgumentError("no run log");
+  if (options.run_id.empty()) return absl::InvalidArgumentError("no run id");
+  return std::unique_ptr<RoundCoordinator>(new RoundCoordinator(std::move(options)));
+}
+
+RoundCoordinator::RoundCoordinator(Options options)
+    : context_(std::move(options.context)),
+      run_id_(std::move(options.run_id)),
+      log_(options.log),
+      metrics_(options.metrics),
+      observer_(std::move(options.observer)) {
+  const int64_t n = context_->num_clients();
+  std::vector<int64_t> all(n);
+  for (int64_t i = 0; i < n; ++i) all[i] = i;
+  probe_losses_.resize(n);
+  ProbeLosses(*context_->problem, all, probe_losses_.data());
+  RunConfigToSpec(context_->config, &spec_);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  server_ = ServerMethod::Create(context_, std::move(options.x0));
+  slots_.resize(n);
+  for (ClientSlot& slot : slots_) slot.g = Vector::Zero(context_->dim());
+  by_client_.resize(n);
+  losses_.resize(n);
+  started_ = MonotonicSeconds();
+  round_started_ = started_;
+  open_round_start_ = MakeRoundStartLocked();
+  if (metrics_ != nullptr) metrics_->SetRound(0);
+  closer_ = std::thread([this] { CloserLoop(); });
+}
+
+RoundCoordinator::~RoundCoordinator() {
+  Stop("aggregator destroyed");
+  closer_.join();
+}
+
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeRoundStartLocked() {
+  auto message = std::make_shared<v1::ServerMessage>();
+  v1::RoundStart* start = message->mutable_round_start();
+  const uint64_t round = server_->round();
+  start->set_round(round);
+  AssignVector(server_->x(), start->mutable_x());
+  start->set_stepsize(server_->stepsize());
+  start->set_diagnostics(context_->DiagnosticRound(round));
+  return message;
+}
+
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeFinishLocked(
+    bool stopped, const std::string& reason) {
+  auto message = std::make_shared<v1::ServerMessage>();
+  v1::Finish* finish = message->mutable_finish();
+  finish->set_rounds(rounds_closed_ == 0 ? 0 : rounds_closed_ - 1);
+  finish->set_stopped(stopped);
+  finish->set_reason(reason);
+  return message;
+}
+
+void RoundCoordinator::BroadcastLocked(const std::shared_ptr<const v1::ServerMessage>& message,
+                                       bool finish) {
+  if (metrics_ != nullptr) {
+    metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()) *
+                              static_cast<int64_t>(sinks_.size()));
+  }
+  for (StreamSink* sink : sinks_) {
+    sink->Send(message);
+    if (finish) sink->FinishAfterQueue();
+  }
+}
+
+void RoundCoordinator::SetDoneLocked(absl::Status status) {
+  done_ = true;
+  status_ = std::move(status);
+  cv_.notify_all();
+}
+
+absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, const char** reason) {
+  *reason = "bad_attach";
+  const int64_t n = context_->num_clients();
+  if (!attach.run_id().empty() && attach.run_id() != run_id_) {
+    *reason = "wrong_run";
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", attach.run_id(), " is not this aggregator's run ", run_id_,
+                     " (the aggregator restarted)"));
+  }
+  if (attach.client_ids().empty()) return absl::InvalidArgumentError("Attach carries no client ids");
+  std::vector<int64_t> ids(attach.client_ids().begin(), attach.client_ids().end());
+  for (int64_t id : ids) {
+    if (id >= n) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Attach names client ", id, ", outside [0, ", n, ")"));
+    }
+  }
+  std::vector<int64_t> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());
+  for (size_t j = 1; j < sorted.size(); ++j) {
+    if (sorted[j] == sorted[j - 1]) {
+      return absl::InvalidArgumentError(absl::StrCat("Attach names client ", sorted[j], " twice"));
+    }
+  }
+  *reason = "wrong_problem";
+  if (static_cast<int64_t>(attach.dim()) != context_->dim()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the worker's problem has dimension ", attach.dim(), "; the run's is ", context_->dim()));
+  }
+  if (static_cast<int64_t>(attach.clients()) != n) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the worker's problem has ", attach.clients(), " clients; the run has ", n));
+  }
+  if (absl::Status s = CompareProblemSpecs(attach.problem(), spec_); !s.ok()) return s;
+  std::vector<double> probes(sorted.size());
+  for (size_t j = 0; j < sorted.size(); ++j) probes[j] = probe_losses_[sorted[j]];
+  const double expected = SumAscending(probes);
+  if (!(attach.probe_loss() == expected)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the worker's data differs from the run's: clients ", IdList(sorted),
+        " give the fingerprint ", absl::StrFormat("%.17g", attach.probe_loss()), ", expected ",
+        absl::StrFormat("%.17g", expected)));
+  }
+
+  std::lock_guard<std::mutex> lock(mu_);
+  *reason = "run_over";
+  if (stop_requested_) return absl::UnavailableError("the aggregator is shutting down");
+  if (done_) {
+    return absl::FailedPreconditionError(
+        complete_ ? absl::StrCat("run ", run_id_, " is complete") : std::string(status_.message()));
+  }
+  for (int64_t id : ids) {
+    if (slots_[id].sink != nullptr) {
+      *reason = "client_busy";
+      return absl::AbortedError(
+          absl::StrCat("client ", id, " is attached on another live stream; retry later"));
+    }
+  }
+  for (int64_t id : ids) slots_[id].sink = sink;
+  sinks_.push_back(sink);
+
+  auto welcome_message = std::make_shared<v1::ServerMessage>();
+  v1::Welcome* welcome = welcome_message->mutable_welcome();
+  welcome->set_run_id(run_id_);
+  *welcome->mutable_spec() = spec_;
+  welcome->set_dim(static_cast<uint32_t>(context_->dim()));
+  welcome->set_clients(static_cast<uint32_t>(n));
+  welcome->set_round(server_->round());
+  Vector g;
+  for (int64_t id : ids) {
+    const ClientSlot& slot = slots_[id];
+    v1::ClientState* state = welcome->add_states();
+    state->set_client_id(static_cast<uint32_t>(id));
+    state->set_update_received(slot.received);
+    if (slot.received) {
+      g = slot.g;
+      server_->ApplyToClientCopy(slot.pending.c, &g);
+      AssignVector(g, state->mutable_g());
+    } else if (slot.ever_received) {
+      AssignVector(slot.g, state->mutable_g());
+    }
+  }
+  if (metrics_ != nullptr) {
+    metrics_->SetConnectedWorkers(static_cast<int64_t>(sinks_.size()));
+    metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong() +
+                                                   open_round_start_->ByteSizeLong()));
+  }
+  sink->Send(std::move(welcome_message));
+  sink->Send(open_round_start_);
+  return absl::OkStatus();
+}
+
+absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates,
+                                      int* duplicates, const char** reason) {
+  *duplicates = 0;
+  *reason = "run_over";
+  std::lock_guard<std::mutex> lock(mu_);
+  if (done_) return absl::FailedPreconditionError(absl::StrCat("run ", run_id_, " is over"));
+  const uint64_t open = server_->round();
+  // Validate the whole batch first: a refused batch changes nothing.
+  for (const DecodedUpdate& u : updates) {
+    const ClientSlot& slot = slots_[u.client];
+    if (slot.sink != sink) {
+      *reason = "client_not_attached";
+      return absl::PermissionDeniedError(
+          absl::StrCat("update for round ", u.round, " names client ", u.client,
+                       ", which is not attached on this stream"));
+    }
+    if (u.round > open) {
+      *reason = "future_round";
+      return absl::FailedPreconditionError(absl::StrCat(
+          "update for round ", u.round, " from client ", u.client, " is ahead: round ", open,
+          " is open"));
+    }
+    if (static_cast<int64_t>(u.round) == slot.last_round) {
+      if (u.digest != slot.last_digest) {
+        *reason = "conflicting_update";
+        return absl::FailedPreconditionError(absl::StrCat(
+            "client ", u.client, " already sent a different update for round ", u.round));
+      }
+      continue;  // an exact resend
+    }
+    if (u.round < open) {
+      *reason = "stale_round";
+      return absl::FailedPreconditionError(absl::StrCat("update for round ", u.round,
+                                                        " from client ", u.client,
+                                                        " is stale: round ", open, " is open"));
+    }
+  }
+  for (DecodedUpdate& u : updates) {
+    ClientSlot& slot = slots_[u.client];
+    if (static_cast<int64_t>(u.round) == slot.last_round) {
+      ++*duplicates;
+      if (metrics_ != nullptr) metrics_->OnDuplicate();
+      continue;
+    }
+    std::swap(slot.pending, u);
+    slot.received = true;
+    slot.last_round = static_cast<int64_t>(slot.pending.round);
+    slot.last_digest = slot.pending.digest;
+    ++received_;
+    if (metrics_ != nullptr) {
+      metrics_->OnUpdateAccepted(slot.pending.client, slot.pending.algorithm_bytes,
+                                 slot.pending.diagnostic_bytes);
+    }
+  }
+  if (received_ == context_->num_clients()) cv_.notify_all();
+  return absl::OkStatus();
+}
+
+void RoundCoordinator::Detach(StreamSink* sink) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = std::find(sinks_.begin(), sinks_.end(), sink);
+  if (it == sinks_.end()) return;
+  sinks_.erase(it);
+  for (ClientSlot& slot : slots_) {
+    if (slot.sink == sink) slot.sink = nullptr;
+  }
+  if (metrics_ != nullptr) metrics_->SetConnectedWorkers(static_cast<int64_t>(sinks_.size()));
+}
+
+void RoundCoordinator::Stop(const std::string& reason) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (done_) return;
+  stop_requested_ = true;
+  stop_reason_ = reason;
+  BroadcastLocked(MakeFinishLocked(true, reason), true);
+  SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", reason, ")")));
+}
+
+bool RoundCoordinator::WaitDone(absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
+}
+
+absl::Status RoundCoordinator::status() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return status_;
+}
+
+bool RoundCoordinator::complete() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return complete_;
+}
+
+uint64_t RoundCoordinator::rounds_closed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rounds_closed_;
+}
+
+int64_t RoundCoordinator::connected_streams() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int64_t>(sinks_.size());
+}
+
+uint64_t RoundCoordinator::StateHash() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const uint64_t round = server_->round();
+  h = Mix(h, &round, sizeof(round));
+  h = Mix(h, server_->x().data(), sizeof(double) * server_->x().size());
+  h = Mix(h, server_->g().data(), sizeof(double) * server_->g().size());
+  for (const ClientSlot& slot : slots_) {
+    h = Mix(h, slot.g.data(), sizeof(double) * slot.g.size());
+    const uint64_t flags[3] = {slot.received, static_cast<uint64_t>(slot.last_round),
+                               slot.received ? slot.pending.digest : 0};
+    h = Mix(h, flags, sizeof(flags));
+  }
+  return h;
+}
+
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::CloseRoundLocked() {
+  const int64_t n = context_->num_clients();
+  const uint64_t round = server_->round();
+  for (int64_t i = 0; i < n; ++i) {
+    by_client_[i] = &slots_[i].pending.c;
+    losses_[i] = slots_[i].pending.loss;
+  }
+  CountRound(*context_, round, by_client_, &totals_);
+  gradients_.clear();
+  if (context_->DiagnosticRound(round)) {
+    for (int64_t i = 0; i < n; ++i) gradients_.push_back(&slots_[i].pending.gradient);
+  }
+  const RoundDiagnostics diagnostics = ReduceDiagnostics(losses_, gradients_, &scratch_);
+  const double stepsize = server_->stepsize();
+  const double g_norm = server_->CloseRound(by_client_);
+  for (ClientSlot& slot : slots_) {
+    server_->ApplyToClientCopy(slot.pending.c, &slot.g);
+    slot.ever_received = true;
+    slot.received = false;
+  }
+  received_ = 0;
+  const double now = MonotonicSeconds();
+  const MetricsRow row =
+      MakeMetricsRow(round, totals_, n, diagnostics, g_norm, stepsize, now - started_);
+  rounds_closed_ = round + 1;
+  if (absl::Status s = log_->Append(row); !s.ok()) {
+    SetDoneLocked(s);
+    return MakeFinishLocked(true, std::string(s.message()));
+  }
+  if (metrics_ != nullptr) metrics_->OnRoundClosed(row, totals_, now - round_started_);
+  if (observer_) observer_(row);
+  round_started_ = now;
+  if (round == static_cast<uint64_t>(context_->config.rounds)) {
+    complete_ = true;
+    SetDoneLocked(absl::OkStatus());
+    return MakeFinishLocked(false, "");
+  }
+  if (metrics_ != nullptr) metrics_->SetRound(server_->round());
+  open_round_start_ = MakeRoundStartLocked();
+  return open_round_start_;
+}
+
+void RoundCoordinator::CloserLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  const int64_t n = context_->num_clients();
+  for (;;) {
+    cv_.wait(lock, [&] { return done_ || received_ == n; });
+    if (done_) return;
+    std::shared_ptr<const v1::ServerMessage> next = CloseRoundLocked();
+    BroadcastLocked(next, done_);
+  }
+}
+
+}  // namespace ef21
