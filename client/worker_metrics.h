@@ -1,4 +1,6 @@
 // Prometheus metrics of a worker host, served by prometheus-cpp's exposer. Thread-safe.
+// /metrics serves Render() plus prometheus-cpp's exposer_* scrape statistics; destroying an
+// instance that serves HTTP takes up to 2 s (civetweb's shutdown poll).
 //   ef21_worker_compute_seconds        histogram: compute time of one round (all hosted clients)
 //   ef21_worker_bytes_sent_total       counter: serialized bytes of every message sent
 //   ef21_worker_bytes_received_total   counter

@@ -2,9 +2,12 @@
 // exposer. Families are built once in Start() and handles cached; every method is thread-safe and
 // cheap enough for the round coordinator's hot path. Per-client series exist only while the run
 // has at most `per_client_bound` clients, so a 1605-client run does not flood Prometheus; totals
-// always exist.
+// always exist. /metrics serves Render() plus prometheus-cpp's own exposer_* scrape statistics.
+// Destroying an instance that serves HTTP takes up to 2 s (civetweb's shutdown poll).
 //
-// Names (all prefixed ef21_, counters end in _total, base units):
+// Names (all prefixed ef21_, counters end in _total, base units). The paper's communication
+// convention counts bits, but promtool rejects "bits" in a name (base unit: bytes), so it is
+// exported in bytes = bits / 8, exactly (a multiple of 1/8 is exact in a double).
 //   ef21_build_info{version}                 gauge, 1
 //   ef21_rounds_completed_total              counter
 //   ef21_round                               gauge: the open round
@@ -14,8 +17,8 @@
 //   ef21_uplink_diagnostic_bytes_total       counter: diagnostic bytes (loss, gradients)
 //   ef21_downlink_bytes_total                counter: bytes of every message sent to workers
 //   ef21_client_uplink_bytes_total{client}   counter, per client (n ≤ bound)
-//   ef21_paper_bits_total                    counter: paper-convention bits, all clients
-//   ef21_paper_bits_per_client               gauge: = metrics.csv paper_bits_per_client
+//   ef21_paper_bytes_total                   counter: paper-convention bits / 8, all clients
+//   ef21_paper_bytes_per_client              gauge: = metrics.csv paper_bits_per_client / 8
 //   ef21_uplink_bytes_per_client             gauge: = metrics.csv uplink_bytes_per_client
 //   ef21_downlink_bytes_per_client           gauge: = metrics.csv downlink_bytes_per_client
 //   ef21_g_norm, ef21_grad_norm, ef21_loss, ef21_stepsize   gauges of the last closed round

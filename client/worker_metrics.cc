@@ -1,0 +1,155 @@
+#include "client/worker_metrics.h"
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace ef21 {
+namespace {
+
+// Compute time of one round of all hosted clients, from 100 µs (a few small clients) to
+// 2^20 · 100 µs ≈ 105 s (many clients on a large dataset), doubling.
+prometheus::Histogram::BucketBoundaries ComputeSecondsBuckets() {
+  prometheus::Histogram::BucketBoundaries bounds;
+  double bound = 1e-4;
+  for (int i = 0; i <= 20; ++i, bound *= 2) bounds.push_back(bound);
+  return bounds;
+}
+
+// Serves `registry` on "host:port" (port 0: a free one; empty host: every interface). civetweb
+// reports every failure as the same exception, so the address is checked here first to tell bad
+// input from an unavailable port.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> Serve(
+    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics listen address \"", listen, "\" is not host:port with a port in [0, 65535]"));
+  }
+  const std::string bind = colon == 0 ? listen.substr(1) : listen;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(bind);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
+                                               " (port in use or address not local): ", e.what()));
+  }
+  exposer->RegisterCollectable(registry);
+  return exposer;
+}
+
+class WorkerMetricsImpl final : public WorkerMetrics {
+ public:
+  WorkerMetricsImpl()
+      : registry_(std::make_shared<prometheus::Registry>()),
+        compute_seconds_(prometheus::BuildHistogram()
+                             .Name("ef21_worker_compute_seconds")
+                             .Help("Compute time of one round, all hosted clients together.")
+                             .Register(*registry_)
+                             .Add({}, ComputeSecondsBuckets())),
+        bytes_sent_(prometheus::BuildCounter()
+                        .Name("ef21_worker_bytes_sent_total")
+                        .Help("Serialized bytes of every message sent to the aggregator.")
+                        .Register(*registry_)
+                        .Add({})),
+        bytes_received_(prometheus::BuildCounter()
+                            .Name("ef21_worker_bytes_received_total")
+                            .Help("Serialized bytes of every message received from the aggregator.")
+                            .Register(*registry_)
+                            .Add({})),
+        reconnects_(prometheus::BuildCounter()
+                        .Name("ef21_worker_reconnects_total")
+                        .Help("Times the worker reconnected to the aggregator.")
+                        .Register(*registry_)
+                        .Add({})),
+        rounds_(prometheus::BuildCounter()
+                    .Name("ef21_worker_rounds_total")
+                    .Help("Rounds computed by this worker.")
+                    .Register(*registry_)
+                    .Add({})),
+        clients_(prometheus::BuildGauge()
+                     .Name("ef21_worker_clients")
+                     .Help("Logical clients hosted by this worker.")
+                     .Register(*registry_)
+                     .Add({})) {
+    prometheus::BuildGauge()
+        .Name("ef21_build_info")
+        .Help("Build of the worker; the value is always 1.")
+        .Register(*registry_)
+        .Add({{"version", kVersion}})
+        .Set(1);
+  }
+
+  void set_exposer(std::unique_ptr<prometheus::Exposer> exposer) {
+    exposer_ = std::move(exposer);
+    port_ = exposer_->GetListeningPorts().at(0);
+  }
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  int port() const override { return port_; }
+
+  void OnRoundComputed(double seconds) override {
+    rounds_.Increment();
+    compute_seconds_.Observe(seconds);
+  }
+
+  void OnBytesSent(int64_t bytes) override { bytes_sent_.Increment(static_cast<double>(bytes)); }
+
+  void OnBytesReceived(int64_t bytes) override {
+    bytes_received_.Increment(static_cast<double>(bytes));
+  }
+
+  void OnReconnect() override { reconnects_.Increment(); }
+
+  void SetClients(int64_t clients) override { clients_.Set(static_cast<double>(clients)); }
+
+  std::string Render() const override {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+  }
+
+ private:
+  const std::shared_ptr<prometheus::Registry> registry_;
+  // Handles into registry_; prometheus-cpp metrics are thread-safe.
+  prometheus::Histogram& compute_seconds_;
+  prometheus::Counter& bytes_sent_;
+  prometheus::Counter& bytes_received_;
+  prometheus::Counter& reconnects_;
+  prometheus::Counter& rounds_;
+  prometheus::Gauge& clients_;
+  // Declared after the registry it serves, so it stops serving before the registry goes away.
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Start(const Options& options) {
+  auto metrics = std::make_unique<WorkerMetricsImpl>();
+  if (!options.listen.empty()) {
+    EF21_ASSIGN_OR_RETURN(std::unique_ptr<prometheus::Exposer> exposer,
+                          Serve(options.listen, metrics->registry()));
+    metrics->set_exposer(std::move(exposer));
+  }
+  return metrics;
+}
+
+}  // namespace ef21

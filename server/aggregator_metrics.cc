@@ -1,0 +1,304 @@
+#include "server/aggregator_metrics.h"
+
+#include <cmath>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/run_log.h"
+#include "common/status_macros.h"
+#include "common/version.h"
+#include "prometheus/counter.h"
+#include "prometheus/exposer.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace ef21 {
+namespace {
+
+// Round durations from 100 µs (a toy problem on loopback) to 2^20 · 100 µs ≈ 105 s (a slow
+// worker over a WAN), doubling, so every quantile is resolved to within a factor of 2.
+prometheus::Histogram::BucketBoundaries RoundDurationBuckets() {
+  prometheus::Histogram::BucketBoundaries bounds;
+  double bound = 1e-4;
+  for (int i = 0; i <= 20; ++i, bound *= 2) bounds.push_back(bound);
+  return bounds;
+}
+
+// Serves `registry` on "host:port" (port 0: a free one; empty host: every interface). civetweb
+// reports every failure as the same exception, so the address is checked here first to tell bad
+// input from an unavailable port.
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> Serve(
+    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics listen address \"", listen, "\" is not host:port with a port in [0, 65535]"));
+  }
+  const std::string bind = colon == 0 ? listen.substr(1) : listen;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(bind);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
+                                               " (port in use or address not local): ", e.what()));
+  }
+  exposer->RegisterCollectable(registry);
+  return exposer;
+}
+
+class AggregatorMetricsImpl final : public AggregatorMetrics {
+ public:
+  explicit AggregatorMetricsImpl(const Options& options)
+      : registry_(std::make_shared<prometheus::Registry>()),
+        rounds_completed_(prometheus::BuildCounter()
+                              .Name("ef21_rounds_completed_total")
+                              .Help("Rounds closed by the aggregator.")
+                              .Register(*registry_)
+                              .Add({})),
+        round_(prometheus::BuildGauge()
+                   .Name("ef21_round")
+                   .Help("The round currently open.")
+                   .Register(*registry_)
+                   .Add({})),
+        clients_(prometheus::BuildGauge()
+                     .Name("ef21_clients")
+                     .Help("Number of clients n of the run.")
+                     .Register(*registry_)
+                     .Add({})),
+        connected_workers_(prometheus::BuildGauge()
+                               .Name("ef21_connected_workers")
+                               .Help("Workers with an open Train stream.")
+                               .Register(*registry_)
+                               .Add({})),
+        uplink_bytes_(
+            prometheus::BuildCounter()
+                .Name("ef21_uplink_bytes_total")
+                .Help("Wire bytes of the algorithm part of accepted updates, all clients.")
+                .Register(*registry_)
+                .Add({})),
+        uplink_diagnostic_bytes_(
+            prometheus::BuildCounter()
+                .Name("ef21_uplink_diagnostic_bytes_total")
+                .Help(
+                    "Wire bytes of diagnostics (loss, gradients) in accepted updates, all clients.")
+                .Register(*registry_)
+                .Add({})),
+        downlink_bytes_(prometheus::BuildCounter()
+                            .Name("ef21_downlink_bytes_total")
+                            .Help("Wire bytes of every message sent to workers.")
+                            .Register(*registry_)
+                            .Add({})),
+        client_uplink_family_(
+            prometheus::BuildCounter()
+                .Name("ef21_client_uplink_bytes_total")
+                .Help(
+                    "Wire bytes of the algorithm part of accepted updates, per client; only while "
+                    "the run has few clients.")
+                .Register(*registry_)),
+        paper_bytes_(prometheus::BuildCounter()
+                         .Name("ef21_paper_bytes_total")
+                         .Help("Communicated bits in the paper's convention / 8, all clients.")
+                         .Register(*registry_)
+                         .Add({})),
+        paper_bytes_per_client_(
+            prometheus::BuildGauge()
+                .Name("ef21_paper_bytes_per_client")
+                .Help("Cumulative communicated bits per client in the paper's convention / 8 "
+                      "(metrics.csv paper_bits_per_client / 8).")
+                .Register(*registry_)
+                .Add({})),
+        uplink_bytes_per_client_(prometheus::BuildGauge()
+                                     .Name("ef21_uplink_bytes_per_client")
+                                     .Help("Cumulative uplink wire bytes per client (metrics.csv "
+                                           "uplink_bytes_per_client).")
+                                     .Register(*registry_)
+                                     .Add({})),
+        downlink_bytes_per_client_(prometheus::BuildGauge()
+                                       .Name("ef21_downlink_bytes_per_client")
+                                       .Help("Cumulative downlink wire bytes per client "
+                                             "(metrics.csv downlink_bytes_per_client).")
+                                       .Register(*registry_)
+                                       .Add({})),
+        g_norm_(prometheus::BuildGauge()
+                    .Name("ef21_g_norm")
+                    .Help("Norm of the aggregated estimator g^t of the last closed round.")
+                    .Register(*registry_)
+                    .Add({})),
+        grad_norm_(prometheus::BuildGauge()
+                       .Name("ef21_grad_norm")
+                       .Help("Norm of the full gradient at x^t of the last round with diagnostics.")
+                       .Register(*registry_)
+                       .Add({})),
+        loss_(prometheus::BuildGauge()
+                  .Name("ef21_loss")
+                  .Help("Loss f(x^t) of the last closed round.")
+                  .Register(*registry_)
+                  .Add({})),
+        stepsize_(prometheus::BuildGauge()
+                      .Name("ef21_stepsize")
+                      .Help("Stepsize used to leave x^t in the last closed round.")
+                      .Register(*registry_)
+                      .Add({})),
+        round_duration_(prometheus::BuildHistogram()
+                            .Name("ef21_round_duration_seconds")
+                            .Help("Time from the start of a round to its close.")
+                            .Register(*registry_)
+                            .Add({}, RoundDurationBuckets())),
+        rejected_family_(prometheus::BuildCounter()
+                             .Name("ef21_rejected_messages_total")
+                             .Help("Messages refused by the aggregator, by reason.")
+                             .Register(*registry_)),
+        duplicates_(prometheus::BuildCounter()
+                        .Name("ef21_duplicate_updates_total")
+                        .Help("Updates ignored because the client already sent one this round.")
+                        .Register(*registry_)
+                        .Add({})) {
+    prometheus::BuildGauge()
+        .Name("ef21_build_info")
+        .Help("Build of the aggregator; the value is always 1.")
+        .Register(*registry_)
+        .Add({{"version", kVersion}})
+        .Set(1);
+    clients_.Set(static_cast<double>(options.clients));
+    if (options.clients <= options.per_client_bound) {
+      client_uplink_.reserve(static_cast<size_t>(options.clients));
+      for (int64_t i = 0; i < options.clients; ++i) {
+        client_uplink_.push_back(&client_uplink_family_.Add({{"client", absl::StrCat(i)}}));
+      }
+    }
+  }
+
+  void set_exposer(std::unique_ptr<prometheus::Exposer> exposer) {
+    exposer_ = std::move(exposer);
+    port_ = exposer_->GetListeningPorts().at(0);
+  }
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  int port() const override { return port_; }
+
+  void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
+                     double duration_seconds) override {
+    rounds_completed_.Increment();
+    round_duration_.Observe(duration_seconds);
+    paper_bytes_per_client_.Set(row.paper_bits_per_client / 8);
+    uplink_bytes_per_client_.Set(row.uplink_bytes_per_client);
+    downlink_bytes_per_client_.Set(row.downlink_bytes_per_client);
+    g_norm_.Set(row.g_norm);
+    loss_.Set(row.loss);
+    stepsize_.Set(row.stepsize);
+    // nan: no diagnostics this round; the gauge keeps the last measured norm.
+    if (std::isfinite(row.grad_norm)) grad_norm_.Set(row.grad_norm);
+    absl::MutexLock lock(&mu_);
+    if (totals.paper_bits > last_paper_bits_) {
+      paper_bytes_.Increment(static_cast<double>(totals.paper_bits - last_paper_bits_) / 8);
+      last_paper_bits_ = totals.paper_bits;
+    }
+  }
+
+  void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes,
+                        int64_t diagnostic_bytes) override {
+    uplink_bytes_.Increment(static_cast<double>(algorithm_bytes));
+    uplink_diagnostic_bytes_.Increment(static_cast<double>(diagnostic_bytes));
+    if (client >= 0 && client < static_cast<int64_t>(client_uplink_.size())) {
+      client_uplink_[static_cast<size_t>(client)]->Increment(static_cast<double>(algorithm_bytes));
+    }
+  }
+
+  void OnDownlinkBytes(int64_t bytes) override {
+    downlink_bytes_.Increment(static_cast<double>(bytes));
+  }
+
+  void OnRejected(absl::string_view reason) override {
+    prometheus::Counter* counter;
+    {
+      absl::MutexLock lock(&mu_);
+      prometheus::Counter*& cached = rejected_[reason];
+      if (cached == nullptr) cached = &rejected_family_.Add({{"reason", std::string(reason)}});
+      counter = cached;
+    }
+    counter->Increment();
+  }
+
+  void OnDuplicate() override { duplicates_.Increment(); }
+
+  void SetConnectedWorkers(int64_t workers) override {
+    connected_workers_.Set(static_cast<double>(workers));
+  }
+
+  void SetRound(uint64_t round) override { round_.Set(static_cast<double>(round)); }
+
+  std::string Render() const override {
+    return prometheus::TextSerializer().Serialize(registry_->Collect());
+  }
+
+ private:
+  const std::shared_ptr<prometheus::Registry> registry_;
+  // Handles into registry_; prometheus-cpp metrics are thread-safe.
+  prometheus::Counter& rounds_completed_;
+  prometheus::Gauge& round_;
+  prometheus::Gauge& clients_;
+  prometheus::Gauge& connected_workers_;
+  prometheus::Counter& uplink_bytes_;
+  prometheus::Counter& uplink_diagnostic_bytes_;
+  prometheus::Counter& downlink_bytes_;
+  prometheus::Family<prometheus::Counter>& client_uplink_family_;
+  prometheus::Counter& paper_bytes_;
+  prometheus::Gauge& paper_bytes_per_client_;
+  prometheus::Gauge& uplink_bytes_per_client_;
+  prometheus::Gauge& downlink_bytes_per_client_;
+  prometheus::Gauge& g_norm_;
+  prometheus::Gauge& grad_norm_;
+  prometheus::Gauge& loss_;
+  prometheus::Gauge& stepsize_;
+  prometheus::Histogram& round_duration_;
+  prometheus::Family<prometheus::Counter>& rejected_family_;
+  prometheus::Counter& duplicates_;
+  // Indexed by client; empty when the run has more clients than the per-client bound.
+  std::vector<prometheus::Counter*> client_uplink_;
+
+  absl::Mutex mu_;
+  int64_t last_paper_bits_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, prometheus::Counter*> rejected_ ABSL_GUARDED_BY(mu_);
+
+  // Declared after the registry it serves, so it stops serving before the registry goes away.
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AggregatorMetrics>> AggregatorMetrics::Start(
+    const Options& options) {
+  if (options.clients < 0 || options.per_client_bound < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics need clients >= 0 and per_client_bound >= 0, got clients = ", options.clients,
+        " and per_client_bound = ", options.per_client_bound));
+  }
+  auto metrics = std::make_unique<AggregatorMetricsImpl>(options);
+  if (!options.listen.empty()) {
+    EF21_ASSIGN_OR_RETURN(std::unique_ptr<prometheus::Exposer> exposer,
+                          Serve(options.listen, metrics->registry()));
+    metrics->set_exposer(std::move(exposer));
+  }
+  return metrics;
+}
+
+}  // namespace ef21
