@@ -5,7 +5,7 @@
 #
 # A real Prometheus (Debian's `prometheus`, on a free loopback port) scrapes a real `ef21 run`
 # every 100 ms. Then, through Prometheus's HTTP API:
-#   - the final ef21_paper_bits_per_client equals the last paper_bits_per_client of metrics.csv
+#   - 8 x the final ef21_paper_bytes_per_client equals the last paper_bits_per_client of metrics.csv
 #     (and the wire-byte gauges equal the uplink/downlink_bytes_per_client columns);
 #   - the ef21_g_norm series is present;
 #   - every PromQL expression of the Grafana dashboard parses and returns data
@@ -103,7 +103,7 @@ EOF
 # while clients <= the bound (default 64), so a 683-client run does not have it.
 aggregator_metrics="ef21_build_info ef21_rounds_completed_total ef21_round ef21_clients
 ef21_connected_workers ef21_uplink_bytes_total ef21_uplink_diagnostic_bytes_total
-ef21_downlink_bytes_total ef21_paper_bits_total ef21_paper_bits_per_client
+ef21_downlink_bytes_total ef21_paper_bytes_total ef21_paper_bytes_per_client
 ef21_uplink_bytes_per_client ef21_downlink_bytes_per_client ef21_g_norm ef21_grad_norm ef21_loss
 ef21_stepsize ef21_round_duration_seconds ef21_rejected_messages_total ef21_duplicate_updates_total"
 worker_metrics="ef21_worker_compute_seconds ef21_worker_bytes_sent_total
@@ -179,11 +179,13 @@ pass "ef21 run scraped every 100 ms finished ($(($(wc -l < "$work/run/metrics.cs
 
 at="$end"
 window="[$(( ${end%.*} - ${start%.*} + 60 ))s]"
-for pair in "ef21_paper_bits_per_client:paper_bits_per_client" \
+for pair in "8*ef21_paper_bytes_per_client:paper_bits_per_client" \
             "ef21_uplink_bytes_per_client:uplink_bytes_per_client" \
             "ef21_downlink_bytes_per_client:downlink_bytes_per_client"; do
   metric=${pair%%:*}; column=${pair#*:}
-  got=$(prom_value "last_over_time(${metric}${window})" "$at")
+  scale=1
+  case "$metric" in 8\*) scale=8; metric=${metric#8\*}; esac
+  got=$(prom_value "${scale} * last_over_time(${metric}${window})" "$at")
   want=$(csv_last "$work/run/metrics.csv" "$column")
   if [ -z "$want" ]; then
     fail "metrics.csv has no column $column"

@@ -1,0 +1,293 @@
+// The algorithms against their defining properties: g = mean g_i after every round, the
+// reductions between methods, thread-count independence, and the paper's qualitative claims.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "common/problem_factory.h"
+#include "common/simulator.h"
+#include "common/status_macros.h"
+#include "gtest/gtest.h"
+
+namespace ef21 {
+namespace {
+
+const std::string kBreastCancer = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
+
+RunConfig BreastCancer(Algorithm algorithm, int64_t rounds) {
+  RunConfig c;
+  c.data = kBreastCancer;
+  c.algorithm = algorithm;
+  c.rounds = rounds;
+  if (algorithm == Algorithm::kEf21Sgdm) {
+    c.stepsize = StepsizeRule::kConstant;
+    c.gamma = 0.05;
+    c.eta = 0.5;
+  }
+  return c;
+}
+
+std::unique_ptr<Simulator> MakeSimulator(const RunConfig& config) {
+  auto sim = Simulator::Create(config);
+  EXPECT_TRUE(sim.ok()) << sim.status();
+  return std::move(sim).value();
+}
+
+std::vector<MetricsRow> RunRows(const RunConfig& config) {
+  auto sim = MakeSimulator(config);
+  auto log = RunLog::Create("", config.ToJson(), config.eps);
+  EXPECT_TRUE(sim->Run(log->get()).ok());
+  return (*log)->rows();
+}
+
+constexpr Algorithm kAll[] = {Algorithm::kEf21,        Algorithm::kNormEf21,    Algorithm::kEf21Sgdm,
+                              Algorithm::kNormEf21Sgdm, Algorithm::kNormEf21Sgd, Algorithm::kNormSgdm,
+                              Algorithm::kEf14,        Algorithm::kGd,          Algorithm::kNormGd};
+
+TEST(MethodTest, ServerAggregateIsTheMeanOfClientEstimatesAfterEveryRound) {
+  for (Algorithm algorithm : kAll) {
+    for (CompressorKind kind : {CompressorKind::kTopK, CompressorKind::kRandK}) {
+      for (bool stochastic : {false, true}) {
+        RunConfig config = BreastCancer(algorithm, 15);
+        if (!TraitsOf(algorithm).identity_only) config.compressor = kind;
+        config.k = 2;
+        config.batch = stochastic ? 3 : 0;
+        config.init = stochastic ? InitKind::kCompressed : InitKind::kFull;
+        auto sim = MakeSimulator(config);
+        const int64_t n = sim->context().num_clients();
+        while (sim->RunRound(nullptr)) {
+          Vector mean = Vector::Zero(sim->context().dim());
+          for (int64_t i = 0; i < n; ++i) mean += sim->client(i).g();
+          mean /= static_cast<double>(n);
+          const double err = (mean - sim->server().g()).norm();
+          ASSERT_LE(err, 1e-12 * std::max(1.0, mean.norm()))
+              << AlgorithmName(algorithm) << " " << CompressorKindName(kind) << " round "
+              << sim->server().round();
+        }
+      }
+    }
+  }
+}
+
+void ExpectSameTrajectory(const std::vector<MetricsRow>& a, const std::vector<MetricsRow>& b,
+                          const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t r = 0; r < a.size(); ++r) {
+    // Bitwise: same loss, gradient norm, aggregate norm at every round.
+    ASSERT_EQ(a[r].loss, b[r].loss) << what << " round " << r;
+    ASSERT_EQ(a[r].grad_norm_sq, b[r].grad_norm_sq) << what << " round " << r;
+    ASSERT_EQ(a[r].g_norm, b[r].g_norm) << what << " round " << r;
+    ASSERT_EQ(a[r].stepsize, b[r].stepsize) << what << " round " << r;
+  }
+}
+
+TEST(MethodTest, Reductions) {
+  // ||EF21-SGDM|| with η = 1 and full gradients is ||EF21||.
+  RunConfig sgdm = BreastCancer(Algorithm::kNormEf21Sgdm, 30);
+  sgdm.stepsize = StepsizeRule::kConstant;
+  sgdm.gamma = 0.05;
+  sgdm.eta = 1.0;
+  RunConfig norm = BreastCancer(Algorithm::kNormEf21, 30);
+  norm.stepsize = StepsizeRule::kConstant;
+  norm.gamma = 0.05;
+  ExpectSameTrajectory(RunRows(sgdm), RunRows(norm), "norm-ef21-sgdm(eta=1) vs norm-ef21");
+
+  // With the identity compressor EF21 is GD and ||EF21|| is normalized GD.
+  for (auto [ef, gd] : {std::pair{Algorithm::kEf21, Algorithm::kGd}, std::pair{Algorithm::kNormEf21, Algorithm::kNormGd}}) {
+    RunConfig a = BreastCancer(ef, 30);
+    a.compressor = CompressorKind::kIdentity;
+    a.value_type = ValueType::kF64;
+    RunConfig b = BreastCancer(gd, 30);
+    b.value_type = ValueType::kF64;
+    ExpectSameTrajectory(RunRows(a), RunRows(b), std::string(AlgorithmName(ef)) + " vs " + AlgorithmName(gd));
+  }
+
+  // And GD really is GD: x^{t+1} = x^t − γ∇f(x^t), checked against a direct loop.
+  RunConfig gd = BreastCancer(Algorithm::kGd, 10);
+  gd.value_type = ValueType::kF64;
+  auto sim = MakeSimulator(gd);
+  auto problem = CreateProblem(gd);
+  ASSERT_TRUE(problem.ok());
+  Vector x = *CreateStartingPoint(gd, (*problem)->dim());
+  const double gamma = sim->context().plan.gamma;
+  ASSERT_EQ(sim->server().x(), x);
+  for (int t = 0; t < 10; ++t) {
+    sim->RunRound(nullptr);
+    EvalPoint p;
+    (*problem)->Prepare(x, &p);
+    Vector full = Vector::Zero(x.size()), gi;
+    for (int64_t i = 0; i < (*problem)->num_clients(); ++i) {
+      (*problem)->LossAndGradient(i, p, &gi);
+      full += gi;
+    }
+    full /= static_cast<double>((*problem)->num_clients());
+    x -= gamma * full;
+    EXPECT_LE((sim->server().x() - x).norm(), 1e-12 * x.norm()) << "round " << t;
+  }
+}
+
+TEST(MethodTest, ResultsDoNotDependOnThreadCount) {
+  for (Algorithm algorithm : {Algorithm::kNormEf21, Algorithm::kNormEf21Sgdm, Algorithm::kEf14}) {
+    RunConfig config = BreastCancer(algorithm, 25);
+    config.compressor = CompressorKind::kRandK;
+    config.k = 3;
+    config.batch = 2;
+    std::vector<std::string> texts;
+    for (int64_t threads : {1, 2, 5}) {
+      config.threads = threads;
+      std::string text;
+      for (const MetricsRow& row : RunRows(config)) {
+        MetricsRow r = row;
+        r.wall_seconds = 0;
+        text += RunLog::FormatRow(r) + "\n";
+      }
+      texts.push_back(text);
+    }
+    EXPECT_EQ(texts[0], texts[1]) << AlgorithmName(algorithm);
+    EXPECT_EQ(texts[0], texts[2]) << AlgorithmName(algorithm);
+  }
+}
+
+TEST(MethodTest, ClientRestoreFromAggregatorCopyContinuesExactly) {
+  // What a reconnecting worker does: rebuild the client from g_i alone (deterministic EF21).
+  RunConfig config = BreastCancer(Algorithm::kNormEf21, 12);
+  auto a = MakeSimulator(config);
+  for (int r = 0; r < 6; ++r) a->RunRound(nullptr);
+  auto context = MethodContext::Create(config, a->context().problem);
+  ASSERT_TRUE(context.ok());
+  auto restored = ClientMethod::Create(*context, 7);
+  restored->Restore(a->client(7).g());
+  EvalPoint p;
+  a->context().problem->Prepare(a->server().x(), &p);
+  ClientMessage m;
+  restored->Step({a->server().round(), &p, a->server().stepsize(), false}, &m);
+  a->RunRound(nullptr);
+  EXPECT_EQ(m.c.indices, a->messages()[7].c.indices);
+  EXPECT_EQ(m.c.values, a->messages()[7].c.values);
+  EXPECT_EQ(restored->g(), a->client(7).g());
+}
+
+TEST(MethodTest, CommunicationAccounting) {
+  RunConfig config = BreastCancer(Algorithm::kNormEf21, 20);
+  config.k = 3;
+  const auto rows = RunRows(config);
+  EXPECT_EQ(rows[0].paper_bits_per_client, 0);  // the dense g_i^0 is not counted (SPEC §6)
+  EXPECT_EQ(rows[20].paper_bits_per_client, 20 * 3 * 32);
+  config.value_type = ValueType::kF64;
+  config.init = InitKind::kCompressed;
+  const auto rows64 = RunRows(config);
+  EXPECT_EQ(rows64[0].paper_bits_per_client, 3 * 64);
+  EXPECT_EQ(rows64[20].paper_bits_per_client, 21 * 3 * 64);
+  for (size_t r = 1; r < rows.size(); ++r) {
+    EXPECT_GT(rows[r].uplink_bytes_per_client, rows[r - 1].uplink_bytes_per_client);
+    EXPECT_GT(rows[r].downlink_bytes_per_client, rows[r - 1].downlink_bytes_per_client);
+    // The wire costs more than the paper convention (indices, framing), but not wildly more.
+    const double wire_bits = 8 * (rows[r].uplink_bytes_per_client - rows[0].uplink_bytes_per_client);
+    EXPECT_GT(wire_bits, rows[r].paper_bits_per_client);
+    EXPECT_LT(wire_bits, 3 * rows[r].paper_bits_per_client);
+  }
+}
+
+// SPEC §7, Figure 1: polynomial d = 4, top-1, L0 = 4, L1 = 1.
+TEST(PaperBehaviourTest, PolynomialNormalizedEf21BeatsEf21) {
+  const int64_t K = 2000;
+  RunConfig base;
+  base.problem = ProblemKind::kPolynomial;
+  base.dim = 4;
+  base.L0 = 4;
+  base.L1 = 1;
+  base.rounds = K;
+  base.k = 1;
+  RunConfig ef21 = base;
+  ef21.algorithm = Algorithm::kEf21;
+  RunConfig l1 = base;
+  l1.algorithm = Algorithm::kNormEf21;
+  l1.stepsize = StepsizeRule::kTheoryL1;
+  RunConfig sqrtk = base;
+  sqrtk.algorithm = Algorithm::kNormEf21;
+  auto first_below = [](const std::vector<MetricsRow>& rows) -> int64_t {
+    for (const MetricsRow& r : rows)
+      if (r.grad_norm_sq < 1e-4) return static_cast<int64_t>(r.round);
+    return -1;
+  };
+  for (uint64_t seed : {0, 1, 2}) {
+    ef21.seed = l1.seed = sqrtk.seed = seed;
+    const int64_t t_ef21 = first_below(RunRows(ef21));
+    const int64_t t_l1 = first_below(RunRows(l1));
+    const int64_t t_sqrt = first_below(RunRows(sqrtk));
+    ASSERT_GE(t_l1, 0) << "norm-ef21 with 1/(2 c1) did not reach 1e-4 within K, seed " << seed;
+    ASSERT_GE(t_sqrt, 0) << "norm-ef21 with gamma0/sqrt(K+1) did not reach 1e-4 within K, seed " << seed;
+    if (t_ef21 >= 0) {
+      EXPECT_LT(t_l1, t_ef21) << "seed " << seed;
+      EXPECT_LT(t_sqrt, t_ef21) << "seed " << seed;
+    }
+  }
+}
+
+// SPEC §7, Figure 2: breast cancer, one row per client, top-1, K = 100.
+TEST(PaperBehaviourTest, BreastCancerNormalizedEf21ReachesSmallerGradient) {
+  auto min_grad = [](const std::vector<MetricsRow>& rows) {
+    double m = INFINITY;
+    for (const MetricsRow& r : rows) m = std::min(m, r.grad_norm);
+    return m;
+  };
+  for (uint64_t seed : {0, 1, 2}) {
+    RunConfig norm = BreastCancer(Algorithm::kNormEf21, 100);
+    RunConfig ef21 = BreastCancer(Algorithm::kEf21, 100);
+    norm.seed = ef21.seed = seed;
+    EXPECT_LT(min_grad(RunRows(norm)), min_grad(RunRows(ef21))) << "seed " << seed;
+  }
+}
+
+TEST(RunConfigTest, BadCombinationsAreClearErrors) {
+  auto message = [](RunConfig c) { return std::string(c.Validate().message()); };
+  RunConfig c;
+  EXPECT_EQ(message(c), "--problem=logreg needs exactly one of --data=PATH or --synthetic=MxD");
+  c.data = "x";
+  EXPECT_TRUE(c.Validate().ok());
+  RunConfig gd = c;
+  gd.algorithm = Algorithm::kGd;
+  gd.compressor = CompressorKind::kTopK;
+  EXPECT_EQ(message(gd), "gd is defined with the identity compressor; got --compressor=top-k");
+  RunConfig constant = c;
+  constant.stepsize = StepsizeRule::kConstant;
+  EXPECT_EQ(message(constant), "--stepsize=constant needs --gamma");
+  RunConfig eta = c;
+  eta.eta = 0.5;
+  EXPECT_EQ(message(eta), "--eta is the momentum of the -sgdm methods; norm-ef21 has none");
+  RunConfig sgdm = c;
+  sgdm.algorithm = Algorithm::kEf21Sgdm;
+  EXPECT_EQ(message(sgdm), "ef21-sgdm has no theory stepsize here; pass --stepsize=constant --gamma=G --eta=E");
+  RunConfig rounds = c;
+  rounds.rounds = 0;
+  EXPECT_EQ(message(rounds), "--rounds must be >= 1; got 0");
+  RunConfig poly;
+  poly.problem = ProblemKind::kPolynomial;
+  poly.batch = 3;
+  EXPECT_EQ(message(poly), "--batch is for logreg; the polynomial's noise is --sigma");
+}
+
+TEST(ProblemFactoryTest, X0FileIsReadAndCheckedAndMissingDataIsAnError) {
+  const std::string dir = ::testing::TempDir();
+  {
+    std::ofstream f(dir + "/x0.txt");
+    f << "1.5\n# comment\n\n-2\n3e-1\n4\n";
+  }
+  auto x = ReadVectorFile(dir + "/x0.txt", 4);
+  ASSERT_TRUE(x.ok()) << x.status();
+  EXPECT_EQ(*x, (Vector(4) << 1.5, -2, 0.3, 4).finished());
+  EXPECT_EQ(ReadVectorFile(dir + "/x0.txt", 5).status().message(),
+            dir + "/x0.txt: expected 5 numbers (the dimension), got 4");
+  {
+    std::ofstream f(dir + "/bad.txt");
+    f << "1\nabc\n";
+  }
+  EXPECT_EQ(ReadVectorFile(dir + "/bad.txt", 2).status().message(),
+            dir + "/bad.txt:2: expected one finite number, got \"abc\"");
+  RunConfig c;
+  c.data = dir + "/does-not-exist";
+  EXPECT_EQ(CreateProblem(c).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace ef21

@@ -1,0 +1,187 @@
+#include <cmath>
+#include <memory>
+
+#include "Eigen/Eigenvalues"
+#include "common/linalg.h"
+#include "common/logistic.h"
+#include "common/polynomial.h"
+#include "common/rng.h"
+#include "gtest/gtest.h"
+
+namespace ef21 {
+namespace {
+
+// Central differences with step h; error O(h²) for smooth f.
+Vector FiniteDifferenceGradient(const Problem& p, int64_t client, const Vector& x, double h) {
+  Vector g(x.size());
+  EvalPoint point;
+  for (Eigen::Index j = 0; j < x.size(); ++j) {
+    Vector xp = x, xm = x;
+    xp[j] += h;
+    xm[j] -= h;
+    p.Prepare(xp, &point);
+    const double fp = p.Loss(client, point);
+    p.Prepare(xm, &point);
+    const double fm = p.Loss(client, point);
+    g[j] = (fp - fm) / (2 * h);
+  }
+  return g;
+}
+
+Vector Gaussian(int64_t d, uint64_t seed, double mean = 0.0) {
+  CounterRng rng(seed, Purpose::kX0, 5, 5);
+  Vector x(d);
+  for (int64_t j = 0; j < d; ++j) x[j] = mean + rng.NextGaussian();
+  return x;
+}
+
+TEST(PolynomialTest, GradientMatchesFiniteDifferences) {
+  auto p = Polynomial::Create({.dim = 4, .L0 = 4, .L1 = 1});
+  ASSERT_TRUE(p.ok());
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    for (double mean : {0.0, 3.0, 20.0}) {
+      const Vector x = Gaussian(4, seed, mean);
+      EvalPoint point;
+      (*p)->Prepare(x, &point);
+      Vector g;
+      (*p)->LossAndGradient(0, point, &g);
+      const Vector fd = FiniteDifferenceGradient(**p, 0, x, 1e-5 * (1 + std::abs(mean)));
+      EXPECT_LE((g - fd).norm(), 1e-6 * (1 + g.norm())) << "seed " << seed << " mean " << mean;
+    }
+  }
+}
+
+TEST(PolynomialTest, ConstantsFollowSpec) {
+  auto p = Polynomial::Create({.dim = 4, .L0 = 4, .L1 = 8});
+  ASSERT_TRUE(p.ok());
+  const double lambda = 4.0 / (9.0 * 16 / (2.0 * 64) + 2.0);
+  EXPECT_DOUBLE_EQ((*p)->lambda(), lambda);
+  const SmoothnessConstants c = (*p)->Constants();
+  EXPECT_NEAR(c.L0, 4.0, 1e-12);
+  EXPECT_EQ(c.L1, 8.0);
+  EXPECT_DOUBLE_EQ(c.L, lambda * 2.0 * 400 / 2 + 2 * lambda);
+  // (L0, L1)-smoothness holds where it matters: ‖∇²f(x)‖ ≤ L0 + L1‖∇f(x)‖ at random points.
+  for (uint64_t seed = 0; seed < 50; ++seed) {
+    const Vector x = Gaussian(4, seed, seed % 2 ? 0.0 : 5.0);
+    EvalPoint point;
+    (*p)->Prepare(x, &point);
+    Vector g;
+    (*p)->LossAndGradient(0, point, &g);
+    double hess = 0;  // diagonal Hessian: max |f''(x_j)|
+    for (int j = 0; j < 4; ++j) {
+      const double xj = x[j], q = 1 + xj * xj;
+      hess = std::max(hess, std::abs(lambda / 2 * xj * xj + 2 * lambda * (1 - 3 * xj * xj) / (q * q * q)));
+    }
+    EXPECT_LE(hess, c.L0 + c.L1 * g.norm());
+  }
+  EXPECT_FALSE(Polynomial::Create({.dim = 0}).ok());
+  EXPECT_FALSE(Polynomial::Create({.dim = 4, .L0 = 4, .L1 = 0}).ok());
+}
+
+std::shared_ptr<Dataset> SmallDataset() {
+  // 5 rows x 3 features, one row empty.
+  auto d = std::make_shared<Dataset>();
+  d->rows = 5;
+  d->cols = 3;
+  d->row_offsets = {0, 2, 3, 6, 6, 8};
+  d->col_indices = {0, 2, 1, 0, 1, 2, 0, 1};
+  d->values = {1.0, -2.0, 0.5, 3.0, -1.0, 2.0, 0.25, 4.0};
+  d->labels = {1, -1, 1, -1, 1};
+  return d;
+}
+
+Eigen::MatrixXd DenseRows(const Dataset& d, int64_t begin, int64_t end) {
+  Eigen::MatrixXd a = Eigen::MatrixXd::Zero(end - begin, d.cols);
+  for (int64_t r = begin; r < end; ++r) {
+    for (int64_t e = d.row_offsets[r]; e < d.row_offsets[r + 1]; ++e) a(r - begin, d.col_indices[e]) = d.values[e];
+  }
+  return a;
+}
+
+double MaxEig(const Eigen::MatrixXd& m) {
+  return Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(m).eigenvalues().maxCoeff();
+}
+
+TEST(LogisticTest, LossAndGradientMatchDefinitionAndFiniteDifferences) {
+  for (Split split : {Split::kRow, Split::kContiguous}) {
+    LogisticOptions options{.lambda = 0.1, .split = split, .clients = split == Split::kRow ? 0 : 2};
+    auto p = Logistic::Create(SmallDataset(), options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    for (int64_t i = 0; i < (*p)->num_clients(); ++i) {
+      for (uint64_t seed = 0; seed < 4; ++seed) {
+        const Vector x = Gaussian(3, seed) * (seed == 3 ? 30.0 : 1.0);  // large |z| exercises stability
+        EvalPoint point;
+        (*p)->Prepare(x, &point);
+        Vector g;
+        const double f = (*p)->LossAndGradient(i, point, &g);
+        EXPECT_DOUBLE_EQ(f, (*p)->Loss(i, point));
+        // Direct evaluation of the definition.
+        const Eigen::MatrixXd a = DenseRows((*p)->data(), (*p)->RowBegin(i), (*p)->RowEnd(i));
+        double expected = 0;
+        for (int r = 0; r < a.rows(); ++r) {
+          const double z = (*p)->data().labels[(*p)->RowBegin(i) + r] * a.row(r).dot(x);
+          expected += z > 0 ? std::log1p(std::exp(-z)) : -z + std::log1p(std::exp(z));
+        }
+        expected /= a.rows();
+        for (int l = 0; l < 3; ++l) expected += 0.1 * x[l] * x[l] / (1 + x[l] * x[l]);
+        EXPECT_NEAR(f, expected, 1e-12 * (1 + std::abs(expected)));
+        const Vector fd = FiniteDifferenceGradient(**p, i, x, 1e-6);
+        EXPECT_LE((g - fd).norm(), 1e-7 * (1 + g.norm())) << "client " << i << " seed " << seed;
+      }
+    }
+  }
+}
+
+TEST(LogisticTest, ContiguousSplitGivesLastBlockTheRemainder) {
+  auto p = Logistic::Create(SmallDataset(), {.lambda = 0.1, .split = Split::kContiguous, .clients = 2});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)->RowBegin(0), 0);
+  EXPECT_EQ((*p)->RowEnd(0), 2);
+  EXPECT_EQ((*p)->RowBegin(1), 2);
+  EXPECT_EQ((*p)->RowEnd(1), 5);
+  EXPECT_FALSE(Logistic::Create(SmallDataset(), {.split = Split::kContiguous, .clients = 6}).ok());
+}
+
+TEST(LogisticTest, ConstantsMatchClosedForms) {
+  const double lambda = 0.1;
+  for (Split split : {Split::kRow, Split::kContiguous}) {
+    auto p = Logistic::Create(SmallDataset(), {.lambda = lambda, .split = split, .clients = split == Split::kRow ? 0 : 2});
+    ASSERT_TRUE(p.ok());
+    const Dataset& d = (*p)->data();
+    const SmoothnessConstants c = (*p)->Constants();
+    const int64_t n = (*p)->num_clients();
+    Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(3, 3);
+    double max_row = 0;
+    for (int64_t r = 0; r < d.rows; ++r) max_row = std::max(max_row, std::sqrt(d.RowSquaredNorm(r)));
+    for (int64_t i = 0; i < n; ++i) {
+      const Eigen::MatrixXd a = DenseRows(d, (*p)->RowBegin(i), (*p)->RowEnd(i));
+      const Eigen::MatrixXd ata = a.transpose() * a / (4.0 * a.rows());
+      EXPECT_NEAR(c.L_i[i], MaxEig(ata) + 2 * lambda, 1e-12) << "client " << i;
+      mean += ata / n;
+    }
+    EXPECT_NEAR(c.L, MaxEig(mean) + 2 * lambda, 1e-12);
+    EXPECT_DOUBLE_EQ(c.L1, max_row);
+    EXPECT_DOUBLE_EQ(c.L0, 2 * lambda + lambda * std::sqrt(3.0) * max_row);
+  }
+}
+
+TEST(LinalgTest, PowerIterationMatchesDenseSolverWithoutFormingTheMatrix) {
+  // A 600x600 PSD operator applied as B Bᵀ x, never formed, against the dense eigen solver.
+  const int d = 600;
+  Eigen::MatrixXd b(d, 40);
+  CounterRng rng(1, Purpose::kNoise, 0, 0);
+  for (int i = 0; i < d; ++i)
+    for (int j = 0; j < 40; ++j) b(i, j) = rng.NextGaussian();
+  int applications = 0;
+  auto op = [&](const Vector& x, Vector* y) {
+    ++applications;
+    *y = b * (b.transpose() * x);
+  };
+  const double power = LargestEigenvalue(op, d, {.dense_max_dim = 0});
+  const double exact = MaxEig(b * b.transpose());
+  EXPECT_NEAR(power, exact, 1e-9 * exact);
+  EXPECT_LT(applications, 100000);
+}
+
+}  // namespace
+}  // namespace ef21

@@ -1,0 +1,130 @@
+#include "common/sparse_codec.h"
+
+
+#include "common/rng.h"
+#include "gtest/gtest.h"
+
+namespace ef21 {
+namespace {
+
+// k distinct indices of [0, d), uniformly, ascending (selection sampling, Knuth's Algorithm S).
+std::vector<int32_t> RandomIndices(int64_t d, int64_t k, uint64_t seed) {
+  CounterRng rng(seed, Purpose::kRandK, 0, 0);
+  std::vector<int32_t> out;
+  for (int64_t j = 0; j < d && static_cast<int64_t>(out.size()) < k; ++j) {
+    if (rng.NextBelow(d - j) < static_cast<uint64_t>(k - static_cast<int64_t>(out.size()))) {
+      out.push_back(static_cast<int32_t>(j));
+    }
+  }
+  return out;
+}
+
+TEST(IndexCodeTest, RoundTripsExactly) {
+  for (int64_t d : {1, 2, 10, 123, 100000, 2000000}) {
+    for (int64_t k : {int64_t{0}, int64_t{1}, d / 100 + 1, d / 2 + 1, d}) {
+      if (k > d) continue;
+      for (uint64_t seed = 0; seed < 5; ++seed) {
+        const auto indices = RandomIndices(d, k, seed + d);
+        IndexCode code;
+        EncodeIndices(indices, d, &code);
+        EXPECT_EQ(static_cast<int64_t>(code.bytes.size()), EncodedIndexBytes(indices, d));
+        std::vector<int32_t> decoded;
+        ASSERT_TRUE(DecodeIndices(code.rice_bits, code.bytes, k, d, &decoded).ok());
+        EXPECT_EQ(decoded, indices);
+      }
+    }
+  }
+}
+
+TEST(IndexCodeTest, HandCountedCase) {
+  // Indices {3, 4, 12} in d = 16: gaps 3, 0, 7. Mean gap (16−3)/3 = 4.33 → b ∈ {1, 2, 3};
+  // b=1: (1+1+1)+(0+1+1)+(3+1+1) = 10 bits; b=2: (0+1+2)+(0+1+2)+(1+1+2) = 10; b=3: 4+4+4 = 12.
+  // The first of the shortest is b = 1: bits 1,0,1 | 0,0 | 1,1,1,0,1 → bytes 0b11100101, 0b10.
+  IndexCode code;
+  EncodeIndices(std::vector<int32_t>{3, 4, 12}, 16, &code);
+  EXPECT_EQ(code.rice_bits, 1u);
+  ASSERT_EQ(code.bytes.size(), 2u);
+  EXPECT_EQ(static_cast<unsigned char>(code.bytes[0]), 0b11100101);
+  EXPECT_EQ(static_cast<unsigned char>(code.bytes[1]), 0b10);
+}
+
+TEST(IndexCodeTest, RejectsMalformedStreams) {
+  IndexCode code;
+  EncodeIndices(std::vector<int32_t>{3, 4, 12}, 16, &code);
+  std::vector<int32_t> out;
+  EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes, 3, 12, &out).ok());  // index 12 >= 12
+  // Padding bits may legitimately decode as one more small gap, but not as seven more entries.
+  EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes, 10, 16, &out).ok());  // truncated
+  EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes + "x", 3, 16, &out).ok());  // trailing
+  std::string bad_padding = code.bytes;
+  bad_padding[1] = static_cast<char>(bad_padding[1] | 0x80);
+  EXPECT_FALSE(DecodeIndices(code.rice_bits, bad_padding, 3, 16, &out).ok());
+  EXPECT_FALSE(DecodeIndices(31, code.bytes, 3, 16, &out).ok());
+  // A long run of one-bits cannot make the decoder loop or overflow.
+  EXPECT_FALSE(DecodeIndices(0, std::string(1000, '\xff'), 1, 100, &out).ok());
+  EXPECT_EQ(DecodeIndices(code.rice_bits, code.bytes, 3, 12, &out).message(),
+            "entry 2 has index 12 >= dimension 12");
+}
+
+TEST(AccountingTest, PaperBitsAndWireBytesHandCounted) {
+  SparseVector c;
+  c.dim = 123;
+  c.indices = {5, 77};
+  c.values = {1.5, -2.0};
+  EXPECT_EQ(PaperBits(c, ValueType::kF32), 64);
+  EXPECT_EQ(PaperBits(c, ValueType::kF64), 128);
+  // SparseVector: dim (1+1) + rice_bits (1+1; gaps 5, 71 cost 14 bits with b = 4 or 5, 15 with
+  // b = 6, and the first shortest wins → 2 bytes) + index_code (1+1+2) + values f32 (1+1+8) = 18.
+  IndexCode code;
+  EncodeIndices(c.indices, c.dim, &code);
+  EXPECT_EQ(code.rice_bits, 4u);
+  EXPECT_EQ(code.bytes.size(), 2u);
+  EXPECT_EQ(SparseVectorWireBytes(c, ValueType::kF32), 18);
+  EXPECT_EQ(SparseVectorWireBytes(c, ValueType::kF64), 26);
+  // Update{round 300 (1+2), client 0 (omitted), c (1+1+18)} = 23, in WorkerMessage: 1+1+23 = 25.
+  EXPECT_EQ(UpdateWireBytes(300, 0, c, ValueType::kF32), 25);
+  // client id 200: +1+2.
+  EXPECT_EQ(UpdateWireBytes(300, 200, c, ValueType::kF32), 28);
+  // RoundStart{round 1 (2), x of 123 doubles (1+2+984), stepsize (9)} = 998 → 1+2+998.
+  EXPECT_EQ(RoundStartWireBytes(1, 123, 0.1, false), 1001);
+  EXPECT_EQ(RoundStartWireBytes(0, 123, 0.1, true), 1001);
+  EXPECT_EQ(VarintBytes(127), 1);
+  EXPECT_EQ(VarintBytes(128), 2);
+  EXPECT_EQ(VarintBytes(UINT64_MAX), 10);
+  SparseVector dense;
+  dense.dim = 4;
+  dense.dense = true;
+  dense.values = {1, 2, 3, 4};
+  EXPECT_EQ(SparseVectorWireBytes(dense, ValueType::kF32), 2 + 2 + 18);
+}
+
+TEST(AccountingTest, RiceCodeIsNearTheEntropyBound) {
+  // k = 1 % of d = 1e5: index information costs about k (log2(d/k) + 1.44) bits at best.
+  const int64_t d = 100000, k = 1000;
+  const auto indices = RandomIndices(d, k, 42);
+  const double bound_bytes = k * (std::log2(static_cast<double>(d) / k) + 1.44) / 8;
+  EXPECT_LT(EncodedIndexBytes(indices, d), 1.1 * bound_bytes);
+}
+
+TEST(SparseVectorTest, ValidateNamesTheProblem) {
+  SparseVector c;
+  c.dim = 10;
+  c.indices = {3, 3};
+  c.values = {1, 2};
+  EXPECT_EQ(c.Validate().message(), "index 3 at entry 1 does not increase after 3");
+  c.indices = {3, 10};
+  EXPECT_EQ(c.Validate().message(), "index 10 at entry 1 is outside [0, 10)");
+  c.indices = {3, 4};
+  c.values = {1, std::nan("")};
+  EXPECT_EQ(c.Validate().message(), "value nan at entry 1 is not finite");
+  c.values = {1, 2};
+  EXPECT_TRUE(c.Validate().ok());
+  c.RoundValues(ValueType::kF32);
+  c.values = {0.1};
+  c.indices = {0};
+  c.RoundValues(ValueType::kF32);
+  EXPECT_EQ(c.values[0], static_cast<double>(0.1f));
+}
+
+}  // namespace
+}  // namespace ef21
