@@ -184,7 +184,7 @@ for pair in "8*ef21_paper_bytes_per_client:paper_bits_per_client" \
             "ef21_downlink_bytes_per_client:downlink_bytes_per_client"; do
   metric=${pair%%:*}; column=${pair#*:}
   scale=1
-  case "$metric" in 8\*) scale=8; metric=${metric#8\*}; esac
+  case "$metric" in '8*'*) scale=8; metric=${metric#'8*'}; esac
   got=$(prom_value "${scale} * last_over_time(${metric}${window})" "$at")
   want=$(csv_last "$work/run/metrics.csv" "$column")
   if [ -z "$want" ]; then
