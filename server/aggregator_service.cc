@@ -17,16 +17,35 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
  public:
   TrainReactor(grpc::CallbackServerContext* context, RoundCoordinator* coordinator,
                AggregatorMetrics* metrics)
-      : coordinator_(coordinator), metrics_(metrics), context_(coordinator->context()) {
+      : coordinator_(coordinator),
+        metrics_(metrics),
+        context_(coordinator->context()),
+        server_context_(context) {
     context->AddTrailingMetadata(kRunIdMetadataKey, coordinator->run_id());
     StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      // The worker closed its side or the stream broke: end it once queued messages are out.
       coordinator_->Detach(this);
-      RequestFinish(grpc::Status::OK, /*drop_queue=*/false);
+      bool finishing;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        finishing = finish_requested_;
+      }
+      // An honest worker half-closes after Finish; a crashed one cancels.
+      if (finishing || server_context_->IsCancelled()) {
+        RequestFinish(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled"), /*drop_queue=*/true);
+        return;
+      }
+      // gRPC's callback API reports bytes that do not parse as a WorkerMessage (and a message
+      // above the size cap, which gRPC itself answers with RESOURCE_EXHAUSTED) exactly like a
+      // half-close: a failed read. None is legitimate before the run ends.
+      if (metrics_ != nullptr) metrics_->OnRejected("unreadable_or_early_close");
+      RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                 "the stream's messages ended before the run did: the worker "
+                                 "half-closed early or sent bytes that are not a WorkerMessage"),
+                    /*drop_queue=*/true);
       return;
     }
     const char* reason = "malformed_message";
@@ -240,6 +259,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   RoundCoordinator* const coordinator_;
   AggregatorMetrics* const metrics_;
   const MethodContext& context_;
+  grpc::CallbackServerContext* const server_context_;
 
   // Read side: one read at a time, touched only by OnReadDone.
   v1::WorkerMessage in_;

@@ -253,7 +253,7 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
                                  slot.pending.diagnostic_bytes);
     }
   }
-  if (received_ == context_->num_clients()) cv_.notify_all();
+  cv_.notify_all();
   return absl::OkStatus();
 }
 
@@ -280,6 +280,12 @@ void RoundCoordinator::Stop(const std::string& reason) {
 bool RoundCoordinator::WaitDone(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
+}
+
+bool RoundCoordinator::WaitForReceived(int64_t count, absl::Duration timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
+                      [&] { return done_ || received_ >= count; });
 }
 
 absl::Status RoundCoordinator::status() const {

@@ -95,6 +95,10 @@ class RoundCoordinator {
   absl::Status status() const;
   bool complete() const;
 
+  // Waits until at least `count` updates of the open round are in, or the run is done; false on
+  // timeout. For tests that must know the state is settled.
+  bool WaitForReceived(int64_t count, absl::Duration timeout);
+
   // Rounds closed so far.
   uint64_t rounds_closed() const;
   int64_t connected_streams() const;

@@ -1,0 +1,141 @@
+// common/sparse_codec.h computes the wire size of the federation's messages arithmetically (the
+// simulator has no protobuf); these must equal protobuf's own ByteSizeLong exactly.
+#include <random>
+
+#include "common/sparse_codec.h"
+#include "gtest/gtest.h"
+#include "proto/codec.h"
+
+namespace ef21 {
+namespace {
+
+SparseVector RandomVector(std::mt19937_64& rng, int64_t dim, bool dense, int64_t k) {
+  SparseVector c;
+  c.Clear(dim);
+  c.dense = dense;
+  std::normal_distribution<double> normal;
+  if (dense) {
+    for (int64_t j = 0; j < dim; ++j) c.values.push_back(normal(rng));
+    return c;
+  }
+  std::vector<int32_t> all(dim);
+  for (int64_t j = 0; j < dim; ++j) all[j] = static_cast<int32_t>(j);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(k);
+  std::sort(all.begin(), all.end());
+  c.indices = all;
+  for (int64_t j = 0; j < k; ++j) c.values.push_back(normal(rng));
+  return c;
+}
+
+TEST(WireSizeTest, UpdateAndSparseVectorMatchProtobuf) {
+  std::mt19937_64 rng(42);
+  const uint64_t rounds[] = {0, 1, 127, 128, 16383, 16384, 1ull << 35};
+  const uint32_t clients[] = {0, 1, 127, 128, 20000, 1u << 30};
+  const int64_t dims[] = {1, 4, 123, 1000, 100000};
+  int checked = 0;
+  for (int64_t dim : dims) {
+    for (int trial = 0; trial < 6; ++trial) {
+      const bool dense = trial == 0;
+      std::uniform_int_distribution<int64_t> kdist(1, std::min<int64_t>(dim, 2000));
+      const int64_t k = trial == 1 ? 0 : kdist(rng);
+      const SparseVector c = RandomVector(rng, dim, dense, k);
+      for (ValueType type : {ValueType::kF32, ValueType::kF64}) {
+        v1::SparseVector sv;
+        EncodeSparseVector(c, type, &sv);
+        ASSERT_EQ(SparseVectorWireBytes(c, type), static_cast<int64_t>(sv.ByteSizeLong()))
+            << "dim " << dim << " dense " << dense << " k " << k;
+        for (uint64_t round : rounds) {
+          for (uint32_t client : clients) {
+            v1::WorkerMessage message;
+            v1::Update* u = message.add_updates();
+            u->set_round(round);
+            u->set_client_id(client);
+            *u->mutable_c() = sv;
+            ASSERT_EQ(UpdateWireBytes(round, client, c, type),
+                      static_cast<int64_t>(message.ByteSizeLong()))
+                << "round " << round << " client " << client;
+            // The diagnostics ride along in the same Update and are counted apart.
+            u->set_loss(0.5);
+            const int64_t algorithm = UpdateWireBytes(round, client, c, type);
+            EXPECT_LE(algorithm + DiagnosticWireBytes(dim, false),
+                      static_cast<int64_t>(message.ByteSizeLong()));
+            EXPECT_GE(algorithm + DiagnosticWireBytes(dim, false) + 4,
+                      static_cast<int64_t>(message.ByteSizeLong()));
+            ++checked;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 1000);
+}
+
+TEST(WireSizeTest, BatchIsTheSumOfItsElements) {
+  std::mt19937_64 rng(7);
+  v1::WorkerMessage batch;
+  int64_t expected = 0;
+  for (uint32_t client = 0; client < 50; ++client) {
+    const SparseVector c = RandomVector(rng, 500, false, 1 + client % 9);
+    v1::Update* u = batch.add_updates();
+    u->set_round(41);
+    u->set_client_id(client * 37);
+    EncodeSparseVector(c, ValueType::kF32, u->mutable_c());
+    expected += UpdateWireBytes(41, client * 37, c, ValueType::kF32);
+  }
+  EXPECT_EQ(expected, static_cast<int64_t>(batch.ByteSizeLong()));
+}
+
+TEST(WireSizeTest, RoundStartMatchesProtobuf) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> normal;
+  for (int64_t dim : {1, 4, 15, 16, 123, 100000}) {
+    for (uint64_t round : {0ull, 1ull, 300ull, 1ull << 40}) {
+      for (double stepsize : {0.0, 0.25}) {
+        for (bool diagnostics : {false, true}) {
+          v1::ServerMessage message;
+          v1::RoundStart* start = message.mutable_round_start();
+          start->set_round(round);
+          for (int64_t j = 0; j < dim; ++j) start->add_x(normal(rng));
+          start->set_stepsize(stepsize);
+          start->set_diagnostics(diagnostics);
+          EXPECT_EQ(RoundStartWireBytes(round, dim, stepsize, diagnostics),
+                    static_cast<int64_t>(message.ByteSizeLong()))
+              << "dim " << dim << " round " << round;
+        }
+      }
+    }
+  }
+}
+
+TEST(WireSizeTest, DiagnosticFieldsMatchProtobuf) {
+  for (int64_t dim : {1, 10, 123, 5000}) {
+    v1::Update with, without;
+    without.set_loss(1.0);
+    with.set_loss(1.0);
+    for (int64_t j = 0; j < dim; ++j) with.add_gradient(0.5);
+    EXPECT_EQ(DiagnosticWireBytes(dim, false), static_cast<int64_t>(without.ByteSizeLong()));
+    EXPECT_EQ(DiagnosticWireBytes(dim, true), static_cast<int64_t>(with.ByteSizeLong()));
+  }
+}
+
+TEST(WireSizeTest, CodecRoundTripsSparseVectors) {
+  std::mt19937_64 rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t dim = 1 + static_cast<int64_t>(rng() % 5000);
+    const int64_t k = 1 + static_cast<int64_t>(rng() % std::min<int64_t>(dim, 300));
+    SparseVector c = RandomVector(rng, dim, false, k);
+    c.RoundValues(ValueType::kF32);
+    v1::SparseVector sv;
+    EncodeSparseVector(c, ValueType::kF32, &sv);
+    SparseLimits limits{dim, ValueType::kF32, k, false};
+    SparseVector back;
+    const char* reason = "";
+    ASSERT_TRUE(DecodeSparseVector(sv, limits, &back, &reason).ok());
+    EXPECT_EQ(back.indices, c.indices);
+    EXPECT_EQ(back.values, c.values);
+  }
+}
+
+}  // namespace
+}  // namespace ef21
