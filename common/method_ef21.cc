@@ -20,10 +20,11 @@ class Ef21Client final : public ClientMethod {
     const Problem& problem = *ctx.problem;
     const bool stochastic = problem.IsStochastic(ctx.noise);
     // The gradient estimate v this round tracks: ∇f_i(x^r), or its stochastic/momentum form.
-    thread_local Vector estimate;
+    thread_local Vector scratch;
+    // Without noise the estimate is the exact gradient, computed straight into the diagnostics.
+    Vector& estimate = !stochastic && round.want_gradient ? out->gradient : scratch;
     if (!stochastic) {
       out->loss = problem.LossAndGradient(client_, *round.point, &estimate);
-      if (round.want_gradient) out->gradient = estimate;
     } else {
       if (round.want_gradient) {
         out->loss = problem.LossAndGradient(client_, *round.point, &out->gradient);

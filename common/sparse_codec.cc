@@ -23,9 +23,10 @@ uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
 // The parameter with the shortest code among the three around log2 of the mean gap.
 uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
   if (indices.empty()) return 0;
-  const double mean_gap =
-      static_cast<double>(dim - static_cast<int64_t>(indices.size())) / indices.size();
-  const int center = mean_gap >= 2.0 ? static_cast<int>(std::floor(std::log2(mean_gap))) : 0;
+  // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
+  const uint64_t mean_gap =
+      static_cast<uint64_t>(dim - static_cast<int64_t>(indices.size())) / indices.size();
+  const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
   uint32_t best = 0;
   uint64_t best_bits = UINT64_MAX;
   for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {

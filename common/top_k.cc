@@ -73,10 +73,9 @@ void SelectTopK(ConstVectorRef vec, int64_t k, std::vector<int32_t>* indices) {
     double best_abs = std::abs(v[0]);
     for (int64_t j = 1; j < d; ++j) {
       const double a = std::abs(v[j]);
-      if (a > best_abs) {
-        best = j;
-        best_abs = a;
-      }
+      const bool larger = a > best_abs;  // strict: ties keep the lower index
+      best = larger ? j : best;
+      best_abs = larger ? a : best_abs;
     }
     indices->push_back(static_cast<int32_t>(best));
     return;
