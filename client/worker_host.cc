@@ -132,7 +132,8 @@ absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
           "aggregator at ", options_.aggregator, " unreachable for ",
           absl::FormatDuration(options_.connect_timeout), ": ", last.message()));
     }
-    // Full jitter in [backoff/2, backoff].
+    if (options_.on_retry) options_.on_retry(last);
+    // Jitter in [backoff/2, backoff].
     const double fraction = 0.5 + 0.5 * std::uniform_real_distribution<double>(0.0, 1.0)(jitter);
     if (!SleepUnlessCancelled(backoff * fraction)) return absl::CancelledError("worker cancelled");
     backoff = std::min(backoff * 2, options_.backoff_max);

@@ -62,6 +62,8 @@ class WorkerHost {
     int64_t drop_stream_at_round = -1;
     // Called after the updates of a round were written (tests).
     std::function<void(uint64_t round)> on_round_sent;
+    // Called before each backoff wait with the error that ended the last attempt (tests).
+    std::function<void(const absl::Status&)> on_retry;
 
     absl::Status Validate() const;
   };

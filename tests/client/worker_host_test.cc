@@ -1,0 +1,220 @@
+// Worker hosts against a real aggregator on 127.0.0.1: a stream cut mid-run resumes bit for bit
+// (even for a momentum method, whose v_i the live worker keeps), a worker started before its
+// aggregator waits and retries, and configuration mistakes are refused with clear messages.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <deque>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "client/worker_host.h"
+#include "common/simulator.h"
+#include "gtest/gtest.h"
+#include "server/aggregator.h"
+
+namespace ef21 {
+namespace {
+
+RunConfig Config(Algorithm algorithm) {
+  RunConfig c;
+  c.problem = ProblemKind::kLogreg;
+  c.data = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
+  c.split = Split::kContiguous;
+  c.clients = 6;
+  c.algorithm = algorithm;
+  c.k = 2;
+  c.rounds = 12;
+  c.threads = 1;
+  return c;
+}
+
+std::vector<MetricsRow> Simulate(RunConfig config) {
+  config.out.clear();
+  auto sim = Simulator::Create(config);
+  EXPECT_TRUE(sim.ok()) << sim.status();
+  auto log = RunLog::Create("", "{}", config.eps);
+  EXPECT_TRUE((*sim)->Run(log->get()).ok());
+  return (*log)->rows();
+}
+
+void ExpectSameRows(const std::vector<MetricsRow>& got, const std::vector<MetricsRow>& expected) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t r = 0; r < got.size(); ++r) {
+    MetricsRow a = got[r], b = expected[r];
+    a.wall_seconds = b.wall_seconds = 0;
+    EXPECT_EQ(RunLog::FormatRow(a), RunLog::FormatRow(b)) << "round " << r;
+  }
+}
+
+// Runs hosts on threads; results are read after Join().
+class Hosts {
+ public:
+  ~Hosts() { Join(); }
+  void Start(WorkerHost::Options options) {
+    auto host = WorkerHost::Create(std::move(options));
+    ASSERT_TRUE(host.ok()) << host.status();
+    auto* result = &results_.emplace_back(absl::UnknownError("not run"));
+    std::shared_ptr<WorkerHost> h(std::move(*host));
+    hosts_.push_back(h);
+    threads_.emplace_back([h, result] { *result = h->Run(); });
+  }
+  void Join() {
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+  void CancelAll() {
+    for (auto& h : hosts_) h->Cancel();
+  }
+  const absl::StatusOr<WorkerHost::Result>& result(size_t i) const { return results_[i]; }
+
+ private:
+  std::vector<std::shared_ptr<WorkerHost>> hosts_;
+  std::deque<absl::StatusOr<WorkerHost::Result>> results_;
+  std::vector<std::thread> threads_;
+};
+
+WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
+                                int64_t last) {
+  WorkerHost::Options o;
+  o.problem = config;
+  o.aggregator = address;
+  o.first_client = first;
+  o.last_client = last;
+  o.connect_timeout = absl::Seconds(30);
+  return o;
+}
+
+TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
+  for (Algorithm algorithm : {Algorithm::kNormEf21, Algorithm::kNormEf21Sgdm, Algorithm::kEf14}) {
+    SCOPED_TRACE(AlgorithmName(algorithm));
+    const RunConfig config = Config(algorithm);
+    Aggregator::Options options;
+    options.config = config;
+    auto aggregator = Aggregator::Start(options);
+    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+    Hosts hosts;
+    WorkerHost::Options a = HostOptions(config, (*aggregator)->address(), 0, 2);
+    a.drop_stream_at_round = 0;  // the dense initial round
+    WorkerHost::Options b = HostOptions(config, (*aggregator)->address(), 3, 5);
+    b.drop_stream_at_round = 7;
+    hosts.Start(a);
+    hosts.Start(b);
+    ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
+    hosts.Join();
+    for (size_t i = 0; i < 2; ++i) {
+      ASSERT_TRUE(hosts.result(i).ok()) << hosts.result(i).status();
+      EXPECT_EQ(hosts.result(i)->reconnects, 1);
+      EXPECT_FALSE(hosts.result(i)->stopped);
+      EXPECT_EQ(hosts.result(i)->rounds, 12u);
+    }
+    EXPECT_TRUE((*aggregator)->Shutdown().ok());
+    ExpectSameRows((*aggregator)->log().rows(), Simulate(config));
+  }
+}
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
+  const RunConfig config = Config(Algorithm::kEf21);
+  const std::string address = "127.0.0.1:" + std::to_string(FreePort());
+  absl::Notification retried;
+  WorkerHost::Options o = HostOptions(config, address, 0, 5);
+  o.on_retry = [&](const absl::Status& s) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+    if (!retried.HasBeenNotified()) retried.Notify();
+  };
+  Hosts hosts;
+  hosts.Start(o);
+  ASSERT_TRUE(retried.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  Aggregator::Options options;
+  options.config = config;
+  options.listen = address;
+  auto aggregator = Aggregator::Start(options);
+  ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+  ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
+  hosts.Join();
+  ASSERT_TRUE(hosts.result(0).ok()) << hosts.result(0).status();
+  EXPECT_GE(hosts.result(0)->reconnects, 1);
+  EXPECT_TRUE((*aggregator)->Shutdown().ok());
+  ExpectSameRows((*aggregator)->log().rows(), Simulate(config));
+}
+
+TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
+  const RunConfig config = Config(Algorithm::kEf21);
+  WorkerHost::Options o = HostOptions(config, "127.0.0.1:" + std::to_string(FreePort()), 0, 5);
+  o.connect_timeout = absl::Milliseconds(300);
+  auto host = WorkerHost::Create(o);
+  ASSERT_TRUE(host.ok());
+  auto result = (*host)->Run();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(absl::StrContains(result.status().message(), "unreachable")) << result.status();
+}
+
+TEST(WorkerHostTest, OtherProblemFlagsAreRefusedClearly) {
+  const RunConfig config = Config(Algorithm::kNormEf21);
+  Aggregator::Options options;
+  options.config = config;
+  auto aggregator = Aggregator::Start(options);
+  ASSERT_TRUE(aggregator.ok());
+  RunConfig other = config;
+  other.lambda = 0.2;
+  auto host = WorkerHost::Create(HostOptions(other, (*aggregator)->address(), 0, 5));
+  ASSERT_TRUE(host.ok());
+  auto result = (*host)->Run();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(result.status().message(), "--lambda is 0.2 on the worker"))
+      << result.status();
+  (*aggregator)->Stop("test over");
+  EXPECT_TRUE((*aggregator)->Shutdown().ok());
+}
+
+TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
+  RunConfig config = Config(Algorithm::kNormEf21);
+  config.rounds = 100000;
+  Aggregator::Options options;
+  options.config = config;
+  auto aggregator = Aggregator::Start(options);
+  ASSERT_TRUE(aggregator.ok());
+  absl::Notification some_rounds;
+  WorkerHost::Options o = HostOptions(config, (*aggregator)->address(), 0, 5);
+  o.on_round_sent = [&](uint64_t round) {
+    if (round == 20) some_rounds.Notify();
+  };
+  Hosts hosts;
+  hosts.Start(o);
+  ASSERT_TRUE(some_rounds.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  (*aggregator)->Stop("SIGTERM");
+  hosts.Join();
+  ASSERT_TRUE(hosts.result(0).ok()) << hosts.result(0).status();
+  EXPECT_TRUE(hosts.result(0)->stopped);
+  EXPECT_EQ(hosts.result(0)->reason, "SIGTERM");
+  EXPECT_TRUE((*aggregator)->Shutdown().ok());
+  const auto& rows = (*aggregator)->log().rows();
+  EXPECT_GE(rows.size(), 20u);
+  EXPECT_EQ(hosts.result(0)->rounds + 1, rows.size());
+  // Every closed round is on record and equals the simulation's first rounds.
+  RunConfig sim_config = config;
+  sim_config.out.clear();
+  auto sim = Simulator::Create(sim_config);
+  ASSERT_TRUE(sim.ok());
+  auto log = RunLog::Create("", "{}", config.eps);
+  for (size_t r = 0; r < rows.size(); ++r) ASSERT_TRUE((*sim)->RunRound(log->get()));
+  ExpectSameRows(rows, (*log)->rows());
+}
+
+}  // namespace
+}  // namespace ef21
