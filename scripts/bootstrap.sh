@@ -10,7 +10,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev prometheus
   python3 python3-matplotlib python3-numpy
-  docker-compose kubectl nodejs npm
+  docker-compose kubectl
 )
 
 missing=()
@@ -19,6 +19,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# Node.js and npm (manifest validation) may come from Debian or from NodeSource's nodejs, which
+# bundles npm and conflicts with Debian's npm package: only install them when the commands are absent.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}" >&2
