@@ -19,6 +19,7 @@ import math
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
@@ -54,10 +55,17 @@ def _positive(y):
     return np.where(np.isfinite(y) & (y > 0), y, np.nan)
 
 
-def _finish(fig, path, title):
+def _finish(fig, path, title, legend_axes=None):
+    """Title, one legend below the panels (from legend_axes' lines), tight layout, PNG."""
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    bottom = 0.0
+    if legend_axes is not None:
+        handles, labels = legend_axes.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8,
+                   frameon=False)
+        bottom = 0.35 / fig.get_figheight()  # inches kept free for the legend row
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     fig.savefig(path, dpi=DPI, metadata={"Software": None})
     plt.close(fig)
 
@@ -69,8 +77,8 @@ def _style_axes(ax, xlabel, eps):
     if eps is not None:
         ax.axhline(eps, color="grey", linestyle=":", linewidth=1)
     ax.grid(True, which="major", alpha=0.3)
-    # Bits per client reach 10^5..10^7: a shared exponent keeps tick labels from overlapping.
-    ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+    # Bits per client reach 10^5..10^7: 100k, 1M keep tick labels short.
+    ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
 
 
 def curves_figure(path, panels, title=None, eps=None):
@@ -90,8 +98,7 @@ def curves_figure(path, panels, title=None, eps=None):
         axes[0][c].set_title(panel["title"], fontsize=10)
         _style_axes(axes[0][c], "rounds", eps)
         _style_axes(axes[1][c], "bits per client (paper convention)", eps)
-    axes[0][0].legend(fontsize=7)
-    _finish(fig, path, title)
+    _finish(fig, path, title, legend_axes=axes[0][0])
 
 
 def band_figure(path, panels, title=None, eps=None):
@@ -115,8 +122,7 @@ def band_figure(path, panels, title=None, eps=None):
         axes[0][c].set_title(panel["title"], fontsize=10)
         _style_axes(axes[0][c], "rounds", eps)
         _style_axes(axes[1][c], "bits per client (paper convention)", eps)
-    axes[0][0].legend(fontsize=7)
-    _finish(fig, path, title)
+    _finish(fig, path, title, legend_axes=axes[0][0])
 
 
 def bars_figure(path, groups, bars, values, caps, title=None, ylabel="K"):
