@@ -461,6 +461,18 @@ def file_sha(path):
 # ----------------------------------------------------------------------------------------------
 # Beyond the paper: momentum with minibatches.
 
+def tuning_band(ctx, flags, out_dir):
+    """The band (mean ||grad f||^2, last 10% of rounds) of a grid point; inf when it diverged.
+
+    A stepsize that is too large may overflow and make the run fail; for tuning that is a
+    result (the point is not chosen), not an error.
+    """
+    try:
+        band = ctx.run(flags, out_dir, keep_metrics=False).band_gns
+    except RunFailed:
+        return math.inf
+    return band if math.isfinite(band) else math.inf
+
 def sgdm(ctx, exp_dir):
     data = os.path.join(REPO, "data", "libsvm")
     # 10 clients of contiguous rows, 8 rows per minibatch (with replacement), top-k with k = 10%
@@ -494,17 +506,19 @@ def sgdm(ctx, exp_dir):
                     run_dir = os.path.join(exp_dir, "tuning", f"{name}_{algo}_g{g:g}_e{e:g}")
                     tune_keys.append((name, label, g, e))
                     tasks.append(lambda f=flags(dflags, d, algo, tune_seed, g, e), r=run_dir:
-                                 ctx.run(f, r, keep_metrics=False))
+                                 tuning_band(ctx, f, r))
     tuned = dict(zip(tune_keys, parallel(ctx, tasks)))
     best, tune_rows = {}, []
     for name, _, _ in sets:
         for label, _ in algos:
-            cand = [(tuned[(name, label, g, e)].band_gns, g, e) for g in gammas for e in etas]
+            cand = [(tuned[(name, label, g, e)], g, e) for g in gammas for e in etas]
             cand = [c for c in cand if math.isfinite(c[0])]
+            if not cand:
+                raise RunFailed(f"sgdm: every (γ, η) of the grid diverged for {label} on {name}")
             best[(name, label)] = min(cand)[1:]
             for g in gammas:
                 tune_rows.append([name, label, plots.fmt(g)] + [
-                    plots.fmt(tuned[(name, label, g, e)].band_gns) for e in etas])
+                    plots.fmt(tuned[(name, label, g, e)]) for e in etas])
     with open(os.path.join(exp_dir, "tuning.md"), "w") as f:
         f.write(f"Mean ‖∇f‖² over the last 10% of {K} rounds, tuning seed {tune_seed}, "
                 f"per (γ, η); the smallest is chosen.\n\n")
