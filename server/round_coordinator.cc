@@ -279,6 +279,10 @@ void RoundCoordinator::Stop(const std::string& reason) {
 
 bool RoundCoordinator::WaitDone(absl::Duration timeout) {
   std::unique_lock<std::mutex> lock(mu_);
+  if (timeout == absl::InfiniteDuration()) {
+    cv_.wait(lock, [this] { return done_; });
+    return true;
+  }
   return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
 }
 
