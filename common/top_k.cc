@@ -16,6 +16,7 @@ namespace {
 
 constexpr int64_t kSampledSelectionMinDim = 4096;
 constexpr int64_t kSampleSize = 2048;
+constexpr int64_t kInsertionSelectionMaxK = 16;
 
 // Appends to `indices`, in increasing order, the entries of `candidates` (increasing indices into
 // v) with |v_j| > kth, then the first ones with |v_j| == kth until k are taken. `kth` is the k-th
@@ -78,6 +79,30 @@ void SelectTopK(ConstVectorRef vec, int64_t k, std::vector<int32_t>* indices) {
       best_abs = larger ? a : best_abs;
     }
     indices->push_back(static_cast<int32_t>(best));
+    return;
+  }
+
+  if (k <= kInsertionSelectionMaxK) {
+    // Few entries: keep the best k seen so far ordered by (|v| descending, index ascending); a
+    // later index enters only if strictly larger, so ties stay with the lower index. O(d) for a
+    // fixed small k, with no pass over scratch memory.
+    double best_abs[kInsertionSelectionMaxK];
+    int32_t best_index[kInsertionSelectionMaxK];
+    int64_t filled = 0;
+    for (int64_t j = 0; j < d; ++j) {
+      const double a = std::abs(v[j]);
+      if (filled == k && !(a > best_abs[k - 1])) continue;
+      int64_t pos = filled < k ? filled++ : k - 1;
+      while (pos > 0 && a > best_abs[pos - 1]) {
+        best_abs[pos] = best_abs[pos - 1];
+        best_index[pos] = best_index[pos - 1];
+        --pos;
+      }
+      best_abs[pos] = a;
+      best_index[pos] = static_cast<int32_t>(j);
+    }
+    indices->assign(best_index, best_index + k);
+    std::sort(indices->begin(), indices->end());
     return;
   }
 
