@@ -175,6 +175,9 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   welcome->set_dim(static_cast<uint32_t>(context_->dim()));
   welcome->set_clients(static_cast<uint32_t>(n));
   welcome->set_round(server_->round());
+  welcome->set_gamma(context_->plan.gamma);
+  welcome->set_eta(context_->plan.eta);
+  welcome->set_stepsize_rule(context_->plan.rule);
   Vector g;
   for (int64_t id : ids) {
     const ClientSlot& slot = slots_[id];
