@@ -177,6 +177,12 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
         .Add({{"version", kVersion}})
         .Set(1);
     clients_.Set(static_cast<double>(options.clients));
+    {
+      absl::MutexLock lock(&mu_);
+      for (const char* reason : kRejectionReasons) {
+        rejected_[reason] = &rejected_family_.Add({{"reason", reason}});
+      }
+    }
     if (options.clients <= options.per_client_bound) {
       client_uplink_.reserve(static_cast<size_t>(options.clients));
       for (int64_t i = 0; i < options.clients; ++i) {

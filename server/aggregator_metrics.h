@@ -38,6 +38,15 @@
 
 namespace ef21 {
 
+// The reasons the aggregator refuses messages for. Their ef21_rejected_messages_total series
+// exist from the start at 0, so dashboards and alerts see them before the first refusal.
+inline constexpr const char* kRejectionReasons[] = {
+    "attach_twice",        "bad_attach",       "bad_diagnostics",     "client_busy",
+    "client_not_attached", "conflicting_update", "empty_message",     "future_round",
+    "malformed_message",   "non_finite_value", "run_over",            "stale_round",
+    "update_before_attach", "wrong_problem",   "wrong_run",
+};
+
 class AggregatorMetrics {
  public:
   struct Options {

@@ -171,8 +171,8 @@ $out"
     "$work/k8s.yaml" > "$work/k8s-broken.yaml"
   if out=$(node "$kv/validate.js" < "$work/k8s-broken.yaml" 2>&1); then
     fail "k8s-validate accepted a broken manifest (readinesProbe, replicas: one)"
-  elif echo "$out" | grep -q 'StatefulSet/ef21-aggregator.*unknown field "readinesProbe"' &&
-       echo "$out" | grep -q 'StatefulSet/ef21-aggregator.*/spec/replicas: must be integer'; then
+  elif grep -q 'StatefulSet/ef21-aggregator.*unknown field "readinesProbe"' <<<"$out" &&
+       grep -q 'StatefulSet/ef21-aggregator.*/spec/replicas: must be integer' <<<"$out"; then
     pass "k8s-validate refuses a broken manifest and names the object and fields"
   else
     fail "k8s-validate failed on a broken manifest without naming it:
@@ -262,7 +262,7 @@ ef21_worker_reconnects_total ef21_worker_rounds_total ef21_worker_clients"
 unknown=""
 for m in $(grep -o 'ef21_[a-z0-9_]*' "$dash" | sort -u); do
   base=$(echo "$m" | sed -E 's/_(bucket|sum|count)$//')
-  if ! echo "$known" | tr ' ' '\n' | grep -qx "$m" && ! echo "$known" | tr ' ' '\n' | grep -qx "$base"; then
+  if ! tr ' ' '\n' <<<"$known" | grep -qx "$m" && ! tr ' ' '\n' <<<"$known" | grep -qx "$base"; then
     unknown="$unknown $m"
   fi
 done
@@ -374,7 +374,7 @@ EOF
       continue
     fi
     missing=""
-    for f in $flags; do echo "$help" | grep -q -- "--$f\b" || missing="$missing --$f"; done
+    for f in $flags; do grep -q -- "--$f\b" <<<"$help" || missing="$missing --$f"; done
     if [ -z "$missing" ]; then
       pass "ef21 $sub --help lists every flag the deploy files pass ($flags)"
     else

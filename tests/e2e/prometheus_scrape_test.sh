@@ -151,10 +151,10 @@ http_get "$prom/-/ready" >/dev/null || { echo "FAIL: Prometheus not ready: $(cat
 # Prometheus applies new targets a few seconds after start: wait until it lists ours (down, as
 # nothing listens yet), so that the first 100 ms scrapes of the run are not lost.
 for _ in $(seq 300); do
-  http_get "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" && break
+  grep -q "127.0.0.1:$metrics_port" <<<"$(http_get "$prom/api/v1/targets")" && break
   sleep 0.1
 done
-http_get "$prom/api/v1/targets" | grep -q "127.0.0.1:$metrics_port" ||
+grep -q "127.0.0.1:$metrics_port" <<<"$(http_get "$prom/api/v1/targets")" ||
   { echo "FAIL: Prometheus never picked up the scrape target: $(cat "$work/prometheus.log")"; exit 1; }
 
 run_flags=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row

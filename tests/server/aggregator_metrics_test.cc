@@ -309,3 +309,20 @@ TEST(AggregatorMetricsTest, PromtoolIsSilentOnRenderAndOnTheServedExposition) {
 
 }  // namespace
 }  // namespace ef21
+
+namespace ef21 {
+namespace {
+
+TEST(AggregatorMetricsReasonsTest, EveryKnownReasonExistsAtZeroFromTheStart) {
+  auto metrics = AggregatorMetrics::Start({.listen = "", .clients = 3});
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::string text = (*metrics)->Render();
+  for (const char* reason : kRejectionReasons) {
+    EXPECT_NE(text.find(absl::StrCat("ef21_rejected_messages_total{reason=\"", reason, "\"} 0")),
+              std::string::npos)
+        << reason;
+  }
+}
+
+}  // namespace
+}  // namespace ef21
