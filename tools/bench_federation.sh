@@ -82,4 +82,5 @@ r16=$(peak_rss 16)
 r64=$(peak_rss 64)
 printf "peak RSS 16 clients %.1f MB, 64 clients %.1f MB: %.1f bytes per client per coordinate\n" \
   "$(echo "$r16 / 1000000" | bc -l)" "$(echo "$r64 / 1000000" | bc -l)" "$(echo "($r64 - $r16) / (48 * 100000)" | bc -l)"
-echo "  (state: the g_i copy, 8 B, and the round's dense diagnostic gradient, 8 B; the sparse pending c_i is k entries)"
+echo "  (peak on a diagnostic round: the g_i copy, the pending dense gradient, the reactor's decode scratch,"
+echo "   the parsed batch and gRPC's receive buffer, 8 B each; between diagnostic rounds the state is the g_i copy, 8 B)"
