@@ -1,10 +1,24 @@
 #include "common/linalg.h"
 
 #include <cmath>
+#include <vector>
 
 #include "Eigen/Eigenvalues"
 
 namespace ef21 {
+namespace {
+
+// Largest eigenvalue of the symmetric tridiagonal matrix with diagonal a and off-diagonal b.
+double TridiagonalMax(const std::vector<double>& a, const std::vector<double>& b) {
+  const Eigen::Index k = static_cast<Eigen::Index>(a.size());
+  if (k == 1) return a[0];
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver;
+  solver.computeFromTridiagonal(Eigen::Map<const Vector>(a.data(), k),
+                                Eigen::Map<const Vector>(b.data(), k - 1), Eigen::EigenvaluesOnly);
+  return solver.eigenvalues().maxCoeff();
+}
+
+}  // namespace
 
 double LargestEigenvalue(const SymmetricOperator& op, int64_t dim, const EigenOptions& options) {
   if (dim <= 0) return 0.0;
@@ -21,24 +35,31 @@ double LargestEigenvalue(const SymmetricOperator& op, int64_t dim, const EigenOp
                                                           Eigen::EigenvaluesOnly);
     return solver.eigenvalues().maxCoeff();
   }
-  // Power iteration from a fixed, generic start; the Rayleigh quotient converges to λ_max of a PSD
-  // operator from below.
-  Vector x(dim), y(dim);
-  for (int64_t j = 0; j < dim; ++j) x[j] = 1.0 + 0.5 * std::sin(1.0 + static_cast<double>(j));
-  x /= x.norm();
-  double lambda = 0.0;
-  for (int it = 0; it < options.max_iterations; ++it) {
-    op(x, &y);
-    const double next = x.dot(y);
-    const double norm = y.norm();
-    if (norm == 0.0) return 0.0;
-    x = y / norm;
-    if (it > 0 && std::abs(next - lambda) <= options.relative_tolerance * std::abs(next)) {
-      return next;
-    }
-    lambda = next;
+  // Lanczos: q_{j+1} β_j = M q_j − α_j q_j − β_{j−1} q_{j−1}, α_j = q_jᵀ M q_j; the largest
+  // eigenvalue of the tridiagonal T_j = tridiag(β, α, β) approaches λ_max(M) from below.
+  Vector q(dim), q_prev = Vector::Zero(dim), w(dim);
+  for (int64_t j = 0; j < dim; ++j) q[j] = 1.0 + 0.5 * std::sin(1.0 + static_cast<double>(j));
+  q /= q.norm();
+  std::vector<double> alpha, beta;
+  double theta = 0.0, theta_before = -1.0;
+  int stable = 0;
+  double beta_prev = 0.0;
+  for (int it = 0; it < options.max_iterations && it < dim; ++it) {
+    op(q, &w);
+    const double a = q.dot(w);
+    w -= a * q + beta_prev * q_prev;
+    const double b = w.norm();
+    alpha.push_back(a);
+    theta = TridiagonalMax(alpha, beta);
+    stable = std::abs(theta - theta_before) <= options.relative_tolerance * std::abs(theta) ? stable + 1 : 0;
+    theta_before = theta;
+    if (stable >= 5 || b <= 1e-14 * std::abs(theta)) break;
+    beta.push_back(b);
+    q_prev = q;
+    q = w / b;
+    beta_prev = b;
   }
-  return lambda;
+  return theta;
 }
 
 }  // namespace ef21

@@ -1,6 +1,6 @@
 // Largest eigenvalue of a symmetric positive semidefinite operator, for smoothness constants.
 // Small operators are formed densely and solved exactly; large ones are only ever applied
-// (power iteration), never formed as a dense d×d matrix.
+// (Lanczos), never formed as a dense d×d matrix.
 #ifndef EF21_COMMON_LINALG_H_
 #define EF21_COMMON_LINALG_H_
 
@@ -16,10 +16,14 @@ using SymmetricOperator = std::function<void(const Vector& x, Vector* y)>;
 
 struct EigenOptions {
   int64_t dense_max_dim = 512;    // at or below: form M by applying it to the unit vectors
-  int max_iterations = 100000;
-  double relative_tolerance = 1e-13;
+  int max_iterations = 3000;      // Lanczos steps at most
+  double relative_tolerance = 1e-10;
 };
 
+// λ_max(M). Above dense_max_dim: the Lanczos process (no reorthogonalization: its largest Ritz
+// value still increases monotonically to λ_max) from a fixed start vector, stopped when the
+// largest Ritz value changes by at most relative_tolerance over five steps, or when the Krylov
+// space is exhausted (rank-deficient M, e.g. AᵀA with fewer rows than columns).
 double LargestEigenvalue(const SymmetricOperator& op, int64_t dim, const EigenOptions& options = {});
 
 }  // namespace ef21
