@@ -29,8 +29,8 @@ best_time() {
   echo "$best"
 }
 
-# A_SYNTHETIC/A_K override (a)'s size: at d = 1e5 the smoothness constants (common/linalg
-# power iterations, run by simulate and by the aggregator alike) take ~13 minutes before round 0.
+# A_SYNTHETIC/A_K override (a)'s size. At d = 1e5 both commands first spend ~12 s on the
+# smoothness constants (Lanczos over the data, common/linalg.h), the same work on both sides.
 a_synthetic=${A_SYNTHETIC:-400x100000}
 a_k=${A_K:-1000}
 echo "== (a) synthetic $a_synthetic, 8 clients, top-k k=$a_k, 100 rounds (best of $repeats)"
