@@ -38,13 +38,16 @@
 
 namespace ef21 {
 
-// The reasons the aggregator refuses messages for. Their ef21_rejected_messages_total series
-// exist from the start at 0, so dashboards and alerts see them before the first refusal.
+// The reasons the aggregator refuses messages for (the `reason` labels set in server/ and
+// proto/codec.cc). Their ef21_rejected_messages_total series exist from the start at 0, so
+// dashboards and alerts see them before the first refusal; an unlisted reason still gets a series
+// when it first occurs.
 inline constexpr const char* kRejectionReasons[] = {
-    "attach_twice",        "bad_attach",       "bad_diagnostics",     "client_busy",
-    "client_not_attached", "conflicting_update", "empty_message",     "future_round",
-    "malformed_message",   "non_finite_value", "run_over",            "stale_round",
-    "update_before_attach", "wrong_problem",   "wrong_run",
+    "attach_twice", "bad_attach", "bad_diagnostics", "bad_index_code", "client_busy",
+    "client_not_attached", "conflicting_update", "empty_message", "future_round",
+    "malformed_message", "non_finite_value", "run_over", "stale_round", "too_many_entries",
+    "unexpected_dense", "update_before_attach", "wrong_dimension", "wrong_problem", "wrong_run",
+    "wrong_value_type", "unreadable_or_early_close",
 };
 
 class AggregatorMetrics {

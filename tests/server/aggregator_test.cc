@@ -2,6 +2,7 @@
 // by a raw test client, each refused with its status code while the coordinator's state hash stays
 // unchanged; exactly-once (a resent update is a counted duplicate); and the run then finishes with
 // honest workers and equals the simulation bit for bit.
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <memory>
@@ -445,6 +446,18 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
   // counts unless gRPC marked the call cancelled first.
   EXPECT_GE(MetricTotal("ef21_rejected_messages_total"), refused) << aggregator_->metrics().Render();
   EXPECT_LE(MetricTotal("ef21_rejected_messages_total"), refused + 1);
+  // Every reason the catalogue produced is one of the reasons whose series exist from the start.
+  {
+    const std::string text = aggregator_->metrics().Render();
+    const std::string prefix = "ef21_rejected_messages_total{reason=\"";
+    for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
+      const size_t begin = at + prefix.size();
+      const std::string reason = text.substr(begin, text.find('"', begin) - begin);
+      EXPECT_TRUE(std::any_of(std::begin(kRejectionReasons), std::end(kRejectionReasons),
+                              [&](const char* known) { return reason == known; }))
+          << "reason \"" << reason << "\" is missing from kRejectionReasons";
+    }
+  }
 
   // Exactly once: client 0's honest update closes round 0; resent after a reconnect it is a
   // counted duplicate and changes nothing.
