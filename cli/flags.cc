@@ -201,8 +201,8 @@ absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last
 
 void AddProblemFlags(FlagSet* flags, RunConfig* c) {
   flags->Section("Problem");
-  flags->Add("problem", "logreg|polynomial", "logistic regression with the nonconvex regularizer, "
-             "or the nonconvex polynomial (SPEC §5); default logreg",
+  flags->Add("problem", "logreg|polynomial", "logistic regression with the nonconvex regularizer "
+             "(paper Section 6.1),\nor the nonconvex polynomial (Appendix E.1); default logreg",
              EnumSetter(&c->problem, [](const std::string& v) -> absl::StatusOr<ProblemKind> {
                if (v == "logreg") return ProblemKind::kLogreg;
                if (v == "polynomial") return ProblemKind::kPolynomial;
@@ -247,7 +247,7 @@ void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
   flags->Int("k", &c->k, "entries kept by top-k / rand-k (default 1)");
   flags->Int("rounds", &c->rounds, "number of rounds K (default 100)");
   flags->Add("stepsize", "theory|theory-l1|constant",
-             "theory: SPEC §4 per method (norm-ef21: gamma0/sqrt(K+1); ef21: Theorem 1);\n"
+             "theory: the paper's rule per method (norm-ef21: gamma0/sqrt(K+1); ef21: Theorem 1);\n"
              "theory-l1: 1/(2 c L1) (Theorem 3, single client); constant: --gamma",
              EnumSetter(&c->stepsize, [](const std::string& v) -> absl::StatusOr<StepsizeRule> {
                if (v == "theory") return StepsizeRule::kTheory;
