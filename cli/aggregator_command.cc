@@ -70,24 +70,14 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   flags.Double("linger-seconds", &linger_seconds, "keep /metrics up this long after the run (default 0)");
   AddProblemFlags(&flags, &config);
   AddAlgorithmFlags(&flags, &config);
-  bool help = false;
-  absl::Status status = flags.Parse(args, &help);
-  if (help) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok() && config.problem == ProblemKind::kLogreg && config.split == Split::kRow &&
-      config.clients != 0) {
-    options.expected_clients = config.clients;
-    config.clients = 0;
-  }
-  if (status.ok()) status = options.Validate();
-  if (status.ok()) status = RunAggregator(options, linger_seconds);
-  if (!status.ok()) {
-    std::fprintf(stderr, "ef21 aggregator: %s\n", std::string(status.message()).c_str());
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+  return RunSubcommand(flags, args, [&] {
+    if (config.problem == ProblemKind::kLogreg && config.split == Split::kRow && config.clients != 0) {
+      options.expected_clients = config.clients;
+      config.clients = 0;
+    }
+    EF21_RETURN_IF_ERROR(options.Validate());
+    return RunAggregator(options, linger_seconds);
+  });
 }
 
 }  // namespace ef21

@@ -1,6 +1,7 @@
 #include "cli/flags.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -161,6 +162,33 @@ std::string FlagSet::Help() const {
     absl::StrAppend(&out, left, absl::StrReplaceAll(help, {{"\n", "\n" + std::string(30, ' ')}}), "\n");
   }
   return out;
+}
+
+std::vector<std::string> FlagSet::Names() const {
+  std::vector<std::string> names;
+  for (const Flag& f : flags_) names.push_back(f.name);
+  return names;
+}
+
+int RunSubcommand(FlagSet& flags, const std::vector<std::string>& args,
+                  const std::function<absl::Status()>& body) {
+  bool help = false;
+  absl::Status status = flags.Parse(args, &help);
+  if (help) {
+    std::fputs(flags.Help().c_str(), stdout);
+    return 0;
+  }
+  if (status.ok()) status = body();
+  if (status.ok()) return 0;
+  std::fprintf(stderr, "ef21 %s: %s\n", flags.command().c_str(), std::string(status.message()).c_str());
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+std::vector<std::string> ProblemFlagNames() {
+  RunConfig unused;
+  FlagSet flags("", "");
+  AddProblemFlags(&flags, &unused);
+  return flags.Names();
 }
 
 namespace {

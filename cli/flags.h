@@ -39,6 +39,9 @@ class FlagSet {
   absl::Status Parse(const std::vector<std::string>& args, bool* help);
   bool IsSet(const std::string& name) const { return set_.count(name) > 0; }
   std::string Help() const;
+  const std::string& command() const { return command_; }
+  // The names of the flags added so far.
+  std::vector<std::string> Names() const;
 
  private:
   struct Flag {
@@ -59,6 +62,15 @@ void AddProblemFlags(FlagSet* flags, RunConfig* config);
 // --gamma0, --eta, --init, --value-type, --x0, --x0-file, --out, --threads, --diagnostics-every,
 // --eps).
 void AddAlgorithmFlags(FlagSet* flags, RunConfig* config);
+
+// The body of every subcommand: parses `args` into `flags` (printing the help and returning 0 on
+// --help), then calls `body`. An error from either is printed as "ef21 <command>: <message>" on
+// stderr; the exit code is 2 for INVALID_ARGUMENT (bad flags or input), 1 for any other error.
+int RunSubcommand(FlagSet& flags, const std::vector<std::string>& args,
+                  const std::function<absl::Status()>& body);
+
+// The names AddProblemFlags adds ("problem", "data", ...): what a worker must be given.
+std::vector<std::string> ProblemFlagNames();
 
 // Parses "N" or "A-B" (inclusive) into client ids.
 absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last);

@@ -170,33 +170,22 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Double("linger-seconds", &o.linger_seconds, "keep /metrics up this long after the last round (default 0)");
   AddProblemFlags(&flags, &o.config);
   AddAlgorithmFlags(&flags, &o.config);
-  bool help = false;
-  absl::Status status = flags.Parse(args, &help);
-  if (help) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok() && o.worker_processes < 1) {
-    status = absl::InvalidArgumentError(absl::StrCat("--worker-processes must be >= 1; got ", o.worker_processes));
-  }
-  if (status.ok() && o.linger_seconds < 0) status = absl::InvalidArgumentError("--linger-seconds must be >= 0");
-  if (status.ok()) status = o.config.Validate();
-  if (status.ok()) {
-    // The problem flags as given, for the workers (AddProblemFlags' names).
-    const std::set<std::string> problem_flags = {"problem", "data",  "features", "synthetic", "lambda",
-                                                 "split",   "clients", "dim",    "L0",        "L1",
-                                                 "batch",   "sigma", "seed"};
+  return RunSubcommand(flags, args, [&] {
+    if (o.worker_processes < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--worker-processes must be >= 1; got ", o.worker_processes));
+    }
+    if (o.linger_seconds < 0) return absl::InvalidArgumentError("--linger-seconds must be >= 0");
+    EF21_RETURN_IF_ERROR(o.config.Validate());
+    // The problem flags as given, forwarded to the workers.
+    const std::vector<std::string> names = ProblemFlagNames();
+    const std::set<std::string> problem_flags(names.begin(), names.end());
     for (const std::string& arg : args) {
       const std::string name = arg.substr(2, arg.find('=') - 2);
       if (problem_flags.count(name) > 0) o.problem_args.push_back(arg);
     }
-    status = Run(o);
-  }
-  if (!status.ok()) {
-    std::fprintf(stderr, "ef21 run: %s\n", std::string(status.message()).c_str());
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+    return Run(o);
+  });
 }
 
 }  // namespace ef21

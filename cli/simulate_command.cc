@@ -31,19 +31,10 @@ int SimulateCommand(const std::vector<std::string>& args) {
                 "directory: config.json, metrics.csv (one row per round), summary.json.");
   AddProblemFlags(&flags, &config);
   AddAlgorithmFlags(&flags, &config);
-  bool help = false;
-  absl::Status status = flags.Parse(args, &help);
-  if (help) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok()) status = config.Validate();
-  if (status.ok()) status = Simulate(config);
-  if (!status.ok()) {
-    std::fprintf(stderr, "ef21 simulate: %s\n", std::string(status.message()).c_str());
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+  return RunSubcommand(flags, args, [&] {
+    EF21_RETURN_IF_ERROR(config.Validate());
+    return Simulate(config);
+  });
 }
 
 }  // namespace ef21

@@ -56,30 +56,17 @@ int WorkerCommand(const std::vector<std::string>& args) {
   flags.Int("test-drop-stream-at-round", &drop_at,
             "test hook: cut the stream once right after sending round R's updates (default -1: never)");
   AddProblemFlags(&flags, &options.problem);
-  bool help = false;
-  absl::Status status = flags.Parse(args, &help);
-  if (help) {
-    std::fputs(flags.Help().c_str(), stdout);
-    return 0;
-  }
-  if (status.ok() && !flags.IsSet("client-ids")) {
-    status = absl::InvalidArgumentError("--client-ids=A-B is required");
-  }
-  if (status.ok()) status = ParseIdRange(ids, &options.first_client, &options.last_client);
-  if (status.ok() && !(connect_timeout_seconds > 0)) {
-    status = absl::InvalidArgumentError("--connect-timeout-seconds must be positive");
-  }
-  if (status.ok()) {
+  return RunSubcommand(flags, args, [&] {
+    if (!flags.IsSet("client-ids")) return absl::InvalidArgumentError("--client-ids=A-B is required");
+    EF21_RETURN_IF_ERROR(ParseIdRange(ids, &options.first_client, &options.last_client));
+    if (!(connect_timeout_seconds > 0)) {
+      return absl::InvalidArgumentError("--connect-timeout-seconds must be positive");
+    }
     options.connect_timeout = absl::Seconds(connect_timeout_seconds);
     options.drop_stream_at_round = drop_at;
-    status = options.Validate();
-  }
-  if (status.ok()) status = RunWorker(options);
-  if (!status.ok()) {
-    std::fprintf(stderr, "ef21 worker: %s\n", std::string(status.message()).c_str());
-    return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-  }
-  return 0;
+    EF21_RETURN_IF_ERROR(options.Validate());
+    return RunWorker(options);
+  });
 }
 
 }  // namespace ef21
