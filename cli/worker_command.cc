@@ -17,6 +17,17 @@ absl::Status RunWorker(WorkerHost::Options options) {
     signalled = true;
     if (host != nullptr) host->Cancel();
   });
+  // One line per new reason to reconnect, and a reminder at most every 10 s while it persists.
+  std::string last_message;
+  absl::Time last_print = absl::InfinitePast();
+  options.on_retry = [&](const absl::Status& status) {
+    const std::string message(status.message());
+    const absl::Time now = absl::Now();
+    if (message == last_message && now - last_print < absl::Seconds(10)) return;
+    std::fprintf(stderr, "ef21 worker: %s; reconnecting\n", message.c_str());
+    last_message = message;
+    last_print = now;
+  };
   EF21_ASSIGN_OR_RETURN(host, WorkerHost::Create(options));
   if (signalled) host->Cancel();
   absl::StatusOr<WorkerHost::Result> result = host->Run();
