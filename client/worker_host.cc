@@ -31,27 +31,15 @@ bool Retryable(absl::StatusCode code) {
          code == absl::StatusCode::kUnknown;
 }
 
-// The MethodContext of MethodContext::Create, except that the stepsize plan comes from the
-// aggregator: a worker has no use for the smoothness constants, whose computation (power
-// iterations over the whole data set) can take longer than the run.
+// The method context with the aggregator's stepsize plan: a worker has no use for the smoothness
+// constants, whose computation over the whole data set can take longer than the run.
 absl::StatusOr<std::shared_ptr<const MethodContext>> MakeContext(
     const RunConfig& config, std::shared_ptr<const Problem> problem, const v1::Welcome& welcome) {
-  EF21_RETURN_IF_ERROR(config.Validate());
-  auto context = std::make_shared<MethodContext>();
-  context->config = config;
-  context->problem = std::move(problem);
-  CompressorOptions compressor;
-  compressor.kind = config.EffectiveCompressor();
-  compressor.k = config.k;
-  compressor.dim = context->problem->dim();
-  EF21_ASSIGN_OR_RETURN(context->compressor, CreateCompressor(compressor));
-  context->plan.gamma = welcome.gamma();
-  context->plan.eta = welcome.eta();
-  context->plan.rule = welcome.stepsize_rule();
-  context->noise.batch = config.batch;
-  context->noise.sigma = config.sigma;
-  context->noise.seed = config.seed;
-  return std::shared_ptr<const MethodContext>(std::move(context));
+  StepsizePlan plan;
+  plan.gamma = welcome.gamma();
+  plan.eta = welcome.eta();
+  plan.rule = welcome.stepsize_rule();
+  return MethodContext::Create(config, std::move(problem), std::move(plan));
 }
 
 }  // namespace

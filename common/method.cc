@@ -15,7 +15,8 @@ std::unique_ptr<ServerMethod> MakeEf14Server(std::shared_ptr<const MethodContext
                                              Vector x0);
 
 absl::StatusOr<std::shared_ptr<const MethodContext>> MethodContext::Create(
-    const RunConfig& config, std::shared_ptr<const Problem> problem) {
+    const RunConfig& config, std::shared_ptr<const Problem> problem,
+    std::optional<StepsizePlan> plan) {
   EF21_RETURN_IF_ERROR(config.Validate());
   if (problem == nullptr) return absl::InvalidArgumentError("no problem");
   auto context = std::make_shared<MethodContext>();
@@ -26,9 +27,13 @@ absl::StatusOr<std::shared_ptr<const MethodContext>> MethodContext::Create(
   copts.k = config.k;
   copts.dim = context->problem->dim();
   EF21_ASSIGN_OR_RETURN(context->compressor, CreateCompressor(copts));
-  context->constants = context->problem->Constants();
-  EF21_ASSIGN_OR_RETURN(context->plan,
-                        PlanStepsize(config, context->constants, context->compressor->alpha()));
+  if (plan) {
+    context->plan = *std::move(plan);
+  } else {
+    context->constants = context->problem->Constants();
+    EF21_ASSIGN_OR_RETURN(context->plan,
+                          PlanStepsize(config, context->constants, context->compressor->alpha()));
+  }
   context->noise.batch = config.batch;
   context->noise.sigma = config.sigma;
   context->noise.seed = config.seed;

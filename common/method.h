@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -34,8 +35,11 @@ struct MethodContext {
   StepsizePlan plan;
   NoiseOptions noise;
 
+  // With `plan` given — a worker, whose aggregator planned the stepsize — the smoothness
+  // constants (a pass of eigenvalue iterations over the data) are not computed and stay zero.
   static absl::StatusOr<std::shared_ptr<const MethodContext>> Create(
-      const RunConfig& config, std::shared_ptr<const Problem> problem);
+      const RunConfig& config, std::shared_ptr<const Problem> problem,
+      std::optional<StepsizePlan> plan = std::nullopt);
 
   int64_t dim() const { return problem->dim(); }
   int64_t num_clients() const { return problem->num_clients(); }
