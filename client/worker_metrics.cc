@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "common/status_macros.h"
 #include "common/version.h"
+#include "metrics/metrics_endpoint.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/gauge.h"
@@ -23,39 +24,6 @@
 namespace ef21 {
 namespace {
 
-// Compute time of one round of all hosted clients, from 100 µs (a few small clients) to
-// 2^20 · 100 µs ≈ 105 s (many clients on a large dataset), doubling.
-prometheus::Histogram::BucketBoundaries ComputeSecondsBuckets() {
-  prometheus::Histogram::BucketBoundaries bounds;
-  double bound = 1e-4;
-  for (int i = 0; i <= 20; ++i, bound *= 2) bounds.push_back(bound);
-  return bounds;
-}
-
-// Serves `registry` on "host:port" (port 0: a free one; empty host: every interface). civetweb
-// reports every failure as the same exception, so the address is checked here first to tell bad
-// input from an unavailable port.
-absl::StatusOr<std::unique_ptr<prometheus::Exposer>> Serve(
-    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
-  const size_t colon = listen.rfind(':');
-  uint32_t port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics listen address \"", listen, "\" is not host:port with a port in [0, 65535]"));
-  }
-  const std::string bind = colon == 0 ? listen.substr(1) : listen;
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(bind);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
-                                               " (port in use or address not local): ", e.what()));
-  }
-  exposer->RegisterCollectable(registry);
-  return exposer;
-}
-
 class WorkerMetricsImpl final : public WorkerMetrics {
  public:
   WorkerMetricsImpl()
@@ -64,7 +32,7 @@ class WorkerMetricsImpl final : public WorkerMetrics {
                              .Name("ef21_worker_compute_seconds")
                              .Help("Compute time of one round, all hosted clients together.")
                              .Register(*registry_)
-                             .Add({}, ComputeSecondsBuckets())),
+                             .Add({}, DurationBuckets())),
         bytes_sent_(prometheus::BuildCounter()
                         .Name("ef21_worker_bytes_sent_total")
                         .Help("Serialized bytes of every message sent to the aggregator.")
@@ -146,7 +114,7 @@ absl::StatusOr<std::unique_ptr<WorkerMetrics>> WorkerMetrics::Start(const Option
   auto metrics = std::make_unique<WorkerMetricsImpl>();
   if (!options.listen.empty()) {
     EF21_ASSIGN_OR_RETURN(std::unique_ptr<prometheus::Exposer> exposer,
-                          Serve(options.listen, metrics->registry()));
+                          ServeMetrics(options.listen, metrics->registry()));
     metrics->set_exposer(std::move(exposer));
   }
   return metrics;

@@ -19,6 +19,7 @@
 #include "common/run_log.h"
 #include "common/status_macros.h"
 #include "common/version.h"
+#include "metrics/metrics_endpoint.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
 #include "prometheus/family.h"
@@ -29,39 +30,6 @@
 
 namespace ef21 {
 namespace {
-
-// Round durations from 100 µs (a toy problem on loopback) to 2^20 · 100 µs ≈ 105 s (a slow
-// worker over a WAN), doubling, so every quantile is resolved to within a factor of 2.
-prometheus::Histogram::BucketBoundaries RoundDurationBuckets() {
-  prometheus::Histogram::BucketBoundaries bounds;
-  double bound = 1e-4;
-  for (int i = 0; i <= 20; ++i, bound *= 2) bounds.push_back(bound);
-  return bounds;
-}
-
-// Serves `registry` on "host:port" (port 0: a free one; empty host: every interface). civetweb
-// reports every failure as the same exception, so the address is checked here first to tell bad
-// input from an unavailable port.
-absl::StatusOr<std::unique_ptr<prometheus::Exposer>> Serve(
-    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
-  const size_t colon = listen.rfind(':');
-  uint32_t port = 0;
-  if (colon == std::string::npos ||
-      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "metrics listen address \"", listen, "\" is not host:port with a port in [0, 65535]"));
-  }
-  const std::string bind = colon == 0 ? listen.substr(1) : listen;
-  std::unique_ptr<prometheus::Exposer> exposer;
-  try {
-    exposer = std::make_unique<prometheus::Exposer>(bind);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
-                                               " (port in use or address not local): ", e.what()));
-  }
-  exposer->RegisterCollectable(registry);
-  return exposer;
-}
 
 class AggregatorMetricsImpl final : public AggregatorMetrics {
  public:
@@ -160,7 +128,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                             .Name("ef21_round_duration_seconds")
                             .Help("Time from the start of a round to its close.")
                             .Register(*registry_)
-                            .Add({}, RoundDurationBuckets())),
+                            .Add({}, DurationBuckets())),
         rejected_family_(prometheus::BuildCounter()
                              .Name("ef21_rejected_messages_total")
                              .Help("Messages refused by the aggregator, by reason.")
@@ -301,7 +269,7 @@ absl::StatusOr<std::unique_ptr<AggregatorMetrics>> AggregatorMetrics::Start(
   auto metrics = std::make_unique<AggregatorMetricsImpl>(options);
   if (!options.listen.empty()) {
     EF21_ASSIGN_OR_RETURN(std::unique_ptr<prometheus::Exposer> exposer,
-                          Serve(options.listen, metrics->registry()));
+                          ServeMetrics(options.listen, metrics->registry()));
     metrics->set_exposer(std::move(exposer));
   }
   return metrics;

@@ -1,0 +1,40 @@
+#include "metrics/metrics_endpoint.h"
+
+#include <exception>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace ef21 {
+
+absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
+    const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
+  // civetweb reports every failure as the same exception, so the address is checked here first
+  // to tell bad input from an unavailable port.
+  const size_t colon = listen.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics listen address \"", listen, "\" is not host:port with a port in [0, 65535]"));
+  }
+  const std::string bind = colon == 0 ? listen.substr(1) : listen;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  try {
+    exposer = std::make_unique<prometheus::Exposer>(bind);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
+                                               " (port in use or address not local): ", e.what()));
+  }
+  exposer->RegisterCollectable(registry);
+  return exposer;
+}
+
+prometheus::Histogram::BucketBoundaries DurationBuckets() {
+  prometheus::Histogram::BucketBoundaries bounds;
+  double bound = 1e-4;
+  for (int i = 0; i <= 20; ++i, bound *= 2) bounds.push_back(bound);
+  return bounds;
+}
+
+}  // namespace ef21
