@@ -157,8 +157,10 @@ done
 grep -q "127.0.0.1:$metrics_port" <<<"$(http_get "$prom/api/v1/targets")" ||
   { echo "FAIL: Prometheus never picked up the scrape target: $(cat "$work/prometheus.log")"; exit 1; }
 
+# Enough rounds that the run lasts seconds (~2 ms a round here), so many 100 ms scrapes land while
+# it is in progress: the dashboard's rate/delta panels need samples that differ within a window.
 run_flags=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row
-           --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=60)
+           --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=1500)
 start=$(now)
 "$bin" run "${run_flags[@]}" --metrics-listen="127.0.0.1:$metrics_port" --linger-seconds=3 \
   --out="$work/run" > "$work/run.log" 2>&1 &
