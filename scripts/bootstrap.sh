@@ -10,7 +10,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev prometheus
   python3 python3-matplotlib python3-numpy bc
-  docker-compose kubectl
+  docker-compose
 )
 
 missing=()
@@ -24,6 +24,9 @@ done
 # bundles npm and conflicts with Debian's npm package: only install them when the commands are absent.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# kubectl (kustomize rendering): this machine kind's image ships one; elsewhere Debian's
+# kubernetes-client provides it.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing ${missing[*]}" >&2
