@@ -19,7 +19,6 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
 
 namespace ef21 {
 namespace {
@@ -90,9 +89,7 @@ class WorkerMetricsImpl final : public WorkerMetrics {
 
   void SetClients(int64_t clients) override { clients_.Set(static_cast<double>(clients)); }
 
-  std::string Render() const override {
-    return prometheus::TextSerializer().Serialize(registry_->Collect());
-  }
+  std::string Render() const override { return RenderMetrics(*registry_); }
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
 
 namespace ef21 {
 
@@ -28,6 +29,10 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
   }
   exposer->RegisterCollectable(registry);
   return exposer;
+}
+
+std::string RenderMetrics(prometheus::Registry& registry) {
+  return prometheus::TextSerializer().Serialize(registry.Collect());
 }
 
 prometheus::Histogram::BucketBoundaries DurationBuckets() {

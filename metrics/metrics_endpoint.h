@@ -20,6 +20,9 @@ namespace ef21 {
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
     const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
 
+// The text exposition of `registry`, as served on /metrics.
+std::string RenderMetrics(prometheus::Registry& registry);
+
 // Buckets from 100 µs to 2^20 · 100 µs ≈ 105 s, doubling, so every quantile of a duration is
 // resolved to within a factor of 2.
 prometheus::Histogram::BucketBoundaries DurationBuckets();

@@ -26,7 +26,6 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
 
 namespace ef21 {
 namespace {
@@ -219,9 +218,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
 
   void SetRound(uint64_t round) override { round_.Set(static_cast<double>(round)); }
 
-  std::string Render() const override {
-    return prometheus::TextSerializer().Serialize(registry_->Collect());
-  }
+  std::string Render() const override { return RenderMetrics(*registry_); }
 
  private:
   const std::shared_ptr<prometheus::Registry> registry_;
