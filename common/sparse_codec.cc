@@ -136,7 +136,7 @@ int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
     // rice_bits = 3 (omitted when 0), index_code = 4
     const uint32_t b = ChooseRiceBits(c.indices, c.dim);
     if (b != 0) bytes += 1 + VarintBytes(b);
-    bytes += LengthDelimited(EncodedIndexBytes(c.indices, c.dim));
+    bytes += LengthDelimited(static_cast<int64_t>((CodeBits(c.indices, b) + 7) / 8));
   }
   if (c.nnz() > 0) bytes += LengthDelimited(c.nnz() * (ValueBits(type) / 8));  // values = 5 or 6
   return bytes;
