@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "common/dataset.h"
+#include "common/problems/dataset.h"
 
 namespace ef21 {
 namespace {

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "bench/ratio_reporter.h"
-#include "common/simulator.h"
+#include "common/run/simulator.h"
 
 namespace ef21 {
 namespace {

@@ -7,7 +7,7 @@
 #include "cli/flags.h"
 #include "cli/progress.h"
 #include "cli/signal_waiter.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 #include "server/aggregator.h"
 
 namespace ef21 {

@@ -12,7 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "common/run_config.h"
+#include "common/run/run_config.h"
 
 namespace ef21 {
 

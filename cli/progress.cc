@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
-#include "common/simulator.h"
+#include "common/run/simulator.h"
 
 namespace ef21 {
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "common/run_log.h"
+#include "common/run/run_log.h"
 
 namespace ef21 {
 

@@ -4,8 +4,8 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
-#include "common/simulator.h"
-#include "common/status_macros.h"
+#include "common/run/simulator.h"
+#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {

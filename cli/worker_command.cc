@@ -5,7 +5,7 @@
 #include "cli/flags.h"
 #include "cli/signal_waiter.h"
 #include "client/worker_host.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {

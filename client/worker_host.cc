@@ -8,9 +8,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "common/problem_factory.h"
-#include "common/simulator.h"
-#include "common/status_macros.h"
+#include "common/run/problem_factory.h"
+#include "common/run/simulator.h"
+#include "common/base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/codec.h"
 
@@ -39,7 +39,7 @@ absl::StatusOr<std::shared_ptr<const MethodContext>> MakeContext(
   plan.gamma = welcome.gamma();
   plan.eta = welcome.eta();
   plan.rule = welcome.stepsize_rule();
-  return MethodContext::Create(config, std::move(problem), std::move(plan));
+  return MethodContext::Create(config.ToMethodOptions(), std::move(problem), std::move(plan));
 }
 
 }  // namespace
@@ -339,7 +339,7 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   auto* updates = out_.mutable_updates();
   while (updates->size() > static_cast<int>(todo_.size())) updates->RemoveLast();
   while (updates->size() < static_cast<int>(todo_.size())) updates->Add();
-  const ValueType type = context_->config.value_type;
+  const ValueType type = context_->options.value_type;
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, problem_->dim()));
   pool_->ParallelFor(static_cast<int64_t>(todo_.size()), grain, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {

@@ -31,9 +31,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/worker_metrics.h"
-#include "common/method.h"
-#include "common/run_config.h"
-#include "common/thread_pool.h"
+#include "common/methods/method.h"
+#include "common/run/run_config.h"
+#include "common/base/thread_pool.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/client_context.h"
 

@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/sparse_codec.h"
+#include "common/compress/sparse_codec.h"
 
 namespace ef21 {
 

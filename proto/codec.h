@@ -14,9 +14,9 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "common/problem.h"
-#include "common/run_config.h"
-#include "common/vector.h"
+#include "common/problems/problem.h"
+#include "common/run/run_config.h"
+#include "common/base/vector.h"
 #include "ef21/v1/ef21.pb.h"
 #include "grpcpp/support/status.h"
 

@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/problem_factory.h"
-#include "common/simulator.h"
-#include "common/status_macros.h"
+#include "common/run/problem_factory.h"
+#include "common/run/simulator.h"
+#include "common/base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "server/aggregator_service.h"
@@ -59,7 +59,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
         " clients (", SplitName(config.split), " split of ", problem->Describe(), ")"));
   }
   EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, problem->dim()));
-  EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config, std::move(problem)));
+  EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
 
   std::unique_ptr<Aggregator> a(new Aggregator());
   EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Create(config.out, config.ToJson(), config.eps));
@@ -70,6 +70,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
 
   RoundCoordinator::Options coordinator_options;
   coordinator_options.context = context;
+  coordinator_options.config = config;
   coordinator_options.x0 = std::move(x0);
   coordinator_options.log = a->log_.get();
   coordinator_options.metrics = a->metrics_.get();

@@ -19,8 +19,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "common/run_config.h"
-#include "common/run_log.h"
+#include "common/run/run_config.h"
+#include "common/run/run_log.h"
 #include "grpcpp/server.h"
 #include "server/aggregator_metrics.h"
 #include "server/round_coordinator.h"

@@ -34,7 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "common/run_log.h"
+#include "common/run/run_log.h"
 
 namespace ef21 {
 

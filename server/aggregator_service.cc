@@ -5,8 +5,8 @@
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "common/sparse_codec.h"
-#include "common/status_macros.h"
+#include "common/compress/sparse_codec.h"
+#include "common/base/status_macros.h"
 #include "proto/codec.h"
 
 namespace ef21 {
@@ -205,13 +205,12 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       *reason = "malformed_message";
       return bad("no compressed message c");
     }
-    const bool ef14 = ctx.config.traits().error_feedback_14;
     SparseLimits limits;
     limits.dim = ctx.dim();
-    limits.type = ctx.config.value_type;
+    limits.type = ctx.options.value_type;
     limits.max_entries = ctx.compressor->max_entries();
     limits.dense_allowed = ctx.compressor->kind() == CompressorKind::kIdentity ||
-                           (u.round() == 0 && ctx.config.init == InitKind::kFull && !ef14);
+                           ctx.DenseRound(u.round());
     if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
                                                  client, ": ", s.message()));
@@ -251,7 +250,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     out->loss = u.loss();
     out->digest = UpdateDigest(u);
     out->algorithm_bytes =
-        UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.config.value_type);
+        UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
     out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics);
     return absl::OkStatus();
   }

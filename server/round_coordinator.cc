@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/round_metrics.h"
-#include "common/simulator.h"
+#include "common/run/round_metrics.h"
+#include "common/run/simulator.h"
 #include "proto/codec.h"
 
 namespace ef21 {
@@ -48,7 +48,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   for (int64_t i = 0; i < n; ++i) all[i] = i;
   probe_losses_.resize(n);
   ProbeLosses(*context_->problem, all, probe_losses_.data());
-  RunConfigToSpec(context_->config, &spec_);
+  RunConfigToSpec(options.config, &spec_);
 
   std::lock_guard<std::mutex> lock(mu_);
   server_ = ServerMethod::Create(context_, std::move(options.x0));
@@ -363,7 +363,7 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::CloseRoundLocked() {
   if (metrics_ != nullptr) metrics_->OnRoundClosed(row, totals_, now - round_started_);
   if (observer_) observer_(row);
   round_started_ = now;
-  if (round == static_cast<uint64_t>(context_->config.rounds)) {
+  if (round == static_cast<uint64_t>(context_->options.rounds)) {
     complete_ = true;
     SetDoneLocked(absl::OkStatus());
     return MakeFinishLocked(false, "");

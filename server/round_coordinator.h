@@ -24,8 +24,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "common/method.h"
-#include "common/run_log.h"
+#include "common/methods/method.h"
+#include "common/run/run_config.h"
+#include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
 #include "server/aggregator_metrics.h"
 
@@ -57,6 +58,7 @@ class RoundCoordinator {
  public:
   struct Options {
     std::shared_ptr<const MethodContext> context;
+    RunConfig config;                       // the run as Welcome describes it to workers
     Vector x0;
     RunLog* log = nullptr;                  // not owned; rows are appended as rounds close
     AggregatorMetrics* metrics = nullptr;   // not owned, may be null

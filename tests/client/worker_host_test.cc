@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "client/worker_host.h"
-#include "common/simulator.h"
+#include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "server/aggregator.h"
 

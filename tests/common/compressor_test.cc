@@ -1,10 +1,10 @@
-#include "common/compressor.h"
+#include "common/compress/compressor.h"
 
 #include <algorithm>
 #include <numeric>
 #include <vector>
 
-#include "common/rng.h"
+#include "common/base/rng.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {

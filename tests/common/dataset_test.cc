@@ -1,4 +1,4 @@
-#include "common/dataset.h"
+#include "common/problems/dataset.h"
 
 #include <algorithm>
 #include <cstdint>

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/problem_factory.h"
-#include "common/simulator.h"
-#include "common/status_macros.h"
+#include "common/run/problem_factory.h"
+#include "common/run/simulator.h"
+#include "common/base/status_macros.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {
@@ -153,7 +153,7 @@ TEST(MethodTest, ClientRestoreFromAggregatorCopyContinuesExactly) {
   RunConfig config = BreastCancer(Algorithm::kNormEf21, 12);
   auto a = MakeSimulator(config);
   for (int r = 0; r < 6; ++r) a->RunRound(nullptr);
-  auto context = MethodContext::Create(config, a->context().problem);
+  auto context = MethodContext::Create(config.ToMethodOptions(), a->context().problem);
   ASSERT_TRUE(context.ok());
   auto restored = ClientMethod::Create(*context, 7);
   restored->Restore(a->client(7).g());

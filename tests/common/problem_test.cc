@@ -2,10 +2,10 @@
 #include <memory>
 
 #include "Eigen/Eigenvalues"
-#include "common/linalg.h"
-#include "common/logistic.h"
-#include "common/polynomial.h"
-#include "common/rng.h"
+#include "common/base/linalg.h"
+#include "common/problems/logistic.h"
+#include "common/problems/polynomial.h"
+#include "common/base/rng.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {

@@ -1,7 +1,7 @@
-#include "common/sparse_codec.h"
+#include "common/compress/sparse_codec.h"
 
 
-#include "common/rng.h"
+#include "common/base/rng.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {

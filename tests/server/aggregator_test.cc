@@ -12,9 +12,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "client/worker_host.h"
-#include "common/problem_factory.h"
-#include "common/simulator.h"
-#include "common/sparse_codec.h"
+#include "common/run/problem_factory.h"
+#include "common/run/simulator.h"
+#include "common/compress/sparse_codec.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
@@ -87,7 +87,7 @@ class AggregatorTest : public ::testing::Test {
     auto problem = CreateProblem(config_);
     ASSERT_TRUE(problem.ok());
     problem_ = *problem;
-    auto context = MethodContext::Create(config_, problem_);
+    auto context = MethodContext::Create(config_.ToMethodOptions(), problem_);
     ASSERT_TRUE(context.ok());
     context_ = *context;
   }

@@ -2,7 +2,7 @@
 // simulator has no protobuf); these must equal protobuf's own ByteSizeLong exactly.
 #include <random>
 
-#include "common/sparse_codec.h"
+#include "common/compress/sparse_codec.h"
 #include "gtest/gtest.h"
 #include "proto/codec.h"
 

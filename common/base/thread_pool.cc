@@ -1,0 +1,73 @@
+#include "common/base/thread_pool.h"
+
+#include <algorithm>
+
+namespace ef21 {
+
+ThreadPool::ThreadPool(int64_t threads) {
+  if (threads <= 0) threads = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  for (int64_t i = 1; i < threads; ++i) workers_.emplace_back([this, i] { WorkerLoop(i); });
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  start_cv_.notify_all();
+  for (std::thread& t : workers_) t.join();
+}
+
+namespace {
+inline void RunChunk(const std::function<void(int64_t, int64_t)>& fn, int64_t n, int64_t chunks,
+                     int64_t c) {
+  const int64_t begin = n * c / chunks, end = n * (c + 1) / chunks;
+  if (begin < end) fn(begin, end);
+}
+}  // namespace
+
+void ThreadPool::ParallelFor(int64_t n, int64_t grain,
+                             const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t chunks = std::min<int64_t>(size(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
+  if (chunks <= 1) {
+    if (n > 0) fn(0, n);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    task_ = &fn;
+    n_ = n;
+    chunks_ = chunks;
+    pending_ = chunks - 1;
+    ++generation_;
+  }
+  start_cv_.notify_all();
+  RunChunk(fn, n, chunks, 0);
+  std::unique_lock<std::mutex> lock(mu_);
+  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  task_ = nullptr;
+}
+
+void ThreadPool::WorkerLoop(int64_t index) {
+  uint64_t seen = 0;
+  for (;;) {
+    const std::function<void(int64_t, int64_t)>* task;
+    int64_t n, chunks;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      task = task_;
+      n = n_;
+      chunks = chunks_;
+    }
+    if (index < chunks) {
+      RunChunk(*task, n, chunks, index);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (--pending_ == 0) done_cv_.notify_one();
+    }
+  }
+}
+
+}  // namespace ef21

@@ -1,0 +1,168 @@
+#include "common/compress/sparse_codec.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace ef21 {
+namespace {
+
+// Gap j of the index list: idx_0, then idx_j − idx_{j−1} − 1.
+inline uint64_t Gap(absl::Span<const int32_t> indices, size_t j) {
+  return j == 0 ? static_cast<uint64_t>(indices[0])
+                : static_cast<uint64_t>(indices[j] - indices[j - 1] - 1);
+}
+
+uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
+  uint64_t bits = 0;
+  for (size_t j = 0; j < indices.size(); ++j) bits += (Gap(indices, j) >> b) + 1 + b;
+  return bits;
+}
+
+// The parameter with the shortest code among the three around log2 of the mean gap.
+uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
+  if (indices.empty()) return 0;
+  // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
+  const uint64_t mean_gap =
+      static_cast<uint64_t>(dim - static_cast<int64_t>(indices.size())) / indices.size();
+  const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
+  uint32_t best = 0;
+  uint64_t best_bits = UINT64_MAX;
+  for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {
+    const uint64_t bits = CodeBits(indices, static_cast<uint32_t>(b));
+    if (bits < best_bits) {
+      best_bits = bits;
+      best = static_cast<uint32_t>(b);
+    }
+  }
+  return best;
+}
+
+inline int64_t LengthDelimited(int64_t payload) { return 1 + VarintBytes(payload) + payload; }
+
+}  // namespace
+
+void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
+  const uint32_t b = ChooseRiceBits(indices, dim);
+  code->rice_bits = b;
+  code->bytes.assign((CodeBits(indices, b) + 7) / 8, '\0');
+  char* out = code->bytes.data();
+  uint64_t pos = 0;
+  auto put_bit = [&](uint64_t bit) {
+    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
+    ++pos;
+  };
+  for (size_t j = 0; j < indices.size(); ++j) {
+    const uint64_t gap = Gap(indices, j);
+    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
+    put_bit(0);
+    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
+  }
+}
+
+int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim) {
+  return static_cast<int64_t>((CodeBits(indices, ChooseRiceBits(indices, dim)) + 7) / 8);
+}
+
+absl::Status DecodeIndices(uint32_t rice_bits, absl::string_view bytes, int64_t count, int64_t dim,
+                           std::vector<int32_t>* indices) {
+  indices->clear();
+  if (rice_bits > kMaxRiceBits) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Rice parameter ", rice_bits, " exceeds ", kMaxRiceBits));
+  }
+  const uint64_t total_bits = static_cast<uint64_t>(bytes.size()) * 8;
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes.data());
+  uint64_t pos = 0;
+  int64_t previous = -1;
+  indices->reserve(count);
+  for (int64_t j = 0; j < count; ++j) {
+    uint64_t q = 0;
+    for (;;) {
+      if (pos >= total_bits) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("index code ends inside entry ", j, " of ", count));
+      }
+      const uint64_t bit = (in[pos >> 3] >> (pos & 7)) & 1;
+      ++pos;
+      if (bit == 0) break;
+      if (++q > static_cast<uint64_t>(dim)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("index code entry ", j, " has a gap beyond dimension ", dim));
+      }
+    }
+    if (pos + rice_bits > total_bits) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("index code ends inside entry ", j, " of ", count));
+    }
+    uint64_t low = 0;
+    for (uint32_t i = 0; i < rice_bits; ++i, ++pos) low |= static_cast<uint64_t>((in[pos >> 3] >> (pos & 7)) & 1) << i;
+    const uint64_t gap = (q << rice_bits) | low;
+    const uint64_t index = static_cast<uint64_t>(previous + 1) + gap;
+    if (index >= static_cast<uint64_t>(dim)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("entry ", j, " has index ", index, " >= dimension ", dim));
+    }
+    indices->push_back(static_cast<int32_t>(index));
+    previous = static_cast<int64_t>(index);
+  }
+  if ((pos + 7) / 8 != bytes.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("index code has ", bytes.size(), " bytes; ",
+                                                   count, " entries use ", (pos + 7) / 8));
+  }
+  if ((pos & 7) != 0 && (in[pos >> 3] >> (pos & 7)) != 0) {
+    return absl::InvalidArgumentError("index code has non-zero padding bits");
+  }
+  return absl::OkStatus();
+}
+
+int64_t PaperBits(const SparseVector& c, ValueType type) { return c.nnz() * ValueBits(type); }
+
+int VarintBytes(uint64_t v) {
+  int n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Field numbers and layout: proto/ef21/v1/ef21.proto. Proto3 omits fields holding their default.
+int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
+  int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(c.dim));  // dim = 1
+  if (c.dense) bytes += 2;                                         // dense = 2
+  if (!c.dense && !c.indices.empty()) {
+    // rice_bits = 3 (omitted when 0), index_code = 4
+    const uint32_t b = ChooseRiceBits(c.indices, c.dim);
+    if (b != 0) bytes += 1 + VarintBytes(b);
+    bytes += LengthDelimited(static_cast<int64_t>((CodeBits(c.indices, b) + 7) / 8));
+  }
+  if (c.nnz() > 0) bytes += LengthDelimited(c.nnz() * (ValueBits(type) / 8));  // values = 5 or 6
+  return bytes;
+}
+
+int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type) {
+  int64_t update = 0;
+  if (round != 0) update += 1 + VarintBytes(round);          // round = 1
+  if (client_id != 0) update += 1 + VarintBytes(client_id);  // client_id = 2
+  update += LengthDelimited(SparseVectorWireBytes(c, type));  // c = 3
+  return LengthDelimited(update);  // one element of WorkerMessage.updates = 2
+}
+
+int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {
+  int64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);  // round = 1
+  if (dim > 0) start += LengthDelimited(dim * 8);  // x = 2, packed double
+  if (stepsize != 0.0) start += 9;                 // stepsize = 3, fixed64
+  if (diagnostics) start += 2;                     // diagnostics = 4
+  return LengthDelimited(start);                   // ServerMessage.round_start = 2
+}
+
+int64_t DiagnosticWireBytes(int64_t dim, bool with_gradient) {
+  int64_t bytes = 9;  // loss = 4, fixed64 (always present: f_i(x) is needed for the loss column)
+  if (with_gradient && dim > 0) bytes += LengthDelimited(dim * 8);  // gradient = 5
+  return bytes;
+}
+
+}  // namespace ef21

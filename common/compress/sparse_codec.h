@@ -1,0 +1,69 @@
+// The index code of a sparse message and the exact accounting of what a message costs.
+//
+// Indices travel as gaps — idx_0, then idx_j − idx_{j−1} − 1 — Golomb–Rice coded with a parameter
+// b chosen per message (quotient in unary, then b low bits, LSB first). For k of d indices spread
+// like top-k's this costs about log2(d/k) + 1.5 bits an index, close to the k·(log2(d/k) + 1.44)
+// bound; plain 32-bit indices would double a float32 message.
+//
+// Two measures of communication (SPEC §6), both exact:
+//  - paper convention: k values × 32 (or 64) bits per message; indices, the dense initial g_i^0
+//    and the downlink are not counted;
+//  - wire bytes: the serialized size of the protobuf messages of proto/ef21/v1, computed here
+//    arithmetically so the simulator (which has no protobuf) reports exactly what the federation
+//    sends. tests/server checks these sizes against protobuf's own ByteSizeLong.
+// All functions are pure and thread-safe.
+#ifndef EF21_COMMON_COMPRESS_SPARSE_CODEC_H_
+#define EF21_COMMON_COMPRESS_SPARSE_CODEC_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "common/base/vector.h"
+
+namespace ef21 {
+
+struct IndexCode {
+  uint32_t rice_bits = 0;  // the Golomb–Rice parameter b
+  std::string bytes;       // the bit stream, zero-padded to whole bytes
+};
+
+// The largest Rice parameter an encoder uses and a decoder accepts.
+inline constexpr uint32_t kMaxRiceBits = 30;
+
+// Encodes strictly increasing indices in [0, dim).
+void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code);
+// The byte length EncodeIndices would produce, without producing it.
+int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim);
+
+// Decodes exactly `count` indices. Every malformed stream is an INVALID_ARGUMENT naming the
+// problem: an index reaching `dim`, a truncated stream, non-zero padding or trailing bytes, or a
+// Rice parameter above kMaxRiceBits. Never reads out of bounds.
+absl::Status DecodeIndices(uint32_t rice_bits, absl::string_view bytes, int64_t count, int64_t dim,
+                           std::vector<int32_t>* indices);
+
+// Paper-convention bits of one compressed message: its values × 32 or 64.
+int64_t PaperBits(const SparseVector& c, ValueType type);
+
+// --- Serialized sizes of the proto/ef21/v1 messages (protobuf encoding rules). ---
+
+// Bytes of a varint holding v.
+int VarintBytes(uint64_t v);
+// ef21.v1.SparseVector carrying c.
+int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type);
+// The algorithm part of one client's update: one element of ef21.v1.WorkerMessage.updates,
+// Update{round, client_id, c} — what the client must send, without the diagnostics (loss, gradient) that ride
+// along and are counted apart.
+int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type);
+// ef21.v1.ServerMessage{round_start: RoundStart{round, x, stepsize, diagnostics}}: what one
+// client receives to start a round.
+int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics);
+// The diagnostic fields of an Update: f_i(x) always, the dense ∇f_i(x) when `with_gradient`.
+int64_t DiagnosticWireBytes(int64_t dim, bool with_gradient);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_COMPRESS_SPARSE_CODEC_H_

@@ -1,0 +1,97 @@
+#include "common/methods/method.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+
+namespace ef21 {
+
+const char* InitKindName(InitKind kind) { return kind == InitKind::kFull ? "full" : "compressed"; }
+
+absl::Status MethodOptions::Validate() const {
+  auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (traits().identity_only && compressor != CompressorKind::kIdentity) {
+    return bad(AlgorithmName(algorithm), " is defined with the identity compressor; got ",
+               CompressorKindName(compressor));
+  }
+  if (compressor != CompressorKind::kIdentity && k < 1) return bad("k must be >= 1; got ", k);
+  if (rounds < 1) return bad("rounds must be >= 1; got ", rounds);
+  if (diagnostics_every < 1) return bad("diagnostics_every must be >= 1; got ", diagnostics_every);
+  if (noise.batch < 0) return bad("batch must be >= 0; got ", noise.batch);
+  if (!(noise.sigma >= 0.0)) return bad("sigma must be >= 0; got ", noise.sigma);
+  return absl::OkStatus();
+}
+
+std::unique_ptr<ClientMethod> MakeEf21Client(std::shared_ptr<const MethodContext> context,
+                                             int64_t client);
+std::unique_ptr<ClientMethod> MakeEf14Client(std::shared_ptr<const MethodContext> context,
+                                             int64_t client);
+std::unique_ptr<ServerMethod> MakeEf21Server(std::shared_ptr<const MethodContext> context,
+                                             Vector x0);
+std::unique_ptr<ServerMethod> MakeEf14Server(std::shared_ptr<const MethodContext> context,
+                                             Vector x0);
+
+absl::StatusOr<std::shared_ptr<const MethodContext>> MethodContext::Create(
+    const MethodOptions& options, std::shared_ptr<const Problem> problem,
+    std::optional<StepsizePlan> plan) {
+  EF21_RETURN_IF_ERROR(options.Validate());
+  if (problem == nullptr) return absl::InvalidArgumentError("no problem");
+  auto context = std::make_shared<MethodContext>();
+  context->options = options;
+  context->problem = std::move(problem);
+  CompressorOptions copts;
+  copts.kind = options.compressor;
+  copts.k = options.k;
+  copts.dim = context->problem->dim();
+  EF21_ASSIGN_OR_RETURN(context->compressor, CreateCompressor(copts));
+  if (plan) {
+    context->plan = *std::move(plan);
+  } else {
+    context->constants = context->problem->Constants();
+    EF21_ASSIGN_OR_RETURN(context->plan,
+                          PlanStepsize(options.stepsize, options.algorithm, options.rounds,
+                                       context->constants, context->compressor->alpha()));
+  }
+  context->noise = options.noise;
+  return std::shared_ptr<const MethodContext>(std::move(context));
+}
+
+bool MethodContext::DiagnosticRound(uint64_t round) const {
+  return round % static_cast<uint64_t>(options.diagnostics_every) == 0 ||
+         round == static_cast<uint64_t>(options.rounds);
+}
+
+bool MethodContext::DenseRound(uint64_t round) const {
+  return round == 0 && options.init == InitKind::kFull && !options.traits().error_feedback_14;
+}
+
+bool MethodContext::CountsPaperBits(uint64_t round) const { return !DenseRound(round); }
+
+std::unique_ptr<ClientMethod> ClientMethod::Create(std::shared_ptr<const MethodContext> context,
+                                                   int64_t client) {
+  if (context->options.traits().error_feedback_14) return MakeEf14Client(std::move(context), client);
+  return MakeEf21Client(std::move(context), client);
+}
+
+std::unique_ptr<ServerMethod> ServerMethod::Create(std::shared_ptr<const MethodContext> context,
+                                                   Vector x0) {
+  if (context->options.traits().error_feedback_14) return MakeEf14Server(std::move(context), std::move(x0));
+  return MakeEf21Server(std::move(context), std::move(x0));
+}
+
+ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0)
+    : context_(std::move(context)), x_(std::move(x0)) {
+  g_ = Vector::Zero(x_.size());
+  sum_ = Vector::Zero(x_.size());
+}
+
+double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client) {
+  sum_.setZero();
+  for (const SparseVector* c : by_client) c->AddTo(1.0, &sum_);
+  Aggregate(sum_);
+  const double g_norm = Norm(g_);
+  Step(g_norm);
+  ++round_;
+  return g_norm;
+}
+
+}  // namespace ef21

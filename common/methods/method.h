@@ -1,0 +1,162 @@
+// The algorithms of SPEC §3 as a client half and a server half. The same objects run inside
+// `ef21 simulate` and inside the federation (worker / aggregator), which is why the two give
+// bitwise-identical trajectories.
+//
+// A run is a sequence of rounds r = 0..K. In round r every client evaluates at x^r and sends one
+// message c_i^r; round 0 is the initialization (c_i^0 = g_i^0). When all messages are in, the
+// server closes the round: g^r = g^{r−1} + (1/n) Σ_i c_i^r (ascending client id), then
+// x^{r+1} = x^r − γ_r g^r/‖g^r‖ (normalized) or x^r − γ_r g^r. EF14 fits the same loop with
+// c_i^r = C(e_i + γ_r ∇f_i(x^r)), g^r = (1/n) Σ_i c_i^r and x^{r+1} = x^r − g^r.
+//
+// Thread-safety: a MethodContext is immutable and shared; each ClientMethod belongs to one thread
+// at a time; ServerMethod is thread-compatible (the round coordinator owns it).
+#ifndef EF21_COMMON_METHODS_METHOD_H_
+#define EF21_COMMON_METHODS_METHOD_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "common/compress/compressor.h"
+#include "common/problems/problem.h"
+#include "common/methods/algorithm.h"
+#include "common/methods/stepsize.h"
+
+namespace ef21 {
+
+enum class InitKind {
+  kFull,        // g_i^0 = ∇f_i(x^0), sent dense (the authors' code)
+  kCompressed,  // g_i^0 = C(∇f_i(x^0)) from g_i^{-1} = 0
+};
+const char* InitKindName(InitKind kind);
+
+// What the algorithm layer needs to know of a run; the run configuration (common/run) and the
+// aggregator's Welcome both produce one.
+struct MethodOptions {
+  Algorithm algorithm = Algorithm::kNormEf21;
+  CompressorKind compressor = CompressorKind::kTopK;  // effective: identity for identity-only methods
+  int64_t k = 1;
+  InitKind init = InitKind::kFull;
+  ValueType value_type = ValueType::kF32;
+  uint64_t seed = 0;
+  int64_t rounds = 100;           // K: rounds 0..K
+  int64_t diagnostics_every = 1;  // rounds between exact ∇f_i uploads
+  NoiseOptions noise;
+  StepsizeOptions stepsize;
+
+  AlgorithmTraits traits() const { return TraitsOf(algorithm); }
+  // The checks the algorithm itself needs; flag-level checks live in RunConfig::Validate.
+  absl::Status Validate() const;
+};
+
+// Everything the halves of a run share. Create() builds the compressor and plans the stepsize.
+struct MethodContext {
+  MethodOptions options;
+  std::shared_ptr<const Problem> problem;
+  std::unique_ptr<Compressor> compressor;
+  SmoothnessConstants constants;
+  StepsizePlan plan;
+  NoiseOptions noise;
+
+  // With `plan` given — a worker, whose aggregator planned the stepsize — the smoothness
+  // constants (a pass of eigenvalue iterations over the data) are not computed and stay zero.
+  static absl::StatusOr<std::shared_ptr<const MethodContext>> Create(
+      const MethodOptions& options, std::shared_ptr<const Problem> problem,
+      std::optional<StepsizePlan> plan = std::nullopt);
+
+  int64_t dim() const { return problem->dim(); }
+  int64_t num_clients() const { return problem->num_clients(); }
+  // Whether round r asks clients for their dense ∇f_i(x^r) (every --diagnostics-every rounds, and
+  // the last round).
+  bool DiagnosticRound(uint64_t round) const;
+  // Whether client messages of round r are dense g_i^0 (SPEC §3: --init=full, not EF14), not
+  // compressed c_i.
+  bool DenseRound(uint64_t round) const;
+  // Whether a message of round r counts in the paper convention (SPEC §6: not the dense g_i^0).
+  bool CountsPaperBits(uint64_t round) const;
+};
+
+// What a client is asked in round r.
+struct ClientRound {
+  uint64_t round = 0;
+  const EvalPoint* point = nullptr;  // x^r and the shared terms
+  double stepsize = 0.0;             // γ_r (EF14 scales by it)
+  bool want_gradient = false;        // also return the exact ∇f_i(x^r)
+};
+
+// What a client answers.
+struct ClientMessage {
+  SparseVector c;     // the compressed message, values exactly as sent
+  double loss = 0.0;  // f_i(x^r)
+  Vector gradient;    // ∇f_i(x^r) when asked
+};
+
+class ClientMethod {
+ public:
+  virtual ~ClientMethod() = default;
+
+  static std::unique_ptr<ClientMethod> Create(std::shared_ptr<const MethodContext> context,
+                                              int64_t client);
+
+  // Computes this client's message for round r and updates its own state with exactly the values
+  // sent. Rounds must be consecutive from 0 (or from the round given to Restore).
+  virtual void Step(const ClientRound& round, ClientMessage* out) = 0;
+
+  // g_i: the client's estimate, whose mean over clients is the server's g. (EF14: its last c_i.)
+  virtual const Vector& g() const = 0;
+
+  // Resumes after a reconnect with the aggregator's copy of g_i. State the aggregator does not
+  // hold is rebuilt by a documented policy: momentum v_i := g_i, EF14's e_i := 0.
+  virtual void Restore(const Vector& g) = 0;
+
+  int64_t client() const { return client_; }
+
+ protected:
+  ClientMethod(std::shared_ptr<const MethodContext> context, int64_t client)
+      : context_(std::move(context)), client_(client) {}
+
+  std::shared_ptr<const MethodContext> context_;
+  int64_t client_;
+};
+
+class ServerMethod {
+ public:
+  virtual ~ServerMethod() = default;
+
+  static std::unique_ptr<ServerMethod> Create(std::shared_ptr<const MethodContext> context,
+                                              Vector x0);
+
+  // The open round r and the point x^r its clients evaluate at, with γ_r.
+  uint64_t round() const { return round_; }
+  const Vector& x() const { return x_; }
+  const Vector& g() const { return g_; }
+  double stepsize() const { return context_->plan.gamma; }
+
+  // Closes round r with the messages of all n clients, indexed by client id; they are applied in
+  // ascending id so the result is bitwise reproducible. Then takes the step to x^{r+1} and opens
+  // round r + 1. Returns ‖g^r‖.
+  double CloseRound(absl::Span<const SparseVector* const> by_client);
+
+  // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
+  virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
+
+ protected:
+  ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0);
+
+  // g ← g + mean (EF21 family) or g ← mean (EF14), mean = (1/n) Σ c_i summed in id order.
+  virtual void Aggregate(const Vector& sum) = 0;
+  // x^{r+1} from x^r and g^r.
+  virtual void Step(double g_norm) = 0;
+
+  std::shared_ptr<const MethodContext> context_;
+  uint64_t round_ = 0;
+  Vector x_;
+  Vector g_;
+  Vector sum_;  // scratch: Σ_i c_i
+};
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_METHODS_METHOD_H_

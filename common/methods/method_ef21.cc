@@ -1,0 +1,118 @@
+// EF21 and its variants (SPEC §3): ef21, norm-ef21, ef21-sgdm, norm-ef21-sgdm, norm-ef21-sgd,
+// norm-sgdm, gd, norm-gd. They differ only in the traits: normalization of the server step, and
+// momentum v_i^{t+1} = (1−η) v_i^t + η ∇f_i(x^{t+1}; ξ) on the client.
+#include <cmath>
+
+#include "common/methods/method.h"
+
+namespace ef21 {
+namespace {
+
+class Ef21Client final : public ClientMethod {
+ public:
+  Ef21Client(std::shared_ptr<const MethodContext> context, int64_t client)
+      : ClientMethod(std::move(context), client) {
+    g_ = Vector::Zero(context_->dim());
+  }
+
+  void Step(const ClientRound& round, ClientMessage* out) override {
+    const MethodContext& ctx = *context_;
+    const Problem& problem = *ctx.problem;
+    const bool stochastic = problem.IsStochastic(ctx.noise);
+    // The gradient estimate v this round tracks: ∇f_i(x^r), or its stochastic/momentum form.
+    thread_local Vector scratch;
+    // Without noise the estimate is the exact gradient, computed straight into the diagnostics.
+    Vector& estimate = !stochastic && round.want_gradient ? out->gradient : scratch;
+    if (!stochastic) {
+      out->loss = problem.LossAndGradient(client_, *round.point, &estimate);
+    } else {
+      if (round.want_gradient) {
+        out->loss = problem.LossAndGradient(client_, *round.point, &out->gradient);
+      } else {
+        out->loss = problem.Loss(client_, *round.point);
+      }
+      problem.StochasticGradient(client_, *round.point, ctx.noise, round.round, &estimate);
+    }
+    const Vector* target = &estimate;
+    if (ctx.options.traits().momentum) {
+      // v^0 = ∇f_i(x^0; ξ^0); v^{r} = (1−η) v^{r−1} + η ∇f_i(x^r; ξ^r).
+      const double eta = ctx.plan.eta;
+      if (round.round == 0 || v_.size() == 0) {
+        v_ = estimate;
+      } else {
+        for (Eigen::Index j = 0; j < v_.size(); ++j) v_[j] = (1.0 - eta) * v_[j] + eta * estimate[j];
+      }
+      target = &v_;
+    }
+
+    SparseVector& c = out->c;
+    if (ctx.DenseRound(round.round)) {
+      // g_i^0 = v_i^0, sent dense once (the authors' code).
+      c.Clear(ctx.dim());
+      c.dense = true;
+      c.values.assign(target->data(), target->data() + target->size());
+    } else {
+      // c_i = C(v_i − g_i) (round 0 with --init=compressed: g_i^{−1} = 0).
+      thread_local Vector diff;
+      diff = *target - g_;
+      ctx.compressor->Compress(diff, {ctx.options.seed, static_cast<uint64_t>(client_), round.round}, &c);
+    }
+    c.RoundValues(ctx.options.value_type);
+    c.AddTo(1.0, &g_);
+  }
+
+  const Vector& g() const override { return g_; }
+
+  void Restore(const Vector& g) override {
+    g_ = g;
+    if (context_->options.traits().momentum) v_ = g;
+  }
+
+ private:
+  Vector g_;
+  Vector v_;
+};
+
+class Ef21Server final : public ServerMethod {
+ public:
+  Ef21Server(std::shared_ptr<const MethodContext> context, Vector x0)
+      : ServerMethod(std::move(context), std::move(x0)),
+        inv_n_(1.0 / static_cast<double>(context_->num_clients())) {}
+
+  void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const override { c.AddTo(1.0, g_i); }
+
+ private:
+  void Aggregate(const Vector& sum) override {
+    // g^r = g^{r−1} + (1/n) Σ_i c_i^r.
+    for (Eigen::Index j = 0; j < g_.size(); ++j) g_[j] += sum[j] * inv_n_;
+  }
+
+  void Step(double g_norm) override {
+    const double gamma = context_->plan.gamma;
+    if (context_->options.traits().normalized) {
+      // x^{r+1} = x^r − γ g^r/‖g^r‖ (the paper's Algorithms 1, 2); no move when g^r = 0.
+      if (g_norm == 0.0) return;
+      const double scale = gamma / g_norm;
+      for (Eigen::Index j = 0; j < x_.size(); ++j) x_[j] -= scale * g_[j];
+    } else {
+      // x^{r+1} = x^r − γ g^r.
+      for (Eigen::Index j = 0; j < x_.size(); ++j) x_[j] -= gamma * g_[j];
+    }
+  }
+
+  double inv_n_;
+};
+
+}  // namespace
+
+std::unique_ptr<ClientMethod> MakeEf21Client(std::shared_ptr<const MethodContext> context,
+                                             int64_t client) {
+  return std::make_unique<Ef21Client>(std::move(context), client);
+}
+
+std::unique_ptr<ServerMethod> MakeEf21Server(std::shared_ptr<const MethodContext> context,
+                                             Vector x0) {
+  return std::make_unique<Ef21Server>(std::move(context), std::move(x0));
+}
+
+}  // namespace ef21

@@ -1,0 +1,200 @@
+#include "common/problems/dataset.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "common/base/rng.h"
+
+namespace ef21 {
+namespace {
+
+// The largest 1-based index whose 0-based column still fits Dataset::col_indices.
+constexpr int64_t kMaxIndex = int64_t{std::numeric_limits<int32_t>::max()} + 1;
+
+// A token as it appears in an error message: quoted, escaped, and cut short so that a binary file
+// fed by mistake does not produce a megabyte-long status.
+std::string Quote(absl::string_view token) {
+  constexpr size_t kMaxShown = 40;
+  if (token.size() > kMaxShown) {
+    return absl::StrCat("\"", absl::CHexEscape(token.substr(0, kMaxShown)), "...\"");
+  }
+  return absl::StrCat("\"", absl::CHexEscape(token), "\"");
+}
+
+bool IsBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+// Splits `line` at blanks; returns the next token (empty at the end of the line).
+absl::string_view NextToken(absl::string_view& line) {
+  size_t begin = 0;
+  while (begin < line.size() && IsBlank(line[begin])) ++begin;
+  size_t end = begin;
+  while (end < line.size() && !IsBlank(line[end])) ++end;
+  absl::string_view token = line.substr(begin, end - begin);
+  line.remove_prefix(end);
+  return token;
+}
+
+bool ParseFinite(absl::string_view text, double* out) {
+  return absl::SimpleAtod(text, out) && std::isfinite(*out);
+}
+
+// A distinct label value and the line it first appeared on, for the "too many labels" message.
+struct SeenLabel {
+  double value;
+  absl::string_view text;  // as written, for the message
+  int64_t line;
+};
+
+}  // namespace
+
+double Dataset::RowSquaredNorm(int64_t j) const {
+  double sum = 0.0;
+  for (int64_t k = row_offsets[j]; k < row_offsets[j + 1]; ++k) sum += values[k] * values[k];
+  return sum;
+}
+
+absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view name,
+                                    const LibsvmOptions& options) {
+  if (options.features < 0 || options.features > kMaxIndex) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": expected features in [0, ", kMaxIndex, "], got ", options.features));
+  }
+  Dataset data;
+  data.row_offsets.push_back(0);
+  std::vector<SeenLabel> seen;  // at most two entries
+  int64_t max_index = 0;
+  int64_t line_number = 0;
+
+  while (!text.empty()) {
+    ++line_number;
+    const size_t newline = text.find('\n');
+    absl::string_view line = text.substr(0, newline);
+    text.remove_prefix(newline == absl::string_view::npos ? text.size() : newline + 1);
+    const size_t hash = line.find('#');
+    if (hash != absl::string_view::npos) line = line.substr(0, hash);
+
+    const absl::string_view label_token = NextToken(line);
+    if (label_token.empty()) continue;  // blank or comment-only line: not a row
+    auto error = [&](absl::string_view expected, absl::string_view got) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(name, ":", line_number, ": expected ", expected, ", got ", got));
+    };
+
+    double label;
+    if (!ParseFinite(label_token, &label)) {
+      return error("a numeric label", Quote(label_token));
+    }
+    bool known = false;
+    for (const SeenLabel& s : seen) known = known || s.value == label;
+    if (!known) {
+      if (seen.size() == 2) {
+        return error("at most two distinct labels",
+                     absl::StrCat(Quote(label_token), " after ", Quote(seen[0].text), " (line ",
+                                  seen[0].line, ") and ", Quote(seen[1].text), " (line ",
+                                  seen[1].line, ")"));
+      }
+      seen.push_back({label, label_token, line_number});
+    }
+    data.labels.push_back(label);
+
+    int64_t previous = 0;
+    for (absl::string_view token = NextToken(line); !token.empty(); token = NextToken(line)) {
+      const size_t colon = token.find(':');
+      if (colon == absl::string_view::npos) return error("index:value", Quote(token));
+      int64_t index;
+      if (!absl::SimpleAtoi(token.substr(0, colon), &index)) {
+        return error("an integer index in index:value", Quote(token));
+      }
+      if (index < 1) return error("index >= 1 (indices are 1-based)", Quote(token));
+      if (index <= previous) {
+        return error(absl::StrCat("index > ", previous, " (indices strictly increase in a row)"),
+                     Quote(token));
+      }
+      if (options.features > 0 && index > options.features) {
+        return error(absl::StrCat("index <= ", options.features, " (the declared features)"),
+                     Quote(token));
+      }
+      if (index > kMaxIndex) return error(absl::StrCat("index <= ", kMaxIndex), Quote(token));
+      double value;
+      if (!ParseFinite(token.substr(colon + 1), &value)) {
+        return error("a finite number in index:value", Quote(token));
+      }
+      previous = index;
+      data.col_indices.push_back(static_cast<int32_t>(index - 1));
+      data.values.push_back(value);
+    }
+    if (previous > max_index) max_index = previous;
+    data.row_offsets.push_back(static_cast<int64_t>(data.col_indices.size()));
+  }
+
+  if (data.labels.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": no data rows (expected at least one `label index:value ...` line)"));
+  }
+  // The header's rule: two distinct labels map smaller -> -1, larger -> +1; a single label maps
+  // positive -> +1, anything else -> -1.
+  if (seen.size() == 2) {
+    const double larger = std::max(seen[0].value, seen[1].value);
+    for (double& label : data.labels) label = label == larger ? 1.0 : -1.0;
+  } else {
+    for (double& label : data.labels) label = label > 0 ? 1.0 : -1.0;
+  }
+
+  data.rows = static_cast<int64_t>(data.labels.size());
+  data.cols = options.features > 0 ? options.features : max_index;
+  return data;
+}
+
+absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions& options) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (file == nullptr) {
+    const int error = errno;
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot open LIBSVM file \"", path, "\""));
+  }
+  // Read the whole file at once: one allocation, then parsing works on views into it.
+  std::string text;
+  char buffer[1 << 16];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
+  if (std::ferror(file.get())) {
+    const int error = errno;
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot read LIBSVM file \"", path, "\""));
+  }
+  return ParseLibsvm(text, path, options);
+}
+
+Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed) {
+  Dataset data;
+  data.rows = rows;
+  data.cols = cols;
+  data.row_offsets.reserve(rows + 1);
+  data.col_indices.reserve(rows * cols);
+  data.values.reserve(rows * cols);
+  data.labels.reserve(rows);
+  data.row_offsets.push_back(0);
+  for (int64_t j = 0; j < rows; ++j) {
+    // One stream per row: the label is word 0, the entries follow, so row j never depends on how
+    // many rows or which other rows are generated.
+    CounterRng rng(seed, Purpose::kSynthetic, static_cast<uint64_t>(j), 0);
+    data.labels.push_back((rng.NextU64() >> 63) != 0 ? 1.0 : -1.0);
+    for (int64_t i = 0; i < cols; ++i) {
+      data.col_indices.push_back(static_cast<int32_t>(i));
+      data.values.push_back(rng.NextGaussian());
+    }
+    data.row_offsets.push_back(static_cast<int64_t>(data.values.size()));
+  }
+  return data;
+}
+
+}  // namespace ef21

@@ -1,0 +1,67 @@
+// Logistic regression with the nonconvex regularizer of the paper's Section 6.1 (SPEC §5):
+//   f_i(x) = (1/m_i) Σ_{rows j of client i} log(1 + exp(−b_j a_jᵀx)) + λ Σ_l x_l²/(1 + x_l²).
+// Rows are assigned to clients by --split=row (one row each, the paper) or --split=contiguous (n
+// blocks, the last taking the remainder, as the EF21 code does). Immutable and thread-safe.
+#ifndef EF21_COMMON_PROBLEMS_LOGISTIC_H_
+#define EF21_COMMON_PROBLEMS_LOGISTIC_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "common/problems/dataset.h"
+#include "common/problems/problem.h"
+
+namespace ef21 {
+
+enum class Split { kRow, kContiguous };
+absl::StatusOr<Split> ParseSplit(const std::string& name);
+const char* SplitName(Split split);
+
+struct LogisticOptions {
+  double lambda = 0.1;
+  Split split = Split::kRow;
+  int64_t clients = 0;  // --split=contiguous only: the number of blocks n (1 ≤ n ≤ rows)
+
+  absl::Status Validate(const Dataset& data) const;
+};
+
+class Logistic final : public Problem {
+ public:
+  static absl::StatusOr<std::unique_ptr<Logistic>> Create(std::shared_ptr<const Dataset> data,
+                                                          const LogisticOptions& options);
+
+  // Rows [begin, end) of client i.
+  int64_t RowBegin(int64_t client) const { return client_rows_[client]; }
+  int64_t RowEnd(int64_t client) const { return client_rows_[client + 1]; }
+  const Dataset& data() const { return *data_; }
+
+  int64_t dim() const override { return data_->cols; }
+  int64_t num_clients() const override { return static_cast<int64_t>(client_rows_.size()) - 1; }
+  std::string Describe() const override;
+  void Prepare(ConstVectorRef x, EvalPoint* p) const override;
+  double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
+  double Loss(int64_t client, const EvalPoint& p) const override;
+  void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
+                          uint64_t round, Vector* grad) const override;
+  bool IsStochastic(const NoiseOptions& noise) const override;
+  // L_i = λ_max(A_iᵀA_i)/(4m_i) + 2λ; L = λ_max((1/n) Σ_i A_iᵀA_i/(4m_i)) + 2λ;
+  // L1 = max_j ‖a_j‖; L0 = 2λ + λ√d·max_j ‖a_j‖.
+  SmoothnessConstants Constants() const override;
+
+ private:
+  Logistic(std::shared_ptr<const Dataset> data, const LogisticOptions& options);
+
+  // a_jᵀx.
+  double Dot(int64_t row, const Vector& x) const;
+  // log(1 + exp(−b_j a_jᵀx)) and its derivative in a_jᵀx.
+  double RowLoss(int64_t row, const Vector& x, double* slope) const;
+
+  std::shared_ptr<const Dataset> data_;
+  LogisticOptions options_;
+  std::vector<int64_t> client_rows_;  // size n + 1
+};
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_PROBLEMS_LOGISTIC_H_

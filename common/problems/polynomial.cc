@@ -1,0 +1,90 @@
+#include "common/problems/polynomial.h"
+
+#include <cmath>
+
+#include "absl/strings/str_format.h"
+
+namespace ef21 {
+
+absl::Status PolynomialOptions::Validate() const {
+  if (dim < 1) return absl::InvalidArgumentError(absl::StrFormat("--dim must be >= 1; got %d", dim));
+  if (!(L0 > 0.0) || !std::isfinite(L0)) {
+    return absl::InvalidArgumentError(absl::StrFormat("--L0 must be positive; got %g", L0));
+  }
+  if (!(L1 > 0.0) || !std::isfinite(L1)) {
+    return absl::InvalidArgumentError(absl::StrFormat("--L1 must be positive; got %g", L1));
+  }
+  if (clients < 1) {
+    return absl::InvalidArgumentError(absl::StrFormat("--clients must be >= 1; got %d", clients));
+  }
+  if (!(box > 0.0)) return absl::InvalidArgumentError(absl::StrFormat("box must be positive; got %g", box));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Polynomial>> Polynomial::Create(const PolynomialOptions& options) {
+  if (absl::Status s = options.Validate(); !s.ok()) return s;
+  return std::unique_ptr<Polynomial>(new Polynomial(options));
+}
+
+Polynomial::Polynomial(const PolynomialOptions& options)
+    : options_(options),
+      lambda_(options.L0 / (9.0 * options.dim * options.dim / (2.0 * options.L1 * options.L1) + 2.0)) {}
+
+std::string Polynomial::Describe() const {
+  return absl::StrFormat("polynomial d=%d L0=%g L1=%g lambda=%.6g clients=%d", options_.dim,
+                         options_.L0, options_.L1, lambda_, options_.clients);
+}
+
+void Polynomial::Prepare(ConstVectorRef x, EvalPoint* p) const {
+  p->x = x;
+  p->shared_loss = 0.0;
+  p->shared_grad.resize(0);
+}
+
+double Polynomial::LossAndGradient(int64_t, const EvalPoint& p, Vector* grad) const {
+  const int64_t d = options_.dim;
+  grad->resize(d);
+  double loss = 0.0;
+  for (int64_t j = 0; j < d; ++j) {
+    const double x = p.x[j];
+    const double x2 = x * x;
+    const double q = 1.0 + x2;
+    loss += (lambda_ / 24.0) * x2 * x2 + lambda_ * x2 / q;
+    (*grad)[j] = (lambda_ / 6.0) * x2 * x + 2.0 * lambda_ * x / (q * q);
+  }
+  return loss;
+}
+
+double Polynomial::Loss(int64_t client, const EvalPoint& p) const {
+  Vector unused;
+  return LossAndGradient(client, p, &unused);
+}
+
+void Polynomial::StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
+                                    uint64_t round, Vector* grad) const {
+  LossAndGradient(client, p, grad);
+  if (noise.sigma > 0.0) {
+    CounterRng rng(noise.seed, Purpose::kNoise, static_cast<uint64_t>(client), round);
+    for (int64_t j = 0; j < options_.dim; ++j) (*grad)[j] += noise.sigma * rng.NextGaussian();
+  }
+}
+
+SmoothnessConstants Polynomial::Constants() const {
+  SmoothnessConstants c;
+  const double d = static_cast<double>(options_.dim);
+  // L0 = 9λd²/(2L1²) + 2λ recovers the option by construction.
+  c.L0 = 9.0 * lambda_ * d * d / (2.0 * options_.L1 * options_.L1) + 2.0 * lambda_;
+  c.L1 = options_.L1;
+  c.L = lambda_ * std::sqrt(d) * options_.box * options_.box / 2.0 + 2.0 * lambda_;
+  c.L_i.assign(options_.clients, c.L);
+  return c;
+}
+
+double SmoothnessConstants::LTilde() const {
+  if (L_i.empty()) return 0.0;
+  double sum = 0.0;
+  for (double l : L_i) sum += l * l;
+  return std::sqrt(sum / static_cast<double>(L_i.size()));
+}
+
+}  // namespace ef21

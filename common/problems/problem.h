@@ -1,0 +1,70 @@
+// A finite-sum problem f(x) = (1/n) Σ_i f_i(x) (SPEC §1): client i alone evaluates f_i and ∇f_i.
+// Implementations are immutable after creation and thread-safe: many clients are evaluated
+// concurrently against one Problem.
+//
+//   EvalPoint p;
+//   problem.Prepare(x, &p);                     // work shared by every client at this x
+//   double fi = problem.LossAndGradient(i, p, &grad_i);
+#ifndef EF21_COMMON_PROBLEMS_PROBLEM_H_
+#define EF21_COMMON_PROBLEMS_PROBLEM_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/base/rng.h"
+#include "common/base/vector.h"
+
+namespace ef21 {
+
+// The point x with the parts of f_i that every client shares (e.g. a regularizer) already
+// evaluated, so that n clients do not recompute them n times.
+struct EvalPoint {
+  Vector x;
+  double shared_loss = 0.0;
+  Vector shared_grad;
+};
+
+// Smoothness constants (SPEC §1, §5).
+struct SmoothnessConstants {
+  double L = 0.0;               // f is L-smooth
+  std::vector<double> L_i;      // f_i is L_i-smooth
+  double L0 = 0.0;              // (L0, L1)-smoothness of every f_i
+  double L1 = 0.0;
+  // L̃ = √((1/n) Σ L_i²).
+  double LTilde() const;
+};
+
+// How stochastic gradients are drawn (SPEC §3).
+struct NoiseOptions {
+  int64_t batch = 0;     // rows per minibatch, drawn uniformly with replacement; 0: all rows
+  double sigma = 0.0;    // standard deviation of additive Gaussian noise (polynomial)
+  uint64_t seed = 0;
+};
+
+class Problem {
+ public:
+  virtual ~Problem() = default;
+
+  virtual int64_t dim() const = 0;
+  virtual int64_t num_clients() const = 0;
+  virtual std::string Describe() const = 0;
+
+  // Fills p with x and the shared terms.
+  virtual void Prepare(ConstVectorRef x, EvalPoint* p) const = 0;
+  // f_i(x), writing ∇f_i(x) to *grad (resized to dim()).
+  virtual double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const = 0;
+  // f_i(x) alone.
+  virtual double Loss(int64_t client, const EvalPoint& p) const = 0;
+  // A stochastic gradient ∇f_i(x; ξ) with ξ a pure function of (noise.seed, client, round).
+  virtual void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
+                                  uint64_t round, Vector* grad) const = 0;
+  // Whether StochasticGradient differs from the exact gradient under `noise`.
+  virtual bool IsStochastic(const NoiseOptions& noise) const = 0;
+
+  virtual SmoothnessConstants Constants() const = 0;
+};
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_PROBLEMS_PROBLEM_H_

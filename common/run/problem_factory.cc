@@ -1,0 +1,83 @@
+#include "common/run/problem_factory.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/problems/logistic.h"
+#include "common/problems/polynomial.h"
+#include "common/base/status_macros.h"
+
+namespace ef21 {
+
+absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config) {
+  EF21_RETURN_IF_ERROR(config.Validate());
+  if (config.problem == ProblemKind::kPolynomial) {
+    PolynomialOptions options;
+    options.dim = config.dim;
+    options.L0 = config.L0;
+    options.L1 = config.L1;
+    options.clients = config.clients == 0 ? 1 : config.clients;
+    EF21_ASSIGN_OR_RETURN(auto problem, Polynomial::Create(options));
+    return std::shared_ptr<const Problem>(std::move(problem));
+  }
+  std::shared_ptr<Dataset> data;
+  if (!config.data.empty()) {
+    LibsvmOptions options;
+    options.features = config.features;
+    EF21_ASSIGN_OR_RETURN(Dataset read, ReadLibsvm(config.data, options));
+    data = std::make_shared<Dataset>(std::move(read));
+  } else {
+    data = std::make_shared<Dataset>(
+        MakeSyntheticDataset(config.synthetic_rows, config.synthetic_cols, config.seed));
+  }
+  LogisticOptions options;
+  options.lambda = config.EffectiveLambda();
+  options.split = config.split;
+  options.clients = config.clients;
+  EF21_ASSIGN_OR_RETURN(auto problem, Logistic::Create(std::move(data), options));
+  return std::shared_ptr<const Problem>(std::move(problem));
+}
+
+absl::StatusOr<Vector> ReadVectorFile(const std::string& path, int64_t dim) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open x0 file \"", path, "\""));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  std::vector<double> values;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = line.substr(0, line.find('#'));
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    double v;
+    if (!absl::SimpleAtod(line, &v) || !std::isfinite(v)) {
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number,
+                                                     ": expected one finite number, got \"", line, "\""));
+    }
+    values.push_back(v);
+  }
+  if (static_cast<int64_t>(values.size()) != dim) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": expected ", dim,
+                                                   " numbers (the dimension), got ", values.size()));
+  }
+  return Eigen::Map<const Vector>(values.data(), dim);
+}
+
+absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, int64_t dim) {
+  if (!config.x0_file.empty()) return ReadVectorFile(config.x0_file, dim);
+  if (config.x0 == X0Kind::kZeros) return Vector(Vector::Zero(dim));
+  const double mean = config.problem == ProblemKind::kPolynomial ? 20.0 : 0.0;
+  CounterRng rng(config.seed, Purpose::kX0, 0, 0);
+  Vector x(dim);
+  for (int64_t j = 0; j < dim; ++j) x[j] = mean + rng.NextGaussian();
+  return x;
+}
+
+}  // namespace ef21

@@ -1,0 +1,26 @@
+// Builds the problem and the starting point x^0 a RunConfig describes: reads the LIBSVM file or
+// generates the synthetic set, splits rows among clients, draws or reads x^0.
+#ifndef EF21_COMMON_RUN_PROBLEM_FACTORY_H_
+#define EF21_COMMON_RUN_PROBLEM_FACTORY_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "common/problems/problem.h"
+#include "common/run/run_config.h"
+
+namespace ef21 {
+
+absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config);
+
+// x^0: --x0-file (one number per line), zeros, or Gaussian — N(0, 1) for logreg (Section 6.1),
+// N(20, 1) for the polynomial (Appendix E.1) — drawn from CounterRng(seed, kX0, 0, 0).
+absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, int64_t dim);
+
+// Reads one finite number per line (blank lines and '#' comments skipped); errors name file and
+// line, and a count other than `dim` is an error.
+absl::StatusOr<Vector> ReadVectorFile(const std::string& path, int64_t dim);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_PROBLEM_FACTORY_H_

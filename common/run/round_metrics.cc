@@ -1,0 +1,69 @@
+#include "common/run/round_metrics.h"
+
+#include <cmath>
+#include <limits>
+
+#include "common/compress/sparse_codec.h"
+
+namespace ef21 {
+
+void CountRound(const MethodContext& context, uint64_t round,
+                absl::Span<const SparseVector* const> by_client, CommTotals* totals) {
+  const ValueType type = context.options.value_type;
+  const bool paper = context.CountsPaperBits(round);
+  const bool diagnostics = context.DiagnosticRound(round);
+  for (size_t i = 0; i < by_client.size(); ++i) {
+    const SparseVector& c = *by_client[i];
+    if (paper) totals->paper_bits += PaperBits(c, type);
+    totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), c, type);
+    totals->diagnostic_bytes += DiagnosticWireBytes(context.dim(), diagnostics);
+  }
+  totals->downlink_bytes +=
+      static_cast<int64_t>(by_client.size()) *
+      RoundStartWireBytes(round, context.dim(), context.plan.gamma, diagnostics);
+}
+
+RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
+                                   absl::Span<const Vector* const> gradients, Vector* scratch) {
+  RoundDiagnostics out;
+  const double n = static_cast<double>(losses.size());
+  double loss = 0.0;
+  for (double l : losses) loss += l;
+  out.loss = loss / n;
+  if (gradients.empty()) {
+    out.grad_norm_sq = std::numeric_limits<double>::quiet_NaN();
+    return out;
+  }
+  scratch->setZero(gradients[0]->size());
+  double* __restrict sum = scratch->data();
+  const Eigen::Index d = scratch->size();
+  for (const Vector* g : gradients) {
+    // Each coordinate is summed over clients in ascending id; vectorizing across coordinates
+    // keeps that order.
+    const double* __restrict gi = g->data();
+    for (Eigen::Index j = 0; j < d; ++j) sum[j] += gi[j];
+  }
+  for (Eigen::Index j = 0; j < scratch->size(); ++j) sum[j] /= n;
+  out.grad_norm_sq = SquaredNorm(*scratch);
+  return out;
+}
+
+MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,
+                          const RoundDiagnostics& diagnostics, double g_norm, double stepsize,
+                          double wall_seconds) {
+  const double n = static_cast<double>(clients);
+  MetricsRow row;
+  row.round = round;
+  row.paper_bits_per_client = static_cast<double>(totals.paper_bits) / n;
+  row.uplink_bytes_per_client = static_cast<double>(totals.uplink_bytes) / n;
+  row.downlink_bytes_per_client = static_cast<double>(totals.downlink_bytes) / n;
+  row.loss = diagnostics.loss;
+  row.grad_norm_sq = diagnostics.grad_norm_sq;
+  row.grad_norm = std::sqrt(diagnostics.grad_norm_sq);
+  row.g_norm = g_norm;
+  row.stepsize = stepsize;
+  row.wall_seconds = wall_seconds;
+  return row;
+}
+
+}  // namespace ef21

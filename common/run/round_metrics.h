@@ -1,0 +1,34 @@
+// Turns one closed round into a metrics.csv row. The simulator and the aggregator both call these
+// functions, in ascending client id, so their rows agree bit for bit.
+#ifndef EF21_COMMON_RUN_ROUND_METRICS_H_
+#define EF21_COMMON_RUN_ROUND_METRICS_H_
+
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "common/methods/method.h"
+#include "common/run/run_log.h"
+
+namespace ef21 {
+
+// Adds round r's communication to `totals`: each client's update (paper bits when counted, wire
+// bytes of the algorithm part, diagnostic bytes) and the RoundStart each client receives.
+void CountRound(const MethodContext& context, uint64_t round,
+                absl::Span<const SparseVector* const> by_client, CommTotals* totals);
+
+// f(x) = (1/n) Σ_i f_i(x) and, when `gradients` is not empty, ∇f(x) = (1/n) Σ_i ∇f_i(x), both
+// summed in the order given (ascending client id).
+struct RoundDiagnostics {
+  double loss = 0.0;
+  double grad_norm_sq = 0.0;  // nan without gradients
+};
+RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
+                                   absl::Span<const Vector* const> gradients, Vector* scratch);
+
+MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,
+                          const RoundDiagnostics& diagnostics, double g_norm, double stepsize,
+                          double wall_seconds);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_ROUND_METRICS_H_

@@ -1,0 +1,83 @@
+// The configuration of one training run: problem, algorithm, compressor, stepsize and output.
+// The same struct drives `ef21 simulate`, `ef21 run` and the aggregator; flags map one to one onto
+// its fields (cli/flags.cc). Plain value type. Validate() checks every field and combination
+// without touching files.
+#ifndef EF21_COMMON_RUN_RUN_CONFIG_H_
+#define EF21_COMMON_RUN_RUN_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "common/methods/algorithm.h"
+#include "common/methods/method.h"
+#include "common/methods/stepsize.h"
+#include "common/compress/compressor.h"
+#include "common/problems/logistic.h"
+#include "common/base/vector.h"
+
+namespace ef21 {
+
+enum class ProblemKind { kLogreg, kPolynomial };
+enum class X0Kind { kGaussian, kZeros };
+
+struct RunConfig {
+  // Problem.
+  ProblemKind problem = ProblemKind::kLogreg;
+  std::string data;           // LIBSVM file (logreg)
+  int64_t features = 0;       // declared dimension of the LIBSVM file (0: largest index)
+  int64_t synthetic_rows = 0; // --synthetic=MxD (logreg without --data)
+  int64_t synthetic_cols = 0;
+  std::optional<double> lambda;  // logreg regularizer λ (default 0.1)
+  Split split = Split::kRow;
+  int64_t clients = 0;        // logreg --split=contiguous, or the polynomial's copies of f
+  int64_t dim = 4;            // polynomial
+  double L0 = 4.0;            // polynomial
+  double L1 = 1.0;            // polynomial
+
+  // Algorithm.
+  Algorithm algorithm = Algorithm::kNormEf21;
+  std::optional<CompressorKind> compressor;  // default top-k (identity for gd, norm-gd, norm-sgdm)
+  int64_t k = 1;
+  int64_t rounds = 100;       // K
+  StepsizeRule stepsize = StepsizeRule::kTheory;
+  std::optional<double> gamma;
+  double gamma0 = 1.0;
+  std::optional<double> eta;
+  int64_t batch = 0;          // minibatch rows per client per round (0: full gradient)
+  double sigma = 0.0;         // Gaussian gradient noise (polynomial)
+  InitKind init = InitKind::kFull;
+  ValueType value_type = ValueType::kF32;
+  X0Kind x0 = X0Kind::kGaussian;
+  std::string x0_file;
+  uint64_t seed = 0;
+
+  // Run.
+  std::string out;            // run directory ("" writes nothing)
+  int64_t threads = 0;        // 0: one per core
+  int64_t diagnostics_every = 1;  // rounds between exact ‖∇f(x)‖ evaluations
+  double eps = 1e-4;          // target ‖∇f‖² of the summary
+
+  absl::Status Validate() const;
+
+  // Effective values after the algorithm's own constraints.
+  CompressorKind EffectiveCompressor() const;
+  AlgorithmTraits traits() const { return TraitsOf(algorithm); }
+  bool stochastic() const { return batch > 0 || sigma > 0.0; }
+  double EffectiveLambda() const { return lambda.value_or(0.1); }
+
+  // What the algorithm layer needs of this configuration.
+  MethodOptions ToMethodOptions() const;
+  StepsizeOptions ToStepsizeOptions() const;
+
+  // The configuration as a JSON object (config.json), every field with its effective value.
+  std::string ToJson() const;
+};
+
+const char* ProblemKindName(ProblemKind kind);
+const char* X0KindName(X0Kind kind);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_RUN_CONFIG_H_

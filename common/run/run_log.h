@@ -1,0 +1,99 @@
+// The run directory: config.json (the effective configuration), metrics.csv (one row per round,
+// flushed as it is written, so a stopped run leaves every closed round on disk) and summary.json.
+// Used by the simulator and the aggregator alike, so both write byte-identical files.
+// Thread-compatible.
+#ifndef EF21_COMMON_RUN_RUN_LOG_H_
+#define EF21_COMMON_RUN_RUN_LOG_H_
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/base/json.h"
+
+namespace ef21 {
+
+// The columns of metrics.csv (DESIGN.md), in order. Communication is cumulative per client after
+// the messages that produced g^t; loss = f(x^t); grad_norm = ‖∇f(x^t)‖ (nan on rounds without
+// diagnostics); g_norm = ‖g^t‖; stepsize = γ_t used to leave x^t.
+inline constexpr char kMetricsHeader[] =
+    "round,paper_bits_per_client,uplink_bytes_per_client,downlink_bytes_per_client,loss,grad_norm,"
+    "grad_norm_sq,g_norm,stepsize,wall_seconds";
+
+struct MetricsRow {
+  uint64_t round = 0;
+  double paper_bits_per_client = 0;
+  double uplink_bytes_per_client = 0;
+  double downlink_bytes_per_client = 0;
+  double loss = 0;
+  double grad_norm = 0;
+  double grad_norm_sq = 0;
+  double g_norm = 0;
+  double stepsize = 0;
+  double wall_seconds = 0;
+};
+
+// Cumulative communication of all clients, in exact integers.
+struct CommTotals {
+  int64_t paper_bits = 0;
+  int64_t uplink_bytes = 0;
+  int64_t downlink_bytes = 0;
+  int64_t diagnostic_bytes = 0;
+};
+
+// What summary.json reports, tracked row by row.
+struct RunSummary {
+  uint64_t rounds = 0;
+  double eps = 1e-4;
+  int64_t first_round_below_eps = -1;  // -1: never
+  double paper_bits_per_client_at_eps = 0;
+  double min_grad_norm = 0;
+  int64_t min_grad_norm_round = -1;
+  double final_loss = 0;
+  double final_grad_norm = 0;
+  double paper_bits_per_client = 0;
+  double uplink_bytes_per_client = 0;
+  double downlink_bytes_per_client = 0;
+  double wall_seconds = 0;
+
+  void Observe(const MetricsRow& row);
+};
+
+class RunLog {
+ public:
+  // dir == "": nothing is written, rows are only kept in memory. Otherwise the directory is created
+  // (with parents) and config.json written at once.
+  static absl::StatusOr<std::unique_ptr<RunLog>> Create(const std::string& dir,
+                                                        const std::string& config_json, double eps);
+  ~RunLog();
+
+  absl::Status Append(const MetricsRow& row);
+  // Writes summary.json with the tracked summary and `extra` fields (problem, n, d, γ, ...).
+  absl::Status Finish(const JsonObject& extra);
+
+  const std::vector<MetricsRow>& rows() const { return rows_; }
+  const RunSummary& summary() const { return summary_; }
+  const std::string& dir() const { return dir_; }
+
+  // One metrics.csv line (no newline): %.17g numbers, so values round-trip.
+  static std::string FormatRow(const MetricsRow& row);
+
+ private:
+  RunLog(std::string dir, std::FILE* metrics, double eps);
+
+  std::string dir_;
+  std::FILE* metrics_;
+  std::vector<MetricsRow> rows_;
+  RunSummary summary_;
+};
+
+// Creates a directory and its parents; OK if it exists.
+absl::Status MakeDirectories(const std::string& dir);
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_RUN_LOG_H_

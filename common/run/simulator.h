@@ -1,0 +1,75 @@
+// `ef21 simulate`: all clients and the server of one run in one process, no network. Clients of a
+// round are computed in parallel; everything order-dependent (aggregation, norms, sums) is done
+// in ascending client id on one thread, so results never depend on the thread count.
+//
+//   EF21_ASSIGN_OR_RETURN(auto sim, Simulator::Create(config));
+//   EF21_RETURN_IF_ERROR(sim->Run(log.get(), progress));
+#ifndef EF21_COMMON_RUN_SIMULATOR_H_
+#define EF21_COMMON_RUN_SIMULATOR_H_
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/methods/method.h"
+#include "common/run/run_config.h"
+#include "common/run/run_log.h"
+#include "common/base/thread_pool.h"
+
+namespace ef21 {
+
+class Simulator {
+ public:
+  // Builds the problem, x^0, the method halves and the thread pool from `config`.
+  static absl::StatusOr<std::unique_ptr<Simulator>> Create(const RunConfig& config);
+  // The same with a problem already built (tests, benchmarks).
+  static absl::StatusOr<std::unique_ptr<Simulator>> Create(const RunConfig& config,
+                                                           std::shared_ptr<const Problem> problem,
+                                                           Vector x0);
+
+  // Called after each round with its metrics row.
+  using Observer = std::function<void(const MetricsRow&)>;
+
+  // Runs rounds 0..K, appending each row to `log`.
+  absl::Status Run(RunLog* log, const Observer& observer = nullptr);
+
+  // Runs one round; false once all rounds are done.
+  bool RunRound(RunLog* log);
+
+  const MethodContext& context() const { return *context_; }
+  const ServerMethod& server() const { return *server_; }
+  const ClientMethod& client(int64_t i) const { return *clients_[i]; }
+  const std::vector<ClientMessage>& messages() const { return messages_; }
+  // The summary.json fields describing the run (problem, n, d, α, γ, η, constants).
+  JsonObject DescribeRun() const;
+
+ private:
+  Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads);
+
+  std::shared_ptr<const MethodContext> context_;
+  std::unique_ptr<ServerMethod> server_;
+  std::vector<std::unique_ptr<ClientMethod>> clients_;
+  std::vector<ClientMessage> messages_;
+  std::vector<const SparseVector*> by_client_;
+  std::vector<double> losses_;
+  std::vector<const Vector*> gradients_;
+  Vector scratch_;
+  EvalPoint point_;
+  CommTotals totals_;
+  ThreadPool pool_;
+  double started_ = 0.0;
+  Observer observer_;
+  absl::Status last_error_;
+};
+
+// The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
+// the aggregator both write them.
+JsonObject DescribeRun(const MethodContext& context);
+
+// Seconds on a monotonic clock.
+double MonotonicSeconds();
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_SIMULATOR_H_
