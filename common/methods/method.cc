@@ -64,7 +64,7 @@ bool MethodContext::DenseRound(uint64_t round) const {
   return round == 0 && options.init == InitKind::kFull && !options.traits().error_feedback_14;
 }
 
-bool MethodContext::CountsPaperBits(uint64_t round) const { return !DenseRound(round); }
+bool MethodContext::CountsPaperBits(uint64_t round) const { return round > 0; }
 
 std::unique_ptr<ClientMethod> ClientMethod::Create(std::shared_ptr<const MethodContext> context,
                                                    int64_t client) {

@@ -74,7 +74,9 @@ struct MethodContext {
   // Whether client messages of round r are dense g_i^0 (SPEC §3: --init=full, not EF14), not
   // compressed c_i.
   bool DenseRound(uint64_t round) const;
-  // Whether a message of round r counts in the paper convention (SPEC §6: not the dense g_i^0).
+  // Whether messages of round r count in the paper convention (SPEC §6): the paper's code counts
+  // t·k·b bits after t iterations, so round 0's message — dense g_i^0, compressed C(∇f_i(x^0))
+  // with --init=compressed, or EF14's first c_i — is never counted; rounds 1..t are.
   bool CountsPaperBits(uint64_t round) const;
 };
 

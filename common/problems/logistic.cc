@@ -84,6 +84,23 @@ double Logistic::RowLoss(int64_t row, const Vector& x, double* slope) const {
   return std::max(-z, 0.0) + std::log1p(e);
 }
 
+void Logistic::AddRow(int64_t row, double slope, Vector* sum) const {
+  const Dataset& a = *data_;
+  double* g = sum->data();
+  for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e) {
+    g[a.col_indices[e]] += slope * a.values[e];
+  }
+}
+
+void Logistic::FinishGradient(double inv_m, const EvalPoint& p, Vector* grad) const {
+  // The data term is scaled once, after the sum, so coordinates whose sums are equal stay equal
+  // whatever the order of their rows (SPEC §2's tie rule then decides top-k, not rounding).
+  double* g = grad->data();
+  const double* r = p.shared_grad.data();
+  const Eigen::Index d = grad->size();
+  for (Eigen::Index l = 0; l < d; ++l) g[l] = g[l] * inv_m + r[l];
+}
+
 void Logistic::Prepare(ConstVectorRef x, EvalPoint* p) const {
   // The regularizer r(x) = λ Σ x_l²/(1 + x_l²), ∇r = 2λ x/(1 + x²)², shared by all clients.
   const int64_t d = dim();
@@ -101,20 +118,16 @@ void Logistic::Prepare(ConstVectorRef x, EvalPoint* p) const {
 }
 
 double Logistic::LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const {
-  const Dataset& a = *data_;
-  *grad = p.shared_grad;
   const int64_t begin = RowBegin(client), end = RowEnd(client);
   const double inv_m = 1.0 / static_cast<double>(end - begin);
   double loss = 0.0;
-  double* g = grad->data();
+  grad->setZero(dim());
   for (int64_t row = begin; row < end; ++row) {
     double slope;
     loss += RowLoss(row, p.x, &slope);
-    const double coef = slope * inv_m;
-    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e) {
-      g[a.col_indices[e]] += coef * a.values[e];
-    }
+    AddRow(row, slope, grad);
   }
+  FinishGradient(inv_m, p, grad);
   return loss * inv_m + p.shared_loss;
 }
 
@@ -134,21 +147,16 @@ void Logistic::StochasticGradient(int64_t client, const EvalPoint& p, const Nois
     return;
   }
   // A minibatch of `batch` rows of client i, uniform with replacement (SPEC §3).
-  const Dataset& a = *data_;
-  *grad = p.shared_grad;
   const int64_t begin = RowBegin(client), m = RowEnd(client) - begin;
   CounterRng rng(noise.seed, Purpose::kMinibatch, static_cast<uint64_t>(client), round);
-  const double inv_b = 1.0 / static_cast<double>(noise.batch);
-  double* g = grad->data();
+  grad->setZero(dim());
   for (int64_t s = 0; s < noise.batch; ++s) {
     const int64_t row = begin + static_cast<int64_t>(rng.NextBelow(static_cast<uint64_t>(m)));
     double slope;
     RowLoss(row, p.x, &slope);
-    const double coef = slope * inv_b;
-    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e) {
-      g[a.col_indices[e]] += coef * a.values[e];
-    }
+    AddRow(row, slope, grad);
   }
+  FinishGradient(1.0 / static_cast<double>(noise.batch), p, grad);
 }
 
 SmoothnessConstants Logistic::Constants() const {

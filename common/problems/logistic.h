@@ -56,6 +56,10 @@ class Logistic final : public Problem {
   double Dot(int64_t row, const Vector& x) const;
   // log(1 + exp(−b_j a_jᵀx)) and its derivative in a_jᵀx.
   double RowLoss(int64_t row, const Vector& x, double* slope) const;
+  // sum += slope·a_row.
+  void AddRow(int64_t row, double slope, Vector* sum) const;
+  // grad ← grad·inv_m + ∇r(x): the mean of the rows' terms plus the shared regularizer.
+  void FinishGradient(double inv_m, const EvalPoint& p, Vector* grad) const;
 
   std::shared_ptr<const Dataset> data_;
   LogisticOptions options_;

@@ -3,6 +3,8 @@
 
 #include "Eigen/Eigenvalues"
 #include "common/base/linalg.h"
+#include "common/compress/compressor.h"
+#include "common/problems/dataset.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
 #include "common/base/rng.h"
@@ -129,6 +131,41 @@ TEST(LogisticTest, LossAndGradientMatchDefinitionAndFiniteDifferences) {
         EXPECT_LE((g - fd).norm(), 1e-7 * (1 + g.norm())) << "client " << i << " seed " << seed;
       }
     }
+  }
+}
+
+// Columns 3–6 have the same exact gradient at x = 0, 1/24, from rows summed in different orders
+// (labels +1, +1, −1; slopes −½, −½, +½; dyadic values, so the row sums are exact). The true
+// values tie, so top-k must keep the lowest index among them (SPEC §2), not whichever an ulp of
+// rounding happened to favour.
+TEST(LogisticTest, ExactTiesSurviveSummationOrder) {
+  const char* text =
+      "+1 5:0.25 6:0.25\n"
+      "+1 4:0.5 5:0.25 6:0.5\n"
+      "-1 1:2 2:1.5 3:0.25 4:0.75 5:0.75 6:1\n";
+  auto data = ParseLibsvm(text, "ties");
+  ASSERT_TRUE(data.ok()) << data.status();
+  auto p = Logistic::Create(std::make_shared<const Dataset>(*std::move(data)),
+                            {.lambda = 0.1, .split = Split::kContiguous, .clients = 1});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EvalPoint point;
+  (*p)->Prepare(Vector::Zero(6), &point);
+  Vector g;
+  (*p)->LossAndGradient(0, point, &g);
+  EXPECT_DOUBLE_EQ(g[0], 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(g[1], 0.25);
+  for (int j = 2; j < 6; ++j) {
+    EXPECT_EQ(g[j], g[2]) << "coordinate " << j << " differs from coordinate 2 by rounding";
+    EXPECT_DOUBLE_EQ(g[j], 1.0 / 24.0);
+  }
+  for (int64_t k = 3; k <= 5; ++k) {
+    auto top_k = CreateCompressor({.kind = CompressorKind::kTopK, .k = k, .dim = 6});
+    ASSERT_TRUE(top_k.ok());
+    SparseVector c;
+    (*top_k)->Compress(g, {0, 0, 0}, &c);
+    std::vector<int32_t> expected;
+    for (int32_t j = 0; j < k; ++j) expected.push_back(j);
+    EXPECT_EQ(c.indices, expected) << "k = " << k;
   }
 }
 
