@@ -38,7 +38,7 @@ a=(--problem=logreg --synthetic=$a_synthetic --split=contiguous --clients=8 --al
    --compressor=top-k --k=$a_k --rounds=100)
 sim_a=$(best_time "$bin" simulate "${a[@]}" --out="$work/a-sim")
 run_a=$(best_time "$bin" run "${a[@]}" --worker-processes=2 --out="$work/a-run")
-same=$(cmp -s <(cut -d, -f1-9 "$work/a-sim/metrics.csv") <(cut -d, -f1-9 "$work/a-run/metrics.csv") && echo identical || echo DIFFERENT)
+same=$(tools/compare_metrics.py --quiet "$work/a-sim" "$work/a-run" && echo identical || echo DIFFERENT)
 loop() { tail -n 1 "$1" | cut -d, -f10; }  # wall_seconds of the last row: the rounds themselves
 printf "whole command: simulate %.3f s   run %.3f s   run/simulate %.2fx (target <= 1.5x)   metrics.csv %s\n" \
   "$sim_a" "$run_a" "$(echo "$run_a / $sim_a" | bc -l)" "$same"
@@ -51,7 +51,7 @@ b=(--problem=logreg --data=data/libsvm/a1a --features=123 --split=row --algorith
    --compressor=top-k --k=1 --rounds=400)
 sim_b=$(best_time "$bin" simulate "${b[@]}" --out="$work/b-sim")
 run_b=$(best_time "$bin" run "${b[@]}" --worker-processes=4 --out="$work/b-run")
-same=$(cmp -s <(cut -d, -f1-9 "$work/b-sim/metrics.csv") <(cut -d, -f1-9 "$work/b-run/metrics.csv") && echo identical || echo DIFFERENT)
+same=$(tools/compare_metrics.py --quiet "$work/b-sim" "$work/b-run" && echo identical || echo DIFFERENT)
 printf "simulate %.3f s (%.0f rounds/s)   run %.3f s (%.0f rounds/s, aim >= 100)   run/simulate %.2fx   metrics.csv %s\n" \
   "$sim_b" "$(echo "401 / $sim_b" | bc -l)" "$run_b" "$(echo "401 / $run_b" | bc -l)" \
   "$(echo "$run_b / $sim_b" | bc -l)" "$same"

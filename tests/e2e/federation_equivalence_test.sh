@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Federation ≡ simulate: for every algorithm flag on breast-cancer (row split), the polynomial and
 # stochastic configurations, `ef21 run` (aggregator + worker processes over gRPC on loopback) and
-# `ef21 simulate` must write identical metrics.csv columns round..stepsize, compared as text.
+# `ef21 simulate` must write identical metrics.csv (every column but the timings, compared as text
+# by tools/compare_metrics.py).
 # Usage: federation_equivalence_test.sh <ef21-binary> <source-dir>
 set -euo pipefail
 bin=$1
@@ -23,15 +24,11 @@ check() {
     failures=$((failures + 1))
     return
   fi
-  cut -d, -f1-9 "$work/$name-sim/metrics.csv" > "$work/$name-sim.cut"
-  cut -d, -f1-9 "$work/$name-run/metrics.csv" > "$work/$name-run.cut"
-  local rows
-  rows=$(($(wc -l < "$work/$name-run.cut") - 1))
-  if cmp -s "$work/$name-sim.cut" "$work/$name-run.cut" && [ "$rows" -ge 2 ]; then
-    echo "PASS $name: $rows rounds identical"
+  local same
+  if same=$("$src/tools/compare_metrics.py" --min-rows=2 "$work/$name-sim" "$work/$name-run"); then
+    echo "PASS $name: $same"
   else
-    echo "FAIL $name: metrics.csv differ ($rows rows)"
-    diff "$work/$name-sim.cut" "$work/$name-run.cut" | head -n 6
+    echo "FAIL $name: metrics.csv: $same"
     failures=$((failures + 1))
   fi
   if ! cmp -s "$work/$name-sim/config.json" "$work/$name-run/config.json"; then

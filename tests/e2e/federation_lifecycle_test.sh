@@ -82,11 +82,10 @@ for algorithm in norm-ef21 ef21; do
   wait "$w1" || { ok=0; fail "crash $algorithm: restarted worker exited non-zero: $(tail -n 2 "$work/w1b.log")"; }
   wait "$agg_pid" || { ok=0; fail "crash $algorithm: aggregator exited non-zero: $(tail -n 2 "$work/crash-$algorithm.err")"; }
   if [ $ok = 1 ]; then
-    if cmp -s <(cut -d, -f1-9 "$work/crash-$algorithm-sim/metrics.csv") \
-              <(cut -d, -f1-9 "$work/crash-$algorithm/metrics.csv"); then
+    if same=$("$src/tools/compare_metrics.py" "$work/crash-$algorithm-sim" "$work/crash-$algorithm"); then
       pass "crash $algorithm: worker killed -9 near round $killed_at (target $kill_round), restarted; $rounds rounds equal the simulation"
     else
-      fail "crash $algorithm: metrics.csv differs from the simulation"
+      fail "crash $algorithm: metrics.csv differs from the simulation: $same"
     fi
   fi
 done
@@ -110,10 +109,10 @@ ok=1
 wait "$c0" || { ok=0; fail "cut: worker 0 failed: $(tail -n 2 "$work/c0.log")"; }
 wait "$c1" || { ok=0; fail "cut: worker 1 failed: $(tail -n 2 "$work/c1.log")"; }
 wait "$agg_pid" || { ok=0; fail "cut: aggregator failed"; }
-if [ $ok = 1 ] && cmp -s <(cut -d, -f1-9 "$work/cut-sim/metrics.csv") <(cut -d, -f1-9 "$work/cut/metrics.csv"); then
+if [ $ok = 1 ] && same=$("$src/tools/compare_metrics.py" "$work/cut-sim" "$work/cut"); then
   pass "cut: streams cut at rounds 37 and 0, workers reconnected; metrics.csv equals the simulation"
 elif [ $ok = 1 ]; then
-  fail "cut: metrics.csv differs from the simulation"
+  fail "cut: metrics.csv differs from the simulation: $same"
 fi
 if "$bin" health --target=127.0.0.1:$agg_port --timeout-seconds=1 > /dev/null 2>&1; then
   fail "health: exit 0 after the aggregator exited"

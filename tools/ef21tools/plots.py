@@ -1,20 +1,15 @@
-"""Plots and tables for tools/experiments.py: reading run directories, drawing figures.
+"""Figures for ef21's experiments and demo, drawn with matplotlib's Agg backend.
 
-A run directory (written by `ef21 simulate` or `ef21 run`) holds metrics.csv with one row per
-round t = 0..K; this module reads the columns the figures need and draws, with matplotlib's Agg
-backend (Debian's python3-matplotlib; run with /usr/bin/python3):
-
-  - curves_figure: ||grad f(x^t)||^2 against rounds (top row) and against paper-convention bits
-    per client (bottom row, SPEC section 6), log y, one column per setting;
+  - curves_figure: ||grad f||^2 against rounds (top row) and against paper-convention bits per
+    client (bottom row, SPEC §6), log y, one column per setting;
   - band_figure: the same for several seeds per method (median line, min..max band);
   - bars_figure: grouped bars (Figure 4's smallest K per gamma0), a hatched bar at the cap for
     "not reached within the cap".
 
-Images are small (100 dpi) so they can be committed. Nothing here runs the binary.
+The series are dicts from ef21tools.metrics.load_metrics. Images are small (100 dpi) so they can
+be committed, and carry no software or date metadata, so one input always gives the same bytes.
+Nothing here runs the binary.
 """
-
-import csv
-import math
 
 import matplotlib
 
@@ -24,29 +19,6 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 DPI = 100
-
-# Columns of metrics.csv that the figures use, and their order in the file (DESIGN.md).
-METRICS_COLUMNS = ("round", "paper_bits_per_client", "uplink_bytes_per_client",
-                   "downlink_bytes_per_client", "loss", "grad_norm", "grad_norm_sq", "g_norm",
-                   "stepsize", "wall_seconds")
-
-
-def load_metrics(path, max_round=None):
-    """Reads metrics.csv into {column: numpy array}, rows with round <= max_round (all if None)."""
-    wanted = ("round", "paper_bits_per_client", "loss", "grad_norm_sq")
-    values = {name: [] for name in wanted}
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        if tuple(header[:len(METRICS_COLUMNS) - 1]) != METRICS_COLUMNS[:-1]:
-            raise ValueError(f"{path}: header {header} does not start with {METRICS_COLUMNS[:-1]}")
-        index = {name: header.index(name) for name in wanted}
-        for row in reader:
-            if max_round is not None and int(row[0]) > max_round:
-                break
-            for name in wanted:
-                values[name].append(float(row[index[name]]))
-    return {name: np.asarray(v) for name, v in values.items()}
 
 
 def _positive(y):
@@ -163,26 +135,3 @@ def bars_figure(path, groups, bars, values, caps, title=None, ylabel="K"):
     ax.grid(True, axis="y", which="major", alpha=0.3)
     ax.legend(fontsize=8)
     _finish(fig, path, title)
-
-
-def fmt(x, digits=3):
-    """A number for a table: '—' for None, integers plain, floats with `digits` significant."""
-    if x is None:
-        return "—"
-    if isinstance(x, int):
-        return str(x)
-    if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
-        return str(x)
-    return f"{x:.{digits}g}"
-
-
-def markdown_table(header, rows):
-    """A GitHub markdown table from a header list and rows of already formatted cells.
-
-    A '|' inside a cell (the paper's ||EF21||) is escaped so that it does not split the cell.
-    """
-    def line(cells):
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-    lines = [line(header), "|" + "|".join("---" for _ in header) + "|"]
-    lines += [line(row) for row in rows]
-    return "\n".join(lines) + "\n"
