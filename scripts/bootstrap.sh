@@ -9,7 +9,7 @@ packages=(
   libabsl-dev libeigen3-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev prometheus
-  python3 python3-matplotlib python3-numpy python3-pytest bc
+  python3 python3-matplotlib python3-numpy python3-pytest python3-yaml bc
   docker-compose
 )
 

@@ -361,6 +361,8 @@ for (const d of YAML.parseAllDocuments(fs.readFileSync(process.argv[3], "utf8"))
     const all = [...(c.command || []), ...(c.args || [])].map(String);
     if (all[0] === "/bin/sh") {
       for (const m of all.join(" ").matchAll(/ef21 (\w+)((?:\s+\\?\s*--[a-z0-9-]+(?:=\S*)?)+)/g)) add(["ef21", m[1], ...m[2].split(/\s+/)]);
+      // `sh -c '... exec ef21 "$@" ...' sh SUBCOMMAND FLAGS...`: the args are ef21's.
+      if (all.join(" ").includes('ef21 "$@"')) add(["ef21", ...(c.args || []).map(String), "--out"]);
     } else {
       add(all);
     }

@@ -1,0 +1,420 @@
+#!/usr/bin/python3
+"""Docs test: every command in README.md and docs/DEPLOY.md that can run on this machine runs once.
+
+The commands are the fenced shell blocks of the two pages (ef21tools.doccommands). Each one must
+match a rule below, which says how it runs here or why it cannot; a command no rule knows fails the
+test, so a page cannot gain a command that nobody tried. Commands run in a sandbox: a temporary
+directory with the repository's folders linked (deploy/ and docker-compose.yml copied, so that
+documented edits change the copy), build/bin/ef21 the binary under test (also first on PATH as
+`ef21`), runs/ empty. Where a page's command cannot run as written, the rule runs the closest
+variant and says so:
+  - the federation block: 127.0.0.1 and free ports instead of 0.0.0.0:50051 / HOST:50051; the health
+    check runs while the aggregator waits for its workers; `ef21 run ... ` gets the aggregator's
+    flags, and its metrics.csv must equal the hand-run federation's;
+  - scripts/demo.sh with EF21_BINARY (no install, no build); its table must be README's (every
+    column but `seconds`);
+  - the reproduction: tools/experiments.py --tiny --only=fig1 (the full run takes minutes);
+  - `docker run ef21:latest ARGS`: `ef21 ARGS` with the image's paths mapped to the sandbox;
+  - `docker compose up`: the compose file's aggregator, health check and workers, run as processes
+    on loopback with --rounds=50 instead of 50,000; the result must equal `ef21 simulate`.
+Time: ~10 s of CPU; 2¼ minutes of wall time on 2 cores at load average 18, far less when idle. Inline `code` in prose is not covered, only fenced blocks.
+
+usage: docs_test.py EF21_BINARY SOURCE_DIR     (tests/e2e/docs_test.sh; ctest passes both)
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BINARY = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else ""
+SRC = os.path.abspath(sys.argv[2]) if len(sys.argv) > 2 else \
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(SRC, "tools"))
+from ef21tools import compare, doccommands  # noqa: E402
+
+PAGES = ["README.md", "docs/DEPLOY.md"]
+PY = "/usr/bin/python3"
+
+results = []  # (status, command, detail)
+
+
+_clock = [time.monotonic()]
+
+
+def report(status, cmd, detail=""):
+    results.append((status, cmd, detail))
+    now = time.monotonic()
+    seconds, _clock[0] = now - _clock[0], now
+    print(f"{status}: {cmd.page}:{cmd.line}: {cmd.text}  [{seconds:.1f} s]"
+          + (f"\n      {detail}" if detail else ""), flush=True)
+
+
+class Sandbox:
+    """A scratch copy of the repository's top level where the pages' commands run."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ef21-docs-")
+        for entry in os.listdir(SRC):
+            if entry == ".git" or entry.startswith("build") or entry == "runs":
+                continue
+            path = os.path.join(SRC, entry)
+            if entry in ("deploy", "docker-compose.yml", ".dockerignore"):
+                (shutil.copytree if os.path.isdir(path) else shutil.copy)(
+                    path, os.path.join(self.dir, entry))
+            else:
+                os.symlink(path, os.path.join(self.dir, entry))
+        os.makedirs(os.path.join(self.dir, "build", "bin"))
+        os.symlink(BINARY, os.path.join(self.dir, "build", "bin", "ef21"))
+        os.makedirs(os.path.join(self.dir, "runs"))
+        self.env = dict(os.environ)
+        self.env["PATH"] = os.path.join(self.dir, "build", "bin") + os.pathsep + self.env["PATH"]
+        self.state = {}
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def run(self, text, timeout=120, env=None):
+        """bash -o pipefail -c TEXT in the sandbox: CompletedProcess (stdout, stderr as text)."""
+        return subprocess.run(["bash", "-o", "pipefail", "-c", text], cwd=self.dir,
+                              env={**self.env, **(env or {})}, capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self, argv, log):
+        """A background process; its stdout and stderr go to runs/<log>.out."""
+        out = open(self.path("runs", log + ".out"), "w")
+        return subprocess.Popen(argv, cwd=self.dir, env=self.env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+    def wait_for_port(self, proc, log, timeout=30):
+        """The port of 'listening on HOST:PORT' in a started aggregator's output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = re.search(r"^listening on .*:(\d+)$", open(self.path("runs", log + ".out")).read(),
+                          re.M)
+            if m:
+                return int(m.group(1))
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"no 'listening on' from {log}: "
+                           + open(self.path("runs", log + ".out")).read()[-500:])
+
+
+def ok(p):
+    """(passed, detail) of a finished command: exit 0, or the exit code and the output's tail."""
+    if p.returncode == 0:
+        return True, ""
+    return False, f"exit {p.returncode}: {(p.stdout + p.stderr).strip()[-800:]}"
+
+
+def text_block(page, first):
+    """The ```text block of a page whose first line starts with `first`."""
+    with open(os.path.join(SRC, page)) as f:
+        for body in doccommands.text_blocks(f.read()):
+            if body and body[0].startswith(first):
+                return body
+    return None
+
+
+# ---------------------------------------------------------------------------------------- rules
+
+def demo(box, cmd):
+    p = box.run(f"EF21_BINARY={BINARY} {cmd.text}", timeout=240)
+    passed, detail = ok(p)
+    if not passed:
+        return report("FAIL", cmd, detail)
+    want = text_block("README.md", "method ")
+    if want is None:
+        return report("FAIL", cmd, "README.md has no ```text block with the demo's table")
+    cells = lambda line: re.split(r"\s{2,}", line.strip())[:-1]  # noqa: E731 (all but seconds)
+    got = [line for line in p.stdout.splitlines() if line.startswith(("method", "-----", "EF21",
+                                                                      "||EF21||"))]
+    if [cells(x) for x in got] != [cells(x) for x in want]:
+        return report("FAIL", cmd, "the demo's table differs from README.md's (columns but "
+                                   "seconds):\n" + "\n".join(got) + "\nREADME:\n" + "\n".join(want))
+    report("PASS", cmd, f"EF21_BINARY=... (no install/build); table equals README's except "
+                        f"`seconds`; {p.stdout.count('identical:')} runs identical to simulate")
+
+
+def simulate_help(box, cmd):
+    p = box.run(cmd.text)
+    passed, detail = ok(p)
+    if passed and "--rounds" not in p.stdout + p.stderr:
+        passed, detail = False, "no --rounds in the help text"
+    report("PASS" if passed else "FAIL", cmd, detail)
+
+
+def simulate(box, cmd):
+    p = box.run(cmd.text)
+    passed, detail = ok(p)
+    if not passed:
+        return report("FAIL", cmd, detail)
+    out = re.search(r"--out=(\S+)", cmd.text).group(1)
+    rounds = int(re.search(r"--rounds=(\d+)", cmd.text).group(1))
+    rows = compare.read_rows(box.path(out))
+    want = text_block("README.md", "round,")
+    if want is None or rows[0] != want[0].split(","):
+        return report("FAIL", cmd, f"metrics.csv header {','.join(rows[0])} is not README's "
+                                   f"{want and want[0]}")
+    if len(rows) - 1 != rounds + 1:
+        return report("FAIL", cmd, f"{len(rows) - 1} rows in metrics.csv, want {rounds + 1}")
+    report("PASS", cmd, f"{rounds + 1} rows; the metrics.csv header is README's")
+
+
+def loopback(text, port=None):
+    """Listen addresses to 127.0.0.1 and free ports; HOST:50051 to the aggregator's port."""
+    text = re.sub(r"--(listen|metrics-listen)=0\.0\.0\.0:\d+", r"--\1=127.0.0.1:0", text)
+    if port is not None:
+        text = re.sub(r"\bHOST:50051\b", f"127.0.0.1:{port}", text)
+    return text
+
+
+def aggregator(box, cmd):
+    argv = loopback(cmd.text).split()
+    proc = box.start(argv, "fed-aggregator")
+    try:
+        port = box.wait_for_port(proc, "fed-aggregator")
+    except RuntimeError as e:
+        return report("FAIL", cmd, str(e))
+    flags = [a for a in argv[2:] if not a.startswith(("--listen=", "--metrics-listen=", "--out="))]
+    box.state["fed"] = {"proc": proc, "port": port, "flags": flags, "workers": [],
+                        "out": re.search(r"--out=(\S+)", cmd.text).group(1)}
+    report("PASS", cmd, f"listening on 127.0.0.1:{port} (free port, loopback)")
+
+
+def worker(box, cmd):
+    fed = box.state.get("fed")
+    if fed is None:
+        return report("FAIL", cmd, "no aggregator started before this worker")
+    if not fed.get("health_checked"):
+        # The page's health check comes after the workers; run it now, while the aggregator
+        # waits for them (a 100-round run ends before the next command could ask).
+        health = next((c for c in box.state["commands"] if c.text.startswith("ef21 health")), None)
+        if health is not None:
+            p = box.run(loopback(health.text, fed["port"]).split("#")[0])
+            fed["health_checked"] = (ok(p)[0] and "SERVING" in p.stdout + p.stderr, p)
+    argv = loopback(cmd.text, fed["port"]).split()
+    fed["workers"].append((cmd, box.start(argv, f"fed-worker-{len(fed['workers'])}")))
+    report("PASS", cmd, f"started against 127.0.0.1:{fed['port']} (checked when the run ends)")
+
+
+def health(box, cmd):
+    fed = box.state.get("fed", {})
+    checked = fed.get("health_checked")
+    if not checked:
+        return report("FAIL", cmd, "no aggregator to ask")
+    passed, p = checked
+    report("PASS" if passed else "FAIL", cmd,
+           f"asked while the aggregator waited for its workers: {(p.stdout + p.stderr).strip()}")
+
+
+def run_like_federation(box, cmd):
+    fed = box.state.get("fed")
+    if fed is None:
+        return report("FAIL", cmd, "no federation above to take the flags from")
+    problems = []
+    for wcmd, w in fed["workers"]:
+        if w.wait(timeout=120) != 0:
+            problems.append(f"worker `{wcmd.text}` exited {w.returncode}")
+    if fed["proc"].wait(timeout=60) != 0:
+        problems.append(f"aggregator exited {fed['proc'].returncode}: "
+                        + open(box.path("runs", "fed-aggregator.out")).read()[-500:])
+    text = cmd.text.replace("...", " ".join(fed["flags"]) + " --out=runs/docs-run")
+    text = text.split("#")[0]
+    p = box.run(text)
+    passed, detail = ok(p)
+    if not passed:
+        problems.append(f"`{text}`: {detail}")
+    if not problems:
+        same = compare.compare_files(box.path(fed["out"]), box.path("runs", "docs-run"))
+        if not same:
+            problems.append(f"the hand-run federation and `ef21 run` differ: {same.text}")
+    report("FAIL" if problems else "PASS", cmd, "; ".join(problems) or
+           f"`...` = the aggregator's flags; the hand-run federation ({len(fed['workers'])} "
+           f"workers) finished, and `ef21 run` gives the same metrics.csv: {same.text}")
+
+
+def experiments(box, cmd):
+    m = re.match(r"scripts/build\.sh && (.*)$", cmd.text)
+    text = m.group(1) + " --tiny --only=fig1 --binary=build/bin/ef21"
+    p = box.run(text, timeout=180)
+    passed, detail = ok(p)
+    out = re.search(r"--out[ =](\S+)", cmd.text).group(1)
+    if passed and not os.path.exists(box.path(out, "fig1", "fig1.png")):
+        passed, detail = False, f"no {out}/fig1/fig1.png"
+    report("PASS" if passed else "FAIL", cmd, detail or
+           f"ran `{text}` (the suite has built the binary; the full run takes minutes)")
+
+
+def docker_run(box, cmd):
+    m = re.match(r"docker run --rm ef21:\S+ (.*)$", cmd.text)
+    args = m.group(1).replace("/opt/ef21/data/", "data/").replace("--out=/data/", "--out=runs/docker-")
+    p = box.run(f"ef21 {args}")
+    passed, detail = ok(p)
+    report("PASS" if passed else "FAIL", cmd, detail or f"ran `ef21 {args}` (the image's entrypoint "
+                                                        "and paths, without Docker)")
+
+
+def compose_up(box, cmd):
+    """The compose file's ef21 services as local processes, a short run."""
+    import yaml  # python3-yaml (scripts/bootstrap.sh)
+    p = box.run("docker-compose -f docker-compose.yml config")
+    passed, detail = ok(p)
+    if not passed:
+        return report("FAIL", cmd, f"docker-compose config: {detail}")
+    services = yaml.safe_load(p.stdout)["services"]
+    ef21 = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("ef21")}
+    aggs = [n for n, s in ef21.items() if s["command"][0] == "aggregator"]
+    workers = [n for n, s in ef21.items() if s["command"][0] == "worker"]
+
+    def local(args, port=None):
+        out = []
+        for a in map(str, args):
+            a = a.replace("/opt/ef21/data/", "data/").replace("--out=/data/", "--out=runs/compose-")
+            a = re.sub(r"^--rounds=\d+$", "--rounds=50", a)
+            a = re.sub(r"^--(listen|metrics-listen)=0\.0\.0\.0:\d+$", r"--\1=127.0.0.1:0", a)
+            a = re.sub(r"^--target=127\.0\.0\.1:50051$", f"--target=127.0.0.1:{port}", a)
+            if port is not None:
+                a = re.sub(rf"^--aggregator={aggs[0]}:\d+$", f"--aggregator=127.0.0.1:{port}", a)
+            if not a.startswith("--linger-seconds="):
+                out.append(a)
+        return out
+
+    agg_args = local(ef21[aggs[0]]["command"])
+    proc = box.start(["ef21"] + agg_args, "compose-aggregator")
+    problems = []
+    try:
+        port = box.wait_for_port(proc, "compose-aggregator")
+        check = [a for a in ef21[aggs[0]]["healthcheck"]["test"] if a != "CMD"]
+        h = box.run(" ".join(local(check, port)))
+        if not ok(h)[0]:
+            problems.append(f"health check `{' '.join(check)}`: {ok(h)[1]}")
+        procs = [box.start(["ef21"] + local(ef21[w]["command"], port), f"compose-{w}")
+                 for w in workers]
+        for w, wp in zip(workers, procs):
+            if wp.wait(timeout=120) != 0:
+                problems.append(f"{w} exited {wp.returncode}")
+        if proc.wait(timeout=60) != 0:
+            problems.append(f"aggregator exited {proc.returncode}")
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        problems.append(str(e))
+        proc.kill()
+    out = next(a for a in agg_args if a.startswith("--out=")).split("=", 1)[1]
+    if not problems:
+        sim = [a for a in agg_args[1:] if not a.startswith(("--listen=", "--metrics-listen=",
+                                                            "--out=", "--clients="))]
+        s = box.run(" ".join(["ef21", "simulate"] + sim + ["--out=runs/compose-simulate"]))
+        if not ok(s)[0]:
+            problems.append(f"ef21 simulate: {ok(s)[1]}")
+        else:
+            same = compare.compare_files(box.path(out), box.path("runs", "compose-simulate"))
+            if not same:
+                problems.append(f"compose federation differs from ef21 simulate: {same.text}")
+    report("FAIL" if problems else "PASS", cmd, "; ".join(problems) or
+           f"no Docker daemon here: ran the compose file's {aggs[0]}, health check and "
+           f"{len(workers)} workers as local processes (--rounds=50, loopback); metrics.csv "
+           "equals ef21 simulate's")
+
+
+def kustomize(box, cmd):
+    p = box.run(cmd.text)
+    passed, detail = ok(p)
+    if passed and re.search(r"warning|deprecated", p.stderr, re.I):
+        passed, detail = False, f"warnings: {p.stderr.strip()}"
+    images = sorted(set(re.findall(r"image: (\S+)", p.stdout)))
+    if passed and box.state.get("image") and images != [box.state["image"]]:
+        passed, detail = False, f"images {images}, want [{box.state['image']}] (after the sed)"
+    report("PASS" if passed else "FAIL", cmd, detail or f"no warnings; images {images}")
+
+
+def set_image(box, cmd):
+    p = box.run(cmd.text)
+    passed, detail = ok(p)
+    name = re.findall(r"newName: ([^|']+)", cmd.text)[-1]
+    tag = re.findall(r"newTag: ([^|']+)", cmd.text)[-1]
+    box.state["image"] = f"{name}:{tag}"
+    report("PASS" if passed else "FAIL", cmd, detail or
+           f"on the sandbox's copy of deploy/k8s; the next render must use {name}:{tag}")
+
+
+def runs_ok(box, cmd):
+    p = box.run(cmd.text.split(" #")[0])
+    report("PASS" if p.returncode == 0 else "FAIL", cmd, ok(p)[1])
+
+
+def skip(reason):
+    return lambda box, cmd: report("SKIP", cmd, reason)
+
+
+NO_DAEMON = "needs a Docker daemon (none on this machine)"
+NO_CLUSTER = ("needs a Kubernetes cluster (none on this machine); tests/e2e/deploy_test.sh "
+              "validates the rendered manifests offline")
+RULES = [
+    (r"scripts/demo\.sh\b", demo),
+    (r"scripts/test\.sh\b", skip("the whole test suite, of which this test is a part")),
+    (r"build/bin/ef21 simulate --help", simulate_help),
+    (r"build/bin/ef21 simulate .*--out=", simulate),
+    (r"ef21 aggregator ", aggregator),
+    (r"ef21 worker ", worker),
+    (r"ef21 health ", health),
+    (r"ef21 run --worker-processes=\d+ \.\.\.", run_like_federation),
+    (r"scripts/build\.sh && /usr/bin/python3 tools/experiments\.py ", experiments),
+    (r"docker build ", skip(NO_DAEMON + "; tests/e2e/deploy_test.sh checks the Dockerfile "
+                            "(EF21_DOCKER_BUILD=1 builds it where a daemon runs)")),
+    (r"docker push ", skip(NO_DAEMON + " and a registry")),
+    (r"docker run --rm ef21:", docker_run),
+    (r"docker compose up|docker-compose up", compose_up),
+    (r"docker cp ", skip(NO_DAEMON + " and a finished compose run")),
+    (r"sed -i .*deploy/k8s/kustomization\.yaml$", set_image),
+    (r"kubectl kustomize deploy/k8s\s*(#.*)?$", kustomize),
+    (r"kubectl kustomize deploy/k8s \| node tools/k8s-validate/validate\.js$", runs_ok),
+    (r"kubectl (apply|-n) ", skip(NO_CLUSTER)),
+    (r"tools/check_dashboard\.py \S+ --offline$", runs_ok),
+    (r"tools/check_dashboard\.py \S+ --prometheus=http://localhost:9090",
+     skip("needs the compose Prometheus; tests/e2e/prometheus_scrape_test.sh runs "
+          "check_dashboard.py --require-data against a real Prometheus scraping `ef21 run`")),
+]
+
+
+def main():
+    if not os.access(BINARY, os.X_OK):
+        print(f"FAIL: no ef21 binary at {BINARY!r}")
+        return 1
+    started = time.monotonic()
+    box = Sandbox()
+    try:
+        cmds = []
+        for page in PAGES:
+            with open(os.path.join(SRC, page)) as f:
+                cmds += doccommands.commands(f.read(), page)
+        box.state["commands"] = cmds
+        for cmd in cmds:
+            rule = next((fn for pattern, fn in RULES if re.match(pattern, cmd.text)), None)
+            if rule is None:
+                report("FAIL", cmd, "no rule in tests/e2e/docs_test.py says how to run this "
+                                    "command here (or why it cannot run): add one")
+                continue
+            try:
+                rule(box, cmd)
+            except (subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
+                report("FAIL", cmd, f"{type(e).__name__}: {e}")
+    finally:
+        fed = box.state.get("fed")
+        for p in ([fed["proc"]] + [w for _, w in fed["workers"]]) if fed else []:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(box.dir, ignore_errors=True)
+    counts = {s: sum(1 for r in results if r[0] == s) for s in ("PASS", "FAIL", "SKIP")}
+    print(f"docs_test: {len(results)} commands from {', '.join(PAGES)}: {counts['PASS']} ran and "
+          f"passed, {counts['FAIL']} failed, {counts['SKIP']} cannot run here "
+          f"({time.monotonic() - started:.0f} s)")
+    return 1 if counts["FAIL"] or not counts["PASS"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
