@@ -117,7 +117,7 @@ for (const [name, s] of workers) {
   }
   const dep = (s.depends_on || {})[aggName];
   if (!dep || dep.condition !== "service_healthy") problems.push(`${name}: does not wait for ${aggName} to be healthy`);
-  for (const f of ["problem", "data", "split"]) {
+  for (const f of ["problem", "data", "features", "split"]) {
     if (flag(s.command, f) !== flag(agg.command, f)) problems.push(`${name}: --${f} differs from the aggregator's`);
   }
 }

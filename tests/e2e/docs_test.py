@@ -16,7 +16,11 @@ variant and says so:
   - the reproduction: tools/experiments.py --tiny --only=fig1 (the full run takes minutes);
   - `docker run ef21:latest ARGS`: `ef21 ARGS` with the image's paths mapped to the sandbox;
   - `docker compose up`: the compose file's aggregator, health check and workers, run as processes
-    on loopback with --rounds=50 instead of 50,000; the result must equal `ef21 simulate`.
+    on loopback with --rounds=50 instead of 50,000; the result must equal `ef21 simulate`;
+  - `kubectl apply -k deploy/k8s`: the rendered aggregator (with its shell wrapper), the workers'
+    init container and the Indexed Job's workers (one per completion index), with Kubernetes'
+    $(VAR) expansion from the ConfigMap, as processes on loopback, 50 rounds; the result must
+    equal `ef21 simulate`.
 Time: ~10 s of CPU; 2¼ minutes of wall time on 2 cores at load average 18, far less when idle. Inline `code` in prose is not covered, only fenced blocks.
 
 usage: docs_test.py EF21_BINARY SOURCE_DIR     (tests/e2e/docs_test.sh; ctest passes both)
@@ -24,6 +28,7 @@ usage: docs_test.py EF21_BINARY SOURCE_DIR     (tests/e2e/docs_test.sh; ctest pa
 
 import os
 import re
+from shlex import quote as shlex_quote
 import shutil
 import subprocess
 import sys
@@ -83,10 +88,10 @@ class Sandbox:
                               env={**self.env, **(env or {})}, capture_output=True, text=True,
                               timeout=timeout)
 
-    def start(self, argv, log):
+    def start(self, argv, log, env=None):
         """A background process; its stdout and stderr go to runs/<log>.out."""
         out = open(self.path("runs", log + ".out"), "w")
-        return subprocess.Popen(argv, cwd=self.dir, env=self.env, stdout=out,
+        return subprocess.Popen(argv, cwd=self.dir, env={**self.env, **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT)
 
     def wait_for_port(self, proc, log, timeout=30):
@@ -297,8 +302,11 @@ def compose_up(box, cmd):
                  for w in workers]
         for w, wp in zip(workers, procs):
             if wp.wait(timeout=120) != 0:
-                problems.append(f"{w} exited {wp.returncode}")
-        if proc.wait(timeout=60) != 0:
+                problems.append(f"{w} exited {wp.returncode}: " + open(box.path(
+                    "runs", f"compose-{w}.out")).read().strip()[-300:])
+        if problems:
+            proc.kill()  # it would wait for the failed workers
+        elif proc.wait(timeout=60) != 0:
             problems.append(f"aggregator exited {proc.returncode}")
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         problems.append(str(e))
@@ -317,6 +325,88 @@ def compose_up(box, cmd):
     report("FAIL" if problems else "PASS", cmd, "; ".join(problems) or
            f"no Docker daemon here: ran the compose file's {aggs[0]}, health check and "
            f"{len(workers)} workers as local processes (--rounds=50, loopback); metrics.csv "
+           "equals ef21 simulate's")
+
+
+def k8s_expand(text, env):
+    """Kubernetes' expansion of a command/args string: $(NAME) from env, $$ -> $."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                  lambda m: "$" if m.group(0) == "$$" else env.get(m.group(1), m.group(0)), text)
+
+
+def k8s_apply(box, cmd):
+    """The rendered manifests' aggregator, init container and Indexed Job workers as processes."""
+    import yaml  # python3-yaml (scripts/bootstrap.sh)
+    p = box.run("kubectl kustomize deploy/k8s")
+    if not ok(p)[0]:
+        return report("FAIL", cmd, f"kubectl kustomize: {ok(p)[1]}")
+    docs = [d for d in yaml.safe_load_all(p.stdout) if d]
+    env = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    env = {**env, "EF21_ROUNDS": "50"}  # 50 rounds instead of the manifests' minutes-long run
+    sts = next(d for d in docs if d["kind"] == "StatefulSet")["spec"]["template"]["spec"]
+    job = next(d for d in docs if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+
+    def local_text(a, port=None):
+        a = re.sub(r"(?<![\w/])/data/", "runs/k8s-data/", a)
+        a = a.replace("/opt/ef21/data/", "data/")
+        a = re.sub(r"0\.0\.0\.0:\d+", "127.0.0.1:0", a)
+        if port is not None:
+            a = a.replace("ef21-aggregator:50051", f"127.0.0.1:{port}")
+        return a
+
+    def local(argv, port=None):
+        return [local_text(k8s_expand(str(a), env), port) for a in argv]
+
+    # envFrom: the ConfigMap is the containers' environment (paths mapped like the arguments).
+    penv = {k: local_text(str(v)) for k, v in env.items()}
+
+    agg = sts["containers"][0]
+    proc = box.start(local(agg.get("command", ["ef21"]) + agg["args"]), "k8s-aggregator", penv)
+    problems, procs = [], []
+    try:
+        port = box.wait_for_port(proc, "k8s-aggregator")
+        run_dir = re.search(r"^run directory (\S+)$",
+                            open(box.path("runs", "k8s-aggregator.out")).read(), re.M)
+        for init in pod.get("initContainers", []):
+            i = box.run(" ".join(map(shlex_quote, local(init["command"], port))), timeout=60,
+                        env=penv)
+            if not ok(i)[0]:
+                problems.append(f"init container {init['name']}: {ok(i)[1]}")
+        worker = pod["containers"][0]
+        argv = local(worker["command"] + worker["args"], port)
+        for index in range(job["spec"]["completions"]):
+            procs.append(box.start(argv, f"k8s-worker-{index}",
+                                   {**penv, "JOB_COMPLETION_INDEX": str(index)}))
+        for index, w in enumerate(procs):
+            if w.wait(timeout=120) != 0:
+                problems.append(f"worker {index} exited {w.returncode}: " + open(box.path(
+                    "runs", f"k8s-worker-{index}.out")).read().strip()[-300:])
+        if problems:
+            proc.kill()  # it would wait for the failed workers
+        elif proc.wait(timeout=60) != 0:
+            problems.append(f"aggregator exited {proc.returncode}")
+        if not run_dir:
+            problems.append("the aggregator did not say its run directory")
+    except (RuntimeError, subprocess.TimeoutExpired) as e:
+        problems.append(str(e))
+    for q in [proc] + procs:
+        if q.poll() is None:
+            q.kill()
+            q.wait()
+    if not problems:
+        flags = [a for a in local(agg["args"][1:]) if not a.startswith(
+            ("--listen=", "--metrics-listen=", "--clients="))]
+        s = box.run(" ".join(["ef21", "simulate"] + flags + ["--out=runs/k8s-simulate"]))
+        same = compare.compare_files(box.path(run_dir.group(1)), box.path("runs", "k8s-simulate")) \
+            if ok(s)[0] else None
+        if not same:
+            problems.append(f"the Kubernetes federation differs from ef21 simulate: "
+                            f"{same.text if same else ok(s)[1]}")
+    report("FAIL" if problems else "PASS", cmd, "; ".join(problems) or
+           f"no cluster here: ran the rendered aggregator (its /bin/sh wrapper: run directory "
+           f"{run_dir.group(1)}), the workers' init container and {len(procs)} Indexed Job "
+           f"workers as local processes (EF21_ROUNDS=50, loopback, paths mapped); metrics.csv "
            "equals ef21 simulate's")
 
 
@@ -372,6 +462,7 @@ RULES = [
     (r"sed -i .*deploy/k8s/kustomization\.yaml$", set_image),
     (r"kubectl kustomize deploy/k8s\s*(#.*)?$", kustomize),
     (r"kubectl kustomize deploy/k8s \| node tools/k8s-validate/validate\.js$", runs_ok),
+    (r"kubectl apply -k deploy/k8s$", k8s_apply),
     (r"kubectl (apply|-n) ", skip(NO_CLUSTER)),
     (r"tools/check_dashboard\.py \S+ --offline$", runs_ok),
     (r"tools/check_dashboard\.py \S+ --prometheus=http://localhost:9090",
