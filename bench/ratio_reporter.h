@@ -18,13 +18,20 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const Run& run : runs) {
       if (run.run_type == Run::RT_Iteration && !run.error_occurred) {
         const double to_ns = 1e9 / benchmark::GetTimeUnitMultiplier(run.time_unit);
-        nanoseconds_[run.benchmark_name()] = run.GetAdjustedRealTime() * to_ns;
-        cpu_nanoseconds_[run.benchmark_name()] = run.GetAdjustedCPUTime() * to_ns;
+        // With repetitions, the fastest one: interference from other processes only adds time.
+        const std::string name = run.benchmark_name();
+        const double real = run.GetAdjustedRealTime() * to_ns;
+        auto it = nanoseconds_.find(name);
+        if (it == nanoseconds_.end() || real < it->second) {
+          nanoseconds_[name] = real;
+          cpu_nanoseconds_[name] = run.GetAdjustedCPUTime() * to_ns;
+        }
       }
     }
     ConsoleReporter::ReportRuns(runs);
   }
-  // Real time per iteration in nanoseconds, or 0 when the benchmark did not run.
+  // Real time per iteration in nanoseconds (the fastest repetition), or 0 when the benchmark did
+  // not run.
   double Nanoseconds(const std::string& name) const {
     auto it = nanoseconds_.find(name);
     return it == nanoseconds_.end() ? 0.0 : it->second;

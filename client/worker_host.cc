@@ -340,8 +340,7 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   while (updates->size() > static_cast<int>(todo_.size())) updates->RemoveLast();
   while (updates->size() < static_cast<int>(todo_.size())) updates->Add();
   const ValueType type = context_->options.value_type;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, problem_->dim()));
-  pool_->ParallelFor(static_cast<int64_t>(todo_.size()), grain, [&](int64_t begin, int64_t end) {
+  grain_.ParallelFor(pool_.get(), static_cast<int64_t>(todo_.size()), [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       const size_t j = todo_[k];
       ClientMessage& message = messages_[j];

@@ -108,6 +108,7 @@ class WorkerHost {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Aggregator::Stub> stub_;
   std::unique_ptr<ThreadPool> pool_;
+  AdaptiveGrain grain_;
 
   // Run state, known after the first Welcome.
   std::string run_id_;

@@ -1,6 +1,8 @@
 #include "common/base/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 
 namespace ef21 {
 
@@ -68,6 +70,28 @@ void ThreadPool::WorkerLoop(int64_t index) {
       if (--pending_ == 0) done_cv_.notify_one();
     }
   }
+}
+
+int64_t AdaptiveGrain::grain(int64_t n) const {
+  if (seconds_per_iteration_ <= 0.0) return std::max<int64_t>(1, n + 1);
+  const double g = std::ceil(kMinChunkSeconds / seconds_per_iteration_);
+  return g >= static_cast<double>(n + 1) ? std::max<int64_t>(1, n + 1) : std::max<int64_t>(1, static_cast<int64_t>(g));
+}
+
+void AdaptiveGrain::ParallelFor(ThreadPool* pool, int64_t n,
+                                const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  const int64_t g = grain(n);
+  const int64_t chunks = std::min<int64_t>(pool->size(), std::max<int64_t>(1, n / g));
+  const auto start = std::chrono::steady_clock::now();
+  pool->ParallelFor(n, g, fn);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // With c chunks running side by side the wall time is about the work of n/c iterations.
+  const double measured = seconds * static_cast<double>(chunks) / static_cast<double>(n);
+  seconds_per_iteration_ = seconds_per_iteration_ <= 0.0
+                               ? measured
+                               : 0.5 * seconds_per_iteration_ + 0.5 * measured;
 }
 
 }  // namespace ef21

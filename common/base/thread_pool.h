@@ -2,6 +2,9 @@
 // contiguous chunks; the caller's thread takes part and the call returns when all are done.
 // Results never depend on the number of threads as long as iterations write disjoint outputs.
 // Thread-safe: ParallelFor may be called from one thread at a time.
+//
+// AdaptiveGrain chooses the grain of a loop from the measured work per iteration, so that a loop
+// whose whole work is too small to pay for waking threads runs on the caller's thread alone.
 #ifndef EF21_COMMON_BASE_THREAD_POOL_H_
 #define EF21_COMMON_BASE_THREAD_POOL_H_
 
@@ -40,6 +43,30 @@ class ThreadPool {
   uint64_t generation_ = 0;
   int64_t pending_ = 0;
   bool stop_ = false;
+};
+
+// The grain of one recurring ParallelFor loop (the clients of a round), learned from the wall
+// time of its previous runs: a chunk must carry at least kMinChunkSeconds of work. Work per
+// client differs by orders of magnitude between problems (a one-row logistic client of a1a takes
+// ~0.3 µs, a network client milliseconds), and on a machine shared with other processes a
+// woken thread may wait a scheduler time slice before it runs, so small rounds are faster on one
+// thread. The first run of the loop, with nothing measured yet, is on one thread.
+// Thread-compatible.
+class AdaptiveGrain {
+ public:
+  // Several scheduler wake-up latencies of a loaded Linux machine (time slices are ~1-4 ms).
+  static constexpr double kMinChunkSeconds = 2e-3;
+
+  // Runs fn over [0, n) on `pool` with the current grain and measures it.
+  void ParallelFor(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn);
+
+  // Iterations per chunk for the next run (n + 1 before any measurement: one chunk).
+  int64_t grain(int64_t n) const;
+  // Seconds of work per iteration as last estimated; 0 before any measurement.
+  double seconds_per_iteration() const { return seconds_per_iteration_; }
+
+ private:
+  double seconds_per_iteration_ = 0.0;
 };
 
 }  // namespace ef21

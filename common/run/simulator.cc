@@ -54,9 +54,7 @@ bool Simulator::RunRound(RunLog* log) {
   request.point = &point_;
   request.stepsize = server_->stepsize();
   request.want_gradient = diagnostics;
-  // Grain: enough clients per chunk that a chunk outweighs waking a thread.
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, context_->dim()));
-  pool_.ParallelFor(n, grain, [&](int64_t begin, int64_t end) {
+  grain_.ParallelFor(&pool_, n, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) clients_[i]->Step(request, &messages_[i]);
   });
 

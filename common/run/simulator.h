@@ -58,6 +58,7 @@ class Simulator {
   EvalPoint point_;
   CommTotals totals_;
   ThreadPool pool_;
+  AdaptiveGrain grain_;
   double started_ = 0.0;
   Observer observer_;
   absl::Status last_error_;
