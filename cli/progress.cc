@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_format.h"
-#include "common/run/simulator.h"
+#include "common/base/clock.h"
 
 namespace ef21 {
 

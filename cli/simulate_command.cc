@@ -17,7 +17,7 @@ absl::Status Simulate(const RunConfig& config) {
     ProgressLine progress(AlgorithmName(config.algorithm), config.rounds);
     EF21_RETURN_IF_ERROR(simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
   }
-  EF21_RETURN_IF_ERROR(log->Finish(simulator->DescribeRun()));
+  EF21_RETURN_IF_ERROR(log->Finish(DescribeRun(simulator->context())));
   std::fputs(FormatSummary(AlgorithmName(config.algorithm), log->summary()).c_str(), stdout);
   return absl::OkStatus();
 }

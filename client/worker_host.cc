@@ -8,8 +8,9 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/run/problem_factory.h"
-#include "common/run/simulator.h"
+#include "common/base/clock.h"
 #include "common/base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/codec.h"
@@ -106,15 +107,14 @@ WorkerHost::~WorkerHost() = default;
 
 void WorkerHost::Cancel() {
   cancelled_ = true;
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);  // waiters re-check cancelled_ when it is released
   if (active_context_ != nullptr) active_context_->TryCancel();
-  cv_.notify_all();
 }
 
 bool WorkerHost::SleepUnlessCancelled(absl::Duration d) {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait_for(lock, absl::ToChronoNanoseconds(d), [this] { return cancelled_.load(); });
-  return !cancelled_;
+  absl::MutexLock lock(&mu_);
+  auto cancelled = [this] { return cancelled_.load(); };
+  return !mu_.AwaitWithTimeout(absl::Condition(&cancelled), d);
 }
 
 absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
@@ -161,7 +161,7 @@ bool WorkerHost::Write(Stream* stream, const v1::WorkerMessage& message) {
 absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   grpc::ClientContext context;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     if (cancelled_) return absl::CancelledError("worker cancelled");
     active_context_ = &context;
   }
@@ -169,9 +169,9 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   bool got_welcome = false;
   bool session_over = false;
   std::thread watchdog([&] {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.welcome_timeout),
-                      [&] { return got_welcome || session_over; })) {
+    absl::MutexLock lock(&mu_);
+    auto settled = [&] { return got_welcome || session_over; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&settled), options_.welcome_timeout)) {
       context.TryCancel();
     }
   });
@@ -195,9 +195,8 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
       metrics_->OnBytesReceived(static_cast<int64_t>(in.ByteSizeLong()));
       if (in.has_welcome()) {
         {
-          std::lock_guard<std::mutex> lock(mu_);
+          absl::MutexLock lock(&mu_);
           got_welcome = true;
-          cv_.notify_all();
         }
         *welcomed = true;
         protocol = OnWelcome(in.welcome(), stream.get());
@@ -222,10 +221,9 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   }
   const grpc::Status status = stream->Finish();
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     active_context_ = nullptr;
     session_over = true;
-    cv_.notify_all();
   }
   watchdog.join();
   if (!protocol.ok()) return protocol;
@@ -345,16 +343,8 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
       const size_t j = todo_[k];
       ClientMessage& message = messages_[j];
       clients_[j]->Step(request, &message);
-      v1::Update* u = updates->Mutable(static_cast<int>(k));
-      u->set_round(start.round());
-      u->set_client_id(static_cast<uint32_t>(ids_[j]));
-      EncodeSparseVector(message.c, type, u->mutable_c());
-      u->set_loss(message.loss);
-      if (start.diagnostics()) {
-        AssignVector(message.gradient, u->mutable_gradient());
-      } else {
-        u->clear_gradient();
-      }
+      EncodeUpdate(start.round(), ids_[j], message, start.diagnostics(), type,
+                   updates->Mutable(static_cast<int>(k)));
     }
   });
   for (size_t j : todo_) computed_round_[j] = round;

@@ -20,15 +20,15 @@
 #define EF21_CLIENT_WORKER_HOST_H_
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/worker_metrics.h"
 #include "common/methods/method.h"
@@ -124,9 +124,8 @@ class WorkerHost {
   bool dropped_ = false;
 
   std::atomic<bool> cancelled_{false};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  grpc::ClientContext* active_context_ = nullptr;  // guarded by mu_
+  absl::Mutex mu_;  // also wakes waits on cancelled_ and on a session's Welcome
+  grpc::ClientContext* active_context_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 }  // namespace ef21

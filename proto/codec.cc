@@ -109,6 +109,86 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
   return absl::OkStatus();
 }
 
+void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, bool diagnostics,
+                  ValueType type, v1::Update* out) {
+  out->set_round(round);
+  out->set_client_id(static_cast<uint32_t>(client));
+  EncodeSparseVector(message.c, type, out->mutable_c());
+  out->set_loss(message.loss);
+  if (diagnostics) {
+    AssignVector(message.gradient, out->mutable_gradient());
+  } else {
+    out->clear_gradient();
+  }
+}
+
+absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
+                          const char** reason) {
+  auto bad = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat("update for round ", u.round(), " from client ",
+                                                   u.client_id(), ": ", parts...));
+  };
+  const int64_t client = u.client_id();
+  if (client >= ctx.num_clients()) {
+    *reason = "client_not_attached";
+    return absl::PermissionDeniedError(absl::StrCat(
+        "update for round ", u.round(), " names client ", client, ", which is not attached on "
+        "this stream (the run has ", ctx.num_clients(), " clients)"));
+  }
+  if (!u.has_c()) {
+    *reason = "malformed_message";
+    return bad("no compressed message c");
+  }
+  SparseLimits limits;
+  limits.dim = ctx.dim();
+  limits.type = ctx.options.value_type;
+  limits.max_entries = ctx.compressor->max_entries();
+  limits.dense_allowed =
+      ctx.compressor->kind() == CompressorKind::kIdentity || ctx.DenseRound(u.round());
+  if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
+                                               client, ": ", s.message()));
+  }
+  if (!u.has_loss()) {
+    *reason = "malformed_message";
+    return bad("no loss f_i(x)");
+  }
+  if (!std::isfinite(u.loss())) {
+    *reason = "non_finite_value";
+    return bad("loss ", u.loss(), " is not finite");
+  }
+  const bool diagnostics = ctx.DiagnosticRound(u.round());
+  if (diagnostics && u.gradient_size() != ctx.dim()) {
+    *reason = "bad_diagnostics";
+    return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(), " values); got ",
+               u.gradient_size());
+  }
+  if (!diagnostics && u.gradient_size() != 0) {
+    *reason = "bad_diagnostics";
+    return bad("round ", u.round(), " is not a diagnostic round; got ", u.gradient_size(),
+               " gradient values");
+  }
+  if (diagnostics) {
+    out->gradient = MapVector(u.gradient());
+    for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
+      if (!std::isfinite(out->gradient[j])) {
+        *reason = "non_finite_value";
+        return bad("gradient value ", out->gradient[j], " at coordinate ", j, " is not finite");
+      }
+    }
+  } else {
+    out->gradient.resize(0);
+  }
+  out->round = u.round();
+  out->client = client;
+  out->loss = u.loss();
+  out->digest = UpdateDigest(u);
+  out->algorithm_bytes =
+      UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
+  out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics);
+  return absl::OkStatus();
+}
+
 namespace {
 
 // FNV-1a, 64 bits.

@@ -14,9 +14,10 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "common/base/vector.h"
+#include "common/methods/method.h"
 #include "common/problems/problem.h"
 #include "common/run/run_config.h"
-#include "common/base/vector.h"
 #include "ef21/v1/ef21.pb.h"
 #include "grpcpp/support/status.h"
 
@@ -48,6 +49,33 @@ struct SparseLimits {
 // *reason gets a snake_case label of the refusal (for ef21_rejected_messages_total).
 absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
                                 SparseVector* out, const char** reason);
+
+// --- Updates (worker → aggregator): the one encoder and the one decoder of v1::Update. ---
+// Builds client `client`'s update for `round` from its message (the dense gradient only when
+// `diagnostics`), reusing `out`'s capacity.
+void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, bool diagnostics,
+                  ValueType type, v1::Update* out);
+
+// One client's update, decoded and validated on its own.
+struct DecodedUpdate {
+  uint64_t round = 0;
+  int64_t client = 0;
+  SparseVector c;
+  double loss = 0.0;
+  Vector gradient;  // ∇f_i(x^r) on diagnostic rounds, else empty
+  uint64_t digest = 0;
+  int64_t algorithm_bytes = 0;
+  int64_t diagnostic_bytes = 0;
+};
+
+// Decodes `in` into `out` (reusing its capacity), validating everything an update can get wrong
+// on its own against the run: the client id's range (PERMISSION_DENIED), then c (see
+// DecodeSparseVector; dense only where MethodContext::DenseRound or the identity compressor allow
+// it), the loss and the diagnostic gradient (INVALID_ARGUMENT). Checks that need the run's state
+// (round, which stream carries the client) are the RoundCoordinator's. *reason as for
+// DecodeSparseVector.
+absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
+                          const char** reason);
 
 // A digest of an update's content (round, client, c, loss), to tell an exact resend from a
 // conflicting one. Equal messages give equal digests within a process.

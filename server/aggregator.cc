@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/run/problem_factory.h"
-#include "common/run/simulator.h"
+#include "common/run/round_close.h"
 #include "common/base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"

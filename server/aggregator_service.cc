@@ -1,11 +1,9 @@
 #include "server/aggregator_service.h"
 
-#include <cmath>
 #include <deque>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "common/compress/sparse_codec.h"
+#include "absl/synchronization/mutex.h"
 #include "common/base/status_macros.h"
 #include "proto/codec.h"
 
@@ -30,7 +28,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       coordinator_->Detach(this);
       bool finishing;
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        absl::MutexLock lock(&mu_);
         finishing = finish_requested_;
       }
       // An honest worker half-closes after Finish; a crashed one cancels.
@@ -57,7 +55,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
     }
     StartRead(&in_);
@@ -66,7 +64,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   void OnWriteDone(bool ok) override {
     Action action;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
       if (!queue_.empty()) queue_.pop_front();
       if (!ok) {
@@ -95,7 +93,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   void Send(std::shared_ptr<const v1::ServerMessage> message) override {
     Action action;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
       queue_.push_back(std::move(message));
       action = NextActionLocked();
@@ -113,7 +111,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   };
 
   // At most one write in flight; Finish once the queue is drained (or dropped).
-  Action NextActionLocked() {
+  Action NextActionLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     Action action;
     if (write_in_flight_ || finished_) return action;
     if (!queue_.empty()) {
@@ -135,7 +133,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   void RequestFinish(grpc::Status status, bool drop_queue) {
     Action action;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
       finish_requested_ = true;
       finish_status_ = std::move(status);
@@ -175,84 +173,19 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     if (decoded_.size() < count) decoded_.resize(count);
     int64_t previous = -1;
     for (size_t j = 0; j < count; ++j) {
-      EF21_RETURN_IF_ERROR(Decode(in_.updates(static_cast<int>(j)), previous, &decoded_[j], reason));
-      previous = decoded_[j].client;
+      const v1::Update& u = in_.updates(static_cast<int>(j));
+      const int64_t client = u.client_id();
+      if (client <= previous && client < context_.num_clients()) {
+        *reason = "malformed_message";
+        return absl::InvalidArgumentError(
+            absl::StrCat("update for round ", u.round(), " from client ", client,
+                         ": client ids of a batch must increase; ", client, " follows ", previous));
+      }
+      EF21_RETURN_IF_ERROR(DecodeUpdate(u, context_, &decoded_[j], reason));
+      previous = client;
     }
     int duplicates = 0;
     return coordinator_->Submit(this, absl::MakeSpan(decoded_.data(), count), &duplicates, reason);
-  }
-
-  // Everything an update can get wrong on its own.
-  absl::Status Decode(const v1::Update& u, int64_t previous, DecodedUpdate* out,
-                      const char** reason) {
-    const MethodContext& ctx = context_;
-    auto bad = [&](auto&&... parts) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("update for round ", u.round(), " from client ", u.client_id(), ": ", parts...));
-    };
-    const int64_t client = u.client_id();
-    if (client >= ctx.num_clients()) {
-      *reason = "client_not_attached";
-      return absl::PermissionDeniedError(absl::StrCat(
-          "update for round ", u.round(), " names client ", client, ", which is not attached on "
-          "this stream (the run has ", ctx.num_clients(), " clients)"));
-    }
-    if (client <= previous) {
-      *reason = "malformed_message";
-      return bad("client ids of a batch must increase; ", client, " follows ", previous);
-    }
-    if (!u.has_c()) {
-      *reason = "malformed_message";
-      return bad("no compressed message c");
-    }
-    SparseLimits limits;
-    limits.dim = ctx.dim();
-    limits.type = ctx.options.value_type;
-    limits.max_entries = ctx.compressor->max_entries();
-    limits.dense_allowed = ctx.compressor->kind() == CompressorKind::kIdentity ||
-                           ctx.DenseRound(u.round());
-    if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
-                                                 client, ": ", s.message()));
-    }
-    if (!u.has_loss()) {
-      *reason = "malformed_message";
-      return bad("no loss f_i(x)");
-    }
-    if (!std::isfinite(u.loss())) {
-      *reason = "non_finite_value";
-      return bad("loss ", u.loss(), " is not finite");
-    }
-    const bool diagnostics = ctx.DiagnosticRound(u.round());
-    if (diagnostics && u.gradient_size() != ctx.dim()) {
-      *reason = "bad_diagnostics";
-      return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(),
-                 " values); got ", u.gradient_size());
-    }
-    if (!diagnostics && u.gradient_size() != 0) {
-      *reason = "bad_diagnostics";
-      return bad("round ", u.round(), " is not a diagnostic round; got ", u.gradient_size(),
-                 " gradient values");
-    }
-    if (diagnostics) {
-      out->gradient = MapVector(u.gradient());
-      for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
-        if (!std::isfinite(out->gradient[j])) {
-          *reason = "non_finite_value";
-          return bad("gradient value ", out->gradient[j], " at coordinate ", j, " is not finite");
-        }
-      }
-    } else {
-      out->gradient.resize(0);
-    }
-    out->round = u.round();
-    out->client = client;
-    out->loss = u.loss();
-    out->digest = UpdateDigest(u);
-    out->algorithm_bytes =
-        UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
-    out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics);
-    return absl::OkStatus();
   }
 
   RoundCoordinator* const coordinator_;
@@ -265,12 +198,13 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   bool attached_ = false;
   std::vector<DecodedUpdate> decoded_;
 
-  std::mutex mu_;
-  std::deque<std::shared_ptr<const v1::ServerMessage>> queue_;  // front: being written
-  bool write_in_flight_ = false;
-  bool finish_requested_ = false;
-  bool finished_ = false;
-  grpc::Status finish_status_;
+  absl::Mutex mu_;
+  // Front: the message being written.
+  std::deque<std::shared_ptr<const v1::ServerMessage>> queue_ ABSL_GUARDED_BY(mu_);
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool finish_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status finish_status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

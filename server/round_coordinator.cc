@@ -5,8 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/run/round_metrics.h"
-#include "common/run/simulator.h"
+#include "common/base/clock.h"
 #include "proto/codec.h"
 
 namespace ef21 {
@@ -42,7 +41,8 @@ RoundCoordinator::RoundCoordinator(Options options)
       run_id_(std::move(options.run_id)),
       log_(options.log),
       metrics_(options.metrics),
-      observer_(std::move(options.observer)) {
+      observer_(std::move(options.observer)),
+      round_closer_(context_) {
   const int64_t n = context_->num_clients();
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
@@ -50,12 +50,15 @@ RoundCoordinator::RoundCoordinator(Options options)
   ProbeLosses(*context_->problem, all, probe_losses_.data());
   RunConfigToSpec(options.config, &spec_);
 
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   server_ = ServerMethod::Create(context_, std::move(options.x0));
   slots_.resize(n);
-  for (ClientSlot& slot : slots_) slot.g = Vector::Zero(context_->dim());
-  by_client_.resize(n);
-  losses_.resize(n);
+  reports_.resize(n);
+  for (int64_t i = 0; i < n; ++i) {
+    slots_[i].g = Vector::Zero(context_->dim());
+    reports_[i].c = &slots_[i].pending.c;
+    reports_[i].gradient = &slots_[i].pending.gradient;
+  }
   started_ = MonotonicSeconds();
   round_started_ = started_;
   open_round_start_ = MakeRoundStartLocked();
@@ -104,7 +107,6 @@ void RoundCoordinator::BroadcastLocked(const std::shared_ptr<const v1::ServerMes
 void RoundCoordinator::SetDoneLocked(absl::Status status) {
   done_ = true;
   status_ = std::move(status);
-  cv_.notify_all();
 }
 
 absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, const char** reason) {
@@ -151,7 +153,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         absl::StrFormat("%.17g", expected)));
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   *reason = "run_over";
   if (stop_requested_) return absl::UnavailableError("the aggregator is shutting down");
   if (done_) {
@@ -206,7 +208,7 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
                                       int* duplicates, const char** reason) {
   *duplicates = 0;
   *reason = "run_over";
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (done_) return absl::FailedPreconditionError(absl::StrCat("run ", run_id_, " is over"));
   const uint64_t open = server_->round();
   // Validate the whole batch first: a refused batch changes nothing.
@@ -256,12 +258,11 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
                                  slot.pending.diagnostic_bytes);
     }
   }
-  cv_.notify_all();
   return absl::OkStatus();
 }
 
 void RoundCoordinator::Detach(StreamSink* sink) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   auto it = std::find(sinks_.begin(), sinks_.end(), sink);
   if (it == sinks_.end()) return;
   sinks_.erase(it);
@@ -272,51 +273,55 @@ void RoundCoordinator::Detach(StreamSink* sink) {
 }
 
 void RoundCoordinator::Stop(const std::string& reason) {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   if (done_) return;
-  stop_requested_ = true;
-  stop_reason_ = reason;
-  BroadcastLocked(MakeFinishLocked(true, reason), true);
-  SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", reason, ")")));
+  if (stop_requested_) {
+    // Already stopping: wait for the closer as the first Stop does.
+  } else {
+    stop_requested_ = true;
+    stop_reason_ = reason;
+    if (!writing_) {
+      BroadcastLocked(MakeFinishLocked(true, reason), true);
+      SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", reason, ")")));
+      return;
+    }
+  }
+  // The closer is writing a row; it ends the run when the row is out. The observer runs on the
+  // closer thread and may call Stop: it must not wait for itself.
+  if (std::this_thread::get_id() == closer_.get_id()) return;
+  mu_.Await(absl::Condition(&done_));
 }
 
 bool RoundCoordinator::WaitDone(absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (timeout == absl::InfiniteDuration()) {
-    cv_.wait(lock, [this] { return done_; });
-    return true;
-  }
-  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [this] { return done_; });
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
 }
 
 bool RoundCoordinator::WaitForReceived(int64_t count, absl::Duration timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, absl::ToChronoNanoseconds(timeout),
-                      [&] { return done_ || received_ >= count; });
+  absl::MutexLock lock(&mu_);
+  auto settled = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return done_ || received_ >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
 }
 
 absl::Status RoundCoordinator::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return status_;
 }
 
 bool RoundCoordinator::complete() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return complete_;
 }
 
 uint64_t RoundCoordinator::rounds_closed() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   return rounds_closed_;
 }
 
-int64_t RoundCoordinator::connected_streams() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int64_t>(sinks_.size());
-}
-
 uint64_t RoundCoordinator::StateHash() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  absl::MutexLock lock(&mu_);
   uint64_t h = 0xcbf29ce484222325ULL;
   const uint64_t round = server_->round();
   h = Mix(h, &round, sizeof(round));
@@ -331,56 +336,67 @@ uint64_t RoundCoordinator::StateHash() const {
   return h;
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::CloseRoundLocked() {
-  const int64_t n = context_->num_clients();
+bool RoundCoordinator::CloserHasWorkLocked() const {
+  return done_ || stop_requested_ || received_ == context_->num_clients();
+}
+
+bool RoundCoordinator::CloseNextRoundLocked() {
+  mu_.Await(absl::Condition(this, &RoundCoordinator::CloserHasWorkLocked));
+  if (done_ || stop_requested_) return false;
   const uint64_t round = server_->round();
-  for (int64_t i = 0; i < n; ++i) {
-    by_client_[i] = &slots_[i].pending.c;
-    losses_[i] = slots_[i].pending.loss;
-  }
-  CountRound(*context_, round, by_client_, &totals_);
-  gradients_.clear();
-  if (context_->DiagnosticRound(round)) {
-    for (int64_t i = 0; i < n; ++i) gradients_.push_back(&slots_[i].pending.gradient);
-  }
-  const RoundDiagnostics diagnostics = ReduceDiagnostics(losses_, gradients_, &scratch_);
-  const double stepsize = server_->stepsize();
-  const double g_norm = server_->CloseRound(by_client_);
+  const bool last = round == static_cast<uint64_t>(context_->options.rounds);
+  for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
+  const double now = MonotonicSeconds();
+  const MetricsRow row = round_closer_.Close(reports_, now - started_, server_.get());
   for (ClientSlot& slot : slots_) {
     server_->ApplyToClientCopy(slot.pending.c, &slot.g);
     slot.ever_received = true;
     slot.received = false;
   }
   received_ = 0;
-  const double now = MonotonicSeconds();
-  const MetricsRow row =
-      MakeMetricsRow(round, totals_, n, diagnostics, g_norm, stepsize, now - started_);
   rounds_closed_ = round + 1;
-  if (absl::Status s = log_->Append(row); !s.ok()) {
-    SetDoneLocked(s);
-    return MakeFinishLocked(true, std::string(s.message()));
+  // Counters only (no I/O): kept under the lock so they move together with the round gauge.
+  if (metrics_ != nullptr) {
+    metrics_->OnRoundClosed(row, round_closer_.totals(), now - round_started_);
   }
-  if (metrics_ != nullptr) metrics_->OnRoundClosed(row, totals_, now - round_started_);
-  if (observer_) observer_(row);
   round_started_ = now;
-  if (round == static_cast<uint64_t>(context_->options.rounds)) {
-    complete_ = true;
-    SetDoneLocked(absl::OkStatus());
-    return MakeFinishLocked(false, "");
+  if (!last) {
+    if (metrics_ != nullptr) metrics_->SetRound(server_->round());
+    open_round_start_ = MakeRoundStartLocked();
+    BroadcastLocked(open_round_start_, /*finish=*/false);
   }
-  if (metrics_ != nullptr) metrics_->SetRound(server_->round());
-  open_round_start_ = MakeRoundStartLocked();
-  return open_round_start_;
+
+  // The row's I/O and the observer without the lock, so reactors never wait on them. Only this
+  // thread writes rows, one at a time, so they stay in round order.
+  writing_ = true;
+  mu_.Unlock();
+  absl::Status written = log_->Append(row);
+  if (written.ok() && observer_) observer_(row);
+  mu_.Lock();
+  writing_ = false;
+
+  if (!written.ok()) {
+    BroadcastLocked(MakeFinishLocked(true, std::string(written.message())), true);
+    SetDoneLocked(std::move(written));
+    return false;
+  }
+  if (last) {
+    complete_ = true;
+    BroadcastLocked(MakeFinishLocked(false, ""), true);
+    SetDoneLocked(absl::OkStatus());
+    return false;
+  }
+  if (stop_requested_) {
+    BroadcastLocked(MakeFinishLocked(true, stop_reason_), true);
+    SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", stop_reason_, ")")));
+    return false;
+  }
+  return true;
 }
 
 void RoundCoordinator::CloserLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
-  const int64_t n = context_->num_clients();
-  for (;;) {
-    cv_.wait(lock, [&] { return done_ || received_ == n; });
-    if (done_) return;
-    std::shared_ptr<const v1::ServerMessage> next = CloseRoundLocked();
-    BroadcastLocked(next, done_);
+  absl::MutexLock lock(&mu_);
+  while (CloseNextRoundLocked()) {
   }
 }
 

@@ -1,33 +1,35 @@
 // The round coordinator: the one owner of a federated run's state — x, g (through ServerMethod),
 // the aggregator's copy of every g_i, the open round and its pending updates. Train streams hand
 // it decoded updates; it enforces exactly-once per (client, round), and when all n updates of the
-// open round are in, a closer thread applies them in ascending client id, appends the metrics.csv
-// row (the same functions as the simulator, so the rows agree bit for bit) and broadcasts the next
-// RoundStart, or Finish after round K.
+// open round are in, a closer thread closes it with the simulator's own RoundCloser (so the rows
+// agree bit for bit), broadcasts the next RoundStart, and only then — with the lock released —
+// appends the metrics.csv row and calls the observer; Finish follows round K's row.
 //
 // Thread-safety: thread-safe. Attach/Submit/Detach are called from gRPC reactors and only take a
-// short mutex; no call waits for I/O or for another stream. Lock order: coordinator, then a
-// stream's own lock (StreamSink::Send is called with the coordinator's lock held).
+// short mutex; nothing holds it across I/O (the disk, the observer) or waits for another stream.
+// Lock order: coordinator, then a stream's own lock (StreamSink::Send is called with the
+// coordinator's lock held, and only queues).
 #ifndef EF21_SERVER_ROUND_COORDINATOR_H_
 #define EF21_SERVER_ROUND_COORDINATOR_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/methods/method.h"
+#include "common/run/round_close.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
+#include "proto/codec.h"
 #include "server/aggregator_metrics.h"
 
 namespace ef21 {
@@ -42,18 +44,6 @@ class StreamSink {
   virtual void FinishAfterQueue() = 0;
 };
 
-// One client's update, decoded and validated on its own by the stream that received it.
-struct DecodedUpdate {
-  uint64_t round = 0;
-  int64_t client = 0;
-  SparseVector c;
-  double loss = 0.0;
-  Vector gradient;  // ∇f_i(x^r) on diagnostic rounds, else empty
-  uint64_t digest = 0;
-  int64_t algorithm_bytes = 0;
-  int64_t diagnostic_bytes = 0;
-};
-
 class RoundCoordinator {
  public:
   struct Options {
@@ -63,7 +53,8 @@ class RoundCoordinator {
     RunLog* log = nullptr;                  // not owned; rows are appended as rounds close
     AggregatorMetrics* metrics = nullptr;   // not owned, may be null
     std::string run_id;
-    // Called on the closer thread after each round with its metrics row.
+    // Called on the closer thread after each round with its metrics row (without the lock held,
+    // after the row is appended to the log).
     std::function<void(const MetricsRow&)> observer;
   };
 
@@ -88,7 +79,10 @@ class RoundCoordinator {
   // The stream is gone: its clients may attach elsewhere. Idempotent.
   void Detach(StreamSink* sink);
 
-  // Stops the run: no further round closes; every stream gets Finish{stopped, reason}.
+  // Stops the run: no further round closes; every stream gets Finish{stopped, reason}. When a
+  // closed round's row is being written, it is written first (and when that round was the last,
+  // the run completes instead). Returns once the run is done, except on the closer thread (from
+  // the observer), where it returns at once and the run ends after the observer.
   void Stop(const std::string& reason);
 
   // Waits until the run is complete or stopped; false on timeout.
@@ -103,7 +97,6 @@ class RoundCoordinator {
 
   // Rounds closed so far.
   uint64_t rounds_closed() const;
-  int64_t connected_streams() const;
   // A hash of x, g, every g_i copy, the open round and the pending updates, for tests: a refused
   // message must leave it unchanged.
   uint64_t StateHash() const;
@@ -115,8 +108,10 @@ class RoundCoordinator {
   explicit RoundCoordinator(Options options);
 
   void CloserLoop();
-  // Closes the open round (all n updates in). Returns the message to broadcast next.
-  std::shared_ptr<const v1::ServerMessage> CloseRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Waits for the open round's n updates and closes it: state under the lock, the row's I/O
+  // without it. False once the run is done.
+  bool CloseNextRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool CloserHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::ServerMessage> MakeRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::ServerMessage> MakeFinishLocked(bool stopped, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -142,27 +137,24 @@ class RoundCoordinator {
   std::vector<double> probe_losses_;  // f_i(p) of every client, the data fingerprint
   v1::RunSpec spec_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // round complete, stop, done
+  mutable absl::Mutex mu_;
   std::unique_ptr<ServerMethod> server_ ABSL_GUARDED_BY(mu_);
+  RoundCloser round_closer_ ABSL_GUARDED_BY(mu_);
+  std::vector<ClientReport> reports_ ABSL_GUARDED_BY(mu_);  // the slots' pending updates
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamSink*> sinks_ ABSL_GUARDED_BY(mu_);
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
-  CommTotals totals_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<const v1::ServerMessage> open_round_start_ ABSL_GUARDED_BY(mu_);
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
+  // The closer is writing a closed round's row (lock released); Stop leaves the end to it.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string stop_reason_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool complete_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status status_ ABSL_GUARDED_BY(mu_);
-  // Scratch of the closer.
-  std::vector<const SparseVector*> by_client_;
-  std::vector<double> losses_;
-  std::vector<const Vector*> gradients_;
-  Vector scratch_;
 
   std::thread closer_;
 };

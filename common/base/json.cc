@@ -39,7 +39,6 @@ void JsonObject::Add(const std::string& key, double value) { fields_.emplace_bac
 void JsonObject::Add(const std::string& key, int64_t value) { fields_.emplace_back(key, absl::StrCat(value)); }
 void JsonObject::Add(const std::string& key, bool value) { fields_.emplace_back(key, value ? "true" : "false"); }
 void JsonObject::AddNull(const std::string& key) { fields_.emplace_back(key, "null"); }
-void JsonObject::AddRaw(const std::string& key, const std::string& json) { fields_.emplace_back(key, json); }
 
 std::string JsonObject::Render() const {
   std::string out = "{\n";

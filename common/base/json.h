@@ -19,8 +19,6 @@ class JsonObject {
   void Add(const std::string& key, int value) { Add(key, static_cast<int64_t>(value)); }
   void Add(const std::string& key, bool value);
   void AddNull(const std::string& key);
-  // Adds an already rendered JSON value (an object or array).
-  void AddRaw(const std::string& key, const std::string& json);
 
   // Pretty-printed with two-space indentation and a trailing newline.
   std::string Render() const;

@@ -65,27 +65,25 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 
 absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
                                                        const std::string& config_json, double eps) {
-  std::FILE* metrics = nullptr;
+  File metrics;
   if (!dir.empty()) {
     if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
     if (absl::Status s = WriteFileAtomically(dir + "/config.json", config_json); !s.ok()) return s;
     const std::string path = dir + "/metrics.csv";
-    metrics = std::fopen(path.c_str(), "wb");
+    metrics.reset(std::fopen(path.c_str(), "wb"));
     if (metrics == nullptr) {
       return absl::PermissionDeniedError(absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
     }
-    std::fprintf(metrics, "%s\n", kMetricsHeader);
-    std::fflush(metrics);
+    if (std::fprintf(metrics.get(), "%s\n", kMetricsHeader) < 0 || std::fflush(metrics.get()) != 0) {
+      return absl::DataLossError(absl::StrCat("cannot write \"", path, "\""));
+    }
   }
-  return std::unique_ptr<RunLog>(new RunLog(dir, metrics, eps));
+  return std::unique_ptr<RunLog>(new RunLog(dir, std::move(metrics), eps));
 }
 
-RunLog::RunLog(std::string dir, std::FILE* metrics, double eps) : dir_(std::move(dir)), metrics_(metrics) {
+RunLog::RunLog(std::string dir, File metrics, double eps)
+    : dir_(std::move(dir)), metrics_(std::move(metrics)) {
   summary_.eps = eps;
-}
-
-RunLog::~RunLog() {
-  if (metrics_ != nullptr) std::fclose(metrics_);
 }
 
 std::string RunLog::FormatRow(const MetricsRow& r) {
@@ -100,7 +98,8 @@ absl::Status RunLog::Append(const MetricsRow& row) {
   summary_.Observe(row);
   if (metrics_ != nullptr) {
     const std::string line = FormatRow(row) + "\n";
-    if (std::fwrite(line.data(), 1, line.size(), metrics_) != line.size() || std::fflush(metrics_) != 0) {
+    if (std::fwrite(line.data(), 1, line.size(), metrics_.get()) != line.size() ||
+        std::fflush(metrics_.get()) != 0) {
       return absl::DataLossError(absl::StrCat("cannot append to ", dir_, "/metrics.csv"));
     }
   }

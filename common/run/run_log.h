@@ -1,7 +1,7 @@
 // The run directory: config.json (the effective configuration), metrics.csv (one row per round,
 // flushed as it is written, so a stopped run leaves every closed round on disk) and summary.json.
 // Used by the simulator and the aggregator alike, so both write byte-identical files.
-// Thread-compatible.
+// Thread-compatible; move-only.
 #ifndef EF21_COMMON_RUN_RUN_LOG_H_
 #define EF21_COMMON_RUN_RUN_LOG_H_
 
@@ -68,7 +68,9 @@ class RunLog {
   // (with parents) and config.json written at once.
   static absl::StatusOr<std::unique_ptr<RunLog>> Create(const std::string& dir,
                                                         const std::string& config_json, double eps);
-  ~RunLog();
+  // Move-only: the log owns metrics.csv's open file.
+  RunLog(RunLog&&) = default;
+  RunLog& operator=(RunLog&&) = default;
 
   absl::Status Append(const MetricsRow& row);
   // Writes summary.json with the tracked summary and `extra` fields (problem, n, d, γ, ...).
@@ -82,10 +84,15 @@ class RunLog {
   static std::string FormatRow(const MetricsRow& row);
 
  private:
-  RunLog(std::string dir, std::FILE* metrics, double eps);
+  struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  using File = std::unique_ptr<std::FILE, FileCloser>;
+
+  RunLog(std::string dir, File metrics, double eps);
 
   std::string dir_;
-  std::FILE* metrics_;
+  File metrics_;  // null when dir_ is ""
   std::vector<MetricsRow> rows_;
   RunSummary summary_;
 };

@@ -13,9 +13,10 @@
 
 #include "absl/status/statusor.h"
 #include "common/methods/method.h"
+#include "common/base/thread_pool.h"
+#include "common/run/round_close.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
-#include "common/base/thread_pool.h"
 
 namespace ef21 {
 
@@ -41,8 +42,6 @@ class Simulator {
   const ServerMethod& server() const { return *server_; }
   const ClientMethod& client(int64_t i) const { return *clients_[i]; }
   const std::vector<ClientMessage>& messages() const { return messages_; }
-  // The summary.json fields describing the run (problem, n, d, α, γ, η, constants).
-  JsonObject DescribeRun() const;
 
  private:
   Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads);
@@ -51,25 +50,15 @@ class Simulator {
   std::unique_ptr<ServerMethod> server_;
   std::vector<std::unique_ptr<ClientMethod>> clients_;
   std::vector<ClientMessage> messages_;
-  std::vector<const SparseVector*> by_client_;
-  std::vector<double> losses_;
-  std::vector<const Vector*> gradients_;
-  Vector scratch_;
+  std::vector<ClientReport> reports_;  // messages_ as the round closer reads them
+  RoundCloser closer_;
   EvalPoint point_;
-  CommTotals totals_;
   ThreadPool pool_;
   AdaptiveGrain grain_;
   double started_ = 0.0;
   Observer observer_;
   absl::Status last_error_;
 };
-
-// The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
-// the aggregator both write them.
-JsonObject DescribeRun(const MethodContext& context);
-
-// Seconds on a monotonic clock.
-double MonotonicSeconds();
 
 }  // namespace ef21
 

@@ -14,77 +14,23 @@
 #include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "server/aggregator.h"
+#include "tests/testing/runs.h"
+#include "tests/testing/trajectory.h"
 
 namespace ef21 {
 namespace {
 
 RunConfig Config(Algorithm algorithm) {
-  RunConfig c;
-  c.problem = ProblemKind::kLogreg;
-  c.data = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
-  c.split = Split::kContiguous;
-  c.clients = 6;
-  c.algorithm = algorithm;
-  c.k = 2;
-  c.rounds = 12;
-  c.threads = 1;
-  return c;
+  return test::BreastCancer(algorithm, /*clients=*/6, /*rounds=*/12);
 }
 
-std::vector<MetricsRow> Simulate(RunConfig config) {
-  config.out.clear();
-  auto sim = Simulator::Create(config);
-  EXPECT_TRUE(sim.ok()) << sim.status();
-  auto log = RunLog::Create("", "{}", config.eps);
-  EXPECT_TRUE((*sim)->Run(log->get()).ok());
-  return (*log)->rows();
-}
+using test::HostOptions;
+using test::HostThreads;
 
-void ExpectSameRows(const std::vector<MetricsRow>& got, const std::vector<MetricsRow>& expected) {
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t r = 0; r < got.size(); ++r) {
-    MetricsRow a = got[r], b = expected[r];
-    a.wall_seconds = b.wall_seconds = 0;
-    EXPECT_EQ(RunLog::FormatRow(a), RunLog::FormatRow(b)) << "round " << r;
-  }
-}
-
-// Runs hosts on threads; results are read after Join().
-class Hosts {
- public:
-  ~Hosts() { Join(); }
-  void Start(WorkerHost::Options options) {
-    auto host = WorkerHost::Create(std::move(options));
-    ASSERT_TRUE(host.ok()) << host.status();
-    auto* result = &results_.emplace_back(absl::UnknownError("not run"));
-    std::shared_ptr<WorkerHost> h(std::move(*host));
-    hosts_.push_back(h);
-    threads_.emplace_back([h, result] { *result = h->Run(); });
-  }
-  void Join() {
-    for (std::thread& t : threads_) t.join();
-    threads_.clear();
-  }
-  void CancelAll() {
-    for (auto& h : hosts_) h->Cancel();
-  }
-  const absl::StatusOr<WorkerHost::Result>& result(size_t i) const { return results_[i]; }
-
- private:
-  std::vector<std::shared_ptr<WorkerHost>> hosts_;
-  std::deque<absl::StatusOr<WorkerHost::Result>> results_;
-  std::vector<std::thread> threads_;
-};
-
-WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
-                                int64_t last) {
-  WorkerHost::Options o;
-  o.problem = config;
-  o.aggregator = address;
-  o.first_client = first;
-  o.last_client = last;
-  o.connect_timeout = absl::Seconds(30);
-  return o;
+std::vector<MetricsRow> Simulate(const RunConfig& config) {
+  absl::StatusOr<std::vector<MetricsRow>> rows = test::SimulateRows(config);
+  EXPECT_TRUE(rows.ok()) << rows.status();
+  return rows.ok() ? *rows : std::vector<MetricsRow>();
 }
 
 TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
@@ -95,13 +41,13 @@ TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
     options.config = config;
     auto aggregator = Aggregator::Start(options);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-    Hosts hosts;
+    HostThreads hosts;
     WorkerHost::Options a = HostOptions(config, (*aggregator)->address(), 0, 2);
     a.drop_stream_at_round = 0;  // the dense initial round
     WorkerHost::Options b = HostOptions(config, (*aggregator)->address(), 3, 5);
     b.drop_stream_at_round = 7;
-    hosts.Start(a);
-    hosts.Start(b);
+    ASSERT_TRUE(hosts.Start(a).ok());
+    ASSERT_TRUE(hosts.Start(b).ok());
     ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
     hosts.Join();
     for (size_t i = 0; i < 2; ++i) {
@@ -111,7 +57,7 @@ TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
       EXPECT_EQ(hosts.result(i)->rounds, 12u);
     }
     EXPECT_TRUE((*aggregator)->Shutdown().ok());
-    ExpectSameRows((*aggregator)->log().rows(), Simulate(config));
+    EXPECT_TRUE(test::SameTrajectory((*aggregator)->log().rows(), Simulate(config)));
   }
 }
 
@@ -137,8 +83,8 @@ TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
     if (!retried.HasBeenNotified()) retried.Notify();
   };
-  Hosts hosts;
-  hosts.Start(o);
+  HostThreads hosts;
+  ASSERT_TRUE(hosts.Start(o).ok());
   ASSERT_TRUE(retried.WaitForNotificationWithTimeout(absl::Seconds(30)));
   Aggregator::Options options;
   options.config = config;
@@ -150,7 +96,7 @@ TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
   ASSERT_TRUE(hosts.result(0).ok()) << hosts.result(0).status();
   EXPECT_GE(hosts.result(0)->reconnects, 1);
   EXPECT_TRUE((*aggregator)->Shutdown().ok());
-  ExpectSameRows((*aggregator)->log().rows(), Simulate(config));
+  EXPECT_TRUE(test::SameTrajectory((*aggregator)->log().rows(), Simulate(config)));
 }
 
 TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
@@ -194,8 +140,8 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   o.on_round_sent = [&](uint64_t round) {
     if (round == 20) some_rounds.Notify();
   };
-  Hosts hosts;
-  hosts.Start(o);
+  HostThreads hosts;
+  ASSERT_TRUE(hosts.Start(o).ok());
   ASSERT_TRUE(some_rounds.WaitForNotificationWithTimeout(absl::Seconds(60)));
   (*aggregator)->Stop("SIGTERM");
   hosts.Join();
@@ -213,7 +159,7 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   ASSERT_TRUE(sim.ok());
   auto log = RunLog::Create("", "{}", config.eps);
   for (size_t r = 0; r < rows.size(); ++r) ASSERT_TRUE((*sim)->RunRound(log->get()));
-  ExpectSameRows(rows, (*log)->rows());
+  EXPECT_TRUE(test::SameTrajectory(rows, (*log)->rows()));
 }
 
 }  // namespace

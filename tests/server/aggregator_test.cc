@@ -4,7 +4,6 @@
 // honest workers and equals the simulation bit for bit.
 #include <algorithm>
 #include <cmath>
-#include <deque>
 #include <memory>
 #include <thread>
 
@@ -13,7 +12,6 @@
 #include "absl/strings/str_split.h"
 #include "client/worker_host.h"
 #include "common/run/problem_factory.h"
-#include "common/run/simulator.h"
 #include "common/compress/sparse_codec.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -21,6 +19,8 @@
 #include "gtest/gtest.h"
 #include "proto/codec.h"
 #include "server/aggregator.h"
+#include "tests/testing/runs.h"
+#include "tests/testing/trajectory.h"
 
 namespace ef21 {
 namespace {
@@ -28,16 +28,8 @@ namespace {
 using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
 
 RunConfig TestConfig(const std::string& out) {
-  RunConfig c;
-  c.problem = ProblemKind::kLogreg;
-  c.data = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
-  c.split = Split::kContiguous;
-  c.clients = 4;
-  c.algorithm = Algorithm::kNormEf21;
-  c.k = 2;
-  c.rounds = 6;
+  RunConfig c = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/6);
   c.out = out;
-  c.threads = 1;
   return c;
 }
 
@@ -94,42 +86,22 @@ class AggregatorTest : public ::testing::Test {
 
   void TearDown() override {
     if (aggregator_ != nullptr) aggregator_->Stop("test over");
-    for (std::thread& t : hosts_) t.join();
+    hosts_.Join();
     if (aggregator_ != nullptr) (void)aggregator_->Shutdown(absl::Seconds(2));
   }
 
-  // An honest worker host for clients first..last, run on a thread; its result lands in the
-  // returned status once the thread is joined.
-  absl::Status* StartHost(int64_t first, int64_t last) {
-    absl::Status* result = &host_status_.emplace_back();
-    WorkerHost::Options o;
-    o.problem = config_;
-    o.aggregator = aggregator_->address();
-    o.first_client = first;
-    o.last_client = last;
-    o.connect_timeout = absl::Seconds(30);
-    auto host = WorkerHost::Create(o);
-    EXPECT_TRUE(host.ok()) << host.status();
-    if (!host.ok()) return result;
-    hosts_.emplace_back([host = std::shared_ptr<WorkerHost>(std::move(*host)), result] {
-      auto r = host->Run();
-      *result = r.status();
-    });
-    return result;
+  // An honest worker host for clients first..last, run on a thread.
+  void StartHost(int64_t first, int64_t last) {
+    const absl::Status started =
+        hosts_.Start(test::HostOptions(config_, aggregator_->address(), first, last));
+    EXPECT_TRUE(started.ok()) << started;
   }
 
   // A correct Attach for `ids`.
   v1::WorkerMessage AttachMessage(std::vector<int64_t> ids) {
     v1::WorkerMessage m;
-    v1::Attach* a = m.mutable_attach();
-    for (int64_t id : ids) a->add_client_ids(static_cast<uint32_t>(id));
-    ProblemToSpec(config_, a->mutable_problem());
-    a->set_dim(static_cast<uint32_t>(problem_->dim()));
-    a->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-    std::vector<double> probes(ids.size());
     std::sort(ids.begin(), ids.end());
-    ProbeLosses(*problem_, ids, probes.data());
-    a->set_probe_loss(SumAscending(probes));
+    *m.mutable_attach() = test::HonestAttach(config_, *problem_, ids);
     return m;
   }
 
@@ -158,29 +130,22 @@ class AggregatorTest : public ::testing::Test {
     ClientMessage message;
     client->Step(request, &message);
     v1::WorkerMessage m;
-    v1::Update* u = m.add_updates();
-    u->set_round(start.round());
-    u->set_client_id(static_cast<uint32_t>(client->client()));
-    EncodeSparseVector(message.c, config_.value_type, u->mutable_c());
-    u->set_loss(message.loss);
-    if (start.diagnostics()) AssignVector(message.gradient, u->mutable_gradient());
+    EncodeUpdate(start.round(), client->client(), message, start.diagnostics(), config_.value_type,
+                 m.add_updates());
     return m;
   }
 
   // A well-formed sparse update of client 0 for `round` (values arbitrary).
   v1::WorkerMessage SparseUpdate(uint64_t round, uint32_t client, std::vector<int32_t> indices,
                                  std::vector<double> values) {
-    SparseVector c;
-    c.Clear(problem_->dim());
-    c.indices = std::move(indices);
-    c.values = std::move(values);
+    ClientMessage message;
+    message.c.Clear(problem_->dim());
+    message.c.indices = std::move(indices);
+    message.c.values = std::move(values);
+    message.loss = 0.5;
+    message.gradient = Vector::Zero(problem_->dim());
     v1::WorkerMessage m;
-    v1::Update* u = m.add_updates();
-    u->set_round(round);
-    u->set_client_id(client);
-    EncodeSparseVector(c, ValueType::kF32, u->mutable_c());
-    u->set_loss(0.5);
-    for (int64_t j = 0; j < problem_->dim(); ++j) u->add_gradient(0.0);
+    EncodeUpdate(round, client, message, /*diagnostics=*/true, ValueType::kF32, m.add_updates());
     return m;
   }
 
@@ -203,8 +168,7 @@ class AggregatorTest : public ::testing::Test {
   std::unique_ptr<v1::Aggregator::Stub> stub_;
   std::shared_ptr<const Problem> problem_;
   std::shared_ptr<const MethodContext> context_;
-  std::vector<std::thread> hosts_;
-  std::deque<absl::Status> host_status_;
+  test::HostThreads hosts_;
 };
 
 // Sends raw bytes as one message of a Train stream (bypassing protobuf on the client).
@@ -235,7 +199,7 @@ grpc::Status SendGarbage(const std::shared_ptr<grpc::Channel>& channel, const st
 }
 
 TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
-  const absl::Status* host_status = StartHost(1, 3);
+  StartHost(1, 3);
   // Client 0 attached by a raw stream: round 0 cannot close, so the state is settled once the
   // honest clients' three updates are in.
   v1::Welcome welcome;
@@ -517,29 +481,17 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
 
   // An honest host takes client 0 over (a fresh process: g_0 comes from the aggregator) and the
   // run finishes equal to the simulation.
-  const absl::Status* host0_status = StartHost(0, 0);
+  StartHost(0, 0);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
   ASSERT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
-  for (std::thread& t : hosts_) t.join();
-  hosts_.clear();
-  EXPECT_TRUE(host_status->ok()) << *host_status;
-  EXPECT_TRUE(host0_status->ok()) << *host0_status;
+  hosts_.Join();
+  ASSERT_EQ(hosts_.size(), 2u);
+  EXPECT_TRUE(hosts_.result(0).ok()) << hosts_.result(0).status();
+  EXPECT_TRUE(hosts_.result(1).ok()) << hosts_.result(1).status();
 
-  RunConfig sim_config = config_;
-  sim_config.out.clear();
-  auto sim = Simulator::Create(sim_config);
-  ASSERT_TRUE(sim.ok());
-  auto log = RunLog::Create("", "{}", sim_config.eps);
-  ASSERT_TRUE(log.ok());
-  ASSERT_TRUE((*sim)->Run(log->get()).ok());
-  const auto& expected = (*log)->rows();
-  const auto& got = aggregator_->log().rows();
-  ASSERT_EQ(got.size(), expected.size());
-  for (size_t r = 0; r < got.size(); ++r) {
-    MetricsRow a = got[r], b = expected[r];
-    a.wall_seconds = b.wall_seconds = 0;
-    EXPECT_EQ(RunLog::FormatRow(a), RunLog::FormatRow(b)) << "round " << r;
-  }
+  const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config_);
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  EXPECT_TRUE(test::SameTrajectory(aggregator_->log().rows(), *simulated));
 }
 
 TEST_F(AggregatorTest, StopEndsStreamsWithFinishAndKeepsClosedRounds) {

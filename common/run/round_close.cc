@@ -1,0 +1,53 @@
+#include "common/run/round_close.h"
+
+#include "common/run/round_metrics.h"
+
+namespace ef21 {
+
+RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals)
+    : context_(std::move(context)), totals_(totals) {
+  const int64_t n = context_->num_clients();
+  by_client_.resize(n);
+  losses_.resize(n);
+  gradients_.reserve(n);
+}
+
+MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wall_seconds,
+                              ServerMethod* server) {
+  const MethodContext& context = *context_;
+  const int64_t n = context.num_clients();
+  const uint64_t round = server->round();
+  const bool diagnostics = context.DiagnosticRound(round);
+  for (int64_t i = 0; i < n; ++i) {
+    by_client_[i] = reports[i].c;
+    losses_[i] = reports[i].loss;
+  }
+  gradients_.clear();
+  if (diagnostics) {
+    for (int64_t i = 0; i < n; ++i) gradients_.push_back(reports[i].gradient);
+  }
+  CountRound(context, round, by_client_, &totals_);
+  const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
+  // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
+  const double stepsize = server->stepsize();
+  const double g_norm = server->CloseRound(by_client_);
+  return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds);
+}
+
+JsonObject DescribeRun(const MethodContext& c) {
+  JsonObject o;
+  o.Add("problem", c.problem->Describe());
+  o.Add("clients", c.num_clients());
+  o.Add("dim", c.dim());
+  o.Add("alpha", c.compressor->alpha());
+  o.Add("gamma", c.plan.gamma);
+  o.Add("eta", c.plan.eta);
+  o.Add("stepsize_rule", c.plan.rule);
+  o.Add("L", c.constants.L);
+  o.Add("L_tilde", c.constants.LTilde());
+  o.Add("L0", c.constants.L0);
+  o.Add("L1", c.constants.L1);
+  return o;
+}
+
+}  // namespace ef21

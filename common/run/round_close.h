@@ -1,0 +1,67 @@
+// The close of one round, written once for `ef21 simulate` and the aggregator's round coordinator,
+// so that simulate ≡ federation (bit for bit) holds by construction rather than by discipline.
+//
+// Closing round r, given the messages of all n clients indexed by client id:
+//   1. count the round's communication (paper bits, uplink and downlink wire bytes);
+//   2. f(x^r) = (1/n) Σ_i f_i(x^r) and, on diagnostic rounds, ‖∇f(x^r)‖², summed in ascending id;
+//   3. aggregate the c_i^r in ascending id and step to x^{r+1} (ServerMethod::CloseRound);
+//   4. the metrics.csv row of round r.
+// What a caller does around it — running the clients, or collecting their updates over gRPC,
+// writing the row, broadcasting the next round — stays with the caller.
+//
+//   RoundCloser closer(context);
+//   for (int64_t i = 0; i < n; ++i) reports[i] = {&msg[i].c, msg[i].loss, &msg[i].gradient};
+//   const MetricsRow row = closer.Close(reports, MonotonicSeconds() - started, server.get());
+//
+// Thread-compatible: one closer per run, used by one thread at a time.
+#ifndef EF21_COMMON_RUN_ROUND_CLOSE_H_
+#define EF21_COMMON_RUN_ROUND_CLOSE_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/types/span.h"
+#include "common/base/clock.h"
+#include "common/base/json.h"
+#include "common/methods/method.h"
+#include "common/run/run_log.h"
+
+namespace ef21 {
+
+// One client's part in closing a round. The pointers must stay valid during Close().
+struct ClientReport {
+  const SparseVector* c = nullptr;    // c_i^r exactly as sent
+  double loss = 0.0;                  // f_i(x^r)
+  const Vector* gradient = nullptr;   // ∇f_i(x^r); read on diagnostic rounds only
+};
+
+class RoundCloser {
+ public:
+  // `totals` is the communication already counted (non-zero when a run resumes).
+  explicit RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals = {});
+
+  // Closes `server`'s open round r with `reports[i]` from client i (all n of them): steps 1–4
+  // above. `wall_seconds` goes into the row as is.
+  MetricsRow Close(absl::Span<const ClientReport> reports, double wall_seconds,
+                   ServerMethod* server);
+
+  // Communication counted through the last closed round.
+  const CommTotals& totals() const { return totals_; }
+
+ private:
+  std::shared_ptr<const MethodContext> context_;
+  CommTotals totals_;
+  // Scratch, kept across rounds.
+  std::vector<const SparseVector*> by_client_;
+  std::vector<double> losses_;
+  std::vector<const Vector*> gradients_;
+  Vector sum_;
+};
+
+// The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
+// the aggregator both write them.
+JsonObject DescribeRun(const MethodContext& context);
+
+}  // namespace ef21
+
+#endif  // EF21_COMMON_RUN_ROUND_CLOSE_H_

@@ -1,0 +1,277 @@
+// The round coordinator without gRPC: a fake StreamSink records what the coordinator sends, and
+// the test plays the workers with the same ClientMethod objects, the update encoder and decoder of
+// proto/codec.h. Checks the run against the simulation bit for bit, and that the closer holds no
+// lock while it writes a row or runs the observer: attaches, submissions and Stop() go on while
+// the observer is blocked.
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/run/problem_factory.h"
+#include "gtest/gtest.h"
+#include "proto/codec.h"
+#include "server/round_coordinator.h"
+#include "tests/testing/runs.h"
+#include "tests/testing/trajectory.h"
+
+namespace ef21 {
+namespace {
+
+// Records the messages queued on it; thread-safe.
+class FakeSink final : public StreamSink {
+ public:
+  void Send(std::shared_ptr<const v1::ServerMessage> message) override {
+    absl::MutexLock lock(&mu_);
+    messages_.push_back(std::move(message));
+  }
+  void FinishAfterQueue() override {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+  }
+  // Waits for message number `index` (0-based); null on timeout.
+  std::shared_ptr<const v1::ServerMessage> Await(size_t index, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this, index]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return messages_.size() > index;
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout)) return nullptr;
+    return messages_[index];
+  }
+  bool finished() {
+    absl::MutexLock lock(&mu_);
+    return finished_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<const v1::ServerMessage>> messages_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class RoundCoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_ = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/8);
+    auto problem = CreateProblem(config_);
+    ASSERT_TRUE(problem.ok()) << problem.status();
+    problem_ = *problem;
+    auto context = MethodContext::Create(config_.ToMethodOptions(), problem_);
+    ASSERT_TRUE(context.ok()) << context.status();
+    context_ = *context;
+    auto log = RunLog::Create("", "{}", config_.eps);
+    ASSERT_TRUE(log.ok());
+    log_ = std::move(*log);
+    for (int64_t i = 0; i < context_->num_clients(); ++i) {
+      clients_.push_back(ClientMethod::Create(context_, i));
+    }
+  }
+
+  std::unique_ptr<RoundCoordinator> MakeCoordinator(
+      std::function<void(const MetricsRow&)> observer = nullptr) {
+    RoundCoordinator::Options o;
+    o.context = context_;
+    o.config = config_;
+    auto x0 = CreateStartingPoint(config_, problem_->dim());
+    EXPECT_TRUE(x0.ok());
+    o.x0 = *x0;
+    o.log = log_.get();
+    o.run_id = "test-run";
+    o.observer = std::move(observer);
+    auto coordinator = RoundCoordinator::Create(std::move(o));
+    EXPECT_TRUE(coordinator.ok()) << coordinator.status();
+    return std::move(coordinator).value();
+  }
+
+  v1::Attach AttachFor(const std::vector<int64_t>& ids) {
+    return test::HonestAttach(config_, *problem_, ids);
+  }
+
+  // Steps clients `ids` for `start` and decodes their updates as the aggregator's reactor does.
+  std::vector<DecodedUpdate> Updates(const v1::RoundStart& start, const std::vector<int64_t>& ids) {
+    EvalPoint point;
+    problem_->Prepare(MapVector(start.x()), &point);
+    ClientRound request;
+    request.round = start.round();
+    request.point = &point;
+    request.stepsize = start.stepsize();
+    request.want_gradient = start.diagnostics();
+    std::vector<DecodedUpdate> out(ids.size());
+    for (size_t j = 0; j < ids.size(); ++j) {
+      ClientMessage message;
+      clients_[ids[j]]->Step(request, &message);
+      v1::Update wire;
+      EncodeUpdate(start.round(), ids[j], message, start.diagnostics(), config_.value_type, &wire);
+      const char* reason = "";
+      const absl::Status s = DecodeUpdate(wire, *context_, &out[j], &reason);
+      EXPECT_TRUE(s.ok()) << s << " (" << reason << ")";
+    }
+    return out;
+  }
+
+  RunConfig config_;
+  std::shared_ptr<const Problem> problem_;
+  std::shared_ptr<const MethodContext> context_;
+  std::unique_ptr<RunLog> log_;
+  std::vector<std::unique_ptr<ClientMethod>> clients_;
+};
+
+TEST_F(RoundCoordinatorTest, ARunThroughAFakeSinkEqualsTheSimulation) {
+  std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator();
+  FakeSink sink;
+  const char* reason = "";
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  auto welcome = sink.Await(0, absl::Seconds(10));
+  ASSERT_NE(welcome, nullptr);
+  ASSERT_TRUE(welcome->has_welcome());
+  EXPECT_EQ(welcome->welcome().round(), 0u);
+  size_t next = 1;
+  for (;;) {
+    auto message = sink.Await(next++, absl::Seconds(10));
+    ASSERT_NE(message, nullptr);
+    if (message->has_finish()) {
+      EXPECT_FALSE(message->finish().stopped());
+      EXPECT_EQ(message->finish().rounds(), 8u);
+      break;
+    }
+    ASSERT_TRUE(message->has_round_start());
+    // Two batches: the round closes on the second.
+    std::vector<DecodedUpdate> first = Updates(message->round_start(), {0, 2});
+    std::vector<DecodedUpdate> second = Updates(message->round_start(), {1, 3});
+    int duplicates = 0;
+    ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(first), &duplicates, &reason).ok());
+    ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(second), &duplicates, &reason).ok());
+    EXPECT_EQ(duplicates, 0);
+  }
+  ASSERT_TRUE(coordinator->WaitDone(absl::Seconds(10)));
+  EXPECT_TRUE(coordinator->complete());
+  EXPECT_TRUE(coordinator->status().ok()) << coordinator->status();
+  EXPECT_TRUE(sink.finished());
+  EXPECT_EQ(coordinator->rounds_closed(), 9u);
+  auto simulated = test::SimulateRows(config_);
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  EXPECT_TRUE(test::SameTrajectory(log_->rows(), *simulated));
+}
+
+TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) {
+  absl::Notification in_observer;
+  absl::Notification release;
+  std::vector<uint64_t> observed;  // written by the closer thread only
+  std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator([&](const MetricsRow& row) {
+    observed.push_back(row.round);
+    if (row.round == 0) {
+      in_observer.Notify();
+      release.WaitForNotification();
+    }
+  });
+  FakeSink sink;
+  const char* reason = "";
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  auto start0 = sink.Await(1, absl::Seconds(10));
+  ASSERT_NE(start0, nullptr);
+  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
+  int duplicates = 0;
+  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_TRUE(in_observer.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  // The closer is inside the observer of round 0. Round 1 was already broadcast, and everything
+  // a reactor does goes on: a second stream attaches (and is refused for a busy client), round 1's
+  // updates are accepted, the state can be read.
+  auto start1 = sink.Await(2, absl::Seconds(10));
+  ASSERT_NE(start1, nullptr);
+  ASSERT_TRUE(start1->has_round_start());
+  EXPECT_EQ(start1->round_start().round(), 1u);
+  FakeSink other;
+  EXPECT_EQ(coordinator->Attach(&other, AttachFor({2}), &reason).code(),
+            absl::StatusCode::kAborted);
+  std::vector<DecodedUpdate> round1 = Updates(start1->round_start(), {0, 1, 2, 3});
+  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round1), &duplicates, &reason).ok());
+  EXPECT_EQ(coordinator->rounds_closed(), 1u);
+  (void)coordinator->StateHash();
+  // Round 1 is complete but cannot close before round 0's row is out.
+  EXPECT_EQ(log_->rows().size(), 1u);
+  release.Notify();
+
+  auto start2 = sink.Await(3, absl::Seconds(10));
+  ASSERT_NE(start2, nullptr);
+  EXPECT_EQ(start2->round_start().round(), 2u);
+  // Round 1's row is being written or written: Stop ends the run after it either way.
+  coordinator->Stop("test over");
+  EXPECT_EQ(coordinator->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_FALSE(coordinator->complete());
+  ASSERT_EQ(log_->rows().size(), 2u);
+  EXPECT_EQ(observed, (std::vector<uint64_t>{0, 1}));
+  auto simulated = test::SimulateRows(config_);
+  ASSERT_TRUE(simulated.ok());
+  EXPECT_TRUE(test::SamePrefix(log_->rows(), *simulated));
+}
+
+TEST_F(RoundCoordinatorTest, StopDuringARowWaitsForTheRow) {
+  absl::Notification in_observer;
+  absl::Notification release;
+  std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator([&](const MetricsRow& row) {
+    if (row.round == 0) {
+      in_observer.Notify();
+      release.WaitForNotification();
+    }
+  });
+  FakeSink sink;
+  const char* reason = "";
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  auto start0 = sink.Await(1, absl::Seconds(10));
+  ASSERT_NE(start0, nullptr);
+  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
+  int duplicates = 0;
+  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_TRUE(in_observer.WaitForNotificationWithTimeout(absl::Seconds(10)));
+
+  // Stop from another thread while round 0's row is out: it returns only once the closer has
+  // finished the row and ended the run, so a caller may write summary.json right after.
+  absl::Notification stopped;
+  std::thread stopper([&] {
+    coordinator->Stop("SIGTERM");
+    stopped.Notify();
+  });
+  EXPECT_FALSE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(200)));
+  release.Notify();
+  ASSERT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  stopper.join();
+  EXPECT_TRUE(coordinator->WaitDone(absl::ZeroDuration()));
+  EXPECT_EQ(coordinator->status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(log_->rows().size(), 1u);
+  EXPECT_EQ(coordinator->rounds_closed(), 1u);
+  EXPECT_TRUE(sink.finished());
+  // The last message is Finish{stopped, SIGTERM}, after round 1's RoundStart.
+  auto finish = sink.Await(3, absl::Seconds(10));
+  ASSERT_NE(finish, nullptr);
+  ASSERT_TRUE(finish->has_finish());
+  EXPECT_TRUE(finish->finish().stopped());
+  EXPECT_EQ(finish->finish().reason(), "SIGTERM");
+}
+
+TEST_F(RoundCoordinatorTest, StopFromTheObserverEndsTheRunAfterIt) {
+  RoundCoordinator* self = nullptr;
+  std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator([&](const MetricsRow& row) {
+    self->Stop("from the observer");  // on the closer thread: must not wait for itself
+  });
+  self = coordinator.get();
+  FakeSink sink;
+  const char* reason = "";
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  auto start0 = sink.Await(1, absl::Seconds(10));
+  ASSERT_NE(start0, nullptr);
+  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
+  int duplicates = 0;
+  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_TRUE(coordinator->WaitDone(absl::Seconds(10)));
+  EXPECT_EQ(coordinator->status().code(), absl::StatusCode::kCancelled) << coordinator->status();
+  EXPECT_EQ(log_->rows().size(), 1u);
+  auto finish = sink.Await(3, absl::Seconds(10));
+  ASSERT_NE(finish, nullptr);
+  ASSERT_TRUE(finish->has_finish());
+  EXPECT_EQ(finish->finish().reason(), "from the observer");
+}
+
+}  // namespace
+}  // namespace ef21

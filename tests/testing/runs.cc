@@ -1,0 +1,124 @@
+#include "tests/testing/runs.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
+#include "common/run/simulator.h"
+#include "proto/codec.h"
+#include "server/aggregator.h"
+
+namespace ef21::test {
+
+std::string BreastCancerPath() {
+  return std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
+}
+
+RunConfig BreastCancer(Algorithm algorithm, int64_t clients, int64_t rounds) {
+  RunConfig c;
+  c.problem = ProblemKind::kLogreg;
+  c.data = BreastCancerPath();
+  c.split = Split::kContiguous;
+  c.clients = clients;
+  c.algorithm = algorithm;
+  c.k = 2;
+  c.rounds = rounds;
+  c.threads = 1;
+  if (algorithm == Algorithm::kEf21Sgdm) {
+    c.stepsize = StepsizeRule::kConstant;
+    c.gamma = 0.05;
+    c.eta = 0.5;
+  }
+  return c;
+}
+
+absl::StatusOr<std::vector<MetricsRow>> SimulateRows(RunConfig config) {
+  config.out.clear();
+  EF21_ASSIGN_OR_RETURN(std::unique_ptr<Simulator> sim, Simulator::Create(config));
+  EF21_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log, RunLog::Create("", "{}", config.eps));
+  EF21_RETURN_IF_ERROR(sim->Run(log.get()));
+  return log->rows();
+}
+
+v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
+                        const std::vector<int64_t>& ids) {
+  v1::Attach a;
+  for (int64_t id : ids) a.add_client_ids(static_cast<uint32_t>(id));
+  ProblemToSpec(config, a.mutable_problem());
+  a.set_dim(static_cast<uint32_t>(problem.dim()));
+  a.set_clients(static_cast<uint32_t>(problem.num_clients()));
+  std::vector<double> probes(ids.size());
+  ProbeLosses(problem, ids, probes.data());
+  a.set_probe_loss(SumAscending(probes));
+  return a;
+}
+
+WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address,
+                                int64_t first, int64_t last) {
+  WorkerHost::Options o;
+  o.problem = config;
+  o.aggregator = address;
+  o.first_client = first;
+  o.last_client = last;
+  o.connect_timeout = absl::Seconds(30);
+  return o;
+}
+
+absl::Status HostThreads::Start(WorkerHost::Options options) {
+  EF21_ASSIGN_OR_RETURN(std::unique_ptr<WorkerHost> created,
+                        WorkerHost::Create(std::move(options)));
+  std::shared_ptr<WorkerHost> host(std::move(created));
+  auto* result = &results_.emplace_back(absl::UnknownError("not run"));
+  hosts_.push_back(host);
+  threads_.emplace_back([host, result] { *result = host->Run(); });
+  return absl::OkStatus();
+}
+
+void HostThreads::Join() {
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void HostThreads::CancelAll() {
+  for (auto& host : hosts_) host->Cancel();
+}
+
+absl::StatusOr<std::vector<MetricsRow>> FederateRows(
+    const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
+    absl::Duration timeout) {
+  Aggregator::Options options;
+  options.config = config;
+  options.config.out.clear();
+  options.listen = "127.0.0.1:0";
+  EF21_ASSIGN_OR_RETURN(std::unique_ptr<Aggregator> aggregator, Aggregator::Start(options));
+  HostThreads threads;
+  for (const auto& [first, last] : hosts) {
+    const absl::Status s =
+        threads.Start(HostOptions(options.config, aggregator->address(), first, last));
+    if (!s.ok()) {
+      aggregator->Stop("a worker host could not start");
+      (void)aggregator->Shutdown();
+      return s;
+    }
+  }
+  if (!aggregator->Wait(timeout)) {
+    aggregator->Stop("timeout");
+    threads.Join();
+    (void)aggregator->Shutdown();
+    return absl::DeadlineExceededError(
+        absl::StrCat("the federation did not finish in ", absl::FormatDuration(timeout)));
+  }
+  threads.Join();
+  EF21_RETURN_IF_ERROR(aggregator->Shutdown());
+  for (size_t i = 0; i < threads.size(); ++i) {
+    if (!threads.result(i).ok()) {
+      const absl::Status& s = threads.result(i).status();
+      return absl::Status(s.code(), absl::StrCat("worker host ", i, ": ", s.message()));
+    }
+  }
+  if (!aggregator->coordinator().complete()) {
+    return absl::InternalError(absl::StrCat("the run did not complete: ",
+                                            aggregator->coordinator().status().ToString()));
+  }
+  return aggregator->log().rows();
+}
+
+}  // namespace ef21::test
