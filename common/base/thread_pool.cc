@@ -13,10 +13,9 @@ ThreadPool::ThreadPool(int64_t threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     stop_ = true;
   }
-  start_cv_.notify_all();
   for (std::thread& t : workers_) t.join();
 }
 
@@ -36,17 +35,17 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    absl::MutexLock lock(&mu_);
     task_ = &fn;
     n_ = n;
     chunks_ = chunks;
     pending_ = chunks - 1;
     ++generation_;
   }
-  start_cv_.notify_all();
   RunChunk(fn, n, chunks, 0);
-  std::unique_lock<std::mutex> lock(mu_);
-  done_cv_.wait(lock, [this] { return pending_ == 0; });
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return pending_ == 0; };
+  mu_.Await(absl::Condition(&done));
   task_ = nullptr;
 }
 
@@ -56,8 +55,11 @@ void ThreadPool::WorkerLoop(int64_t index) {
     const std::function<void(int64_t, int64_t)>* task;
     int64_t n, chunks;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      start_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      absl::MutexLock lock(&mu_);
+      auto woken = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stop_ || generation_ != seen;
+      };
+      mu_.Await(absl::Condition(&woken));
       if (stop_) return;
       seen = generation_;
       task = task_;
@@ -66,8 +68,8 @@ void ThreadPool::WorkerLoop(int64_t index) {
     }
     if (index < chunks) {
       RunChunk(*task, n, chunks, index);
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--pending_ == 0) done_cv_.notify_one();
+      absl::MutexLock lock(&mu_);
+      --pending_;
     }
   }
 }

@@ -8,12 +8,13 @@
 #ifndef EF21_COMMON_BASE_THREAD_POOL_H_
 #define EF21_COMMON_BASE_THREAD_POOL_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ef21 {
 
@@ -34,15 +35,13 @@ class ThreadPool {
   void WorkerLoop(int64_t index);
 
   std::vector<std::thread> workers_;
-  std::mutex mu_;
-  std::condition_variable start_cv_;
-  std::condition_variable done_cv_;
-  const std::function<void(int64_t, int64_t)>* task_ = nullptr;
-  int64_t n_ = 0;
-  int64_t chunks_ = 0;
-  uint64_t generation_ = 0;
-  int64_t pending_ = 0;
-  bool stop_ = false;
+  absl::Mutex mu_;
+  const std::function<void(int64_t, int64_t)>* task_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int64_t n_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t chunks_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;  // one per ParallelFor that wakes workers
+  int64_t pending_ ABSL_GUARDED_BY(mu_) = 0;      // worker chunks of this generation not done
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 // The grain of one recurring ParallelFor loop (the clients of a round), learned from the wall
