@@ -1,6 +1,7 @@
 // `ef21 aggregator`: a long-running federation server (server/aggregator.h). Prints
 // "listening on HOST:PORT" once bound, runs until round K closes or SIGTERM/SIGINT, then writes
 // summary.json and exits 0.
+#include <atomic>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -13,9 +14,17 @@
 namespace ef21 {
 namespace {
 
+// Waiting for workers is part of the wall time but not of the round durations.
+void PrintWaiting(const char* who, double seconds) {
+  std::fprintf(stderr, "%s: waited %.3f s for workers (in the wall time, not in "
+               "ef21_round_duration_seconds)\n", who, seconds);
+}
+
 absl::Status RunAggregator(Aggregator::Options options, double linger_seconds) {
   std::unique_ptr<Aggregator> aggregator;
+  std::atomic<bool> signalled{false};
   SignalWaiter signals([&](const std::string& name) {
+    signalled = true;
     if (aggregator != nullptr) aggregator->Stop(name);
   });
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
@@ -32,21 +41,26 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds) {
   aggregator->Wait(absl::InfiniteDuration());
   const bool complete = aggregator->coordinator().complete();
   absl::Status status = aggregator->Shutdown();
-  if (linger_seconds > 0) {
-    aggregator->Wait(absl::Seconds(0));
-    absl::SleepFor(absl::Seconds(linger_seconds));
-  }
-  EF21_RETURN_IF_ERROR(status);
-  if (complete) {
+  // The outcome first, so it is visible while /metrics lingers.
+  if (status.ok() && complete) {
     std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
                stdout);
-  } else {
-    std::fprintf(stderr, "ef21 aggregator: stopped (%s) after %llu closed rounds; %s/metrics.csv "
-                 "holds every closed round\n",
+  } else if (status.ok()) {
+    std::fprintf(stderr, "ef21 aggregator: stopped (%s) %s; %s/metrics.csv holds every closed "
+                 "round\n",
                  signals.received().empty() ? "shutdown" : signals.received().c_str(),
-                 static_cast<unsigned long long>(aggregator->coordinator().rounds_closed()),
+                 DescribeClosedRounds(aggregator->coordinator().rounds_closed()).c_str(),
                  options.config.out.empty() ? "(no --out)" : options.config.out.c_str());
   }
+  PrintWaiting("ef21 aggregator", aggregator->coordinator().waiting_seconds());
+  std::fflush(stdout);
+  if (linger_seconds > 0 && !signalled) {
+    std::fprintf(stderr, "ef21 aggregator: keeping /metrics up for %g s (--linger-seconds; a "
+                 "signal ends it)\n", linger_seconds);
+    const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
+    while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EF21_RETURN_IF_ERROR(status);
   return absl::OkStatus();
 }
 
@@ -68,6 +82,9 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   flags.String("listen", &options.listen, "HOST:PORT to serve on (default 0.0.0.0:50051; port 0 picks one)");
   flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
   flags.Double("linger-seconds", &linger_seconds, "keep /metrics up this long after the run (default 0)");
+  flags.Int("per-client-metrics-max", &options.per_client_metric_bound,
+            "export per-client metric series only while the run has at most this many clients "
+            "(default 64)");
   AddProblemFlags(&flags, &config);
   AddAlgorithmFlags(&flags, &config);
   return RunSubcommand(flags, args, [&] {

@@ -41,4 +41,10 @@ std::string FormatSummary(const std::string& label, const RunSummary& s) {
       s.final_loss, s.paper_bits_per_client, s.uplink_bytes_per_client);
 }
 
+std::string DescribeClosedRounds(uint64_t closed_rounds) {
+  if (closed_rounds == 0) return "before round 0 closed (metrics.csv has no rows)";
+  return absl::StrFormat("after round %d (metrics.csv rows t = 0..%d)", closed_rounds - 1,
+                         closed_rounds - 1);
+}
+
 }  // namespace ef21

@@ -26,6 +26,11 @@ class ProgressLine {
 // A human-readable summary of a finished run (stdout).
 std::string FormatSummary(const std::string& label, const RunSummary& s);
 
+// How far a stopped federated run got, from the number of closed rounds counting round 0 (= the
+// rows of metrics.csv): "after round N (metrics.csv rows t = 0..N)", or "before round 0 closed
+// (metrics.csv has no rows)". Round 0 is the initialization; rounds 1..K are the iterations.
+std::string DescribeClosedRounds(uint64_t closed_rounds);
+
 }  // namespace ef21
 
 #endif  // EF21_CLI_PROGRESS_H_

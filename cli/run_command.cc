@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
@@ -89,6 +90,18 @@ struct RunOptions {
   std::vector<std::string> problem_args;  // forwarded to the workers
 };
 
+// Worker w's metrics address: the aggregator's HOST:PORT with PORT + 1 + w (port 0: a free one,
+// which the worker prints).
+std::string WorkerMetricsListen(const std::string& listen, int64_t w) {
+  const size_t colon = listen.rfind(':');
+  int64_t port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(absl::string_view(listen).substr(colon + 1), &port) || port == 0) {
+    return listen;  // the worker reports a malformed address itself
+  }
+  return absl::StrCat(listen.substr(0, colon), ":", port + 1 + w);
+}
+
 absl::Status Run(const RunOptions& o) {
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> stopping{false};
@@ -104,6 +117,13 @@ absl::Status Run(const RunOptions& o) {
   options.observer = [&progress](const MetricsRow& row) { progress.Update(row); };
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
   if (stopping) aggregator->Stop(signals.received());
+  if (aggregator->metrics().port() != 0) {
+    std::fprintf(stderr, "ef21 run: aggregator metrics on port %d; worker w's on %s\n",
+                 aggregator->metrics().port(),
+                 WorkerMetricsListen(o.metrics_listen, 0) == o.metrics_listen
+                     ? "a free port (each worker prints it)"
+                     : absl::StrCat("port ", aggregator->metrics().port(), " + 1 + w").c_str());
+  }
 
   const int64_t n = aggregator->coordinator().context().num_clients();
   const int64_t p = std::max<int64_t>(1, std::min(o.worker_processes, n));
@@ -120,6 +140,10 @@ absl::Status Run(const RunOptions& o) {
                                      absl::StrCat("--client-ids=", c.first, "-", c.last),
                                      absl::StrCat("--threads=", threads),
                                      "--connect-timeout-seconds=10"};
+    if (!o.metrics_listen.empty()) {
+      argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
+      argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));
+    }
     argv.insert(argv.end(), o.problem_args.begin(), o.problem_args.end());
     absl::StatusOr<pid_t> pid = SpawnProcess(argv);
     if (!pid.ok()) {
@@ -138,21 +162,23 @@ absl::Status Run(const RunOptions& o) {
     KillChildren(&children);
   }
   absl::Status run_status = aggregator->Shutdown();
+  // The workers linger as long (with --metrics-listen), at the same time.
+  if (o.linger_seconds > 0) absl::SleepFor(absl::Seconds(o.linger_seconds));
   if (failure.ok()) {
-    // Workers exit once they have read Finish.
+    // Workers exit once they have read Finish (and lingered).
     failure = ReapChildren(&children, /*block=*/true);
   }
-  if (o.linger_seconds > 0) absl::SleepFor(absl::Seconds(o.linger_seconds));
   EF21_RETURN_IF_ERROR(failure);
   EF21_RETURN_IF_ERROR(run_status);
   if (!aggregator->coordinator().complete()) {
-    std::fprintf(stderr, "ef21 run: stopped (%s) after %llu closed rounds\n",
-                 signals.received().c_str(),
-                 static_cast<unsigned long long>(aggregator->coordinator().rounds_closed()));
+    std::fprintf(stderr, "ef21 run: stopped (%s) %s\n", signals.received().c_str(),
+                 DescribeClosedRounds(aggregator->coordinator().rounds_closed()).c_str());
     return absl::OkStatus();
   }
   std::fputs(FormatSummary(AlgorithmName(o.config.algorithm), aggregator->log().summary()).c_str(),
              stdout);
+  std::fprintf(stderr, "ef21 run: waited %.3f s for workers (in the wall time, not in "
+               "ef21_round_duration_seconds)\n", aggregator->coordinator().waiting_seconds());
   return absl::OkStatus();
 }
 
@@ -166,8 +192,11 @@ int RunCommand(const std::vector<std::string>& args) {
                 "directory (config.json, metrics.csv, summary.json) and prints the same summary.");
   flags.Section("Federation");
   flags.Int("worker-processes", &o.worker_processes, "worker processes, each hosting a contiguous block of clients (default 2)");
-  flags.String("metrics-listen", &o.metrics_listen, "HOST:PORT for the aggregator's Prometheus /metrics (default: none)");
-  flags.Double("linger-seconds", &o.linger_seconds, "keep /metrics up this long after the last round (default 0)");
+  flags.String("metrics-listen", &o.metrics_listen,
+               "HOST:PORT for the aggregator's Prometheus /metrics; worker process w serves its "
+               "own on HOST:PORT+1+w (port 0: free ports, printed) (default: none)");
+  flags.Double("linger-seconds", &o.linger_seconds,
+               "keep every /metrics up this long after the last round (default 0)");
   AddProblemFlags(&flags, &o.config);
   AddAlgorithmFlags(&flags, &o.config);
   return RunSubcommand(flags, args, [&] {

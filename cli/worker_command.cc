@@ -1,5 +1,9 @@
 // `ef21 worker`: hosts logical clients A..B of a federated run (client/worker_host.h).
+#include <atomic>
 #include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -10,13 +14,19 @@
 namespace ef21 {
 namespace {
 
-absl::Status RunWorker(WorkerHost::Options options) {
+// What the worker says on stderr: one line on attach (and on each re-attach), a progress line at
+// most every 30 s, one line at the end; a line per new reason to reconnect.
+absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   std::unique_ptr<WorkerHost> host;
   std::atomic<bool> signalled{false};
   SignalWaiter signals([&](const std::string&) {
     signalled = true;
     if (host != nullptr) host->Cancel();
   });
+  const std::string clients = options.first_client == options.last_client
+                                  ? absl::StrCat("client ", options.first_client)
+                                  : absl::StrCat("clients ", options.first_client, "-",
+                                                 options.last_client);
   // One line per new reason to reconnect, and a reminder at most every 10 s while it persists.
   std::string last_message;
   absl::Time last_print = absl::InfinitePast();
@@ -24,11 +34,33 @@ absl::Status RunWorker(WorkerHost::Options options) {
     const std::string message(status.message());
     const absl::Time now = absl::Now();
     if (message == last_message && now - last_print < absl::Seconds(10)) return;
-    std::fprintf(stderr, "ef21 worker: %s; reconnecting\n", message.c_str());
+    std::fprintf(stderr, "ef21 worker: %s; %s\n", message.c_str(),
+                 status.code() == absl::StatusCode::kAborted ? "retrying" : "reconnecting");
     last_message = message;
     last_print = now;
   };
+  std::string run_id;
+  options.on_attached = [&](const std::string& id, uint64_t round, bool reattach) {
+    run_id = id;
+    std::fprintf(stderr, "ef21 worker: %s %s to aggregator %s, run %s, at round %llu\n",
+                 clients.c_str(), reattach ? "re-attached" : "attached",
+                 options.aggregator.c_str(), id.c_str(), static_cast<unsigned long long>(round));
+    last_message.clear();
+  };
+  int64_t computed = 0;
+  absl::Time last_progress = absl::Now();
+  options.on_round_sent = [&](uint64_t round) {
+    ++computed;
+    const absl::Time now = absl::Now();
+    if (now - last_progress < absl::Seconds(30)) return;
+    std::fprintf(stderr, "ef21 worker: round %llu sent (%lld rounds computed so far)\n",
+                 static_cast<unsigned long long>(round), static_cast<long long>(computed));
+    last_progress = now;
+  };
   EF21_ASSIGN_OR_RETURN(host, WorkerHost::Create(options));
+  if (host->metrics_port() != 0) {
+    std::fprintf(stderr, "ef21 worker: metrics on port %d\n", host->metrics_port());
+  }
   if (signalled) host->Cancel();
   absl::StatusOr<WorkerHost::Result> result = host->Run();
   if (!result.ok()) {
@@ -38,8 +70,20 @@ absl::Status RunWorker(WorkerHost::Options options) {
     return result.status();
   }
   if (result->stopped) {
-    std::fprintf(stderr, "ef21 worker: the aggregator stopped the run after round %llu (%s); "
-                 "exiting\n", static_cast<unsigned long long>(result->rounds), result->reason.c_str());
+    std::fprintf(stderr, "ef21 worker: the aggregator stopped run %s after round %llu (%s); "
+                 "exiting\n", run_id.c_str(), static_cast<unsigned long long>(result->rounds),
+                 result->reason.c_str());
+  } else {
+    std::fprintf(stderr, "ef21 worker: run %s complete (rounds 0..%llu); %s computed %lld rounds, "
+                 "%lld reconnects\n", run_id.c_str(),
+                 static_cast<unsigned long long>(result->rounds), clients.c_str(),
+                 static_cast<long long>(computed), static_cast<long long>(result->reconnects));
+  }
+  if (linger_seconds > 0 && !signalled && host->metrics_port() != 0) {
+    std::fprintf(stderr, "ef21 worker: keeping /metrics up for %g s (--linger-seconds; a signal "
+                 "ends it)\n", linger_seconds);
+    const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
+    while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
   }
   return absl::OkStatus();
 }
@@ -51,6 +95,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
   std::string ids;
   double connect_timeout_seconds = 60;
   int64_t drop_at = -1;
+  double linger_seconds = 0;
   FlagSet flags("worker",
                 "Hosts logical clients A..B of a federated run over one gRPC stream to the\n"
                 "aggregator. Needs only the problem flags: the algorithm comes from the aggregator.\n"
@@ -60,6 +105,8 @@ int WorkerCommand(const std::vector<std::string>& args) {
   flags.String("aggregator", &options.aggregator, "HOST:PORT of the aggregator");
   flags.String("client-ids", &ids, "the clients hosted: N or A-B (inclusive)");
   flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
+  flags.Double("linger-seconds", &linger_seconds,
+               "keep /metrics up this long after the run ends (default 0)");
   flags.Int("threads", &options.threads, "threads stepping the hosted clients (default 1)");
   flags.Double("connect-timeout-seconds", &connect_timeout_seconds,
                "how long the aggregator may stay unreachable, at start or after a broken stream "
@@ -75,8 +122,12 @@ int WorkerCommand(const std::vector<std::string>& args) {
     }
     options.connect_timeout = absl::Seconds(connect_timeout_seconds);
     options.drop_stream_at_round = drop_at;
+    if (!(linger_seconds >= 0)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--linger-seconds must be >= 0; got ", linger_seconds));
+    }
     EF21_RETURN_IF_ERROR(options.Validate());
-    return RunWorker(options);
+    return RunWorker(options, linger_seconds);
   });
 }
 

@@ -139,6 +139,14 @@ absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
       backoff = options_.backoff_initial;
     }
     if (absl::Now() - outage_start > options_.connect_timeout) {
+      if (last.code() == absl::StatusCode::kAborted) {
+        // The aggregator was reachable and refused: a client is held by another stream.
+        return absl::FailedPreconditionError(absl::StrCat(
+            last.message(), " (still after ", absl::FormatDuration(options_.connect_timeout),
+            "): --client-ids=", options_.first_client, "-", options_.last_client,
+            " overlaps another worker's, or the aggregator has not yet seen this worker's previous "
+            "stream end"));
+      }
       return absl::UnavailableError(absl::StrCat(
           "aggregator at ", options_.aggregator, " unreachable for ",
           absl::FormatDuration(options_.connect_timeout), ": ", last.message()));
@@ -260,6 +268,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
                                             " client states for ", ids_.size(), " clients"));
   }
   const size_t n = ids_.size();
+  const bool reattach = context_ != nullptr;
   if (context_ == nullptr) {
     RunConfig config = options_.problem;
     EF21_RETURN_IF_ERROR(SpecToRunConfig(welcome.spec(), &config));
@@ -309,6 +318,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
   if (resend.updates_size() > 0 && !Write(stream, resend)) {
     return absl::UnavailableError("stream broke while resending updates");
   }
+  if (options_.on_attached) options_.on_attached(run_id_, welcome.round(), reattach);
   return absl::OkStatus();
 }
 

@@ -60,10 +60,12 @@ class WorkerHost {
     std::string name;  // for the aggregator's logs; default host:pid
     // Test hook: cut the stream once, right after sending the updates of this round (-1: never).
     int64_t drop_stream_at_round = -1;
-    // Called after the updates of a round were written (tests).
+    // Called after the updates of a round were written (progress output, tests).
     std::function<void(uint64_t round)> on_round_sent;
-    // Called before each backoff wait with the error that ended the last attempt (tests).
+    // Called before each backoff wait with the error that ended the last attempt.
     std::function<void(const absl::Status&)> on_retry;
+    // Called when Welcome arrived: the run id, the open round, whether it is a re-attach.
+    std::function<void(const std::string& run_id, uint64_t round, bool reattach)> on_attached;
 
     absl::Status Validate() const;
   };

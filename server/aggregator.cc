@@ -37,6 +37,10 @@ absl::Status Aggregator::Options::Validate() const {
   if (expected_clients < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--clients must be >= 0; got ", expected_clients));
   }
+  if (per_client_metric_bound < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--per-client-metrics-max must be >= 0; got ", per_client_metric_bound));
+  }
   if (keepalive_time <= absl::ZeroDuration() || keepalive_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
   }
@@ -66,6 +70,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   AggregatorMetrics::Options metrics_options;
   metrics_options.listen = options.metrics_listen;
   metrics_options.clients = context->num_clients();
+  metrics_options.per_client_bound = options.per_client_metric_bound;
   EF21_ASSIGN_OR_RETURN(a->metrics_, AggregatorMetrics::Start(metrics_options));
 
   RoundCoordinator::Options coordinator_options;

@@ -35,6 +35,9 @@ class Aggregator {
     RunConfig config;                 // the run; config.out is its directory ("" writes nothing)
     std::string listen = "127.0.0.1:0";
     std::string metrics_listen;       // "" serves no /metrics
+    // Per-client metric series (ef21_client_uplink_bytes_total{client}) only while the run has at
+    // most this many clients (--per-client-metrics-max).
+    int64_t per_client_metric_bound = kDefaultPerClientMetricBound;
     // The number of clients the deployment expects (--clients of `ef21 aggregator` with
     // --split=row); 0 checks nothing.
     int64_t expected_clients = 0;

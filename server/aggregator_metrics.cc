@@ -36,12 +36,14 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
       : registry_(std::make_shared<prometheus::Registry>()),
         rounds_completed_(prometheus::BuildCounter()
                               .Name("ef21_rounds_completed_total")
-                              .Help("Rounds closed by the aggregator.")
+                              .Help("Rounds t >= 1 closed by the aggregator. Round 0, the initialization "
+                                    "(metrics.csv row t = 0), is not counted: after --rounds=K it "
+                                    "reads K, as ef21_round does.")
                               .Register(*registry_)
                               .Add({})),
         round_(prometheus::BuildGauge()
                    .Name("ef21_round")
-                   .Help("The round currently open.")
+                   .Help("The round t open now; K once a run of --rounds=K is complete.")
                    .Register(*registry_)
                    .Add({})),
         clients_(prometheus::BuildGauge()
@@ -125,9 +127,18 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                       .Add({})),
         round_duration_(prometheus::BuildHistogram()
                             .Name("ef21_round_duration_seconds")
-                            .Help("Time from the start of a round to its close.")
+                            .Help("Time from the start of a round (0..K) to its close, without the "
+                                  "time spent waiting for a worker "
+                                  "(ef21_waiting_for_workers_seconds_total).")
                             .Register(*registry_)
                             .Add({}, DurationBuckets())),
+        waiting_(prometheus::BuildCounter()
+                     .Name("ef21_waiting_for_workers_seconds_total")
+                     .Help("Wall time the open round could not progress because a client had "
+                           "neither sent its update nor a live worker stream (at the start: "
+                           "until every worker attached).")
+                     .Register(*registry_)
+                     .Add({})),
         rejected_family_(prometheus::BuildCounter()
                              .Name("ef21_rejected_messages_total")
                              .Help("Messages refused by the aggregator, by reason.")
@@ -169,7 +180,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
 
   void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
                      double duration_seconds) override {
-    rounds_completed_.Increment();
+    if (row.round > 0) rounds_completed_.Increment();
     round_duration_.Observe(duration_seconds);
     paper_bytes_per_client_.Set(row.paper_bits_per_client / 8);
     uplink_bytes_per_client_.Set(row.uplink_bytes_per_client);
@@ -212,6 +223,10 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
 
   void OnDuplicate() override { duplicates_.Increment(); }
 
+  void AddWaitingSeconds(double seconds) override {
+    if (seconds > 0) waiting_.Increment(seconds);
+  }
+
   void SetConnectedWorkers(int64_t workers) override {
     connected_workers_.Set(static_cast<double>(workers));
   }
@@ -240,6 +255,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Gauge& loss_;
   prometheus::Gauge& stepsize_;
   prometheus::Histogram& round_duration_;
+  prometheus::Counter& waiting_;
   prometheus::Family<prometheus::Counter>& rejected_family_;
   prometheus::Counter& duplicates_;
   // Indexed by client; empty when the run has more clients than the per-client bound.

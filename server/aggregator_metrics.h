@@ -9,8 +9,9 @@
 // convention counts bits, but promtool rejects "bits" in a name (base unit: bytes), so it is
 // exported in bytes = bits / 8, exactly (a multiple of 1/8 is exact in a double).
 //   ef21_build_info{version}                 gauge, 1
-//   ef21_rounds_completed_total              counter
-//   ef21_round                               gauge: the open round
+//   ef21_rounds_completed_total              counter: rounds t >= 1 closed (round 0, the
+//                                            initialization, is not counted): K after --rounds=K
+//   ef21_round                               gauge: the open round t; K once the run is complete
 //   ef21_clients                             gauge: n
 //   ef21_connected_workers                   gauge: open Train streams
 //   ef21_uplink_bytes_total                  counter: algorithm bytes of accepted updates
@@ -22,7 +23,8 @@
 //   ef21_uplink_bytes_per_client             gauge: = metrics.csv uplink_bytes_per_client
 //   ef21_downlink_bytes_per_client           gauge: = metrics.csv downlink_bytes_per_client
 //   ef21_g_norm, ef21_grad_norm, ef21_loss, ef21_stepsize   gauges of the last closed round
-//   ef21_round_duration_seconds              histogram
+//   ef21_round_duration_seconds              histogram: rounds 0..K, without waiting for workers
+//   ef21_waiting_for_workers_seconds_total   counter: time the open round lacked a worker
 //   ef21_rejected_messages_total{reason}     counter
 //   ef21_duplicate_updates_total             counter
 #ifndef EF21_SERVER_AGGREGATOR_METRICS_H_
@@ -50,6 +52,9 @@ inline constexpr const char* kRejectionReasons[] = {
     "wrong_value_type", "unreadable_or_early_close",
 };
 
+// The default of AggregatorMetrics::Options::per_client_bound.
+inline constexpr int64_t kDefaultPerClientMetricBound = 64;
+
 class AggregatorMetrics {
  public:
   struct Options {
@@ -57,7 +62,8 @@ class AggregatorMetrics {
     // Port 0 picks a free port (see port()).
     std::string listen;
     int64_t clients = 0;
-    int64_t per_client_bound = 64;
+    // Per-client series only while clients <= this (`ef21 aggregator --per-client-metrics-max`).
+    int64_t per_client_bound = kDefaultPerClientMetricBound;
   };
 
   static absl::StatusOr<std::unique_ptr<AggregatorMetrics>> Start(const Options& options);
@@ -67,7 +73,8 @@ class AggregatorMetrics {
   virtual int port() const = 0;
 
   // A round closed: its metrics.csv row, the cumulative totals behind it, and how long it took
-  // from RoundStart to close.
+  // from RoundStart to close, without time spent waiting for workers. Round 0 (the
+  // initialization) is observed in the duration histogram but not counted as a completed round.
   virtual void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
                              double duration_seconds) = 0;
   // An update was accepted: its algorithm and diagnostic wire bytes.
@@ -76,6 +83,8 @@ class AggregatorMetrics {
   // A message was refused; `reason` is a short snake_case label (e.g. "non_finite_value").
   virtual void OnRejected(absl::string_view reason) = 0;
   virtual void OnDuplicate() = 0;
+  // Time the open round could not progress for lack of a worker.
+  virtual void AddWaitingSeconds(double seconds) = 0;
   virtual void SetConnectedWorkers(int64_t workers) = 0;
   virtual void SetRound(uint64_t round) = 0;
 

@@ -61,6 +61,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   }
   started_ = MonotonicSeconds();
   round_started_ = started_;
+  waiting_since_ = started_;
   open_round_start_ = MakeRoundStartLocked();
   if (metrics_ != nullptr) metrics_->SetRound(0);
   closer_ = std::thread([this] { CloserLoop(); });
@@ -107,6 +108,23 @@ void RoundCoordinator::BroadcastLocked(const std::shared_ptr<const v1::ServerMes
 void RoundCoordinator::SetDoneLocked(absl::Status status) {
   done_ = true;
   status_ = std::move(status);
+}
+
+void RoundCoordinator::UpdateWaitingLocked(double now) {
+  if (waiting_) {
+    const double waited = now - waiting_since_;
+    waited_in_round_ += waited;
+    waited_total_ += waited;
+    if (metrics_ != nullptr) metrics_->AddWaitingSeconds(waited);
+  }
+  waiting_ = false;
+  for (const ClientSlot& slot : slots_) {
+    if (slot.sink == nullptr && !slot.received) {
+      waiting_ = true;
+      break;
+    }
+  }
+  waiting_since_ = now;
 }
 
 absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, const char** reason) {
@@ -164,11 +182,12 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     if (slots_[id].sink != nullptr) {
       *reason = "client_busy";
       return absl::AbortedError(
-          absl::StrCat("client ", id, " is attached on another live stream; retry later"));
+          absl::StrCat("client ", id, " is attached by another worker"));
     }
   }
   for (int64_t id : ids) slots_[id].sink = sink;
   sinks_.push_back(sink);
+  UpdateWaitingLocked(MonotonicSeconds());
 
   auto welcome_message = std::make_shared<v1::ServerMessage>();
   v1::Welcome* welcome = welcome_message->mutable_welcome();
@@ -269,6 +288,7 @@ void RoundCoordinator::Detach(StreamSink* sink) {
   for (ClientSlot& slot : slots_) {
     if (slot.sink == sink) slot.sink = nullptr;
   }
+  if (!done_) UpdateWaitingLocked(MonotonicSeconds());
   if (metrics_ != nullptr) metrics_->SetConnectedWorkers(static_cast<int64_t>(sinks_.size()));
 }
 
@@ -320,6 +340,11 @@ uint64_t RoundCoordinator::rounds_closed() const {
   return rounds_closed_;
 }
 
+double RoundCoordinator::waiting_seconds() const {
+  absl::MutexLock lock(&mu_);
+  return waited_total_;
+}
+
 uint64_t RoundCoordinator::StateHash() const {
   absl::MutexLock lock(&mu_);
   uint64_t h = 0xcbf29ce484222325ULL;
@@ -356,9 +381,11 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   received_ = 0;
   rounds_closed_ = round + 1;
   // Counters only (no I/O): kept under the lock so they move together with the round gauge.
-  if (metrics_ != nullptr) {
-    metrics_->OnRoundClosed(row, round_closer_.totals(), now - round_started_);
-  }
+  // The round's duration without waiting for workers; the next round's waiting starts now.
+  UpdateWaitingLocked(now);
+  const double duration = now - round_started_ - waited_in_round_;
+  waited_in_round_ = 0.0;
+  if (metrics_ != nullptr) metrics_->OnRoundClosed(row, round_closer_.totals(), duration);
   round_started_ = now;
   if (!last) {
     if (metrics_ != nullptr) metrics_->SetRound(server_->round());

@@ -64,7 +64,7 @@ class RoundCoordinator {
   // Registers `sink` as carrying `attach`'s clients and queues Welcome and the open round's
   // RoundStart on it (in that order, before any later broadcast). Refuses, changing nothing:
   // INVALID_ARGUMENT (no ids, an id out of range or repeated), FAILED_PRECONDITION (another run,
-  // another problem or data, the run is over), ABORTED (an id attached on another live stream),
+  // another problem or data, the run is over), ABORTED (an id attached by another worker, on a live stream),
   // UNAVAILABLE (shutting down). *reason gets a snake_case label of a refusal.
   absl::Status Attach(StreamSink* sink, const v1::Attach& attach, const char** reason);
 
@@ -95,8 +95,11 @@ class RoundCoordinator {
   // timeout. For tests that must know the state is settled.
   bool WaitForReceived(int64_t count, absl::Duration timeout);
 
-  // Rounds closed so far.
+  // Rounds closed so far, counting round 0: metrics.csv has this many rows (t = 0..count-1).
   uint64_t rounds_closed() const;
+  // Seconds the open round could not progress because a client had neither sent its update nor
+  // a live stream (at the start: until every worker attached), summed over the run so far.
+  double waiting_seconds() const;
   // A hash of x, g, every g_i copy, the open round and the pending updates, for tests: a refused
   // message must leave it unchanged.
   uint64_t StateHash() const;
@@ -118,6 +121,9 @@ class RoundCoordinator {
   void BroadcastLocked(const std::shared_ptr<const v1::ServerMessage>& message, bool finish)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SetDoneLocked(absl::Status status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Accounts the waiting since the last call and re-evaluates whether the open round waits for a
+  // worker. Called whenever a client's stream or the open round changes.
+  void UpdateWaitingLocked(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
     Vector g;                        // the aggregator's copy of g_i (after the last closed round)
@@ -150,6 +156,10 @@ class RoundCoordinator {
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
   // The closer is writing a closed round's row (lock released); Stop leaves the end to it.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool waiting_ ABSL_GUARDED_BY(mu_) = true;  // the open round lacks a worker
+  double waiting_since_ ABSL_GUARDED_BY(mu_) = 0.0;
+  double waited_in_round_ ABSL_GUARDED_BY(mu_) = 0.0;
+  double waited_total_ ABSL_GUARDED_BY(mu_) = 0.0;
   bool stop_requested_ ABSL_GUARDED_BY(mu_) = false;
   std::string stop_reason_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;

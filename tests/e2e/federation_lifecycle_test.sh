@@ -5,7 +5,8 @@
 #  - connection cut (worker test hook): equal as well;
 #  - health: SERVING while the run goes on;
 #  - SIGTERM to the aggregator while workers stream: it exits 0 with every closed round in
-#    metrics.csv and summary.json; workers exit 0 saying the run was stopped;
+#    metrics.csv and summary.json; workers exit 0 saying the run was stopped; both messages name
+#    metrics.csv's last row ("after round N");
 #  - a worker started before its aggregator waits and joins;
 #  - an aggregator restart is reported to the worker clearly (non-zero exit).
 # Waits poll files or endpoints in bounded loops; nothing relies on a fixed sleep.
@@ -141,6 +142,13 @@ if wait_for "[ \$(rows $work/term/metrics.csv) -ge 30 ]" 120; then
     pass "SIGTERM: aggregator exit 0 with $closed complete rows + summary.json; worker exit 0: $(tail -n 1 "$work/t0.log")"
   else
     fail "SIGTERM: aggregator rc $agg_rc, worker rc $wrk_rc, rows $closed, last round $last, fields $fields: $(tail -n 2 "$work/term.err") / $(tail -n 2 "$work/t0.log")"
+  fi
+  # The messages name the last row of metrics.csv (round 0 is the initialization, rows t = 0..N).
+  if grep -qF "stopped (SIGTERM) after round $last (metrics.csv rows t = 0..$last)" "$work/term.err" &&
+     grep -qF "stopped run " "$work/t0.log" && grep -qF "after round $last (SIGTERM)" "$work/t0.log"; then
+    pass "SIGTERM: aggregator and worker say 'after round $last', metrics.csv's last row"
+  else
+    fail "SIGTERM: messages do not name round $last: $(cat "$work/term.err") / $(tail -n 2 "$work/t0.log")"
   fi
 else
   fail "SIGTERM: the run did not reach 30 rounds"

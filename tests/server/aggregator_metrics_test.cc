@@ -76,6 +76,8 @@ void Exercise(AggregatorMetrics& metrics) {
   metrics.OnRejected("wrong_round");
   metrics.OnRejected("non_finite_value");
   metrics.OnDuplicate();
+  metrics.AddWaitingSeconds(1.5);
+  metrics.AddWaitingSeconds(0.25);
   CommTotals totals;
   totals.paper_bits = 288;
   metrics.OnRoundClosed(Row(7, 96, 0.75), totals, 0.003);
@@ -118,6 +120,7 @@ TEST(AggregatorMetricsTest, RendersEveryMethodsEffect) {
   EXPECT_THAT(SampleValue(text, "ef21_rejected_messages_total{reason=\"wrong_round\"}"),
               Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_duplicate_updates_total"), Optional(1.0));
+  EXPECT_THAT(SampleValue(text, "ef21_waiting_for_workers_seconds_total"), Optional(1.75));
   EXPECT_THAT(SampleValue(text, absl::StrCat("ef21_build_info{version=\"", kVersion, "\"}")),
               Optional(1.0));
 }
@@ -136,7 +139,7 @@ TEST(AggregatorMetricsTest, EveryFamilyHasHelp) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# HELP ", parts[2], " "))) << line;
     EXPECT_TRUE(absl::StartsWith(parts[2], "ef21_")) << line;
   }
-  EXPECT_EQ(families, 20);
+  EXPECT_EQ(families, 21);
 }
 
 TEST(AggregatorMetricsTest, RoundDurationBucketsSpan100MicrosecondsTo100Seconds) {
@@ -174,7 +177,9 @@ TEST(AggregatorMetricsTest, PaperBytesFollowTotalsAndGradNormSkipsNan) {
   EXPECT_THAT(SampleValue(text, "ef21_paper_bytes_total"), Optional(1001.0 / 8));
   // 333 / 8 = 41.625 exactly: bits = 8 × the exported value, bit for bit.
   EXPECT_THAT(SampleValue(text, "ef21_paper_bytes_per_client"), Optional(41.625));
-  EXPECT_THAT(SampleValue(text, "ef21_rounds_completed_total"), Optional(3.0));
+  // Rounds 0, 1, 2 closed: round 0 is the initialization, so 2 completed rounds; its duration
+  // is observed all the same.
+  EXPECT_THAT(SampleValue(text, "ef21_rounds_completed_total"), Optional(2.0));
   EXPECT_THAT(SampleValue(text, "ef21_round_duration_seconds_count"), Optional(3.0));
   EXPECT_THAT(SampleValue(text, "ef21_round_duration_seconds_sum"), Optional(2.75));
   EXPECT_THAT(SampleValue(text, "ef21_grad_norm"), Optional(0.5));

@@ -265,7 +265,7 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
       {"attach other run", false, [&] { return attach([](v1::Attach* a) { a->set_run_id("feedbeef"); }); },
        StatusCode::FAILED_PRECONDITION, "run feedbeef is not"},
       {"attach a client live on another stream", false,
-       [&] { return AttachMessage({1}); }, StatusCode::ABORTED, "another live stream"},
+       [&] { return AttachMessage({1}); }, StatusCode::ABORTED, "client 1 is attached by another worker"},
       {"attach twice", true, [&] { return AttachMessage({0}); }, StatusCode::FAILED_PRECONDITION,
        "twice"},
       {"another client's id", true, [&] { return SparseUpdate(0, 1, {2}, {1.0}); },
@@ -492,6 +492,45 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
   const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config_);
   ASSERT_TRUE(simulated.ok()) << simulated.status();
   EXPECT_TRUE(test::SameTrajectory(aggregator_->log().rows(), *simulated));
+}
+
+// Rows t = 0..K; round 0 is the initialization: after --rounds=K both ef21_rounds_completed_total
+// and ef21_round read K. The second worker attaches 0.5 s late: that is waiting, counted in
+// ef21_waiting_for_workers_seconds_total and not in any round's duration, and the two together
+// account for the whole wall time up to the last close.
+TEST_F(AggregatorTest, CountersAfterKRoundsAndWaitingApartFromRoundDurations) {
+  const absl::Status* early = StartHost(0, 1);
+  absl::SleepFor(absl::Milliseconds(500));
+  const absl::Status* late = StartHost(2, 3);
+  ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
+  for (std::thread& t : hosts_) t.join();
+  hosts_.clear();
+  EXPECT_TRUE(early->ok()) << *early;
+  EXPECT_TRUE(late->ok()) << *late;
+  ASSERT_TRUE(aggregator_->coordinator().complete());
+  const std::string text = aggregator_->metrics().Render();
+  const auto value = [&](const std::string& name) {
+    for (absl::string_view line : absl::StrSplit(text, '\n')) {
+      if (absl::StartsWith(line, name + " ")) {
+        double v = 0;
+        if (absl::SimpleAtod(line.substr(name.size() + 1), &v)) return v;
+      }
+    }
+    ADD_FAILURE() << "no sample " << name << " in\n" << text;
+    return -1.0;
+  };
+  const double k = static_cast<double>(config_.rounds);
+  EXPECT_EQ(aggregator_->coordinator().rounds_closed(), static_cast<uint64_t>(config_.rounds + 1));  // rows 0..K
+  EXPECT_EQ(aggregator_->log().summary().rounds, static_cast<uint64_t>(config_.rounds));
+  EXPECT_EQ(value("ef21_rounds_completed_total"), k);
+  EXPECT_EQ(value("ef21_round"), k);
+  EXPECT_EQ(value("ef21_round_duration_seconds_count"), k + 1);  // rounds 0..K
+  const double waiting = value("ef21_waiting_for_workers_seconds_total");
+  const double busy = value("ef21_round_duration_seconds_sum");
+  EXPECT_GE(waiting, 0.5);
+  EXPECT_DOUBLE_EQ(waiting, aggregator_->coordinator().waiting_seconds());
+  // Every second from the start to the last close is either a round's or waiting.
+  EXPECT_NEAR(busy + waiting, aggregator_->log().summary().wall_seconds, 1e-6);
 }
 
 TEST_F(AggregatorTest, StopEndsStreamsWithFinishAndKeepsClosedRounds) {
