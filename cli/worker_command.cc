@@ -70,7 +70,7 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
     return result.status();
   }
   if (result->stopped) {
-    std::fprintf(stderr, "ef21 worker: the aggregator stopped run %s after round %llu (%s); "
+    std::fprintf(stderr, "ef21 worker: the aggregator stopped the run %s after round %llu (%s); "
                  "exiting\n", run_id.c_str(), static_cast<unsigned long long>(result->rounds),
                  result->reason.c_str());
   } else {

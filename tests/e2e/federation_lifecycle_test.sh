@@ -145,7 +145,7 @@ if wait_for "[ \$(rows $work/term/metrics.csv) -ge 30 ]" 120; then
   fi
   # The messages name the last row of metrics.csv (round 0 is the initialization, rows t = 0..N).
   if grep -qF "stopped (SIGTERM) after round $last (metrics.csv rows t = 0..$last)" "$work/term.err" &&
-     grep -qF "stopped run " "$work/t0.log" && grep -qF "after round $last (SIGTERM)" "$work/t0.log"; then
+     grep -qF "stopped the run " "$work/t0.log" && grep -qF "after round $last (SIGTERM)" "$work/t0.log"; then
     pass "SIGTERM: aggregator and worker say 'after round $last', metrics.csv's last row"
   else
     fail "SIGTERM: messages do not name round $last: $(cat "$work/term.err") / $(tail -n 2 "$work/t0.log")"
