@@ -499,14 +499,14 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
 // ef21_waiting_for_workers_seconds_total and not in any round's duration, and the two together
 // account for the whole wall time up to the last close.
 TEST_F(AggregatorTest, CountersAfterKRoundsAndWaitingApartFromRoundDurations) {
-  const absl::Status* early = StartHost(0, 1);
+  StartHost(0, 1);
   absl::SleepFor(absl::Milliseconds(500));
-  const absl::Status* late = StartHost(2, 3);
+  StartHost(2, 3);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
-  for (std::thread& t : hosts_) t.join();
-  hosts_.clear();
-  EXPECT_TRUE(early->ok()) << *early;
-  EXPECT_TRUE(late->ok()) << *late;
+  hosts_.Join();
+  ASSERT_EQ(hosts_.size(), 2u);
+  EXPECT_TRUE(hosts_.result(0).ok()) << hosts_.result(0).status();
+  EXPECT_TRUE(hosts_.result(1).ok()) << hosts_.result(1).status();
   ASSERT_TRUE(aggregator_->coordinator().complete());
   const std::string text = aggregator_->metrics().Render();
   const auto value = [&](const std::string& name) {
