@@ -56,7 +56,7 @@ n=683
 ########################################## crash and rejoin (kill -9) at a seeded random round
 RANDOM=2110  # the seed of the choice below
 for algorithm in norm-ef21 ef21; do
-  rounds=300
+  rounds=2000  # lasts seconds, so the kill lands mid-run (300 rounds took 0.6 s here)
   kill_round=$((20 + RANDOM % 200))
   flags=("${problem[@]}" --algorithm=$algorithm --rounds=$rounds)
   "$bin" simulate "${flags[@]}" --out="$work/crash-$algorithm-sim" > /dev/null
