@@ -110,6 +110,56 @@ TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
   EXPECT_TRUE(absl::StrContains(result.status().message(), "unreachable")) << result.status();
 }
 
+// Two workers with overlapping ids: the second is refused while the first holds client 3, retries
+// for its connect timeout and then names the reason, not "unreachable". The first, told its run id
+// and round on attach, completes the run with a third worker for the rest.
+TEST(WorkerHostTest, OverlappingClientIdsAreReportedAsSuch) {
+  const RunConfig config = Config(Algorithm::kNormEf21);
+  Aggregator::Options options;
+  options.config = config;
+  auto aggregator = Aggregator::Start(options);
+  ASSERT_TRUE(aggregator.ok());
+  absl::Notification attached;
+  std::string attached_run;
+  WorkerHost::Options first = HostOptions(config, (*aggregator)->address(), 0, 3);
+  first.on_attached = [&](const std::string& run_id, uint64_t round, bool reattach) {
+    attached_run = run_id;
+    EXPECT_EQ(round, 0u);
+    EXPECT_FALSE(reattach);
+    attached.Notify();
+  };
+  HostThreads hosts;
+  ASSERT_TRUE(hosts.Start(first).ok());
+  ASSERT_TRUE(attached.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  EXPECT_EQ(attached_run, (*aggregator)->run_id());
+
+  WorkerHost::Options second = HostOptions(config, (*aggregator)->address(), 3, 5);
+  second.connect_timeout = absl::Milliseconds(500);
+  int retries = 0;
+  second.on_retry = [&](const absl::Status& status) {
+    ++retries;
+    EXPECT_EQ(status.code(), absl::StatusCode::kAborted) << status;
+  };
+  auto host = WorkerHost::Create(second);
+  ASSERT_TRUE(host.ok());
+  auto result = (*host)->Run();
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
+  EXPECT_TRUE(absl::StrContains(result.status().message(), "client 3 is attached by another worker"))
+      << result.status();
+  EXPECT_TRUE(absl::StrContains(result.status().message(),
+                                "--client-ids=3-5 overlaps another worker's"))
+      << result.status();
+  EXPECT_FALSE(absl::StrContains(result.status().message(), "unreachable")) << result.status();
+  EXPECT_GE(retries, 1);
+
+  ASSERT_TRUE(hosts.Start(HostOptions(config, (*aggregator)->address(), 4, 5)).ok());
+  hosts.Join();
+  EXPECT_TRUE(hosts.result(0).ok()) << hosts.result(0).status();
+  EXPECT_TRUE(hosts.result(1).ok()) << hosts.result(1).status();
+  EXPECT_TRUE((*aggregator)->Shutdown().ok());
+  EXPECT_TRUE((*aggregator)->coordinator().complete());
+}
+
 TEST(WorkerHostTest, OtherProblemFlagsAreRefusedClearly) {
   const RunConfig config = Config(Algorithm::kNormEf21);
   Aggregator::Options options;

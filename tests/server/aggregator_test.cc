@@ -533,6 +533,30 @@ TEST_F(AggregatorTest, CountersAfterKRoundsAndWaitingApartFromRoundDurations) {
   EXPECT_NEAR(busy + waiting, aggregator_->log().summary().wall_seconds, 1e-6);
 }
 
+// --per-client-metrics-max reaches the metrics: per-client series while n <= the bound only, and a
+// negative bound is refused before anything starts.
+TEST(AggregatorOptionsTest, PerClientMetricBoundIsAnOption) {
+  for (const int64_t bound : {int64_t{3}, int64_t{4}}) {
+    Aggregator::Options options;
+    options.config = TestConfig("");  // 4 clients
+    options.per_client_metric_bound = bound;
+    auto aggregator = Aggregator::Start(options);
+    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+    const std::string text = (*aggregator)->metrics().Render();
+    EXPECT_EQ(absl::StrContains(text, "ef21_client_uplink_bytes_total{client=\"3\"}"), bound == 4)
+        << "bound " << bound;
+    (*aggregator)->Stop("test over");
+    EXPECT_TRUE((*aggregator)->Shutdown().ok());
+  }
+  Aggregator::Options bad;
+  bad.config = TestConfig("");
+  bad.per_client_metric_bound = -1;
+  const auto refused = Aggregator::Start(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "--per-client-metrics-max must be >= 0; got -1"))
+      << refused.status();
+}
+
 TEST_F(AggregatorTest, StopEndsStreamsWithFinishAndKeepsClosedRounds) {
   v1::Welcome welcome;
   v1::RoundStart start;
