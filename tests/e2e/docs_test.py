@@ -466,8 +466,10 @@ RULES = [
     (r"kubectl (apply|-n) ", skip(NO_CLUSTER)),
     (r"tools/check_dashboard\.py \S+ --offline$", runs_ok),
     (r"tools/check_dashboard\.py \S+ --prometheus=http://localhost:9090",
-     skip("needs the compose Prometheus; tests/e2e/prometheus_scrape_test.sh runs "
-          "check_dashboard.py --require-data against a real Prometheus scraping `ef21 run`")),
+     skip("needs the compose Prometheus; tests/e2e/hand_run_federation_test.sh runs "
+          "check_dashboard.py --require-data against a real Prometheus with "
+          "deploy/prometheus/prometheus.yml scraping the compose federation run by hand, and "
+          "prometheus_scrape_test.sh against `ef21 run`")),
 ]
 
 
