@@ -109,7 +109,7 @@ reconnects_of() {
 
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
 n=683
-rounds=600
+rounds=2000  # the checks after each cut need the workers up: seconds of run left (600 rounds ended too soon here)
 
 # scenario NAME ALGORITHM [PROBLEM FLAGS...]: the federation behind the proxy, cut twice; the
 # checks described above.
