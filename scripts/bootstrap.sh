@@ -10,6 +10,7 @@ packages=(
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev prometheus
   python3 python3-matplotlib python3-numpy python3-pytest python3-yaml bc
+  libtorch-dev python3-torch dataset-fashion-mnist zlib1g-dev
   docker-compose
 )
 

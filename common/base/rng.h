@@ -16,6 +16,8 @@ enum class Purpose : uint64_t {
   kMinibatch = 3,  // minibatch row indices
   kNoise = 4,      // Gaussian gradient noise (polynomial)
   kSynthetic = 5,  // synthetic data set
+  kShard = 6,      // the seeded random split of a data set into client shards
+  kSubsample = 7,  // fixed diagnostic subsamples (network problems)
 };
 
 class CounterRng {

@@ -8,7 +8,9 @@
 #ifndef EF21_COMMON_PROBLEMS_PROBLEM_H_
 #define EF21_COMMON_PROBLEMS_PROBLEM_H_
 
+#include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,14 @@ struct NoiseOptions {
   uint64_t seed = 0;
 };
 
+// Metrics of a classifier at x beyond the loss (network problems, SPEC §5); NaN where a problem has
+// no such metric.
+struct Evaluation {
+  double train_accuracy = std::nan("");  // over the training rows the clients' diagnostics use
+  double test_loss = std::nan("");
+  double test_accuracy = std::nan("");
+};
+
 class Problem {
  public:
   virtual ~Problem() = default;
@@ -61,6 +71,25 @@ class Problem {
                                   uint64_t round, Vector* grad) const = 0;
   // Whether StochasticGradient differs from the exact gradient under `noise`.
   virtual bool IsStochastic(const NoiseOptions& noise) const = 0;
+  // The loss a client reports on a round without diagnostics, writing ∇f_i(x; ξ) to *grad. By
+  // default f_i(x) itself; a problem whose f_i costs a pass over a large shard (a network) returns
+  // the loss of the sample ξ instead.
+  virtual double StochasticLossAndGradient(int64_t client, const EvalPoint& p,
+                                           const NoiseOptions& noise, uint64_t round,
+                                           Vector* grad) const {
+    StochasticGradient(client, p, noise, round, grad);
+    return Loss(client, p);
+  }
+  // The data fingerprint a worker sends when it attaches (proto Attach.probe_loss): by default
+  // f_i(p); a network uses a few of the client's rows.
+  virtual double ProbeLoss(int64_t client, const EvalPoint& p) const { return Loss(client, p); }
+
+  // x^0 when the problem defines its own (a network's initialization), drawn from `seed`.
+  virtual std::optional<Vector> InitialPoint(uint64_t seed) const { return std::nullopt; }
+  // Whether Evaluate reports anything.
+  virtual bool HasEvaluation() const { return false; }
+  // Accuracy and test metrics at p.x, evaluated by whoever holds x (simulator, aggregator).
+  virtual Evaluation Evaluate(const EvalPoint& p) const { return {}; }
 
   virtual SmoothnessConstants Constants() const = 0;
 };
