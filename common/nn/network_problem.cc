@@ -59,6 +59,7 @@ struct NetworkProblem::Impl {
   std::vector<std::unique_ptr<Replica>> replicas;  // one per client
   std::unique_ptr<Replica> evaluator;
   int64_t dim = 0;
+  std::optional<Vector> saved_start;  // a TorchScript module's own parameters
 
   const ImageDataset& train() const { return options.data->train; }
   const ImageDataset& test() const { return options.data->test; }
@@ -199,6 +200,7 @@ absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(const Net
     }
   }
   impl->dim = impl->evaluator->model->dim();
+  if (mo.IsTorchScript()) impl->saved_start = impl->evaluator->model->InitialParameters(options.seed);
 
   impl->train_count = options.train_samples > 0 ? std::min(options.train_samples, train.count) : train.count;
   impl->shards = MakeShards(impl->train_count, options.clients, options.shards, options.seed);
@@ -296,6 +298,7 @@ SmoothnessConstants NetworkProblem::Constants() const {
 }
 
 std::optional<Vector> NetworkProblem::InitialPoint(uint64_t seed) const {
+  if (impl_->saved_start) return impl_->saved_start;
   std::lock_guard<std::mutex> lock(impl_->evaluator->mu);
   return impl_->evaluator->model->InitialParameters(seed);
 }
@@ -323,6 +326,19 @@ const std::vector<int64_t>& NetworkProblem::shard(int64_t client) const {
 std::vector<int64_t> NetworkProblem::MinibatchRows(int64_t client, int64_t batch,
                                                    uint64_t round) const {
   return impl_->MinibatchRows(client, batch, impl_->options.seed, round);
+}
+
+Vector NetworkProblem::ReplicaParameters(int64_t client) const {
+  Replica& replica = *impl_->replicas[client];
+  std::lock_guard<std::mutex> lock(replica.mu);
+  Vector x(impl_->dim);
+  int64_t offset = 0;
+  for (const torch::Tensor& p : replica.model->parameters()) {
+    torch::Tensor flat = p.detach().to(torch::kDouble).contiguous().flatten();
+    std::copy(flat.data_ptr<double>(), flat.data_ptr<double>() + flat.numel(), x.data() + offset);
+    offset += flat.numel();
+  }
+  return x;
 }
 
 }  // namespace ef21

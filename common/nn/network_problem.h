@@ -80,6 +80,9 @@ class NetworkProblem final : public Problem {
   const std::vector<int64_t>& shard(int64_t client) const;
   // The rows of a minibatch of client i in round r (positions drawn without replacement).
   std::vector<int64_t> MinibatchRows(int64_t client, int64_t batch, uint64_t round) const;
+  // The flat parameters client i's replica holds now (the x of its last computation, rounded to the
+  // model's precision): the inverse of loading x into the model.
+  Vector ReplicaParameters(int64_t client) const;
 
  private:
   struct Impl;
