@@ -229,14 +229,17 @@ absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last
 
 void AddProblemFlags(FlagSet* flags, RunConfig* c) {
   flags->Section("Problem");
-  flags->Add("problem", "logreg|polynomial", "logistic regression with the nonconvex regularizer "
-             "(paper Section 6.1),\nor the nonconvex polynomial (Appendix E.1); default logreg",
+  flags->Add("problem", "logreg|polynomial|network", "logistic regression with the nonconvex regularizer "
+             "(paper Section 6.1),\nthe nonconvex polynomial (Appendix E.1), or a neural network "
+             "(Section 6.2);\ndefault logreg",
              EnumSetter(&c->problem, [](const std::string& v) -> absl::StatusOr<ProblemKind> {
                if (v == "logreg") return ProblemKind::kLogreg;
                if (v == "polynomial") return ProblemKind::kPolynomial;
-               return Expected("problem", "logreg or polynomial", v);
+               if (v == "network") return ProblemKind::kNetwork;
+               return Expected("problem", "logreg, polynomial or network", v);
              }));
-  flags->String("data", &c->data, "LIBSVM file (logreg)");
+  flags->String("data", &c->data, "LIBSVM file (logreg); data-set directory (network, default "
+                "/usr/share/datasets/fashion-mnist)");
   flags->Int("features", &c->features, "declared dimension of the LIBSVM file (default: largest index)");
   flags->Add("synthetic", "MxD", "logreg on a synthetic set: M rows, D features, A_ij ~ N(0,1), b = ±1",
              [c](const std::string& v) { return ParseDimensions(v, &c->synthetic_rows, &c->synthetic_cols); });
@@ -248,7 +251,20 @@ void AddProblemFlags(FlagSet* flags, RunConfig* c) {
   flags->Int("dim", &c->dim, "polynomial dimension d (default 4)");
   flags->Double("L0", &c->L0, "polynomial L0 (default 4)");
   flags->Double("L1", &c->L1, "polynomial L1 (default 1); λ = L0/(9d²/(2L1²)+2)");
-  flags->Int("batch", &c->batch, "minibatch rows per client per round, with replacement (0: full gradient)");
+  flags->String("model", &c->model, "network: resnet20 | cnn | mlp | PATH.pt (a TorchScript module); "
+                "default cnn");
+  flags->String("dataset", &c->dataset, "network: fashion-mnist (Debian's dataset-fashion-mnist), idx "
+                "(any MNIST-format\ndirectory, --data=DIR) or cifar10 (binary batches, --data=DIR); "
+                "default fashion-mnist");
+  flags->Add("shards", "random|contiguous", "network: split of the training set among clients "
+             "(default random, the paper's)",
+             EnumSetter(&c->shards, [](const std::string& v) { return ParseShardKind(v); }));
+  flags->Int("train-samples", &c->train_samples, "network: train on the first N training images "
+             "only (0: all)");
+  flags->Int("diagnostics-samples", &c->diagnostics_samples, "network: evaluate diagnostics on a "
+             "fixed seeded subsample of N training\nand N test images (0: all)");
+  flags->Int("batch", &c->batch, "minibatch rows per client per round, with replacement; networks: "
+             "without\nreplacement inside the batch (0: full gradient)");
   flags->Double("sigma", &c->sigma, "polynomial: std of Gaussian noise added to ∇f_i (0: exact)");
   flags->Add("seed", "N", "run seed: x^0, rand-k, minibatches, noise, synthetic data (default 0)",
              [c](const std::string& v) {
@@ -310,8 +326,15 @@ void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
   flags->Section("Run");
   flags->String("out", &c->out, "run directory for config.json, metrics.csv, summary.json");
   flags->Int("threads", &c->threads, "threads for client computation (0: one per core)");
-  flags->Int("diagnostics-every", &c->diagnostics_every,
-             "rounds between exact ‖∇f(x)‖ evaluations (default 1; the last round always)");
+  flags->Add("diagnostics-every", "N",
+             "rounds between exact ‖∇f(x)‖ evaluations (default 1, networks 50; the last round "
+             "always)",
+             [c](const std::string& v) {
+               int64_t parsed;
+               if (!absl::SimpleAtoi(v, &parsed)) return Expected("diagnostics-every", "an integer", v);
+               c->diagnostics_every = parsed;
+               return absl::OkStatus();
+             });
   flags->Double("eps", &c->eps, "target ‖∇f‖² reported in summary.json (default 1e-4)");
 }
 

@@ -233,6 +233,13 @@ void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {
   s->set_batch(c.batch);
   s->set_sigma(c.sigma);
   s->set_seed(c.seed);
+  if (c.problem == ProblemKind::kNetwork) {
+    s->set_model(c.model);
+    s->set_dataset(c.dataset);
+    s->set_shards(ShardKindName(c.shards));
+    s->set_train_samples(c.train_samples);
+    s->set_diagnostics_samples(c.diagnostics_samples);
+  }
 }
 
 void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
@@ -249,7 +256,7 @@ void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
   s->set_value_type(ValueTypeName(c.value_type));
   s->set_x0(X0KindName(c.x0));
   s->set_x0_file(c.x0_file);
-  s->set_diagnostics_every(c.diagnostics_every);
+  if (c.diagnostics_every) s->set_diagnostics_every(*c.diagnostics_every);
   s->set_eps(c.eps);
 }
 
@@ -274,7 +281,7 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   RunConfig r;
   r.out = c->out;
   r.threads = c->threads;
-  if (absl::Status st = ParseName("problem", s.problem(), 2, ProblemKindName, &r.problem); !st.ok()) {
+  if (absl::Status st = ParseName("problem", s.problem(), 3, ProblemKindName, &r.problem); !st.ok()) {
     return st;
   }
   r.data = s.data();
@@ -292,6 +299,15 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   r.batch = s.batch();
   r.sigma = s.sigma();
   r.seed = s.seed();
+  if (r.problem == ProblemKind::kNetwork) {
+    r.model = s.model();
+    r.dataset = s.dataset();
+    absl::StatusOr<ShardKind> shards = ParseShardKind(s.shards());
+    if (!shards.ok()) return shards.status();
+    r.shards = *shards;
+    r.train_samples = s.train_samples();
+    r.diagnostics_samples = s.diagnostics_samples();
+  }
   absl::StatusOr<Algorithm> algorithm = ParseAlgorithm(s.algorithm());
   if (!algorithm.ok()) return algorithm.status();
   r.algorithm = *algorithm;
@@ -316,7 +332,7 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   }
   if (absl::Status st = ParseName("x0", s.x0(), 2, X0KindName, &r.x0); !st.ok()) return st;
   r.x0_file = s.x0_file();
-  r.diagnostics_every = s.diagnostics_every();
+  if (s.diagnostics_every() != 0) r.diagnostics_every = s.diagnostics_every();
   r.eps = s.eps();
   *c = std::move(r);
   return absl::OkStatus();
@@ -346,6 +362,15 @@ absl::Status CompareProblemSpecs(const v1::RunSpec& w, const v1::RunSpec& r) {
   if (w.batch() != r.batch()) return differ("batch", w.batch(), r.batch());
   if (w.sigma() != r.sigma()) return differ("sigma", w.sigma(), r.sigma());
   if (w.seed() != r.seed()) return differ("seed", w.seed(), r.seed());
+  if (w.model() != r.model()) return differ("model", w.model(), r.model());
+  if (w.dataset() != r.dataset()) return differ("dataset", w.dataset(), r.dataset());
+  if (w.shards() != r.shards()) return differ("shards", w.shards(), r.shards());
+  if (w.train_samples() != r.train_samples()) {
+    return differ("train_samples", w.train_samples(), r.train_samples());
+  }
+  if (w.diagnostics_samples() != r.diagnostics_samples()) {
+    return differ("diagnostics_samples", w.diagnostics_samples(), r.diagnostics_samples());
+  }
   return absl::OkStatus();
 }
 
@@ -354,7 +379,7 @@ void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, doub
   for (int64_t j = 0; j < problem.dim(); ++j) probe[j] = static_cast<double>((j % 7) - 3) / 8.0;
   EvalPoint point;
   problem.Prepare(probe, &point);
-  for (size_t i = 0; i < clients.size(); ++i) out[i] = problem.Loss(clients[i], point);
+  for (size_t i = 0; i < clients.size(); ++i) out[i] = problem.ProbeLoss(clients[i], point);
 }
 
 double SumAscending(absl::Span<const double> values) {

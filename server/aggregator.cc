@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
         "--clients=", options.expected_clients, " but the problem has ", problem->num_clients(),
         " clients (", SplitName(config.split), " split of ", problem->Describe(), ")"));
   }
-  EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, problem->dim()));
+  EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, *problem));
   EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
 
   std::unique_ptr<Aggregator> a(new Aggregator());

@@ -23,10 +23,11 @@ class Ef14Client final : public ClientMethod {
     } else {
       if (round.want_gradient) {
         out->loss = problem.LossAndGradient(client_, *round.point, &out->gradient);
+        problem.StochasticGradient(client_, *round.point, ctx.noise, round.round, &grad);
       } else {
-        out->loss = problem.Loss(client_, *round.point);
+        out->loss =
+            problem.StochasticLossAndGradient(client_, *round.point, ctx.noise, round.round, &grad);
       }
-      problem.StochasticGradient(client_, *round.point, ctx.noise, round.round, &grad);
     }
     thread_local Vector p;
     p = e_ + round.stepsize * grad;

@@ -26,12 +26,14 @@ class Ef21Client final : public ClientMethod {
     if (!stochastic) {
       out->loss = problem.LossAndGradient(client_, *round.point, &estimate);
     } else {
+      // Without diagnostics the reported loss is the problem's choice (a network: the sample's).
       if (round.want_gradient) {
         out->loss = problem.LossAndGradient(client_, *round.point, &out->gradient);
+        problem.StochasticGradient(client_, *round.point, ctx.noise, round.round, &estimate);
       } else {
-        out->loss = problem.Loss(client_, *round.point);
+        out->loss = problem.StochasticLossAndGradient(client_, *round.point, ctx.noise, round.round,
+                                                      &estimate);
       }
-      problem.StochasticGradient(client_, *round.point, ctx.noise, round.round, &estimate);
     }
     const Vector* target = &estimate;
     if (ctx.options.traits().momentum) {

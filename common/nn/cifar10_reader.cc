@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/nn/byte_reader.h"
 #include "common/nn/image_dataset.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/rng.h"
+#include "common/base/rng.h"
 
 namespace ef21 {
 namespace {

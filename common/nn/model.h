@@ -15,7 +15,7 @@
 #include <torch/torch.h>
 
 #include "absl/status/statusor.h"
-#include "common/vector.h"
+#include "common/base/vector.h"
 
 namespace ef21 {
 

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/nn/model.h"
-#include "common/status_macros.h"
+#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {

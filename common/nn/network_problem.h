@@ -25,7 +25,7 @@
 #include "absl/status/statusor.h"
 #include "common/nn/image_dataset.h"
 #include "common/nn/shards.h"
-#include "common/problem.h"
+#include "common/problems/problem.h"
 
 namespace ef21 {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/rng.h"
+#include "common/base/rng.h"
 
 namespace ef21 {
 

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/nn/network_problem.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
 #include "common/base/status_macros.h"
@@ -23,6 +24,23 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
     options.L1 = config.L1;
     options.clients = config.clients == 0 ? 1 : config.clients;
     EF21_ASSIGN_OR_RETURN(auto problem, Polynomial::Create(options));
+    return std::shared_ptr<const Problem>(std::move(problem));
+  }
+  if (config.problem == ProblemKind::kNetwork) {
+    NetworkOptions options;
+    EF21_ASSIGN_OR_RETURN(
+        ImageData data,
+        LoadImageData(config.dataset == "cifar10" ? DatasetFormat::kCifar10 : DatasetFormat::kIdx,
+                      config.DatasetDir()));
+    options.data = std::make_shared<const ImageData>(std::move(data));
+    options.data_name = config.dataset;
+    options.model = config.model;
+    options.clients = config.EffectiveClients();
+    options.shards = config.shards;
+    options.train_samples = config.train_samples;
+    options.diagnostics_samples = config.diagnostics_samples;
+    options.seed = config.seed;
+    EF21_ASSIGN_OR_RETURN(auto problem, NetworkProblem::Create(options));
     return std::shared_ptr<const Problem>(std::move(problem));
   }
   std::shared_ptr<Dataset> data;
@@ -68,6 +86,13 @@ absl::StatusOr<Vector> ReadVectorFile(const std::string& path, int64_t dim) {
                                                    " numbers (the dimension), got ", values.size()));
   }
   return Eigen::Map<const Vector>(values.data(), dim);
+}
+
+absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, const Problem& problem) {
+  if (config.x0_file.empty() && config.x0 == X0Kind::kGaussian) {
+    if (std::optional<Vector> x0 = problem.InitialPoint(config.seed)) return *std::move(x0);
+  }
+  return CreateStartingPoint(config, problem.dim());
 }
 
 absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, int64_t dim) {

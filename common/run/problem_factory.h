@@ -16,6 +16,9 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
 // x^0: --x0-file (one number per line), zeros, or Gaussian — N(0, 1) for logreg (Section 6.1),
 // N(20, 1) for the polynomial (Appendix E.1) — drawn from CounterRng(seed, kX0, 0, 0).
 absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, int64_t dim);
+// The same, except that a problem with its own initialization (a network: Problem::InitialPoint)
+// starts there unless --x0-file or --x0=zeros says otherwise.
+absl::StatusOr<Vector> CreateStartingPoint(const RunConfig& config, const Problem& problem);
 
 // Reads one finite number per line (blank lines and '#' comments skipped); errors name file and
 // line, and a count other than `dim` is an error.

@@ -30,8 +30,14 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
   const double stepsize = server->stepsize();
+  // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
+  Evaluation evaluation;
+  if (diagnostics && context.problem->HasEvaluation()) {
+    context.problem->Prepare(server->x(), &point_);
+    evaluation = EvaluateRound(context, round, point_);
+  }
   const double g_norm = server->CloseRound(by_client_);
-  return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds);
+  return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds, evaluation);
 }
 
 JsonObject DescribeRun(const MethodContext& c) {

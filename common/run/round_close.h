@@ -5,7 +5,9 @@
 //   1. count the round's communication (paper bits, uplink and downlink wire bytes);
 //   2. f(x^r) = (1/n) Σ_i f_i(x^r) and, on diagnostic rounds, ‖∇f(x^r)‖², summed in ascending id;
 //   3. aggregate the c_i^r in ascending id and step to x^{r+1} (ServerMethod::CloseRound);
-//   4. the metrics.csv row of round r.
+//   4. the metrics.csv row of round r, with a classifier's accuracies and test loss at x^r on
+//      diagnostic rounds (Problem::Evaluate: in the federation the aggregator scores x^r from its
+//      own copy of the data set).
 // What a caller does around it — running the clients, or collecting their updates over gRPC,
 // writing the row, broadcasting the next round — stays with the caller.
 //
@@ -56,6 +58,7 @@ class RoundCloser {
   std::vector<double> losses_;
   std::vector<const Vector*> gradients_;
   Vector sum_;
+  EvalPoint point_;  // x^r for Problem::Evaluate
 };
 
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and

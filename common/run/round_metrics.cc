@@ -50,7 +50,7 @@ RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
 
 MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,
                           const RoundDiagnostics& diagnostics, double g_norm, double stepsize,
-                          double wall_seconds) {
+                          double wall_seconds, const Evaluation& evaluation) {
   const double n = static_cast<double>(clients);
   MetricsRow row;
   row.round = round;
@@ -63,7 +63,15 @@ MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clie
   row.g_norm = g_norm;
   row.stepsize = stepsize;
   row.wall_seconds = wall_seconds;
+  row.train_accuracy = evaluation.train_accuracy;
+  row.test_loss = evaluation.test_loss;
+  row.test_accuracy = evaluation.test_accuracy;
   return row;
+}
+
+Evaluation EvaluateRound(const MethodContext& context, uint64_t round, const EvalPoint& point) {
+  if (!context.problem->HasEvaluation() || !context.DiagnosticRound(round)) return {};
+  return context.problem->Evaluate(point);
 }
 
 }  // namespace ef21

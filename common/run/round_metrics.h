@@ -25,9 +25,15 @@ struct RoundDiagnostics {
 RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
                                    absl::Span<const Vector* const> gradients, Vector* scratch);
 
+// `evaluation`: EvaluateRound's result (NaN fields: not evaluated).
 MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,
                           const RoundDiagnostics& diagnostics, double g_norm, double stepsize,
-                          double wall_seconds);
+                          double wall_seconds, const Evaluation& evaluation = {});
+
+// Accuracy and test metrics of a classifier at x^r (Problem::Evaluate) on diagnostic rounds; all
+// NaN on other rounds and for problems without them. Called by whoever holds x^r — the simulator,
+// the aggregator's round coordinator — with the point the clients evaluated at.
+Evaluation EvaluateRound(const MethodContext& context, uint64_t round, const EvalPoint& point);
 
 }  // namespace ef21
 

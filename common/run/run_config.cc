@@ -9,7 +9,20 @@
 namespace ef21 {
 
 const char* ProblemKindName(ProblemKind kind) {
-  return kind == ProblemKind::kLogreg ? "logreg" : "polynomial";
+  switch (kind) {
+    case ProblemKind::kLogreg:
+      return "logreg";
+    case ProblemKind::kPolynomial:
+      return "polynomial";
+    case ProblemKind::kNetwork:
+      return "network";
+  }
+  return "?";
+}
+
+std::string RunConfig::DatasetDir() const {
+  if (!data.empty()) return data;
+  return dataset == "fashion-mnist" ? "/usr/share/datasets/fashion-mnist" : "";
 }
 const char* X0KindName(X0Kind kind) { return kind == X0Kind::kGaussian ? "gaussian" : "zeros"; }
 
@@ -36,7 +49,7 @@ MethodOptions RunConfig::ToMethodOptions() const {
   o.value_type = value_type;
   o.seed = seed;
   o.rounds = rounds;
-  o.diagnostics_every = diagnostics_every;
+  o.diagnostics_every = DiagnosticsEvery();
   o.noise.batch = batch;
   o.noise.sigma = sigma;
   o.noise.seed = seed;
@@ -67,6 +80,34 @@ absl::Status RunConfig::Validate() const {
       return bad("--split=contiguous needs --clients=N with N >= 1");
     }
     if (sigma != 0.0) return bad("--sigma is the polynomial's gradient noise; logreg uses --batch");
+  } else if (problem == ProblemKind::kNetwork) {
+    if (dataset != "fashion-mnist" && dataset != "idx" && dataset != "cifar10") {
+      return bad("--dataset must be fashion-mnist, idx or cifar10; got \"", dataset, "\"");
+    }
+    if (dataset != "fashion-mnist" && data.empty()) {
+      return bad("--dataset=", dataset, " needs --data=DIR (the directory holding its files)");
+    }
+    if (model.empty()) return bad("--model must be resnet20, cnn, mlp or PATH.pt");
+    if (synthetic_rows > 0 || lambda || sigma != 0.0) {
+      return bad("--synthetic, --lambda and --sigma are not for --problem=network");
+    }
+    if (clients < 0) return bad("--clients must be >= 1; got ", clients);
+    if (train_samples < 0) return bad("--train-samples must be >= 0; got ", train_samples);
+    if (diagnostics_samples < 0) {
+      return bad("--diagnostics-samples must be >= 0; got ", diagnostics_samples);
+    }
+    if (!x0_file.empty() || x0 != X0Kind::kGaussian) {
+      return bad("a network starts from its model's initialization; --x0 and --x0-file are not for "
+                 "--problem=network");
+    }
+    // No smoothness constant of a network is known: only γ0/√(K+1) needs none.
+    if (stepsize != StepsizeRule::kConstant &&
+        !(stepsize == StepsizeRule::kTheory &&
+          (algorithm == Algorithm::kNormEf21 || algorithm == Algorithm::kNormGd))) {
+      return bad("--stepsize=", StepsizeRuleName(stepsize), " of ", AlgorithmName(algorithm),
+                 " needs smoothness constants, which a network does not have: pass "
+                 "--stepsize=constant --gamma=G");
+    }
   } else {
     if (!data.empty() || synthetic_rows > 0) return bad("--data and --synthetic are for --problem=logreg");
     if (lambda) return bad("--lambda is for logreg; the polynomial's λ follows from --L0 and --L1");
@@ -114,7 +155,15 @@ absl::Status RunConfig::Validate() const {
   if (batch < 0) return bad("--batch must be >= 0; got ", batch);
   if (!x0_file.empty() && x0 != X0Kind::kGaussian) return bad("--x0 and --x0-file are exclusive");
   if (threads < 0) return bad("--threads must be >= 0; got ", threads);
-  if (diagnostics_every < 1) return bad("--diagnostics-every must be >= 1; got ", diagnostics_every);
+  if (diagnostics_every && *diagnostics_every < 1) {
+    return bad("--diagnostics-every must be >= 1; got ", *diagnostics_every);
+  }
+  if (problem != ProblemKind::kNetwork &&
+      (train_samples != 0 || diagnostics_samples != 0 || model != "cnn" || dataset != "fashion-mnist" ||
+       shards != ShardKind::kRandom)) {
+    return bad("--model, --dataset, --shards, --train-samples and --diagnostics-samples are for "
+               "--problem=network");
+  }
   if (!(eps > 0.0)) return bad("--eps must be positive; got ", eps);
   return absl::OkStatus();
 }
@@ -129,6 +178,14 @@ std::string RunConfig::ToJson() const {
     o.Add("lambda", EffectiveLambda());
     o.Add("split", SplitName(split));
     if (split == Split::kContiguous) o.Add("clients", clients);
+  } else if (problem == ProblemKind::kNetwork) {
+    o.Add("model", model);
+    o.Add("dataset", dataset);
+    o.Add("data", DatasetDir());
+    o.Add("clients", EffectiveClients());
+    o.Add("shards", ShardKindName(shards));
+    if (train_samples > 0) o.Add("train_samples", train_samples);
+    if (diagnostics_samples > 0) o.Add("diagnostics_samples", diagnostics_samples);
   } else {
     o.Add("dim", dim);
     o.Add("L0", L0);
@@ -149,7 +206,7 @@ std::string RunConfig::ToJson() const {
   o.Add("value_type", ValueTypeName(value_type));
   if (x0_file.empty()) o.Add("x0", X0KindName(x0)); else o.Add("x0_file", x0_file);
   o.Add("seed", static_cast<int64_t>(seed));
-  o.Add("diagnostics_every", diagnostics_every);
+  o.Add("diagnostics_every", DiagnosticsEvery());
   o.Add("eps", eps);
   return o.Render();
 }

@@ -14,12 +14,13 @@
 #include "common/methods/method.h"
 #include "common/methods/stepsize.h"
 #include "common/compress/compressor.h"
+#include "common/nn/shards.h"
 #include "common/problems/logistic.h"
 #include "common/base/vector.h"
 
 namespace ef21 {
 
-enum class ProblemKind { kLogreg, kPolynomial };
+enum class ProblemKind { kLogreg, kPolynomial, kNetwork };
 enum class X0Kind { kGaussian, kZeros };
 
 struct RunConfig {
@@ -35,6 +36,12 @@ struct RunConfig {
   int64_t dim = 4;            // polynomial
   double L0 = 4.0;            // polynomial
   double L1 = 1.0;            // polynomial
+  // Network (SPEC §5 "Neural network"); --clients (default 5) and --batch apply too.
+  std::string model = "cnn";          // resnet20 | cnn | mlp | PATH.pt (TorchScript)
+  std::string dataset = "fashion-mnist";  // fashion-mnist (Debian's files) | idx | cifar10
+  ShardKind shards = ShardKind::kRandom;
+  int64_t train_samples = 0;          // only the first N training images (0: all)
+  int64_t diagnostics_samples = 0;    // diagnostics over a seeded subsample of N rows (0: all)
 
   // Algorithm.
   Algorithm algorithm = Algorithm::kNormEf21;
@@ -56,7 +63,9 @@ struct RunConfig {
   // Run.
   std::string out;            // run directory ("" writes nothing)
   int64_t threads = 0;        // 0: one per core
-  int64_t diagnostics_every = 1;  // rounds between exact ‖∇f(x)‖ evaluations
+  // Rounds between exact ‖∇f(x)‖ evaluations (unset: 1, or 50 for networks, where a full pass costs
+  // hundreds of training rounds).
+  std::optional<int64_t> diagnostics_every;
   double eps = 1e-4;          // target ‖∇f‖² of the summary
 
   absl::Status Validate() const;
@@ -66,6 +75,14 @@ struct RunConfig {
   AlgorithmTraits traits() const { return TraitsOf(algorithm); }
   bool stochastic() const { return batch > 0 || sigma > 0.0; }
   double EffectiveLambda() const { return lambda.value_or(0.1); }
+  int64_t DiagnosticsEvery() const {
+    return diagnostics_every.value_or(problem == ProblemKind::kNetwork ? 50 : 1);
+  }
+  int64_t EffectiveClients() const {
+    return clients != 0 ? clients : problem == ProblemKind::kNetwork ? 5 : 1;
+  }
+  // The data-set directory of a network run: --data, or Debian's Fashion-MNIST.
+  std::string DatasetDir() const;
 
   // What the algorithm layer needs of this configuration.
   MethodOptions ToMethodOptions() const;

@@ -25,6 +25,14 @@ void RunSummary::Observe(const MetricsRow& row) {
     final_grad_norm = row.grad_norm;
   }
   final_loss = row.loss;
+  if (!std::isnan(row.test_accuracy)) {
+    final_train_accuracy = row.train_accuracy;
+    final_test_loss = row.test_loss;
+    final_test_accuracy = row.test_accuracy;
+    if (std::isnan(max_test_accuracy) || row.test_accuracy > max_test_accuracy) {
+      max_test_accuracy = row.test_accuracy;
+    }
+  }
   paper_bits_per_client = row.paper_bits_per_client;
   uplink_bytes_per_client = row.uplink_bytes_per_client;
   downlink_bytes_per_client = row.downlink_bytes_per_client;
@@ -87,10 +95,13 @@ RunLog::RunLog(std::string dir, File metrics, double eps)
 }
 
 std::string RunLog::FormatRow(const MetricsRow& r) {
-  return absl::StrFormat("%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.6f", r.round,
+  // Columns a round did not evaluate stay empty.
+  auto optional = [](double v) { return std::isnan(v) ? std::string() : absl::StrFormat("%.17g", v); };
+  return absl::StrFormat("%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.6f,%s,%s,%s", r.round,
                          r.paper_bits_per_client, r.uplink_bytes_per_client,
                          r.downlink_bytes_per_client, r.loss, r.grad_norm, r.grad_norm_sq, r.g_norm,
-                         r.stepsize, r.wall_seconds);
+                         r.stepsize, r.wall_seconds, optional(r.train_accuracy),
+                         optional(r.test_loss), optional(r.test_accuracy));
 }
 
 absl::Status RunLog::Append(const MetricsRow& row) {
@@ -126,6 +137,12 @@ absl::Status RunLog::Finish(const JsonObject& extra) {
   o.Add("paper_bits_per_client", s.paper_bits_per_client);
   o.Add("uplink_bytes_per_client", s.uplink_bytes_per_client);
   o.Add("downlink_bytes_per_client", s.downlink_bytes_per_client);
+  if (!std::isnan(s.final_test_accuracy)) {
+    o.Add("final_train_accuracy", s.final_train_accuracy);
+    o.Add("final_test_loss", s.final_test_loss);
+    o.Add("final_test_accuracy", s.final_test_accuracy);
+    o.Add("max_test_accuracy", s.max_test_accuracy);
+  }
   o.Add("wall_seconds", s.wall_seconds);
   return WriteFileAtomically(dir_ + "/summary.json", o.Render());
 }

@@ -5,6 +5,7 @@
 #ifndef EF21_COMMON_RUN_RUN_LOG_H_
 #define EF21_COMMON_RUN_RUN_LOG_H_
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -21,7 +22,7 @@ namespace ef21 {
 // diagnostics); g_norm = ‖g^t‖; stepsize = γ_t used to leave x^t.
 inline constexpr char kMetricsHeader[] =
     "round,paper_bits_per_client,uplink_bytes_per_client,downlink_bytes_per_client,loss,grad_norm,"
-    "grad_norm_sq,g_norm,stepsize,wall_seconds";
+    "grad_norm_sq,g_norm,stepsize,wall_seconds,train_accuracy,test_loss,test_accuracy";
 
 struct MetricsRow {
   uint64_t round = 0;
@@ -34,6 +35,11 @@ struct MetricsRow {
   double g_norm = 0;
   double stepsize = 0;
   double wall_seconds = 0;
+  // Classifiers (network problems) on diagnostic rounds, NaN otherwise (written empty):
+  // accuracy over the clients' diagnostic rows, loss and accuracy over the test rows.
+  double train_accuracy = std::nan("");
+  double test_loss = std::nan("");
+  double test_accuracy = std::nan("");
 };
 
 // Cumulative communication of all clients, in exact integers.
@@ -53,6 +59,11 @@ struct RunSummary {
   double min_grad_norm = 0;
   int64_t min_grad_norm_round = -1;
   double final_loss = 0;
+  // The last evaluated accuracies and test loss (network problems; NaN: never evaluated).
+  double final_train_accuracy = std::nan("");
+  double final_test_loss = std::nan("");
+  double final_test_accuracy = std::nan("");
+  double max_test_accuracy = std::nan("");
   double final_grad_norm = 0;
   double paper_bits_per_client = 0;
   double uplink_bytes_per_client = 0;

@@ -7,7 +7,7 @@ namespace ef21 {
 
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& config) {
   EF21_ASSIGN_OR_RETURN(std::shared_ptr<const Problem> problem, CreateProblem(config));
-  EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, problem->dim()));
+  EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, *problem));
   return Create(config, std::move(problem), std::move(x0));
 }
 

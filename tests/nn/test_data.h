@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "common/nn/image_dataset.h"
-#include "common/rng.h"
+#include "common/base/rng.h"
 
 namespace ef21 {
 
