@@ -25,6 +25,10 @@ module of ef21tools/figures/ with its full and --tiny grids as data):
                    wall_seconds: ef21tools.compare), and so must the figures drawn from
                    them. Skipped (with a note) when the binary has no `run` command, unless
                    asked for by --only.
+  fig3             a neural network (Section 6.2): ResNet-20 on Fashion-MNIST (fed as 3x32x32),
+                   5 clients, batch 128, ||EF21|| against EF21 with gamma = 5 and with a tuned
+                   gamma, k = 0.01d and 0.1d; ||grad f||^2, training loss, train and test
+                   accuracy against Gbits per client (--tiny: the small CNN on 600 images).
 
 Each experiment writes OUT/NAME/: runs/ (run directories), *.png, table.md, table.csv; OUT/report.md
 collects every table with the time each experiment took. --tiny runs every code path in seconds
