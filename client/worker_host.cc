@@ -20,8 +20,6 @@ namespace {
 
 using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
 
-constexpr char kRunIdMetadataKey[] = "ef21-run-id";  // server/aggregator_service.h
-
 int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
 // Worth reconnecting for: the aggregator is (temporarily) unreachable, the stream broke, or a

@@ -23,6 +23,10 @@
 
 namespace ef21 {
 
+// The trailing metadata key of every Train stream carrying the aggregator's run id, so a worker
+// refused after an aggregator restart can say which run replaced its own.
+inline constexpr char kRunIdMetadataKey[] = "ef21-run-id";
+
 // --- Status seam. ---
 grpc::Status ToGrpcStatus(const absl::Status& status);
 absl::Status FromGrpcStatus(const grpc::Status& status);

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make pkg-config
+  clang-14  # thread-safety analysis of ABSL_GUARDED_BY (ctest thread_safety.*)
   libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libeigen3-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc

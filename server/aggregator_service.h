@@ -5,20 +5,19 @@
 // coordinator's state is left unchanged and the other streams go on. Outgoing messages are queued
 // with one write in flight per stream.
 //
-// Every stream's trailing metadata carries "ef21-run-id" so a worker refused after an aggregator
-// restart can say which run replaced its own.
+// Every stream's trailing metadata carries the run id under kRunIdMetadataKey (proto/codec.h), so
+// a worker refused after an aggregator restart can say which run replaced its own.
 //
 // Thread-safety: thread-safe (gRPC calls it from its own threads).
 #ifndef EF21_SERVER_AGGREGATOR_SERVICE_H_
 #define EF21_SERVER_AGGREGATOR_SERVICE_H_
 
 #include "ef21/v1/ef21.grpc.pb.h"
+#include "proto/codec.h"
 #include "server/aggregator_metrics.h"
 #include "server/round_coordinator.h"
 
 namespace ef21 {
-
-inline constexpr char kRunIdMetadataKey[] = "ef21-run-id";
 
 class AggregatorService final : public v1::Aggregator::CallbackService {
  public:

@@ -325,6 +325,15 @@ bool RoundCoordinator::WaitForReceived(int64_t count, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
 }
 
+bool RoundCoordinator::WaitForDetached(int64_t client, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  if (client < 0 || client >= context_->num_clients()) return true;
+  auto detached = [this, client]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return done_ || slots_[client].sink == nullptr;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&detached), timeout);
+}
+
 absl::Status RoundCoordinator::status() const {
   absl::MutexLock lock(&mu_);
   return status_;

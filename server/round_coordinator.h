@@ -95,6 +95,10 @@ class RoundCoordinator {
   // timeout. For tests that must know the state is settled.
   bool WaitForReceived(int64_t count, absl::Duration timeout);
 
+  // Waits until no live stream carries `client` (its stream was detached), or the run is done;
+  // false on timeout. For tests that attach a client again after its stream ended.
+  bool WaitForDetached(int64_t client, absl::Duration timeout);
+
   // Rounds closed so far, counting round 0: metrics.csv has this many rows (t = 0..count-1).
   uint64_t rounds_closed() const;
   // Seconds the open round could not progress because a client had neither sent its update nor

@@ -214,6 +214,8 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
     EXPECT_FALSE(welcome.states(0).update_received());
     ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
     s.Cancel();
+    // A cancelled stream is detached asynchronously; client 0 attaches again next.
+    ASSERT_TRUE(aggregator_->coordinator().WaitForDetached(0, absl::Seconds(30)));
   }
   const uint64_t hash = aggregator_->coordinator().StateHash();
   const int64_t d = problem_->dim();
@@ -424,7 +426,9 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
   }
 
   // Exactly once: client 0's honest update closes round 0; resent after a reconnect it is a
-  // counted duplicate and changes nothing.
+  // counted duplicate and changes nothing. (The oversized message's stream may still be detaching:
+  // gRPC ends it before the reactor hears of it.)
+  ASSERT_TRUE(aggregator_->coordinator().WaitForDetached(0, absl::Seconds(30)));
   std::unique_ptr<ClientMethod> client0 = ClientMethod::Create(context_, 0);
   const v1::WorkerMessage update0 = HonestUpdate(client0.get(), start0);
   v1::RoundStart start1;
@@ -440,6 +444,8 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
     start1 = m.round_start();
     EXPECT_EQ(start1.round(), 1u);
     s.Cancel();
+    // A cancelled stream is detached asynchronously; client 0 attaches again next.
+    ASSERT_TRUE(aggregator_->coordinator().WaitForDetached(0, absl::Seconds(30)));
   }
   ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
   const uint64_t hash1 = aggregator_->coordinator().StateHash();

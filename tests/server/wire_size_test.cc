@@ -3,8 +3,10 @@
 #include <random>
 
 #include "common/compress/sparse_codec.h"
+#include "common/run/problem_factory.h"
 #include "gtest/gtest.h"
 #include "proto/codec.h"
+#include "tests/testing/runs.h"
 
 namespace ef21 {
 namespace {
@@ -134,6 +136,63 @@ TEST(WireSizeTest, CodecRoundTripsSparseVectors) {
     ASSERT_TRUE(DecodeSparseVector(sv, limits, &back, &reason).ok());
     EXPECT_EQ(back.indices, c.indices);
     EXPECT_EQ(back.values, c.values);
+  }
+}
+
+// The worker's encoder and the aggregator's decoder are one pair: what a client computed comes
+// out of the wire exactly (values already rounded to the run's value type), with its wire bytes.
+TEST(WireSizeTest, UpdateEncoderAndDecoderRoundTrip) {
+  for (ValueType type : {ValueType::kF32, ValueType::kF64}) {
+    for (InitKind init : {InitKind::kFull, InitKind::kCompressed}) {
+      RunConfig config = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/6);
+      config.value_type = type;
+      config.init = init;
+      config.diagnostics_every = 2;
+      auto problem = CreateProblem(config);
+      ASSERT_TRUE(problem.ok()) << problem.status();
+      auto context = MethodContext::Create(config.ToMethodOptions(), *problem);
+      ASSERT_TRUE(context.ok()) << context.status();
+      std::unique_ptr<ClientMethod> client = ClientMethod::Create(*context, 3);
+      Vector x = Vector::Constant((*problem)->dim(), 0.25);
+      for (uint64_t round = 0; round < 4; ++round) {
+        SCOPED_TRACE(testing::Message() << ValueTypeName(type) << " " << InitKindName(init)
+                                        << " round " << round);
+        const bool diagnostics = (*context)->DiagnosticRound(round);
+        EvalPoint point;
+        (*problem)->Prepare(x, &point);
+        ClientRound request;
+        request.round = round;
+        request.point = &point;
+        request.stepsize = 0.1;
+        request.want_gradient = diagnostics;
+        ClientMessage message;
+        client->Step(request, &message);
+        EXPECT_EQ(message.c.dense, (*context)->DenseRound(round));
+
+        v1::Update sent;
+        EncodeUpdate(round, 3, message, diagnostics, type, &sent);
+        v1::Update received;
+        ASSERT_TRUE(received.ParseFromString(sent.SerializeAsString()));
+        DecodedUpdate decoded;
+        const char* reason = "";
+        const absl::Status status = DecodeUpdate(received, **context, &decoded, &reason);
+        ASSERT_TRUE(status.ok()) << status << " (" << reason << ")";
+        EXPECT_EQ(decoded.round, round);
+        EXPECT_EQ(decoded.client, 3);
+        EXPECT_EQ(decoded.c.dense, message.c.dense);
+        EXPECT_EQ(decoded.c.indices, message.c.indices);
+        EXPECT_EQ(decoded.c.values, message.c.values);
+        EXPECT_EQ(decoded.loss, message.loss);
+        if (diagnostics) {
+          EXPECT_TRUE(decoded.gradient == message.gradient);
+        } else {
+          EXPECT_EQ(decoded.gradient.size(), 0);
+        }
+        EXPECT_EQ(decoded.algorithm_bytes, UpdateWireBytes(round, 3, message.c, type));
+        EXPECT_EQ(decoded.digest, UpdateDigest(sent));
+        x[round % x.size()] += 0.5;
+      }
+    }
   }
 }
 
