@@ -8,6 +8,8 @@
 #include "cli/flags.h"
 #include "cli/progress.h"
 #include "cli/signal_waiter.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
 #include "server/aggregator.h"
 
@@ -20,32 +22,58 @@ void PrintWaiting(const char* who, double seconds) {
                "ef21_round_duration_seconds)\n", who, seconds);
 }
 
-absl::Status RunAggregator(Aggregator::Options options, double linger_seconds) {
+absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
+                           bool exit_when_complete) {
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> signalled{false};
+  absl::Notification signal_note;
   SignalWaiter signals([&](const std::string& name) {
     signalled = true;
     if (aggregator != nullptr) aggregator->Stop(name);
+    if (!signal_note.HasBeenNotified()) signal_note.Notify();
   });
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
   std::printf("listening on %s\n", aggregator->address().c_str());
   if (aggregator->metrics().port() != 0) {
     std::printf("metrics on port %d\n", aggregator->metrics().port());
   }
-  std::printf("run %s: %lld clients, %lld rounds\n", aggregator->run_id().c_str(),
-              static_cast<long long>(aggregator->coordinator().context().num_clients()),
-              static_cast<long long>(options.config.rounds));
+  const RoundCoordinator& coordinator = aggregator->coordinator();
+  const std::string resumed =
+      !aggregator->resumed()           ? ""
+      : aggregator->served_finished() ? " (complete: serving the finished run)"
+                                       : absl::StrCat(" (resumed at round ", coordinator.rounds_closed(), ")");
+  std::printf("run %s: %lld clients, %lld rounds%s\n", aggregator->run_id().c_str(),
+              static_cast<long long>(coordinator.context().num_clients()),
+              static_cast<long long>(options.config.rounds), resumed.c_str());
   std::fflush(stdout);
   // A signal that arrived before the aggregator existed.
   if (!signals.received().empty()) aggregator->Stop(signals.received());
   aggregator->Wait(absl::InfiniteDuration());
   const bool complete = aggregator->coordinator().complete();
+  if (complete && !exit_when_complete && !signalled) {
+    // A finished run stays served (health, /metrics, Finish to late workers) until stopped: a
+    // supervisor that restarts whatever the exit code would otherwise start it again.
+    EF21_RETURN_IF_ERROR(aggregator->WriteSummary());
+    if (!aggregator->served_finished()) {
+      std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
+                 stdout);
+    }
+    std::printf("run %s complete; serving it until SIGTERM\n", aggregator->run_id().c_str());
+    std::fflush(stdout);
+    signal_note.WaitForNotification();
+  }
+  const RoundCoordinator::CheckpointStats stats = coordinator.checkpoint_stats();
+  if (stats.count > 0) {
+    std::fprintf(stderr, "ef21 aggregator: %lld checkpoints of %lld bytes, %.3f s in all, %.3f s at most\n",
+                 static_cast<long long>(stats.count), static_cast<long long>(stats.bytes),
+                 stats.total_seconds, stats.max_seconds);
+  }
   absl::Status status = aggregator->Shutdown();
   // The outcome first, so it is visible while /metrics lingers.
-  if (status.ok() && complete) {
+  if (status.ok() && complete && exit_when_complete && !aggregator->served_finished()) {
     std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
                stdout);
-  } else if (status.ok()) {
+  } else if (status.ok() && !complete) {
     std::fprintf(stderr, "ef21 aggregator: stopped (%s) %s; %s/metrics.csv holds every closed "
                  "round\n",
                  signals.received().empty() ? "shutdown" : signals.received().c_str(),
@@ -71,17 +99,30 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   options.listen = "0.0.0.0:50051";
   RunConfig& config = options.config;
   double linger_seconds = 0;
+  bool exit_when_complete = false;
   FlagSet flags("aggregator",
                 "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
                 "workers attach with `ef21 worker`; the run directory is the same as simulate's.\n"
                 "Prints \"listening on HOST:PORT\" once bound. SIGTERM/SIGINT stop the run gracefully\n"
                 "(exit 0, metrics.csv complete up to the last closed round).\n"
                 "With --split=row, --clients=N states the expected number of clients (= data rows)\n"
-                "and is checked.");
+                "and is checked.\n"
+                "Crash-safe: the run is checkpointed to --out/checkpoint.bin (at the start, every\n"
+                "--checkpoint-every rounds / --checkpoint-seconds, after the last round and on\n"
+                "SIGTERM). Started on an --out holding a checkpoint of the same configuration, it\n"
+                "resumes the run (same run id; workers reattach by themselves); on a finished run it\n"
+                "serves it as finished. Another configuration in --out is refused (--overwrite\n"
+                "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.");
   flags.Section("Federation");
   flags.String("listen", &options.listen, "HOST:PORT to serve on (default 0.0.0.0:50051; port 0 picks one)");
   flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
   flags.Double("linger-seconds", &linger_seconds, "keep /metrics up this long after the run (default 0)");
+  flags.Int("checkpoint-every", &options.checkpoint_every_rounds,
+            "checkpoint every this many closed rounds (default 1000; 0: not by rounds)");
+  flags.Double("checkpoint-seconds", &options.checkpoint_every_seconds,
+               "checkpoint once this many seconds passed since the last one (default 30; 0: not by time)");
+  flags.Bool("exit-when-complete", &exit_when_complete,
+             "exit 0 once the last round closed instead of serving the finished run until SIGTERM");
   flags.Int("per-client-metrics-max", &options.per_client_metric_bound,
             "export per-client metric series only while the run has at most this many clients "
             "(default 64)");
@@ -93,7 +134,7 @@ int AggregatorCommand(const std::vector<std::string>& args) {
       config.clients = 0;
     }
     EF21_RETURN_IF_ERROR(options.Validate());
-    return RunAggregator(options, linger_seconds);
+    return RunAggregator(options, linger_seconds, exit_when_complete);
   });
 }
 

@@ -325,6 +325,7 @@ void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
   flags->String("x0-file", &c->x0_file, "starting point from a file, one number per line");
   flags->Section("Run");
   flags->String("out", &c->out, "run directory for config.json, metrics.csv, summary.json");
+  flags->Bool("overwrite", &c->overwrite, "replace a run already in --out (refused otherwise)");
   flags->Int("threads", &c->threads, "threads for client computation (0: one per core)");
   flags->Add("diagnostics-every", "N",
              "rounds between exact ‖∇f(x)‖ evaluations (default 1, networks 50; the last round "

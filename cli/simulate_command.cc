@@ -11,6 +11,7 @@ namespace ef21 {
 namespace {
 
 absl::Status Simulate(const RunConfig& config) {
+  EF21_RETURN_IF_ERROR(CheckFreshRunDirectory(config.out, config.overwrite));
   EF21_ASSIGN_OR_RETURN(auto simulator, Simulator::Create(config));
   EF21_ASSIGN_OR_RETURN(auto log, RunLog::Create(config.out, config.ToJson(), config.eps));
   {

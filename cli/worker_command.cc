@@ -108,6 +108,9 @@ int WorkerCommand(const std::vector<std::string>& args) {
   flags.Double("linger-seconds", &linger_seconds,
                "keep /metrics up this long after the run ends (default 0)");
   flags.Int("threads", &options.threads, "threads stepping the hosted clients (default 1)");
+  flags.String("state-dir", &options.state_dir,
+               "directory for the hosted clients' momentum / EF14 error, saved every round so a "
+               "restarted worker continues exactly (default: memory only)");
   flags.Double("connect-timeout-seconds", &connect_timeout_seconds,
                "how long the aggregator may stay unreachable, at start or after a broken stream "
                "(default 60)");

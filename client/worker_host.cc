@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <random>
 #include <thread>
@@ -242,7 +243,7 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
       return absl::FailedPreconditionError(absl::StrCat(
           "aggregator restarted: run ", run_id_, " is gone (now ",
           std::string(it->second.data(), it->second.size()),
-          "); restart recovery from checkpoints is not implemented"));
+          "): it started a new run instead of resuming this one (another --out, or --overwrite)"));
     }
   }
   absl::Status s = FromGrpcStatus(status);
@@ -253,7 +254,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
   if (!run_id_.empty() && welcome.run_id() != run_id_) {
     return absl::FailedPreconditionError(absl::StrCat(
         "aggregator restarted: run ", run_id_, " is gone (now ", welcome.run_id(),
-        "); restart recovery from checkpoints is not implemented"));
+        "): it started a new run instead of resuming this one (another --out, or --overwrite)"));
   }
   if (static_cast<int64_t>(welcome.dim()) != problem_->dim() ||
       static_cast<int64_t>(welcome.clients()) != problem_->num_clients()) {
@@ -279,6 +280,15 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     for (int64_t id : ids_) clients_.push_back(ClientMethod::Create(context_, id));
     computed_round_.assign(n, -1);
     messages_.resize(n);
+    if (!options_.state_dir.empty() && clients_.front()->private_state() != nullptr) {
+      WorkerStateStore::Options store_options;
+      store_options.dir = options_.state_dir;
+      store_options.run_id = run_id_;
+      store_options.first_client = ids_.front();
+      store_options.last_client = ids_.back();
+      store_options.dim = problem_->dim();
+      EF21_ASSIGN_OR_RETURN(store_, WorkerStateStore::Open(std::move(store_options)));
+    }
   }
   const int64_t open = static_cast<int64_t>(welcome.round());
   v1::WorkerMessage resend;
@@ -297,7 +307,9 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     const bool agrees = has_g && clients_[j]->g() == MapVector(state.g());
     if (state.update_received()) {
       // Skip the open round; hold g_i exactly as the aggregator will after applying it.
-      if (computed_round_[j] != open || !agrees) clients_[j]->Restore(MapVector(state.g()));
+      if (computed_round_[j] != open || !agrees) {
+        EF21_RETURN_IF_ERROR(RestoreClient(j, MapVector(state.g()), open));
+      }
       computed_round_[j] = open;
     } else if (computed_round_[j] == open) {
       // Computed and sent, but lost with the stream: send the same message again.
@@ -306,18 +318,66 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     } else {
       // Answer the open round from the aggregator's g_i (a fresh client starts from zero).
       if (has_g) {
-        if (computed_round_[j] != open - 1 || !agrees) clients_[j]->Restore(MapVector(state.g()));
+        if (computed_round_[j] != open - 1 || !agrees) {
+          EF21_RETURN_IF_ERROR(RestoreClient(j, MapVector(state.g()), open - 1));
+        }
       } else if (computed_round_[j] != -1) {
         clients_[j] = ClientMethod::Create(context_, ids_[j]);
       }
       computed_round_[j] = open - 1;
     }
   }
+  loaded_.clear();
+  // A restored host keeps what it restored to (a later checkpoint may name it as the anchor).
+  EF21_RETURN_IF_ERROR(SaveStates());
   if (resend.updates_size() > 0 && !Write(stream, resend)) {
     return absl::UnavailableError("stream broke while resending updates");
   }
   if (options_.on_attached) options_.on_attached(run_id_, welcome.round(), reattach);
   return absl::OkStatus();
+}
+
+absl::Status WorkerHost::RestoreClient(size_t j, const Vector& g, int64_t round) {
+  if (clients_[j]->private_state() == nullptr) {
+    clients_[j]->Restore(g);
+    return absl::OkStatus();
+  }
+  if (store_ != nullptr) {
+    auto it = loaded_.find(round);
+    if (it == loaded_.end()) {
+      absl::StatusOr<std::vector<Vector>> states = store_->Load(round);
+      if (!states.ok() && states.status().code() != absl::StatusCode::kNotFound) {
+        std::fprintf(stderr, "ef21 worker: %s\n", std::string(states.status().message()).c_str());
+      }
+      it = loaded_.emplace(round, states.ok() ? *std::move(states) : std::vector<Vector>()).first;
+    }
+    if (!it->second.empty()) {
+      clients_[j]->Restore(g, it->second[j]);
+      return absl::OkStatus();
+    }
+  }
+  // Not kept (no --state-dir, or a state older than any file): the documented policy.
+  std::fprintf(stderr,
+               "ef21 worker: client %lld resumes round %lld without its saved %s (%s); the run "
+               "continues but is no longer bit-identical to an uninterrupted one\n",
+               static_cast<long long>(ids_[j]), static_cast<long long>(round + 1),
+               context_->options.traits().error_feedback_14 ? "EF14 error e_i (e_i := 0)"
+                                                            : "momentum v_i (v_i := g_i)",
+               store_ == nullptr ? "no --state-dir" : "not in --state-dir");
+  clients_[j]->Restore(g);
+  return absl::OkStatus();
+}
+
+absl::Status WorkerHost::SaveStates() {
+  if (store_ == nullptr || computed_round_.empty()) return absl::OkStatus();
+  const int64_t round = computed_round_.front();
+  std::vector<const Vector*> states(clients_.size());
+  for (size_t j = 0; j < clients_.size(); ++j) {
+    if (computed_round_[j] != round) return absl::OkStatus();
+    states[j] = clients_[j]->private_state();
+  }
+  if (round < 0) return absl::OkStatus();
+  return store_->Save(round, states).status();
 }
 
 absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* stream,
@@ -328,6 +388,9 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
     return absl::InternalError(absl::StrCat("RoundStart carries ", start.x_size(),
                                             " coordinates; expected ", problem_->dim()));
   }
+  // A checkpoint with this round open exists: the state as of round − 1 is the oldest a resumed
+  // aggregator can ask for.
+  if (start.checkpointed() && store_ != nullptr) store_->Anchor(round - 1);
   // The last batch stays cached (for a resend after reconnect) unless there is a new one.
   next_todo_.clear();
   for (size_t j = 0; j < ids_.size(); ++j) {
@@ -356,6 +419,8 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
     }
   });
   for (size_t j : todo_) computed_round_[j] = round;
+  // Saved before the updates leave: whatever the aggregator receives, the state behind it is kept.
+  EF21_RETURN_IF_ERROR(SaveStates());
   metrics_->OnRoundComputed(MonotonicSeconds() - started);
   if (!Write(stream, out_)) return absl::OkStatus();  // the Read that follows reports why
   if (options_.on_round_sent) options_.on_round_sent(start.round());

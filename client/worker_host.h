@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/worker_metrics.h"
+#include "client/worker_state.h"
 #include "common/methods/method.h"
 #include "common/run/run_config.h"
 #include "common/base/thread_pool.h"
@@ -58,6 +60,10 @@ class WorkerHost {
     absl::Duration keepalive_time = absl::Seconds(10);
     absl::Duration keepalive_timeout = absl::Seconds(10);
     std::string name;  // for the aggregator's logs; default host:pid
+    // Where the hosted clients' private state (momentum, EF14 error) is saved after every round
+    // (client/worker_state.h), so a restarted worker continues exactly; "" keeps it in memory only
+    // (after a restart: v_i := g_i, e_i := 0). Unused by methods without private state.
+    std::string state_dir;
     // Test hook: cut the stream once, right after sending the updates of this round (-1: never).
     int64_t drop_stream_at_round = -1;
     // Called after the updates of a round were written (progress output, tests).
@@ -97,6 +103,11 @@ class WorkerHost {
   absl::Status OnRoundStart(const v1::RoundStart& start,
                             grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
                             grpc::ClientContext* context);
+  // Puts hosted client j back to its state after round `round` with the aggregator's g_i: exactly
+  // from the state store when it holds that round, else by the documented policy.
+  absl::Status RestoreClient(size_t j, const Vector& g, int64_t round);
+  // Saves the private states when every hosted client is at the same round.
+  absl::Status SaveStates();
   bool Write(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
              const v1::WorkerMessage& message);
   // Sleeps up to `d` unless cancelled; false when cancelled.
@@ -122,6 +133,8 @@ class WorkerHost {
   std::vector<size_t> todo_;       // hosted indices stepped in the last batch (out_'s order)
   std::vector<size_t> next_todo_;
   EvalPoint point_;
+  std::unique_ptr<WorkerStateStore> store_;  // with --state-dir and a method with private state
+  std::map<int64_t, std::vector<Vector>> loaded_;  // state files read during one Welcome, by round
   v1::WorkerMessage out_;
   bool dropped_ = false;
 

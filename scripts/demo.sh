@@ -22,8 +22,8 @@ common=(--problem=logreg --data=data/libsvm/breast-cancer_scale --split=row
         --compressor=top-k --k=1 --rounds=100 --seed=0)
 for algorithm in ef21 norm-ef21; do
   echo "== ef21 run --algorithm=$algorithm ${common[*]} --worker-processes=2"
-  "$ef21" run --algorithm="$algorithm" "${common[@]}" --worker-processes=2 --out="$out/$algorithm"
-  "$ef21" simulate --algorithm="$algorithm" "${common[@]}" --out="$out/$algorithm-simulate" >/dev/null
+  "$ef21" run --algorithm="$algorithm" "${common[@]}" --worker-processes=2 --out="$out/$algorithm" --overwrite
+  "$ef21" simulate --algorithm="$algorithm" "${common[@]}" --out="$out/$algorithm-simulate" --overwrite >/dev/null
   if same=$(tools/compare_metrics.py "$out/$algorithm" "$out/$algorithm-simulate"); then
     echo "   metrics.csv over gRPC and ef21 simulate's: $same"
   else

@@ -4,10 +4,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "absl/strings/ascii.h"
+#include "proto/codec.h"
+#include "server/checkpoint.h"
 #include "common/run/problem_factory.h"
 #include "common/run/round_close.h"
 #include "common/base/status_macros.h"
@@ -29,6 +36,120 @@ std::string NewRunId() {
 
 int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
+// The top-level "key": value pairs of a rendered JSON object (values are scalars or strings).
+std::vector<std::string> JsonFields(const std::string& json) {
+  std::vector<std::string> fields;
+  std::string current;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char ch = json[i];
+    if (in_string) {
+      current += ch;
+      if (ch == '\\' && i + 1 < json.size()) {
+        current += json[++i];
+      } else if (ch == '"') {
+        in_string = false;
+      }
+      continue;
+    }
+    if (ch == '"') in_string = true;
+    if (ch == '{' || ch == '}' || ch == '\n') continue;
+    if (ch == ',') {
+      fields.push_back(std::string(absl::StripAsciiWhitespace(current)));
+      current.clear();
+      continue;
+    }
+    current += ch;
+  }
+  if (!absl::StripAsciiWhitespace(current).empty()) {
+    fields.push_back(std::string(absl::StripAsciiWhitespace(current)));
+  }
+  return fields;
+}
+
+// What differs between two configurations, for the refusal: "rounds: 100 there, 200 here; ...".
+std::string ConfigDifference(const std::string& there, const std::string& here) {
+  const std::vector<std::string> a = JsonFields(there), b = JsonFields(here);
+  auto key = [](const std::string& field) { return field.substr(0, field.find(':')); };
+  auto bare = [](std::string k) {
+    if (k.size() >= 2 && k.front() == '"' && k.back() == '"') k = k.substr(1, k.size() - 2);
+    return k;
+  };
+  auto value = [](const std::vector<std::string>& fields, const std::string& k) -> std::string {
+    for (const std::string& f : fields) {
+      if (f.substr(0, f.find(':')) == k) {
+        return std::string(absl::StripAsciiWhitespace(f.substr(f.find(':') + 1)));
+      }
+    }
+    return "(unset)";
+  };
+  std::vector<std::string> keys;
+  for (const auto* list : {&a, &b}) {
+    for (const std::string& f : *list) {
+      if (std::find(keys.begin(), keys.end(), key(f)) == keys.end()) keys.push_back(key(f));
+    }
+  }
+  std::vector<std::string> out;
+  for (const std::string& k : keys) {
+    const std::string va = value(a, k), vb = value(b, k);
+    if (va != vb) out.push_back(absl::StrCat(bare(k), ": ", va, " there, ", vb, " here"));
+  }
+  return out.empty() ? "formatting only" : absl::StrJoin(out, "; ");
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::string text;
+  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
+    char buffer[4096];
+    for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), f)) > 0;) text.append(buffer, got);
+    std::fclose(f);
+  }
+  return text;
+}
+
+// How Start() treats the run directory.
+struct RunStart {
+  std::optional<AggregatorCheckpoint> resume;  // empty: a new run
+};
+
+absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
+  RunStart start;
+  if (config.out.empty() || config.overwrite) return start;
+  const std::string path = absl::StrCat(config.out, "/", kCheckpointFileName);
+  const std::string here = config.ToJson();
+  absl::StatusOr<AggregatorCheckpoint> checkpoint = ReadCheckpoint(path);
+  if (checkpoint.ok()) {
+    if (checkpoint->config_json != here) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--out=", config.out, " holds run ", checkpoint->run_id,
+          " with another configuration (", ConfigDifference(checkpoint->config_json, here),
+          "); start it with its own flags to resume it, choose another --out, or pass "
+          "--overwrite to replace it"));
+    }
+    start.resume = *std::move(checkpoint);
+    return start;
+  }
+  if (checkpoint.status().code() != absl::StatusCode::kNotFound) {
+    return absl::Status(checkpoint.status().code(),
+                        absl::StrCat(checkpoint.status().message(),
+                                     "; pass --overwrite to replace the run"));
+  }
+  if (!HoldsRun(config.out)) return start;
+  // A run directory without checkpoint: a run that died before its first checkpoint is started
+  // again; anything with rows is not ours to erase.
+  const std::string there = ReadWholeFile(config.out + "/config.json");
+  const std::string metrics = ReadWholeFile(config.out + "/metrics.csv");
+  const bool no_rows = metrics.empty() || metrics == absl::StrCat(kMetricsHeader, "\n");
+  if (there == here && no_rows) return start;
+  if (there != here && !there.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--out=", config.out, " holds a run with another configuration (",
+        ConfigDifference(there, here), ") and no checkpoint; choose another --out, or pass "
+        "--overwrite to replace it"));
+  }
+  return CheckFreshRunDirectory(config.out, false);
+}
+
 }  // namespace
 
 absl::Status Aggregator::Options::Validate() const {
@@ -43,6 +164,14 @@ absl::Status Aggregator::Options::Validate() const {
   }
   if (keepalive_time <= absl::ZeroDuration() || keepalive_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
+  }
+  if (checkpoint_every_rounds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint-every must be >= 0 rounds; got ", checkpoint_every_rounds));
+  }
+  if (!(checkpoint_every_seconds >= 0.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--checkpoint-seconds must be >= 0; got ", checkpoint_every_seconds));
   }
   return absl::OkStatus();
 }
@@ -62,11 +191,38 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
         "--clients=", options.expected_clients, " but the problem has ", problem->num_clients(),
         " clients (", SplitName(config.split), " split of ", problem->Describe(), ")"));
   }
+  EF21_ASSIGN_OR_RETURN(RunStart run_start, PlanRunStart(config));
   EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, *problem));
   EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
 
   std::unique_ptr<Aggregator> a(new Aggregator());
-  EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Create(config.out, config.ToJson(), config.eps));
+  if (run_start.resume) {
+    const AggregatorCheckpoint& c = *run_start.resume;
+    // The plan is recomputed from the same data and configuration; it must agree bit for bit.
+    if (!(c.gamma == context->plan.gamma) || !(c.eta == context->plan.eta) ||
+        c.stepsize_rule != context->plan.rule) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--out=%s: the checkpoint's stepsize plan (gamma %.17g, eta %.17g, %s) differs from the "
+          "one planned now (gamma %.17g, eta %.17g, %s): the data changed; pass --overwrite to "
+          "start over",
+          config.out, c.gamma, c.eta, c.stepsize_rule, context->plan.gamma, context->plan.eta,
+          context->plan.rule));
+    }
+    std::vector<int64_t> all(context->num_clients());
+    for (int64_t i = 0; i < context->num_clients(); ++i) all[i] = i;
+    std::vector<double> probes(all.size());
+    ProbeLosses(*context->problem, all, probes.data());
+    const double fingerprint = SumAscending(probes);
+    if (!(fingerprint == c.fingerprint)) {
+      return absl::FailedPreconditionError(absl::StrFormat(
+          "--out=%s: the data differs from the checkpointed run's (fingerprint %.17g, now %.17g); "
+          "pass --overwrite to start over",
+          config.out, c.fingerprint, fingerprint));
+    }
+    EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Resume(config.out, c.round, config.eps));
+  } else {
+    EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Create(config.out, config.ToJson(), config.eps));
+  }
   AggregatorMetrics::Options metrics_options;
   metrics_options.listen = options.metrics_listen;
   metrics_options.clients = context->num_clients();
@@ -79,9 +235,16 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   coordinator_options.x0 = std::move(x0);
   coordinator_options.log = a->log_.get();
   coordinator_options.metrics = a->metrics_.get();
-  coordinator_options.run_id = NewRunId();
+  coordinator_options.run_id = run_start.resume ? run_start.resume->run_id : NewRunId();
   coordinator_options.observer = std::move(options.observer);
+  if (!config.out.empty()) {
+    coordinator_options.checkpoint_path = absl::StrCat(config.out, "/", kCheckpointFileName);
+    coordinator_options.checkpoint_every_rounds = options.checkpoint_every_rounds;
+    coordinator_options.checkpoint_every_seconds = options.checkpoint_every_seconds;
+  }
+  coordinator_options.resume = std::move(run_start.resume);
   EF21_ASSIGN_OR_RETURN(a->coordinator_, RoundCoordinator::Create(std::move(coordinator_options)));
+  a->served_finished_ = a->coordinator_->complete();
   a->service_ = std::make_unique<AggregatorService>(a->coordinator_.get(), a->metrics_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -110,13 +273,20 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   return a;
 }
 
+absl::Status Aggregator::WriteSummary() {
+  if (served_finished_ || summary_written_) return absl::OkStatus();
+  summary_written_ = true;
+  return log_->Finish(DescribeRun(coordinator_->context()));
+}
+
 absl::Status Aggregator::Shutdown(absl::Duration grace) {
   if (shut_down_) return coordinator_->status();
   shut_down_ = true;
   // A run still going when shut down is stopped: workers get Finish{stopped}.
   coordinator_->Stop("aggregator shut down");
   const absl::Status status = coordinator_->status();
-  absl::Status written = log_->Finish(DescribeRun(coordinator_->context()));
+  // A finished run served again keeps the summary.json it was finished with.
+  absl::Status written = WriteSummary();
   if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
     health->SetServingStatus(false);
   }

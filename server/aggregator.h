@@ -8,6 +8,13 @@
 // Stop() (e.g. on SIGTERM) ends the run gracefully: no further round closes, every worker gets
 // Finish{stopped}, and metrics.csv holds every closed round.
 //
+// The run directory (config.out) decides how a run starts:
+//   - empty or absent, or --overwrite: a new run (new run id), checkpointed at once;
+//   - holding a checkpoint of the same configuration and data: the run resumes from it with its run
+//     id (metrics.csv cut back to the checkpoint's round); a finished one is served as finished;
+//   - holding anything else (another configuration, another data set, a run without checkpoint
+//     that has rows): refused with FAILED_PRECONDITION naming what differs.
+//
 // Thread-safety: thread-safe; Shutdown() is called once.
 #ifndef EF21_SERVER_AGGREGATOR_H_
 #define EF21_SERVER_AGGREGATOR_H_
@@ -46,6 +53,10 @@ class Aggregator {
     // HTTP/2 keepalive pings on idle connections, and how long to wait for their answer.
     absl::Duration keepalive_time = absl::Seconds(10);
     absl::Duration keepalive_timeout = absl::Seconds(10);
+    // Checkpoints of the run in config.out (server/checkpoint.h): every this many closed rounds
+    // and/or seconds (0: not by that measure), at the start, after the last round and on Stop.
+    int64_t checkpoint_every_rounds = 1000;
+    double checkpoint_every_seconds = 30.0;
 
     absl::Status Validate() const;
   };
@@ -66,10 +77,17 @@ class Aggregator {
   // still open after `grace`) and stops the server. Returns the run's status: OK when complete or
   // stopped, the error that ended it otherwise.
   absl::Status Shutdown(absl::Duration grace = absl::Seconds(5));
+  // After Wait, once the run is complete: writes summary.json now (Shutdown does not write it
+  // again), for an aggregator that keeps serving the finished run. Call from one thread.
+  absl::Status WriteSummary();
 
   RoundCoordinator& coordinator() { return *coordinator_; }
   AggregatorMetrics& metrics() { return *metrics_; }
   const RunLog& log() const { return *log_; }
+  // Whether Start() continued a checkpointed run (including serving a finished one).
+  bool resumed() const { return coordinator_->resumed(); }
+  // Whether Start() found the run already finished (it is served, nothing is written).
+  bool served_finished() const { return served_finished_; }
 
   // The largest message a worker may send for a run of dimension d and n clients: a batch of all
   // n clients' updates with dense float64 values and gradients, plus slack for the index code.
@@ -86,6 +104,8 @@ class Aggregator {
   std::string address_;
   int port_ = 0;
   bool shut_down_ = false;
+  bool served_finished_ = false;  // started on a finished run: serves it, writes nothing
+  bool summary_written_ = false;
 };
 
 }  // namespace ef21

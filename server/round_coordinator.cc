@@ -33,7 +33,29 @@ absl::StatusOr<std::unique_ptr<RoundCoordinator>> RoundCoordinator::Create(Optio
   }
   if (options.log == nullptr) return absl::InvalidArgumentError("no run log");
   if (options.run_id.empty()) return absl::InvalidArgumentError("no run id");
-  return std::unique_ptr<RoundCoordinator>(new RoundCoordinator(std::move(options)));
+  if (options.checkpoint_every_rounds < 0 || !(options.checkpoint_every_seconds >= 0.0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint intervals must be >= 0; got ", options.checkpoint_every_rounds, " rounds and ",
+        options.checkpoint_every_seconds, " seconds"));
+  }
+  if (options.resume) {
+    const AggregatorCheckpoint& c = *options.resume;
+    const int64_t d = options.context->dim();
+    const uint64_t end = static_cast<uint64_t>(options.context->options.rounds) + 1;
+    bool fits = c.x.size() == d && c.g.size() == d &&
+                static_cast<int64_t>(c.client_g.size()) == options.context->num_clients() &&
+                c.round <= end && c.complete == (c.round == end);
+    for (const Vector& gi : c.client_g) fits = fits && (gi.size() == 0 || gi.size() == d);
+    if (!fits) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the checkpoint does not fit the run: round ", c.round, ", dimension ", c.x.size(), ", ",
+          c.client_g.size(), " clients; the run has dimension ", d, ", ",
+          options.context->num_clients(), " clients, ", options.context->options.rounds, " rounds"));
+    }
+  }
+  std::unique_ptr<RoundCoordinator> coordinator(new RoundCoordinator(std::move(options)));
+  if (!coordinator->first_checkpoint_.ok()) return coordinator->first_checkpoint_;
+  return coordinator;
 }
 
 RoundCoordinator::RoundCoordinator(Options options)
@@ -42,12 +64,18 @@ RoundCoordinator::RoundCoordinator(Options options)
       log_(options.log),
       metrics_(options.metrics),
       observer_(std::move(options.observer)),
-      round_closer_(context_) {
+      config_json_(options.config.ToJson()),
+      checkpoint_path_(std::move(options.checkpoint_path)),
+      checkpoint_every_rounds_(options.checkpoint_every_rounds),
+      checkpoint_every_seconds_(options.checkpoint_every_seconds),
+      resumed_(options.resume.has_value()),
+      round_closer_(context_, options.resume ? options.resume->totals : CommTotals{}) {
   const int64_t n = context_->num_clients();
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
   probe_losses_.resize(n);
   ProbeLosses(*context_->problem, all, probe_losses_.data());
+  fingerprint_ = SumAscending(probe_losses_);
   RunConfigToSpec(options.config, &spec_);
 
   absl::MutexLock lock(&mu_);
@@ -62,9 +90,105 @@ RoundCoordinator::RoundCoordinator(Options options)
   started_ = MonotonicSeconds();
   round_started_ = started_;
   waiting_since_ = started_;
-  open_round_start_ = MakeRoundStartLocked();
-  if (metrics_ != nullptr) metrics_->SetRound(0);
+  last_checkpoint_time_ = started_;
+  bool checkpointed = false;
+  if (options.resume) {
+    RestoreLocked(*options.resume);
+    checkpointed = true;
+  } else if (!checkpoint_path_.empty()) {
+    first_checkpoint_ = CheckpointLocked();
+    checkpointed = first_checkpoint_.ok();
+    if (!first_checkpoint_.ok()) SetDoneLocked(first_checkpoint_);
+  }
+  open_round_start_ = MakeRoundStartLocked(checkpointed);
+  if (metrics_ != nullptr) metrics_->SetRound(server_->round());
   closer_ = std::thread([this] { CloserLoop(); });
+}
+
+void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
+  // Create() checked every size.
+  (void)server_->Restore(c.round, c.x, c.g);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (c.client_g[i].size() == 0) continue;
+    slots_[i].g = c.client_g[i];
+    slots_[i].ever_received = true;
+  }
+  started_ -= c.elapsed_seconds;
+  rounds_closed_ = c.round;
+  last_checkpoint_round_ = c.round;
+  if (c.complete) {
+    complete_ = true;
+    SetDoneLocked(absl::OkStatus());
+  }
+}
+
+AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
+  AggregatorCheckpoint c;
+  c.run_id = run_id_;
+  c.config_json = config_json_;
+  c.fingerprint = fingerprint_;
+  c.round = server_->round();
+  c.complete = complete_;
+  c.gamma = context_->plan.gamma;
+  c.eta = context_->plan.eta;
+  c.stepsize_rule = context_->plan.rule;
+  c.totals = round_closer_.totals();
+  c.elapsed_seconds = MonotonicSeconds() - started_;
+  c.x = server_->x();
+  c.g = server_->g();
+  c.client_g.resize(slots_.size());
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].ever_received) c.client_g[i] = slots_[i].g;
+  }
+  return c;
+}
+
+absl::Status RoundCoordinator::WriteSnapshot(const AggregatorCheckpoint& c, int64_t* bytes,
+                                             double* seconds) const {
+  const double begin = MonotonicSeconds();
+  absl::StatusOr<int64_t> written = WriteCheckpoint(checkpoint_path_, c);
+  if (!written.ok()) {
+    return absl::Status(written.status().code(),
+                        absl::StrCat("checkpoint of round ", c.round, " failed: ",
+                                     written.status().message()));
+  }
+  *bytes = *written;
+  *seconds = MonotonicSeconds() - begin;
+  return absl::OkStatus();
+}
+
+void RoundCoordinator::RecordCheckpointLocked(uint64_t round, int64_t bytes, double seconds) {
+  ++checkpoint_stats_.count;
+  checkpoint_stats_.bytes = bytes;
+  checkpoint_stats_.total_seconds += seconds;
+  checkpoint_stats_.max_seconds = std::max(checkpoint_stats_.max_seconds, seconds);
+  last_checkpoint_round_ = round;
+  last_checkpoint_time_ = MonotonicSeconds();
+}
+
+absl::Status RoundCoordinator::CheckpointLocked() {
+  if (checkpoint_path_.empty()) return absl::OkStatus();
+  const double begin = MonotonicSeconds();
+  const AggregatorCheckpoint c = SnapshotLocked();
+  int64_t bytes = 0;
+  double seconds = 0.0;
+  if (absl::Status s = WriteSnapshot(c, &bytes, &seconds); !s.ok()) return s;
+  RecordCheckpointLocked(c.round, bytes, MonotonicSeconds() - begin);
+  return absl::OkStatus();
+}
+
+bool RoundCoordinator::CheckpointDueLocked(uint64_t round, double now) const {
+  if (checkpoint_path_.empty()) return false;
+  if (checkpoint_every_rounds_ > 0 &&
+      round - last_checkpoint_round_ >= static_cast<uint64_t>(checkpoint_every_rounds_)) {
+    return true;
+  }
+  return checkpoint_every_seconds_ > 0.0 && now - last_checkpoint_time_ >= checkpoint_every_seconds_;
+}
+
+RoundCoordinator::CheckpointStats RoundCoordinator::checkpoint_stats() const {
+  absl::MutexLock lock(&mu_);
+  return checkpoint_stats_;
 }
 
 RoundCoordinator::~RoundCoordinator() {
@@ -72,7 +196,7 @@ RoundCoordinator::~RoundCoordinator() {
   closer_.join();
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeRoundStartLocked() {
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeRoundStartLocked(bool checkpointed) {
   auto message = std::make_shared<v1::ServerMessage>();
   v1::RoundStart* start = message->mutable_round_start();
   const uint64_t round = server_->round();
@@ -80,6 +204,7 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeRoundStartLocked(
   AssignVector(server_->x(), start->mutable_x());
   start->set_stepsize(server_->stepsize());
   start->set_diagnostics(context_->DiagnosticRound(round));
+  start->set_checkpointed(checkpointed);
   return message;
 }
 
@@ -174,6 +299,15 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   absl::MutexLock lock(&mu_);
   *reason = "run_over";
   if (stop_requested_) return absl::UnavailableError("the aggregator is shutting down");
+  if (complete_) {
+    // A finished run (also one served again after a restart): the worker learns it is over and
+    // exits normally.
+    std::shared_ptr<const v1::ServerMessage> finish = MakeFinishLocked(false, "");
+    if (metrics_ != nullptr) metrics_->OnDownlinkBytes(static_cast<int64_t>(finish->ByteSizeLong()));
+    sink->Send(std::move(finish));
+    sink->FinishAfterQueue();
+    return absl::OkStatus();
+  }
   if (done_) {
     return absl::FailedPreconditionError(
         complete_ ? absl::StrCat("run ", run_id_, " is complete") : std::string(status_.message()));
@@ -301,8 +435,12 @@ void RoundCoordinator::Stop(const std::string& reason) {
     stop_requested_ = true;
     stop_reason_ = reason;
     if (!writing_) {
+      // The open round without its pending updates: the workers resend them to the next
+      // aggregator.
+      absl::Status checkpoint = CheckpointLocked();
       BroadcastLocked(MakeFinishLocked(true, reason), true);
-      SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", reason, ")")));
+      SetDoneLocked(checkpoint.ok() ? absl::CancelledError(absl::StrCat("stopped (", reason, ")"))
+                                    : checkpoint);
       return;
     }
   }
@@ -396,10 +534,15 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   waited_in_round_ = 0.0;
   if (metrics_ != nullptr) metrics_->OnRoundClosed(row, round_closer_.totals(), duration);
   round_started_ = now;
+  // A periodic checkpoint of round r + 1 is written after round r's row (a resumed run needs the
+  // rows before its open round), and round r + 1 starts only once it is on disk: a RoundStart
+  // marked `checkpointed` must never name a checkpoint a crash can still lose.
+  std::optional<AggregatorCheckpoint> snapshot;
+  if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
   if (!last) {
     if (metrics_ != nullptr) metrics_->SetRound(server_->round());
-    open_round_start_ = MakeRoundStartLocked();
-    BroadcastLocked(open_round_start_, /*finish=*/false);
+    open_round_start_ = MakeRoundStartLocked(false);
+    if (!snapshot) BroadcastLocked(open_round_start_, /*finish=*/false);
   }
 
   // The row's I/O and the observer without the lock, so reactors never wait on them. Only this
@@ -408,6 +551,11 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   mu_.Unlock();
   absl::Status written = log_->Append(row);
   if (written.ok() && observer_) observer_(row);
+  int64_t checkpoint_bytes = 0;
+  double checkpoint_seconds = 0.0;
+  if (written.ok() && snapshot) {
+    written = WriteSnapshot(*snapshot, &checkpoint_bytes, &checkpoint_seconds);
+  }
   mu_.Lock();
   writing_ = false;
 
@@ -418,13 +566,28 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   }
   if (last) {
     complete_ = true;
+    // The finished run, so that a restarted aggregator serves it instead of starting over.
+    if (absl::Status s = CheckpointLocked(); !s.ok()) {
+      complete_ = false;
+      BroadcastLocked(MakeFinishLocked(true, std::string(s.message())), true);
+      SetDoneLocked(std::move(s));
+      return false;
+    }
     BroadcastLocked(MakeFinishLocked(false, ""), true);
     SetDoneLocked(absl::OkStatus());
     return false;
   }
+  if (snapshot) {
+    RecordCheckpointLocked(snapshot->round, checkpoint_bytes, checkpoint_seconds);
+    open_round_start_ = MakeRoundStartLocked(true);
+    BroadcastLocked(open_round_start_, /*finish=*/false);
+  }
   if (stop_requested_) {
+    absl::Status checkpoint = CheckpointLocked();
     BroadcastLocked(MakeFinishLocked(true, stop_reason_), true);
-    SetDoneLocked(absl::CancelledError(absl::StrCat("stopped (", stop_reason_, ")")));
+    SetDoneLocked(checkpoint.ok()
+                      ? absl::CancelledError(absl::StrCat("stopped (", stop_reason_, ")"))
+                      : checkpoint);
     return false;
   }
   return true;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,7 @@
 #include "ef21/v1/ef21.pb.h"
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
+#include "server/checkpoint.h"
 
 namespace ef21 {
 
@@ -56,8 +58,28 @@ class RoundCoordinator {
     // Called on the closer thread after each round with its metrics row (without the lock held,
     // after the row is appended to the log).
     std::function<void(const MetricsRow&)> observer;
+    // Checkpoints (server/checkpoint.h) at this path: at the start, after every
+    // `checkpoint_every_rounds` closed rounds and/or once `checkpoint_every_seconds` passed since
+    // the last one (0: not by that measure), after the last round, and on Stop(). "" takes none.
+    // A periodic checkpoint is written after its round's row, with the lock released; the next
+    // RoundStart (marked `checkpointed`) is broadcast only once it is on disk.
+    std::string checkpoint_path;
+    int64_t checkpoint_every_rounds = 0;
+    double checkpoint_every_seconds = 0.0;
+    // Continue from this checkpoint (its configuration, data and plan checked by the caller):
+    // same run id, its round open, every g_i as it was. A complete one is served as finished.
+    std::optional<AggregatorCheckpoint> resume;
   };
 
+  // What checkpoints cost so far (for logs and benchmarks).
+  struct CheckpointStats {
+    int64_t count = 0;
+    int64_t bytes = 0;           // size of the last one
+    double total_seconds = 0.0;  // snapshot + encode + write + fsync + rename
+    double max_seconds = 0.0;
+  };
+
+  // Writes the first checkpoint of a fresh run before it returns.
   static absl::StatusOr<std::unique_ptr<RoundCoordinator>> Create(Options options);
   ~RoundCoordinator();
 
@@ -79,7 +101,9 @@ class RoundCoordinator {
   // The stream is gone: its clients may attach elsewhere. Idempotent.
   void Detach(StreamSink* sink);
 
-  // Stops the run: no further round closes; every stream gets Finish{stopped, reason}. When a
+  // Stops the run: no further round closes; every stream gets Finish{stopped, reason}. With a
+  // checkpoint path, the open round is checkpointed first (without its pending updates), so a
+  // restarted aggregator continues from here. When a
   // closed round's row is being written, it is written first (and when that round was the last,
   // the run completes instead). Returns once the run is done, except on the closer thread (from
   // the observer), where it returns at once and the run ends after the observer.
@@ -104,12 +128,17 @@ class RoundCoordinator {
   // Seconds the open round could not progress because a client had neither sent its update nor
   // a live stream (at the start: until every worker attached), summed over the run so far.
   double waiting_seconds() const;
+  CheckpointStats checkpoint_stats() const;
+  // Whether this coordinator continued a checkpointed run.
+  bool resumed() const { return resumed_; }
   // A hash of x, g, every g_i copy, the open round and the pending updates, for tests: a refused
   // message must leave it unchanged.
   uint64_t StateHash() const;
 
   const MethodContext& context() const { return *context_; }
   const std::string& run_id() const { return run_id_; }
+  // Σ_i f_i(p) over all clients: the data fingerprint a checkpoint records.
+  double fingerprint() const { return fingerprint_; }
 
  private:
   explicit RoundCoordinator(Options options);
@@ -119,7 +148,9 @@ class RoundCoordinator {
   // without it. False once the run is done.
   bool CloseNextRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CloserHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  std::shared_ptr<const v1::ServerMessage> MakeRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `checkpointed`: a checkpoint with this round open is on disk (RoundStart.checkpointed).
+  std::shared_ptr<const v1::ServerMessage> MakeRoundStartLocked(bool checkpointed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::ServerMessage> MakeFinishLocked(bool stopped, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BroadcastLocked(const std::shared_ptr<const v1::ServerMessage>& message, bool finish)
@@ -128,6 +159,18 @@ class RoundCoordinator {
   // Accounts the waiting since the last call and re-evaluates whether the open round waits for a
   // worker. Called whenever a client's stream or the open round changes.
   void UpdateWaitingLocked(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The checkpoint of the open round as it stands (no pending updates).
+  AggregatorCheckpoint SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Writes a snapshot, needing no lock (one writer at a time: the closer, or Stop while the
+  // closer is idle); *bytes and *seconds tell what it cost.
+  absl::Status WriteSnapshot(const AggregatorCheckpoint& checkpoint, int64_t* bytes,
+                             double* seconds) const;
+  void RecordCheckpointLocked(uint64_t round, int64_t bytes, double seconds)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a periodic checkpoint is due now that round `round` is open.
+  bool CheckpointDueLocked(uint64_t round, double now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void RestoreLocked(const AggregatorCheckpoint& checkpoint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
     Vector g;                        // the aggregator's copy of g_i (after the last closed round)
@@ -144,6 +187,13 @@ class RoundCoordinator {
   RunLog* const log_;
   AggregatorMetrics* const metrics_;
   const std::function<void(const MetricsRow&)> observer_;
+  const std::string config_json_;
+  const std::string checkpoint_path_;
+  const int64_t checkpoint_every_rounds_;
+  const double checkpoint_every_seconds_;
+  const bool resumed_;
+  double fingerprint_ = 0.0;
+  absl::Status first_checkpoint_;
   std::vector<double> probe_losses_;  // f_i(p) of every client, the data fingerprint
   v1::RunSpec spec_;
 
@@ -168,6 +218,9 @@ class RoundCoordinator {
   std::string stop_reason_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   bool complete_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t last_checkpoint_round_ ABSL_GUARDED_BY(mu_) = 0;
+  double last_checkpoint_time_ ABSL_GUARDED_BY(mu_) = 0.0;
+  CheckpointStats checkpoint_stats_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 
   std::thread closer_;

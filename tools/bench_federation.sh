@@ -67,7 +67,7 @@ awk -F, 'NR == 2 { p0 = $2; u0 = $3 } END { printf "paper %.0f B/client/round   
 echo "== (d) aggregator memory per client per coordinate (polynomial, d = 1e5, diagnostics every round)"
 peak_rss() {  # clients -> peak RSS (bytes) of the aggregator process
   local n=$1 out="$work/mem-$1.out" port pid rss=""
-  "$bin" aggregator --listen=127.0.0.1:0 --problem=polynomial --dim=100000 --clients="$n" \
+  "$bin" aggregator --exit-when-complete --listen=127.0.0.1:0 --problem=polynomial --dim=100000 --clients="$n" \
     --algorithm=norm-ef21 --k=1000 --rounds=3 --linger-seconds=2 --out="$work/mem-$n" > "$out" 2>&1 &
   pid=$!
   for _ in $(seq 500); do port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out"); [ -n "$port" ] && break; sleep 0.02; done

@@ -84,6 +84,18 @@ ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector 
   sum_ = Vector::Zero(x_.size());
 }
 
+absl::Status ServerMethod::Restore(uint64_t round, Vector x, Vector g) {
+  if (x.size() != context_->dim() || g.size() != context_->dim()) {
+    return absl::InvalidArgumentError(absl::StrCat("restored x and g have dimensions ", x.size(),
+                                                   " and ", g.size(), "; the problem's is ",
+                                                   context_->dim()));
+  }
+  round_ = round;
+  x_ = std::move(x);
+  g_ = std::move(g);
+  return absl::OkStatus();
+}
+
 double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client) {
   sum_.setZero();
   for (const SparseVector* c : by_client) c->AddTo(1.0, &sum_);

@@ -113,6 +113,14 @@ class ClientMethod {
   // hold is rebuilt by a documented policy: momentum v_i := g_i, EF14's e_i := 0.
   virtual void Restore(const Vector& g) = 0;
 
+  // The client's private state, which the aggregator never sees: momentum v_i (ef21-sgdm,
+  // norm-ef21-sgdm, norm-sgdm) or EF14's error e_i; nullptr for methods that have none (their whole
+  // state is g_i). Empty before the first Step.
+  virtual const Vector* private_state() const { return nullptr; }
+  // Resumes exactly: g_i from the aggregator and the private state saved after the same round
+  // (client/worker_state.h). An empty `private_state` means "before round 0".
+  virtual void Restore(const Vector& g, const Vector& private_state) { Restore(g); }
+
   int64_t client() const { return client_; }
 
  protected:
@@ -143,6 +151,10 @@ class ServerMethod {
 
   // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
   virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
+
+  // Puts the server back where a checkpoint left it: round r open at x^r, with g^{r−1}. Refuses a
+  // dimension other than the problem's.
+  absl::Status Restore(uint64_t round, Vector x, Vector g);
 
  protected:
   ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0);

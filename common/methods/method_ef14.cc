@@ -48,6 +48,17 @@ class Ef14Client final : public ClientMethod {
     e_.setZero();
   }
 
+  const Vector* private_state() const override { return &e_; }
+
+  void Restore(const Vector& g, const Vector& private_state) override {
+    g_ = g;
+    if (private_state.size() == 0) {
+      e_ = Vector::Zero(context_->dim());  // before round 0: e_i^0 = 0
+    } else {
+      e_ = private_state;
+    }
+  }
+
  private:
   Vector e_;
   Vector g_;

@@ -70,6 +70,15 @@ class Ef21Client final : public ClientMethod {
     if (context_->options.traits().momentum) v_ = g;
   }
 
+  const Vector* private_state() const override {
+    return context_->options.traits().momentum ? &v_ : nullptr;
+  }
+
+  void Restore(const Vector& g, const Vector& private_state) override {
+    g_ = g;
+    if (context_->options.traits().momentum) v_ = private_state;
+  }
+
  private:
   Vector g_;
   Vector v_;

@@ -62,6 +62,7 @@ struct RunConfig {
 
   // Run.
   std::string out;            // run directory ("" writes nothing)
+  bool overwrite = false;     // replace a run already in `out` (otherwise refused); not in config.json
   int64_t threads = 0;        // 0: one per core
   // Rounds between exact ‖∇f(x)‖ evaluations (unset: 1, or 50 for networks, where a full pass costs
   // hundreds of training rounds).

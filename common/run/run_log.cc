@@ -1,8 +1,11 @@
 #include "common/run/run_log.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 
@@ -57,18 +60,79 @@ absl::Status MakeDirectories(const std::string& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents) {
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents, bool sync) {
   const std::string tmp = path + ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
     return absl::PermissionDeniedError(absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(errno)));
   }
-  const bool ok = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
-  if (std::fclose(f) != 0 || !ok) return absl::DataLossError(absl::StrCat("short write to \"", tmp, "\""));
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t w = ::write(fd, contents.data() + done, contents.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::DataLossError(absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (sync && ::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return absl::DataLossError(absl::StrCat("cannot fsync \"", tmp, "\": ", std::strerror(err)));
+  }
+  if (::close(fd) != 0) return absl::DataLossError(absl::StrCat("short write to \"", tmp, "\""));
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename \"", tmp, "\" to \"", path, "\""));
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename \"", tmp, "\" to \"", path,
+                                                    "\": ", std::strerror(errno)));
+  }
+  if (sync) {
+    const size_t slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      ::fsync(dfd);
+      ::close(dfd);
+    }
   }
   return absl::OkStatus();
+}
+
+uint64_t Checksum64(const char* data, size_t size) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ size;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    h ^= w;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+  }
+  for (; i < size; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 0xc4ceb9fe1a85ec53ULL;
+  }
+  h ^= h >> 29;
+  return h;
+}
+
+bool HoldsRun(const std::string& dir) {
+  if (dir.empty()) return false;
+  struct stat st;
+  for (const char* name : {"config.json", "metrics.csv", "checkpoint.bin"}) {
+    if (::stat((dir + "/" + name).c_str(), &st) == 0) return true;
+  }
+  return false;
+}
+
+absl::Status CheckFreshRunDirectory(const std::string& dir, bool overwrite) {
+  if (overwrite || !HoldsRun(dir)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "\"", dir, "\" already holds a run (config.json, metrics.csv or checkpoint.bin); choose "
+      "another --out, or pass --overwrite to replace it"));
 }
 
 absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
@@ -87,6 +151,60 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
     }
   }
   return std::unique_ptr<RunLog>(new RunLog(dir, std::move(metrics), eps));
+}
+
+absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, uint64_t rows,
+                                                       double eps) {
+  const std::string path = dir + "/metrics.csv";
+  std::FILE* in = std::fopen(path.c_str(), "rb");
+  if (in == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot resume: cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  std::string text;
+  char buffer[1 << 16];
+  for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), in)) > 0;) text.append(buffer, got);
+  std::fclose(in);
+  const std::string header = absl::StrCat(kMetricsHeader, "\n");
+  if (text.compare(0, header.size(), header) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot resume: \"", path, "\" does not start with the metrics.csv header"));
+  }
+  auto log = std::unique_ptr<RunLog>(new RunLog(dir, File(), eps));
+  size_t pos = header.size();
+  for (uint64_t r = 0; r < rows; ++r) {
+    const size_t end = text.find('\n', pos);
+    if (end == std::string::npos) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cannot resume: \"", path, "\" has ", r, " whole rows; the checkpoint needs ", rows));
+    }
+    const std::string line = text.substr(pos, end - pos);
+    MetricsRow row;
+    unsigned long long round = 0;
+    const int fields = std::sscanf(line.c_str(), "%llu,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &round,
+                                   &row.paper_bits_per_client, &row.uplink_bytes_per_client,
+                                   &row.downlink_bytes_per_client, &row.loss, &row.grad_norm,
+                                   &row.grad_norm_sq, &row.g_norm, &row.stepsize, &row.wall_seconds);
+    row.round = round;
+    if (fields != 10 || round != r) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot resume: \"", path, "\" row ", r + 1,
+                                                        " is not the metrics row of round ", r,
+                                                        ": \"", line, "\""));
+    }
+    log->rows_.push_back(row);
+    log->summary_.Observe(row);
+    pos = end + 1;
+  }
+  // Cut the file back to the rows kept, then append after them.
+  if (::truncate(path.c_str(), static_cast<off_t>(pos)) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot truncate \"", path, "\": ", std::strerror(errno)));
+  }
+  log->metrics_.reset(std::fopen(path.c_str(), "ab"));
+  if (log->metrics_ == nullptr) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
+  }
+  return log;
 }
 
 RunLog::RunLog(std::string dir, File metrics, double eps)

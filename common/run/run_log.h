@@ -82,6 +82,11 @@ class RunLog {
   // Move-only: the log owns metrics.csv's open file.
   RunLog(RunLog&&) = default;
   RunLog& operator=(RunLog&&) = default;
+  // Continues the run in `dir` (a resumed aggregator): metrics.csv is cut back to its header and
+  // rows 0..rows−1, which are read back into rows() and summary(); later rows are dropped. Refuses a
+  // metrics.csv with another header or fewer than `rows` whole rows.
+  static absl::StatusOr<std::unique_ptr<RunLog>> Resume(const std::string& dir, uint64_t rows,
+                                                        double eps);
 
   absl::Status Append(const MetricsRow& row);
   // Writes summary.json with the tracked summary and `extra` fields (problem, n, d, γ, ...).
@@ -110,7 +115,21 @@ class RunLog {
 
 // Creates a directory and its parents; OK if it exists.
 absl::Status MakeDirectories(const std::string& dir);
-absl::Status WriteFileAtomically(const std::string& path, const std::string& contents);
+// Writes `path` through a temporary file and a rename, so a reader sees the old or the new
+// contents, never a mix. With `sync`, the file and its directory are fsync'ed: the new contents
+// survive a power loss once this returns.
+absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
+                                 bool sync = false);
+
+// A 64-bit checksum of `bytes` (over 8-byte words), for files whose damage must be detected
+// (checkpoints, worker state): catches torn and corrupted writes, not an adversary.
+uint64_t Checksum64(const char* data, size_t size);
+
+// Whether `dir` already holds a run (config.json, metrics.csv or a checkpoint).
+bool HoldsRun(const std::string& dir);
+// Refuses to start a new run in a directory that holds one, unless `overwrite`:
+// FAILED_PRECONDITION naming the directory and the flag.
+absl::Status CheckFreshRunDirectory(const std::string& dir, bool overwrite);
 
 }  // namespace ef21
 

@@ -108,7 +108,7 @@ TEST(SimulateCommandTest, RunDirectoryAndThreadCountIndependence) {
     const std::string out = dir + "/threads-" + threads;
     const Result r = Ef21("simulate " + kData +
                           " --algorithm=norm-ef21-sgdm --compressor=rand-k --k=2 --batch=4 --rounds=30 "
-                          "--threads=" + threads + " --out=" + out);
+                          "--threads=" + threads + " --overwrite --out=" + out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     metrics[i++] = Read(out + "/metrics.csv");
     EXPECT_NE(Read(out + "/config.json").find("\"algorithm\": \"norm-ef21-sgdm\""), std::string::npos);
@@ -129,7 +129,7 @@ TEST(SimulateCommandTest, X0FileSetsTheStartingPoint) {
     f << "20\n21\n19\n20.5\n";
   }
   const Result r = Ef21("simulate --problem=polynomial --dim=4 --algorithm=norm-ef21 --rounds=3 --x0-file=" +
-                        dir + "/x0.txt --out=" + dir + "/poly");
+                        dir + "/x0.txt --overwrite --out=" + dir + "/poly");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // f(x^0) for x^0 = (20, 21, 19, 20.5), λ = 4/(9·16/2 + 2) = 1/18.5.
   const double lambda = 4.0 / 74.0;

@@ -28,6 +28,7 @@ usage: docs_test.py EF21_BINARY SOURCE_DIR     (tests/e2e/docs_test.sh; ctest pa
 
 import os
 import re
+import signal
 from shlex import quote as shlex_quote
 import shutil
 import subprocess
@@ -178,6 +179,13 @@ def loopback(text, port=None):
     return text
 
 
+def stop_finished(proc, timeout=60):
+    """An aggregator serves its finished run until SIGTERM (docs/DEPLOY.md, checkpoints): once its
+    workers have exited 0 (they read Finish, so the run is complete), stop it; its exit code."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
 def aggregator(box, cmd):
     argv = loopback(cmd.text).split()
     proc = box.start(argv, "fed-aggregator")
@@ -225,7 +233,7 @@ def run_like_federation(box, cmd):
     for wcmd, w in fed["workers"]:
         if w.wait(timeout=120) != 0:
             problems.append(f"worker `{wcmd.text}` exited {w.returncode}")
-    if fed["proc"].wait(timeout=60) != 0:
+    if stop_finished(fed["proc"]) != 0:
         problems.append(f"aggregator exited {fed['proc'].returncode}: "
                         + open(box.path("runs", "fed-aggregator.out")).read()[-500:])
     text = cmd.text.replace("...", " ".join(fed["flags"]) + " --out=runs/docs-run")
@@ -306,7 +314,7 @@ def compose_up(box, cmd):
                     "runs", f"compose-{w}.out")).read().strip()[-300:])
         if problems:
             proc.kill()  # it would wait for the failed workers
-        elif proc.wait(timeout=60) != 0:
+        elif stop_finished(proc) != 0:
             problems.append(f"aggregator exited {proc.returncode}")
     except (RuntimeError, subprocess.TimeoutExpired) as e:
         problems.append(str(e))
@@ -384,7 +392,7 @@ def k8s_apply(box, cmd):
                     "runs", f"k8s-worker-{index}.out")).read().strip()[-300:])
         if problems:
             proc.kill()  # it would wait for the failed workers
-        elif proc.wait(timeout=60) != 0:
+        elif stop_finished(proc) != 0:
             problems.append(f"aggregator exited {proc.returncode}")
         if not run_dir:
             problems.append("the aggregator did not say its run directory")

@@ -131,7 +131,7 @@ scenario() {
     fail "$name: simulate failed: $(tail -n 2 "$dir/sim.log")"
     return
   fi
-  "$bin" aggregator --listen=127.0.0.1:0 "${flags[@]}" --clients=$n --out="$dir/run" \
+  "$bin" aggregator --listen=127.0.0.1:0 --exit-when-complete "${flags[@]}" --clients=$n --out="$dir/run" \
     > "$dir/agg.out" 2> "$dir/agg.err" &
   local agg=$!
   if ! wait_for 30 find_port "$dir/agg.out" listening; then

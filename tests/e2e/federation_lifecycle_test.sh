@@ -8,7 +8,8 @@
 #    metrics.csv and summary.json; workers exit 0 saying the run was stopped; both messages name
 #    metrics.csv's last row ("after round N");
 #  - a worker started before its aggregator waits and joins;
-#  - an aggregator restart is reported to the worker clearly (non-zero exit).
+#  - an aggregator restarted on another run directory (a new run) is reported to the worker clearly
+#    (non-zero exit); resuming the same run is federation_resume_test.sh's.
 # Waits poll files or endpoints in bounded loops; nothing relies on a fixed sleep.
 # Usage: federation_lifecycle_test.sh <ef21-binary> <source-dir>
 set -euo pipefail
@@ -40,7 +41,7 @@ port_of() { sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head
 start_aggregator() {  # name, flags...: starts it, sets $agg_pid and $agg_port
   local name=$1
   shift
-  "$bin" aggregator --listen=127.0.0.1:"${AGG_PORT:-0}" "$@" > "$work/$name.out" 2> "$work/$name.err" &
+  "$bin" aggregator --listen=127.0.0.1:"${AGG_PORT:-0}" --exit-when-complete "$@" > "$work/$name.out" 2> "$work/$name.err" &
   agg_pid=$!
   pids+=("$agg_pid")
   if ! wait_for "[ -n \"\$(port_of $work/$name.out)\" ]" 30; then
@@ -187,7 +188,7 @@ if wait_for "[ \$(rows $work/restart1/metrics.csv) -ge 10 ]" 60; then
   wait "$r0" || rc=$?
   kill -TERM "$agg_pid" 2>/dev/null || true
   wait "$agg_pid" 2>/dev/null || true
-  if [ $rc != 0 ] && grep -q "aggregator restarted: run [0-9a-f]* is gone (now [0-9a-f]*); restart recovery from checkpoints is not implemented" "$work/r0.log"; then
+  if [ $rc != 0 ] && grep -q "aggregator restarted: run [0-9a-f]* is gone (now [0-9a-f]*): it started a new run instead of resuming this one" "$work/r0.log"; then
     pass "restart: worker exit $rc: $(tail -n 1 "$work/r0.log")"
   else
     fail "restart: worker exit $rc: $(tail -n 2 "$work/r0.log")"

@@ -279,7 +279,7 @@ fi
 if "$bin" aggregator --help >/dev/null 2>&1 && "$bin" worker --help >/dev/null 2>&1; then
   grpc_port=$(free_port); agg_port=$(free_port); wrk_port=$(free_port)
   problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
-  timeout 300 "$bin" aggregator --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_port" \
+  timeout 300 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_port" \
     --clients=683 "${problem[@]}" --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=200 \
     --out="$work/fed" > "$work/aggregator.log" 2>&1 &
   agg_pid=$!; pids+=("$agg_pid")

@@ -4,6 +4,7 @@
 // honest workers and equals the simulation bit for bit.
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <memory>
 #include <thread>
 
@@ -67,6 +68,7 @@ class AggregatorTest : public ::testing::Test {
   void SetUp() override {
     dir_ = ::testing::TempDir() + "/aggregator_test_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);  // a run directory is never overwritten by accident
     config_ = TestConfig(dir_);
     Aggregator::Options options;
     options.config = config_;

@@ -1,0 +1,216 @@
+#include "server/checkpoint.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace ef21 {
+namespace {
+
+constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '1'};
+// Bounds a decoder accepts, so a damaged size field cannot ask for an absurd allocation.
+constexpr uint64_t kMaxString = 1 << 20;
+
+uint64_t Checksum(absl::string_view bytes) { return Checksum64(bytes.data(), bytes.size()); }
+
+class Writer {
+ public:
+  explicit Writer(std::string* out) : out_(out) {}
+  void U64(uint64_t v) { out_->append(reinterpret_cast<const char*>(&v), 8); }
+  void F64(double v) { out_->append(reinterpret_cast<const char*>(&v), 8); }
+  void Str(const std::string& s) {
+    U64(s.size());
+    out_->append(s);
+  }
+  void Doubles(const Vector& v) {
+    out_->append(reinterpret_cast<const char*>(v.data()), sizeof(double) * v.size());
+  }
+
+ private:
+  std::string* out_;
+};
+
+class Reader {
+ public:
+  Reader(absl::string_view bytes, const std::string& where) : bytes_(bytes), where_(where) {}
+  bool U64(uint64_t* v) { return Raw(v, 8); }
+  bool F64(double* v) { return Raw(v, 8); }
+  bool Str(std::string* s) {
+    uint64_t size;
+    if (!U64(&size) || size > kMaxString || size > bytes_.size() - pos_) return false;
+    s->assign(bytes_.data() + pos_, size);
+    pos_ += size;
+    return true;
+  }
+  bool Doubles(int64_t count, Vector* v) {
+    if (static_cast<uint64_t>(count) > (bytes_.size() - pos_) / sizeof(double)) return false;
+    v->resize(count);
+    std::memcpy(v->data(), bytes_.data() + pos_, sizeof(double) * count);
+    pos_ += sizeof(double) * count;
+    return true;
+  }
+  bool done() const { return pos_ == bytes_.size(); }
+  absl::Status Damaged(absl::string_view what) const {
+    return absl::DataLossError(
+        absl::StrCat(where_, ": damaged checkpoint (", what, " at byte ", pos_ + 16, ")"));
+  }
+
+ private:
+  bool Raw(void* out, size_t n) {
+    if (bytes_.size() - pos_ < n) return false;
+    std::memcpy(out, bytes_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  absl::string_view bytes_;
+  const std::string& where_;
+  size_t pos_ = 0;
+};
+
+// The checkpoint the EF21_TEST_CHECKPOINT_KILL hook interrupts (0: none).
+int64_t KillAt() {
+  const char* value = std::getenv("EF21_TEST_CHECKPOINT_KILL");
+  int64_t n = 0;
+  if (value == nullptr || !absl::SimpleAtoi(value, &n)) return 0;
+  return n;
+}
+
+}  // namespace
+
+std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
+  const int64_t d = c.x.size();
+  std::string payload;
+  payload.reserve(256 + c.config_json.size() +
+                  sizeof(double) * d * (2 + static_cast<int64_t>(c.client_g.size())));
+  Writer w(&payload);
+  w.Str(c.run_id);
+  w.Str(c.config_json);
+  w.F64(c.fingerprint);
+  w.U64(c.round);
+  w.U64(c.complete ? 1 : 0);
+  w.F64(c.gamma);
+  w.F64(c.eta);
+  w.Str(c.stepsize_rule);
+  w.U64(static_cast<uint64_t>(c.totals.paper_bits));
+  w.U64(static_cast<uint64_t>(c.totals.uplink_bytes));
+  w.U64(static_cast<uint64_t>(c.totals.downlink_bytes));
+  w.U64(static_cast<uint64_t>(c.totals.diagnostic_bytes));
+  w.F64(c.elapsed_seconds);
+  w.U64(static_cast<uint64_t>(d));
+  w.U64(c.client_g.size());
+  w.Doubles(c.x);
+  w.Doubles(c.g);
+  for (const Vector& gi : c.client_g) {
+    w.U64(gi.size() == 0 ? 0 : 1);
+    if (gi.size() != 0) w.Doubles(gi);
+  }
+  std::string out(kMagic, sizeof(kMagic));
+  Writer header(&out);
+  header.U64(payload.size());
+  out += payload;
+  header.U64(Checksum(payload));
+  return out;
+}
+
+absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
+                                                      const std::string& where) {
+  if (bytes.size() < 24 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return absl::DataLossError(
+        absl::StrCat(where, ": not an ef21 checkpoint (expected the magic \"EF21CKP1\" and at "
+                            "least 24 bytes; got ", bytes.size(), " bytes)"));
+  }
+  uint64_t size;
+  std::memcpy(&size, bytes.data() + 8, 8);
+  if (size != bytes.size() - 24) {
+    return absl::DataLossError(absl::StrCat(where, ": damaged checkpoint (header says ", size,
+                                            " payload bytes; the file has ", bytes.size() - 24,
+                                            ")"));
+  }
+  const absl::string_view payload = bytes.substr(16, size);
+  uint64_t checksum;
+  std::memcpy(&checksum, bytes.data() + 16 + size, 8);
+  if (checksum != Checksum(payload)) {
+    return absl::DataLossError(absl::StrCat(where, ": damaged checkpoint (checksum mismatch)"));
+  }
+  AggregatorCheckpoint c;
+  Reader r(payload, where);
+  uint64_t complete, paper, up, down, diag, d, n;
+  if (!r.Str(&c.run_id) || !r.Str(&c.config_json) || !r.F64(&c.fingerprint) || !r.U64(&c.round) ||
+      !r.U64(&complete) || !r.F64(&c.gamma) || !r.F64(&c.eta) || !r.Str(&c.stepsize_rule) ||
+      !r.U64(&paper) || !r.U64(&up) || !r.U64(&down) || !r.U64(&diag) ||
+      !r.F64(&c.elapsed_seconds) || !r.U64(&d) || !r.U64(&n)) {
+    return r.Damaged("truncated header fields");
+  }
+  if (d == 0 || d > (uint64_t{1} << 40) || n > (uint64_t{1} << 40) || complete > 1) {
+    return r.Damaged(absl::StrCat("implausible dimension ", d, " or clients ", n));
+  }
+  c.complete = complete == 1;
+  c.totals = {static_cast<int64_t>(paper), static_cast<int64_t>(up), static_cast<int64_t>(down),
+              static_cast<int64_t>(diag)};
+  if (!r.Doubles(static_cast<int64_t>(d), &c.x) || !r.Doubles(static_cast<int64_t>(d), &c.g)) {
+    return r.Damaged("truncated x or g");
+  }
+  c.client_g.resize(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t present;
+    if (!r.U64(&present) || present > 1) return r.Damaged(absl::StrCat("client ", i, "'s flag"));
+    if (present == 1 && !r.Doubles(static_cast<int64_t>(d), &c.client_g[i])) {
+      return r.Damaged(absl::StrCat("truncated g_", i));
+    }
+  }
+  if (!r.done()) return r.Damaged("trailing bytes");
+  return c;
+}
+
+absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
+                                        const AggregatorCheckpoint& checkpoint) {
+  static std::atomic<int64_t> written{0};
+  static const int64_t kill_at = KillAt();
+  const std::string bytes = EncodeCheckpoint(checkpoint);
+  if (kill_at > 0 && ++written == kill_at) {
+    // The test hook: half a temporary file, then a kill -9 of ourselves.
+    const std::string tmp = path + ".tmp";
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      (void)!::write(fd, bytes.data(), bytes.size() / 2);
+      ::fsync(fd);
+    }
+    ::kill(::getpid(), SIGKILL);
+  }
+  if (absl::Status s = WriteFileAtomically(path, bytes, /*sync=*/true); !s.ok()) return s;
+  return static_cast<int64_t>(bytes.size());
+}
+
+absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no checkpoint at \"", path, "\""));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  std::string bytes;
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof(buffer));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      ::close(fd);
+      return absl::DataLossError(absl::StrCat("cannot read \"", path, "\": ", std::strerror(err)));
+    }
+    if (got == 0) break;
+    bytes.append(buffer, static_cast<size_t>(got));
+  }
+  ::close(fd);
+  return DecodeCheckpoint(bytes, path);
+}
+
+}  // namespace ef21

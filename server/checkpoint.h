@@ -1,0 +1,63 @@
+// The aggregator's checkpoint: everything a RoundCoordinator needs to continue a run exactly where
+// it was — the run id and configuration, the open round r, x^r and g^{r−1}, every client's g_i as
+// the aggregator holds it, the stepsize plan, the communication counters and the elapsed time. It
+// is taken between rounds (no update of the open round is in it: workers resend theirs), so
+// resuming it and running to the end gives the same rows as a run never interrupted.
+//
+// On disk (<out>/checkpoint.bin), little-endian:
+//   "EF21CKP1"  u64 payload size  payload  u64 checksum of the payload
+// written to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
+// a crash at any moment leaves the previous checkpoint or the new one, whole. A file whose
+// magic, size or checksum is wrong is refused with DATA_LOSS.
+//
+// Thread-compatible (plain functions on values).
+#ifndef EF21_SERVER_CHECKPOINT_H_
+#define EF21_SERVER_CHECKPOINT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/base/vector.h"
+#include "common/run/run_log.h"
+
+namespace ef21 {
+
+inline constexpr char kCheckpointFileName[] = "checkpoint.bin";
+
+struct AggregatorCheckpoint {
+  std::string run_id;
+  std::string config_json;   // RunConfig::ToJson() of the run: the identity of its configuration
+  double fingerprint = 0.0;  // Σ_i f_i(p) over all clients: the data the run was started on
+  uint64_t round = 0;        // the open round (K + 1 once complete)
+  bool complete = false;     // every round 0..K closed
+  double gamma = 0.0;        // the stepsize plan (SPEC §4)
+  double eta = 0.0;
+  std::string stepsize_rule;
+  CommTotals totals;
+  double elapsed_seconds = 0.0;  // wall time of the run so far (metrics.csv's wall_seconds)
+  Vector x;                      // x^r
+  Vector g;                      // g^{r−1} (zero before round 0 closed)
+  std::vector<Vector> client_g;  // g_i by client id; empty: no update of i ever received
+};
+
+std::string EncodeCheckpoint(const AggregatorCheckpoint& checkpoint);
+// `where` names the source in errors.
+absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
+                                                      const std::string& where);
+
+// Writes `checkpoint` to `path` atomically and durably (see above).
+//
+// Test hook: with the environment variable EF21_TEST_CHECKPOINT_KILL=N, the N-th checkpoint this
+// process writes stops halfway through the temporary file and the process kills itself with
+// SIGKILL — a kill -9 during the write, on purpose.
+// Returns the bytes written.
+absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path, const AggregatorCheckpoint& checkpoint);
+// NOT_FOUND when there is no file at `path`.
+absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path);
+
+}  // namespace ef21
+
+#endif  // EF21_SERVER_CHECKPOINT_H_
