@@ -85,7 +85,7 @@ rounds=2000
 linger=10
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
 start=$(now)
-timeout 300 "$bin" aggregator --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_metrics" \
+timeout 300 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_metrics" \
   --linger-seconds=$linger --clients=683 --out="$work/run" "${problem[@]}" \
   --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=$rounds > "$work/aggregator.out" 2> "$work/aggregator.err" &
 agg_pid=$!; pids+=("$agg_pid")
