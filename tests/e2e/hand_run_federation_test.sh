@@ -176,7 +176,7 @@ fi
 # 300-682: the aggregator refuses client 300 while A holds it; B retries for its connect timeout and
 # then names the reason.
 grpc_port=$(free_port)
-timeout 120 "$bin" aggregator --listen="127.0.0.1:$grpc_port" --clients=683 "${problem[@]}" \
+timeout 120 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --clients=683 "${problem[@]}" \
   --algorithm=norm-ef21 --rounds=5 > "$work/overlap-aggregator.out" 2> "$work/overlap-aggregator.err" &
 agg_pid=$!; pids+=("$agg_pid")
 wait_for '"$bin" health --target=127.0.0.1:$grpc_port >/dev/null 2>&1' 30
