@@ -138,11 +138,12 @@ if wait_for "[ \$(rows $work/term/metrics.csv) -ge 30 ]" 120; then
   closed=$(rows "$work/term/metrics.csv")
   last=$(tail -n 1 "$work/term/metrics.csv" | cut -d, -f1)
   fields=$(tail -n 1 "$work/term/metrics.csv" | awk -F, '{print NF}')
-  if [ $agg_rc = 0 ] && [ $wrk_rc = 0 ] && [ "$last" = $((closed - 1)) ] && [ "$fields" = 10 ] &&
+  header_fields=$(head -n 1 "$work/term/metrics.csv" | awk -F, '{print NF}')
+  if [ $agg_rc = 0 ] && [ $wrk_rc = 0 ] && [ "$last" = $((closed - 1)) ] && [ "$fields" = "$header_fields" ] &&
      [ -f "$work/term/summary.json" ] && grep -q "stopped the run" "$work/t0.log"; then
     pass "SIGTERM: aggregator exit 0 with $closed complete rows + summary.json; worker exit 0: $(tail -n 1 "$work/t0.log")"
   else
-    fail "SIGTERM: aggregator rc $agg_rc, worker rc $wrk_rc, rows $closed, last round $last, fields $fields: $(tail -n 2 "$work/term.err") / $(tail -n 2 "$work/t0.log")"
+    fail "SIGTERM: aggregator rc $agg_rc, worker rc $wrk_rc, rows $closed, last round $last, fields $fields of $header_fields: $(tail -n 2 "$work/term.err") / $(tail -n 2 "$work/t0.log")"
   fi
   # The messages name the last row of metrics.csv (round 0 is the initialization, rows t = 0..N).
   if grep -qF "stopped (SIGTERM) after round $last (metrics.csv rows t = 0..$last)" "$work/term.err" &&

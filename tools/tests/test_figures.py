@@ -15,7 +15,7 @@ from conftest import TOOLS
 
 
 def test_the_driver_knows_every_figure_in_its_order():
-    assert list(EXPERIMENTS) == ["fig1", "fig4", "fig2", "sgdm", "fig2-federation"]
+    assert list(EXPERIMENTS) == ["fig1", "fig4", "fig2", "sgdm", "fig2-federation", "fig3"]
     for name, module in EXPERIMENTS.items():
         assert module.NAME == name and module.TITLE and callable(module.run)
         assert set(module.GRIDS) == {"full", "tiny"}
@@ -66,8 +66,8 @@ def driver(*args):
 
 
 def test_driver_refuses_unknown_experiments_and_missing_binaries(tmp_path):
-    p = driver("--only=fig3", f"--binary={sys.executable}", f"--out={tmp_path}")
-    assert p.returncode == 2 and "unknown experiment(s) ['fig3']" in p.stderr
+    p = driver("--only=fig9", f"--binary={sys.executable}", f"--out={tmp_path}")
+    assert p.returncode == 2 and "unknown experiment(s) ['fig9']" in p.stderr
     p = driver(f"--binary={tmp_path}/none", f"--out={tmp_path}")
     assert p.returncode == 2 and "no executable ef21 binary" in p.stderr
 
