@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/enum_names.h"
+#include "common/base/status_macros.h"
 #include "common/compress/sparse_codec.h"
 
 namespace ef21 {
@@ -51,14 +53,14 @@ void EncodeSparseVector(const SparseVector& c, ValueType type, v1::SparseVector*
 }
 
 absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
-                                SparseVector* out, const char** reason) {
-  *reason = "wrong_dimension";
+                                SparseVector* out, RejectionReason* reason) {
+  *reason = RejectionReason::kWrongDimension;
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   if (static_cast<int64_t>(in.dim()) != limits.dim) {
     return bad("c has dimension ", in.dim(), "; the run's dimension is ", limits.dim);
   }
   const bool f32 = limits.type == ValueType::kF32;
-  *reason = "wrong_value_type";
+  *reason = RejectionReason::kWrongValueType;
   if (f32 && in.values_f64_size() > 0) {
     return bad("c carries ", in.values_f64_size(), " float64 values; the run sends float32 values");
   }
@@ -70,7 +72,7 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
   out->dense = in.dense();
   out->indices.clear();
   if (in.dense()) {
-    *reason = "unexpected_dense";
+    *reason = RejectionReason::kUnexpectedDense;
     if (!limits.dense_allowed) {
       return bad("c is dense; dense messages are only the initial g_i^0 (round 0 with "
                  "--init=full) or the identity compressor's");
@@ -80,11 +82,11 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
       return bad("dense c carries an index code");
     }
   } else {
-    *reason = "too_many_entries";
+    *reason = RejectionReason::kTooManyEntries;
     if (count > limits.max_entries) {
       return bad("c has ", count, " entries; at most ", limits.max_entries, " are allowed");
     }
-    *reason = "bad_index_code";
+    *reason = RejectionReason::kBadIndexCode;
     if (absl::Status s = DecodeIndices(in.rice_bits(), in.index_code(), count, limits.dim,
                                        &out->indices);
         !s.ok()) {
@@ -98,7 +100,7 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
   } else if (count > 0) {
     std::memcpy(out->values.data(), in.values_f64().data(), sizeof(double) * count);
   }
-  *reason = "non_finite_value";
+  *reason = RejectionReason::kNonFiniteValue;
   for (int64_t j = 0; j < count; ++j) {
     if (!std::isfinite(out->values[j])) {
       return bad("c has value ", out->values[j], " at entry ", j,
@@ -123,20 +125,20 @@ void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, 
 }
 
 absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
-                          const char** reason) {
+                          RejectionReason* reason) {
   auto bad = [&](auto&&... parts) {
     return absl::InvalidArgumentError(absl::StrCat("update for round ", u.round(), " from client ",
                                                    u.client_id(), ": ", parts...));
   };
   const int64_t client = u.client_id();
   if (client >= ctx.num_clients()) {
-    *reason = "client_not_attached";
+    *reason = RejectionReason::kClientNotAttached;
     return absl::PermissionDeniedError(absl::StrCat(
         "update for round ", u.round(), " names client ", client, ", which is not attached on "
         "this stream (the run has ", ctx.num_clients(), " clients)"));
   }
   if (!u.has_c()) {
-    *reason = "malformed_message";
+    *reason = RejectionReason::kMalformedMessage;
     return bad("no compressed message c");
   }
   SparseLimits limits;
@@ -150,21 +152,21 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
                                                client, ": ", s.message()));
   }
   if (!u.has_loss()) {
-    *reason = "malformed_message";
+    *reason = RejectionReason::kMalformedMessage;
     return bad("no loss f_i(x)");
   }
   if (!std::isfinite(u.loss())) {
-    *reason = "non_finite_value";
+    *reason = RejectionReason::kNonFiniteValue;
     return bad("loss ", u.loss(), " is not finite");
   }
   const bool diagnostics = ctx.DiagnosticRound(u.round());
   if (diagnostics && u.gradient_size() != ctx.dim()) {
-    *reason = "bad_diagnostics";
+    *reason = RejectionReason::kBadDiagnostics;
     return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(), " values); got ",
                u.gradient_size());
   }
   if (!diagnostics && u.gradient_size() != 0) {
-    *reason = "bad_diagnostics";
+    *reason = RejectionReason::kBadDiagnostics;
     return bad("round ", u.round(), " is not a diagnostic round; got ", u.gradient_size(),
                " gradient values");
   }
@@ -172,7 +174,7 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
     out->gradient = MapVector(u.gradient());
     for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
       if (!std::isfinite(out->gradient[j])) {
-        *reason = "non_finite_value";
+        *reason = RejectionReason::kNonFiniteValue;
         return bad("gradient value ", out->gradient[j], " at coordinate ", j, " is not finite");
       }
     }
@@ -219,13 +221,13 @@ uint64_t UpdateDigest(const v1::Update& update) {
 
 void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {
   s->Clear();
-  s->set_problem(ProblemKindName(c.problem));
+  s->set_problem(EnumName(c.problem));
   s->set_data(c.data);
   s->set_features(c.features);
   s->set_synthetic_rows(c.synthetic_rows);
   s->set_synthetic_cols(c.synthetic_cols);
   if (c.lambda) s->set_lambda(*c.lambda);
-  s->set_split(SplitName(c.split));
+  s->set_split(EnumName(c.split));
   s->set_clients(c.clients);
   s->set_dim(c.dim);
   s->set_l0(c.L0);
@@ -244,17 +246,17 @@ void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {
 
 void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
   ProblemToSpec(c, s);
-  s->set_algorithm(AlgorithmName(c.algorithm));
-  if (c.compressor) s->set_compressor(CompressorKindName(*c.compressor));
+  s->set_algorithm(EnumName(c.algorithm));
+  if (c.compressor) s->set_compressor(EnumName(*c.compressor));
   s->set_k(c.k);
   s->set_rounds(c.rounds);
-  s->set_stepsize(StepsizeRuleName(c.stepsize));
+  s->set_stepsize(EnumName(c.stepsize));
   if (c.gamma) s->set_gamma(*c.gamma);
   s->set_gamma0(c.gamma0);
   if (c.eta) s->set_eta(*c.eta);
-  s->set_init(InitKindName(c.init));
-  s->set_value_type(ValueTypeName(c.value_type));
-  s->set_x0(X0KindName(c.x0));
+  s->set_init(EnumName(c.init));
+  s->set_value_type(EnumName(c.value_type));
+  s->set_x0(EnumName(c.x0));
   s->set_x0_file(c.x0_file);
   if (c.diagnostics_every) s->set_diagnostics_every(*c.diagnostics_every);
   s->set_eps(c.eps);
@@ -262,17 +264,16 @@ void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
 
 namespace {
 
-// Finds `name` among the names `name_of` gives the values in [0, count).
-template <typename Enum, typename NameOf>
-absl::Status ParseName(const char* field, const std::string& name, int count, NameOf name_of,
-                       Enum* out) {
-  for (int i = 0; i < count; ++i) {
-    if (name == name_of(static_cast<Enum>(i))) {
-      *out = static_cast<Enum>(i);
-      return absl::OkStatus();
-    }
+// The value a spec field names, by the vocabulary's one name table.
+template <typename E>
+absl::Status ParseSpecEnum(const char* field, const std::string& name, E* out) {
+  absl::StatusOr<E> value = ParseEnum<E>(name);
+  if (!value.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("run spec field ", field, ": ", value.status().message()));
   }
-  return absl::InvalidArgumentError(absl::StrCat("run spec: unknown ", field, " \"", name, "\""));
+  *out = *value;
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -281,17 +282,13 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   RunConfig r;
   r.out = c->out;
   r.threads = c->threads;
-  if (absl::Status st = ParseName("problem", s.problem(), 3, ProblemKindName, &r.problem); !st.ok()) {
-    return st;
-  }
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("problem", s.problem(), &r.problem));
   r.data = s.data();
   r.features = s.features();
   r.synthetic_rows = s.synthetic_rows();
   r.synthetic_cols = s.synthetic_cols();
   if (s.has_lambda()) r.lambda = s.lambda();
-  absl::StatusOr<Split> split = ParseSplit(s.split());
-  if (!split.ok()) return split.status();
-  r.split = *split;
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("split", s.split(), &r.split));
   r.clients = s.clients();
   r.dim = s.dim();
   r.L0 = s.l0();
@@ -308,29 +305,21 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
     r.train_samples = s.train_samples();
     r.diagnostics_samples = s.diagnostics_samples();
   }
-  absl::StatusOr<Algorithm> algorithm = ParseAlgorithm(s.algorithm());
-  if (!algorithm.ok()) return algorithm.status();
-  r.algorithm = *algorithm;
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("algorithm", s.algorithm(), &r.algorithm));
   if (s.has_compressor()) {
-    absl::StatusOr<CompressorKind> kind = ParseCompressorKind(s.compressor());
-    if (!kind.ok()) return kind.status();
-    r.compressor = *kind;
+    CompressorKind kind = CompressorKind::kTopK;
+    EF21_RETURN_IF_ERROR(ParseSpecEnum("compressor", s.compressor(), &kind));
+    r.compressor = kind;
   }
   r.k = s.k();
   r.rounds = s.rounds();
-  if (absl::Status st = ParseName("stepsize", s.stepsize(), 3, StepsizeRuleName, &r.stepsize);
-      !st.ok()) {
-    return st;
-  }
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("stepsize", s.stepsize(), &r.stepsize));
   if (s.has_gamma()) r.gamma = s.gamma();
   r.gamma0 = s.gamma0();
   if (s.has_eta()) r.eta = s.eta();
-  if (absl::Status st = ParseName("init", s.init(), 2, InitKindName, &r.init); !st.ok()) return st;
-  if (absl::Status st = ParseName("value_type", s.value_type(), 2, ValueTypeName, &r.value_type);
-      !st.ok()) {
-    return st;
-  }
-  if (absl::Status st = ParseName("x0", s.x0(), 2, X0KindName, &r.x0); !st.ok()) return st;
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("init", s.init(), &r.init));
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("value_type", s.value_type(), &r.value_type));
+  EF21_RETURN_IF_ERROR(ParseSpecEnum("x0", s.x0(), &r.x0));
   r.x0_file = s.x0_file();
   if (s.diagnostics_every() != 0) r.diagnostics_every = s.diagnostics_every();
   r.eps = s.eps();

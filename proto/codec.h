@@ -18,6 +18,7 @@
 #include "common/methods/method.h"
 #include "common/problems/problem.h"
 #include "common/run/run_config.h"
+#include "proto/rejection_reason.h"
 #include "ef21/v1/ef21.pb.h"
 #include "grpcpp/support/status.h"
 
@@ -50,9 +51,9 @@ struct SparseLimits {
 };
 // Decodes and validates `in` into `out` (reusing its capacity). Errors are INVALID_ARGUMENT with
 // a message naming what was expected and what came ("entry 3 has index 130 >= dimension 123");
-// *reason gets a snake_case label of the refusal (for ef21_rejected_messages_total).
+// On an error *reason says which check refused the message (for ef21_rejected_messages_total).
 absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
-                                SparseVector* out, const char** reason);
+                                SparseVector* out, RejectionReason* reason);
 
 // --- Updates (worker → aggregator): the one encoder and the one decoder of v1::Update. ---
 // Builds client `client`'s update for `round` from its message (the dense gradient only when
@@ -79,7 +80,7 @@ struct DecodedUpdate {
 // (round, which stream carries the client) are the RoundCoordinator's. *reason as for
 // DecodeSparseVector.
 absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
-                          const char** reason);
+                          RejectionReason* reason);
 
 // A digest of an update's content (round, client, c, loss), to tell an exact resend from a
 // conflicting one. Equal messages give equal digests within a process.

@@ -1,5 +1,6 @@
 #include "server/aggregator_metrics.h"
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <exception>
@@ -9,12 +10,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "common/run/run_log.h"
 #include "common/base/status_macros.h"
@@ -155,11 +154,8 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
         .Add({{"version", kVersion}})
         .Set(1);
     clients_.Set(static_cast<double>(options.clients));
-    {
-      absl::MutexLock lock(&mu_);
-      for (const char* reason : kRejectionReasons) {
-        rejected_[reason] = &rejected_family_.Add({{"reason", reason}});
-      }
+    for (size_t i = 0; i < kRejectionReasonNames.size(); ++i) {
+      rejected_[i] = &rejected_family_.Add({{"reason", kRejectionReasonNames.names()[i]}});
     }
     if (options.clients <= options.per_client_bound) {
       client_uplink_.reserve(static_cast<size_t>(options.clients));
@@ -210,15 +206,8 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     downlink_bytes_.Increment(static_cast<double>(bytes));
   }
 
-  void OnRejected(absl::string_view reason) override {
-    prometheus::Counter* counter;
-    {
-      absl::MutexLock lock(&mu_);
-      prometheus::Counter*& cached = rejected_[reason];
-      if (cached == nullptr) cached = &rejected_family_.Add({{"reason", std::string(reason)}});
-      counter = cached;
-    }
-    counter->Increment();
+  void OnRejected(RejectionReason reason) override {
+    rejected_[static_cast<size_t>(reason)]->Increment();
   }
 
   void OnDuplicate() override { duplicates_.Increment(); }
@@ -260,10 +249,11 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Counter& duplicates_;
   // Indexed by client; empty when the run has more clients than the per-client bound.
   std::vector<prometheus::Counter*> client_uplink_;
+  // Indexed by RejectionReason: every reason's series exists from the start.
+  std::array<prometheus::Counter*, kRejectionReasonNames.size()> rejected_{};
 
   absl::Mutex mu_;
   int64_t last_paper_bits_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::flat_hash_map<std::string, prometheus::Counter*> rejected_ ABSL_GUARDED_BY(mu_);
 
   // Declared after the registry it serves, so it stops serving before the registry goes away.
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -25,7 +25,7 @@
 //   ef21_g_norm, ef21_grad_norm, ef21_loss, ef21_stepsize   gauges of the last closed round
 //   ef21_round_duration_seconds              histogram: rounds 0..K, without waiting for workers
 //   ef21_waiting_for_workers_seconds_total   counter: time the open round lacked a worker
-//   ef21_rejected_messages_total{reason}     counter
+//   ef21_rejected_messages_total{reason}     counter, one series per RejectionReason from the start
 //   ef21_duplicate_updates_total             counter
 #ifndef EF21_SERVER_AGGREGATOR_METRICS_H_
 #define EF21_SERVER_AGGREGATOR_METRICS_H_
@@ -35,22 +35,10 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "common/run/run_log.h"
+#include "proto/rejection_reason.h"
 
 namespace ef21 {
-
-// The reasons the aggregator refuses messages for (the `reason` labels set in server/ and
-// proto/codec.cc). Their ef21_rejected_messages_total series exist from the start at 0, so
-// dashboards and alerts see them before the first refusal; an unlisted reason still gets a series
-// when it first occurs.
-inline constexpr const char* kRejectionReasons[] = {
-    "attach_twice", "bad_attach", "bad_diagnostics", "bad_index_code", "client_busy",
-    "client_not_attached", "conflicting_update", "empty_message", "future_round",
-    "malformed_message", "non_finite_value", "run_over", "stale_round", "too_many_entries",
-    "unexpected_dense", "update_before_attach", "wrong_dimension", "wrong_problem", "wrong_run",
-    "wrong_value_type", "unreadable_or_early_close",
-};
 
 // The default of AggregatorMetrics::Options::per_client_bound.
 inline constexpr int64_t kDefaultPerClientMetricBound = 64;
@@ -80,8 +68,8 @@ class AggregatorMetrics {
   // An update was accepted: its algorithm and diagnostic wire bytes.
   virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes, int64_t diagnostic_bytes) = 0;
   virtual void OnDownlinkBytes(int64_t bytes) = 0;
-  // A message was refused; `reason` is a short snake_case label (e.g. "non_finite_value").
-  virtual void OnRejected(absl::string_view reason) = 0;
+  // A message was refused for `reason`.
+  virtual void OnRejected(RejectionReason reason) = 0;
   virtual void OnDuplicate() = 0;
   // Time the open round could not progress for lack of a worker.
   virtual void AddWaitingSeconds(double seconds) = 0;

@@ -39,14 +39,14 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       // gRPC's callback API reports bytes that do not parse as a WorkerMessage (and a message
       // above the size cap, which gRPC itself answers with RESOURCE_EXHAUSTED) exactly like a
       // half-close: a failed read. None is legitimate before the run ends.
-      if (metrics_ != nullptr) metrics_->OnRejected("unreadable_or_early_close");
+      if (metrics_ != nullptr) metrics_->OnRejected(RejectionReason::kUnreadableOrEarlyClose);
       RequestFinish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                  "the stream's messages ended before the run did: the worker "
                                  "half-closed early or sent bytes that are not a WorkerMessage"),
                     /*drop_queue=*/true);
       return;
     }
-    const char* reason = "malformed_message";
+    RejectionReason reason = RejectionReason::kMalformedMessage;
     const absl::Status status = Handle(&reason);
     if (!status.ok()) {
       if (metrics_ != nullptr) metrics_->OnRejected(reason);
@@ -146,15 +146,15 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     Perform(action);
   }
 
-  absl::Status Handle(const char** reason) {
+  absl::Status Handle(RejectionReason* reason) {
     if (in_.has_attach() && in_.updates_size() > 0) {
-      *reason = "malformed_message";
+      *reason = RejectionReason::kMalformedMessage;
       return absl::InvalidArgumentError(
           "a WorkerMessage carries an Attach or updates, not both");
     }
     if (in_.has_attach()) {
       if (attached_) {
-        *reason = "attach_twice";
+        *reason = RejectionReason::kAttachTwice;
         return absl::FailedPreconditionError("Attach sent twice on one stream");
       }
       EF21_RETURN_IF_ERROR(coordinator_->Attach(this, in_.attach(), reason));
@@ -162,11 +162,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       return absl::OkStatus();
     }
     if (in_.updates_size() == 0) {
-      *reason = "empty_message";
+      *reason = RejectionReason::kEmptyMessage;
       return absl::InvalidArgumentError("empty WorkerMessage: expected an Attach or updates");
     }
     if (!attached_) {
-      *reason = "update_before_attach";
+      *reason = RejectionReason::kUpdateBeforeAttach;
       return absl::FailedPreconditionError("update before Attach: attach the stream's clients first");
     }
     const size_t count = static_cast<size_t>(in_.updates_size());
@@ -176,7 +176,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       const v1::Update& u = in_.updates(static_cast<int>(j));
       const int64_t client = u.client_id();
       if (client <= previous && client < context_.num_clients()) {
-        *reason = "malformed_message";
+        *reason = RejectionReason::kMalformedMessage;
         return absl::InvalidArgumentError(
             absl::StrCat("update for round ", u.round(), " from client ", client,
                          ": client ids of a batch must increase; ", client, " follows ", previous));

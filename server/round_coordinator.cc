@@ -252,11 +252,11 @@ void RoundCoordinator::UpdateWaitingLocked(double now) {
   waiting_since_ = now;
 }
 
-absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, const char** reason) {
-  *reason = "bad_attach";
+absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, RejectionReason* reason) {
+  *reason = RejectionReason::kBadAttach;
   const int64_t n = context_->num_clients();
   if (!attach.run_id().empty() && attach.run_id() != run_id_) {
-    *reason = "wrong_run";
+    *reason = RejectionReason::kWrongRun;
     return absl::FailedPreconditionError(
         absl::StrCat("run ", attach.run_id(), " is not this aggregator's run ", run_id_,
                      " (the aggregator restarted)"));
@@ -276,7 +276,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
       return absl::InvalidArgumentError(absl::StrCat("Attach names client ", sorted[j], " twice"));
     }
   }
-  *reason = "wrong_problem";
+  *reason = RejectionReason::kWrongProblem;
   if (static_cast<int64_t>(attach.dim()) != context_->dim()) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the worker's problem has dimension ", attach.dim(), "; the run's is ", context_->dim()));
@@ -297,7 +297,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   }
 
   absl::MutexLock lock(&mu_);
-  *reason = "run_over";
+  *reason = RejectionReason::kRunOver;
   if (stop_requested_) return absl::UnavailableError("the aggregator is shutting down");
   if (complete_) {
     // A finished run (also one served again after a restart): the worker learns it is over and
@@ -314,7 +314,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   }
   for (int64_t id : ids) {
     if (slots_[id].sink != nullptr) {
-      *reason = "client_busy";
+      *reason = RejectionReason::kClientBusy;
       return absl::AbortedError(
           absl::StrCat("client ", id, " is attached by another worker"));
     }
@@ -358,9 +358,9 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
 }
 
 absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates,
-                                      int* duplicates, const char** reason) {
+                                      int* duplicates, RejectionReason* reason) {
   *duplicates = 0;
-  *reason = "run_over";
+  *reason = RejectionReason::kRunOver;
   absl::MutexLock lock(&mu_);
   if (done_) return absl::FailedPreconditionError(absl::StrCat("run ", run_id_, " is over"));
   const uint64_t open = server_->round();
@@ -368,27 +368,27 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
   for (const DecodedUpdate& u : updates) {
     const ClientSlot& slot = slots_[u.client];
     if (slot.sink != sink) {
-      *reason = "client_not_attached";
+      *reason = RejectionReason::kClientNotAttached;
       return absl::PermissionDeniedError(
           absl::StrCat("update for round ", u.round, " names client ", u.client,
                        ", which is not attached on this stream"));
     }
     if (u.round > open) {
-      *reason = "future_round";
+      *reason = RejectionReason::kFutureRound;
       return absl::FailedPreconditionError(absl::StrCat(
           "update for round ", u.round, " from client ", u.client, " is ahead: round ", open,
           " is open"));
     }
     if (static_cast<int64_t>(u.round) == slot.last_round) {
       if (u.digest != slot.last_digest) {
-        *reason = "conflicting_update";
+        *reason = RejectionReason::kConflictingUpdate;
         return absl::FailedPreconditionError(absl::StrCat(
             "client ", u.client, " already sent a different update for round ", u.round));
       }
       continue;  // an exact resend
     }
     if (u.round < open) {
-      *reason = "stale_round";
+      *reason = RejectionReason::kStaleRound;
       return absl::FailedPreconditionError(absl::StrCat("update for round ", u.round,
                                                         " from client ", u.client,
                                                         " is stale: round ", open, " is open"));

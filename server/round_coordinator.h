@@ -87,16 +87,16 @@ class RoundCoordinator {
   // RoundStart on it (in that order, before any later broadcast). Refuses, changing nothing:
   // INVALID_ARGUMENT (no ids, an id out of range or repeated), FAILED_PRECONDITION (another run,
   // another problem or data, the run is over), ABORTED (an id attached by another worker, on a live stream),
-  // UNAVAILABLE (shutting down). *reason gets a snake_case label of a refusal.
-  absl::Status Attach(StreamSink* sink, const v1::Attach& attach, const char** reason);
+  // UNAVAILABLE (shutting down). On a refusal *reason says which check refused.
+  absl::Status Attach(StreamSink* sink, const v1::Attach& attach, RejectionReason* reason);
 
   // Accepts a batch of updates from `sink`, all or nothing. Exact resends of accepted updates are
   // ignored and counted in *duplicates. Refuses, changing nothing: PERMISSION_DENIED (a client not
   // attached on this stream), FAILED_PRECONDITION (a stale or future round, a different update for
-  // an accepted (client, round), the run is over). Swaps the accepted updates' storage with the
-  // coordinator's, so `updates` come back holding reusable buffers.
+  // an accepted (client, round), the run is over), with *reason set. Swaps the accepted updates'
+  // storage with the coordinator's, so `updates` come back holding reusable buffers.
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
-                      const char** reason);
+                      RejectionReason* reason);
 
   // The stream is gone: its clients may attach elsewhere. Idempotent.
   void Detach(StreamSink* sink);

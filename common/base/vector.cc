@@ -6,8 +6,6 @@
 
 namespace ef21 {
 
-const char* ValueTypeName(ValueType type) { return type == ValueType::kF32 ? "f32" : "f64"; }
-
 absl::Status SparseVector::Validate() const {
   if (dim <= 0) return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
   if (dense) {

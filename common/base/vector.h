@@ -9,6 +9,7 @@
 
 #include "Eigen/Core"
 #include "absl/status/status.h"
+#include "common/base/enum_names.h"
 
 namespace ef21 {
 
@@ -17,13 +18,18 @@ using ConstVectorRef = Eigen::Ref<const Eigen::VectorXd>;
 
 // The type values travel in on the wire (SPEC §2). State is always kept in double, but holds
 // exactly the values that went on the wire: with kF32 every sent value is rounded to float first.
-enum class ValueType { kF32, kF64 };
+enum class ValueType { kF32, kF64, kMaxValue = kF64 };
+
+// The --value-type names.
+inline constexpr auto kValueTypeNames =
+    MakeEnumNames<ValueType>("value type", {{ValueType::kF32, "f32"}, {ValueType::kF64, "f64"}});
+constexpr const auto& NamesOf(ValueType) { return kValueTypeNames; }
+inline const char* ValueTypeName(ValueType type) { return kValueTypeNames.Name(type); }
 
 inline int ValueBits(ValueType type) { return type == ValueType::kF32 ? 32 : 64; }
 inline double RoundToWire(double v, ValueType type) {
   return type == ValueType::kF32 ? static_cast<double>(static_cast<float>(v)) : v;
 }
-const char* ValueTypeName(ValueType type);
 
 // A compressed message: `values[j]` is coordinate `indices[j]` of a vector of dimension `dim`.
 // Indices are strictly increasing. A dense message (the initial g_i^0 with --init=full, the identity

@@ -9,23 +9,6 @@ std::unique_ptr<Compressor> MakeTopK(int64_t dim, int64_t k);
 std::unique_ptr<Compressor> MakeRandK(int64_t dim, int64_t k);
 std::unique_ptr<Compressor> MakeIdentity(int64_t dim);
 
-absl::StatusOr<CompressorKind> ParseCompressorKind(const std::string& name) {
-  if (name == "top-k") return CompressorKind::kTopK;
-  if (name == "rand-k") return CompressorKind::kRandK;
-  if (name == "identity") return CompressorKind::kIdentity;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown compressor \"", name, "\"; expected top-k, rand-k or identity"));
-}
-
-const char* CompressorKindName(CompressorKind kind) {
-  switch (kind) {
-    case CompressorKind::kTopK: return "top-k";
-    case CompressorKind::kRandK: return "rand-k";
-    case CompressorKind::kIdentity: return "identity";
-  }
-  return "?";
-}
-
 absl::Status CompressorOptions::Validate() const {
   if (dim <= 0) return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
   if (dim > (int64_t{1} << 31) - 1) {

@@ -12,14 +12,24 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/base/enum_names.h"
 #include "common/base/vector.h"
 
 namespace ef21 {
 
-enum class CompressorKind { kTopK, kRandK, kIdentity };
+enum class CompressorKind { kTopK, kRandK, kIdentity, kMaxValue = kIdentity };
 
-absl::StatusOr<CompressorKind> ParseCompressorKind(const std::string& name);
-const char* CompressorKindName(CompressorKind kind);
+// The --compressor names.
+inline constexpr auto kCompressorKindNames = MakeEnumNames<CompressorKind>("compressor", {
+    {CompressorKind::kTopK, "top-k"},
+    {CompressorKind::kRandK, "rand-k"},
+    {CompressorKind::kIdentity, "identity"},
+});
+constexpr const auto& NamesOf(CompressorKind) { return kCompressorKindNames; }
+inline absl::StatusOr<CompressorKind> ParseCompressorKind(absl::string_view name) {
+  return kCompressorKindNames.Parse(name);
+}
+inline const char* CompressorKindName(CompressorKind kind) { return kCompressorKindNames.Name(kind); }
 
 // Which random stream a compression draws from (rand-k); ignored by deterministic compressors.
 struct DrawKey {

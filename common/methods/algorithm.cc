@@ -1,46 +1,6 @@
 #include "common/methods/algorithm.h"
 
-#include "absl/strings/str_cat.h"
-
 namespace ef21 {
-namespace {
-
-struct Entry {
-  Algorithm algorithm;
-  const char* name;
-};
-
-constexpr Entry kAlgorithms[] = {
-    {Algorithm::kEf21, "ef21"},
-    {Algorithm::kNormEf21, "norm-ef21"},
-    {Algorithm::kEf21Sgdm, "ef21-sgdm"},
-    {Algorithm::kNormEf21Sgdm, "norm-ef21-sgdm"},
-    {Algorithm::kNormEf21Sgd, "norm-ef21-sgd"},
-    {Algorithm::kNormSgdm, "norm-sgdm"},
-    {Algorithm::kEf14, "ef14"},
-    {Algorithm::kGd, "gd"},
-    {Algorithm::kNormGd, "norm-gd"},
-};
-
-}  // namespace
-
-absl::StatusOr<Algorithm> ParseAlgorithm(const std::string& name) {
-  for (const Entry& e : kAlgorithms) {
-    if (name == e.name) return e.algorithm;
-  }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "unknown algorithm \"", name,
-      "\"; expected ef21, norm-ef21, ef21-sgdm, norm-ef21-sgdm, norm-ef21-sgd, norm-sgdm, ef14, gd "
-      "or norm-gd"));
-}
-
-const char* AlgorithmName(Algorithm algorithm) {
-  for (const Entry& e : kAlgorithms) {
-    if (algorithm == e.algorithm) return e.name;
-  }
-  return "?";
-}
-
 AlgorithmTraits TraitsOf(Algorithm algorithm) {
   AlgorithmTraits t;
   switch (algorithm) {

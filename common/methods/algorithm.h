@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/base/enum_names.h"
 
 namespace ef21 {
 
@@ -18,10 +19,26 @@ enum class Algorithm {
   kEf14,          // EF / EF14 (Seide 2014, Stich 2018)
   kGd,            // gradient descent: EF21 with the identity compressor
   kNormGd,        // normalized gradient descent: ||EF21|| with the identity compressor
+  kMaxValue = kNormGd,
 };
 
-absl::StatusOr<Algorithm> ParseAlgorithm(const std::string& name);
-const char* AlgorithmName(Algorithm algorithm);
+// The --algorithm names (SPEC §3).
+inline constexpr auto kAlgorithmNames = MakeEnumNames<Algorithm>("algorithm", {
+    {Algorithm::kEf21, "ef21"},
+    {Algorithm::kNormEf21, "norm-ef21"},
+    {Algorithm::kEf21Sgdm, "ef21-sgdm"},
+    {Algorithm::kNormEf21Sgdm, "norm-ef21-sgdm"},
+    {Algorithm::kNormEf21Sgd, "norm-ef21-sgd"},
+    {Algorithm::kNormSgdm, "norm-sgdm"},
+    {Algorithm::kEf14, "ef14"},
+    {Algorithm::kGd, "gd"},
+    {Algorithm::kNormGd, "norm-gd"},
+});
+constexpr const auto& NamesOf(Algorithm) { return kAlgorithmNames; }
+inline absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view name) {
+  return kAlgorithmNames.Parse(name);
+}
+inline const char* AlgorithmName(Algorithm algorithm) { return kAlgorithmNames.Name(algorithm); }
 
 struct AlgorithmTraits {
   bool normalized = false;         // x ← x − γ g/‖g‖ instead of x ← x − γ g

@@ -5,8 +5,6 @@
 
 namespace ef21 {
 
-const char* InitKindName(InitKind kind) { return kind == InitKind::kFull ? "full" : "compressed"; }
-
 absl::Status MethodOptions::Validate() const {
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   if (traits().identity_only && compressor != CompressorKind::kIdentity) {

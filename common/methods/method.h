@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "common/base/enum_names.h"
 #include "common/compress/compressor.h"
 #include "common/problems/problem.h"
 #include "common/methods/algorithm.h"
@@ -29,8 +30,14 @@ namespace ef21 {
 enum class InitKind {
   kFull,        // g_i^0 = ∇f_i(x^0), sent dense (the authors' code)
   kCompressed,  // g_i^0 = C(∇f_i(x^0)) from g_i^{-1} = 0
+  kMaxValue = kCompressed,
 };
-const char* InitKindName(InitKind kind);
+
+// The --init names.
+inline constexpr auto kInitKindNames = MakeEnumNames<InitKind>(
+    "init", {{InitKind::kFull, "full"}, {InitKind::kCompressed, "compressed"}});
+constexpr const auto& NamesOf(InitKind) { return kInitKindNames; }
+inline const char* InitKindName(InitKind kind) { return kInitKindNames.Name(kind); }
 
 // What the algorithm layer needs to know of a run; the run configuration (common/run) and the
 // aggregator's Welcome both produce one.

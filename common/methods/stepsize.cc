@@ -7,15 +7,6 @@
 
 namespace ef21 {
 
-const char* StepsizeRuleName(StepsizeRule rule) {
-  switch (rule) {
-    case StepsizeRule::kTheory: return "theory";
-    case StepsizeRule::kTheoryL1: return "theory-l1";
-    case StepsizeRule::kConstant: return "constant";
-  }
-  return "?";
-}
-
 ContractionConstants ContractionConstantsFor(double alpha) {
   ContractionConstants k;
   k.r = std::sqrt(std::max(0.0, 1.0 - alpha));

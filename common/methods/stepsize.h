@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/base/enum_names.h"
 #include "common/methods/algorithm.h"
 #include "common/problems/problem.h"
 
@@ -16,8 +17,17 @@ enum class StepsizeRule {
   kTheory,      // SPEC §4, per method
   kTheoryL1,    // ||EF21|| single client, Theorem 3: γ = 1/(2·c1)
   kConstant,    // --gamma
+  kMaxValue = kConstant,
 };
-const char* StepsizeRuleName(StepsizeRule rule);
+
+// The --stepsize names.
+inline constexpr auto kStepsizeRuleNames = MakeEnumNames<StepsizeRule>("stepsize rule", {
+    {StepsizeRule::kTheory, "theory"},
+    {StepsizeRule::kTheoryL1, "theory-l1"},
+    {StepsizeRule::kConstant, "constant"},
+});
+constexpr const auto& NamesOf(StepsizeRule) { return kStepsizeRuleNames; }
+inline const char* StepsizeRuleName(StepsizeRule rule) { return kStepsizeRuleNames.Name(rule); }
 
 // How the stepsize of a run is chosen: the rule and the user's constants.
 struct StepsizeOptions {

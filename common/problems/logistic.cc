@@ -8,15 +8,6 @@
 
 namespace ef21 {
 
-absl::StatusOr<Split> ParseSplit(const std::string& name) {
-  if (name == "row") return Split::kRow;
-  if (name == "contiguous") return Split::kContiguous;
-  return absl::InvalidArgumentError(
-      absl::StrFormat("unknown split \"%s\"; expected row or contiguous", name));
-}
-
-const char* SplitName(Split split) { return split == Split::kRow ? "row" : "contiguous"; }
-
 absl::Status LogisticOptions::Validate(const Dataset& data) const {
   if (!(lambda >= 0.0) || !std::isfinite(lambda)) {
     return absl::InvalidArgumentError(absl::StrFormat("--lambda must be >= 0; got %g", lambda));

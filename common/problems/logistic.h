@@ -9,14 +9,20 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/base/enum_names.h"
 #include "common/problems/dataset.h"
 #include "common/problems/problem.h"
 
 namespace ef21 {
 
-enum class Split { kRow, kContiguous };
-absl::StatusOr<Split> ParseSplit(const std::string& name);
-const char* SplitName(Split split);
+enum class Split { kRow, kContiguous, kMaxValue = kContiguous };
+
+// The --split names.
+inline constexpr auto kSplitNames =
+    MakeEnumNames<Split>("split", {{Split::kRow, "row"}, {Split::kContiguous, "contiguous"}});
+constexpr const auto& NamesOf(Split) { return kSplitNames; }
+inline absl::StatusOr<Split> ParseSplit(absl::string_view name) { return kSplitNames.Parse(name); }
+inline const char* SplitName(Split split) { return kSplitNames.Name(split); }
 
 struct LogisticOptions {
   double lambda = 0.1;

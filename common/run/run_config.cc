@@ -8,23 +8,10 @@
 
 namespace ef21 {
 
-const char* ProblemKindName(ProblemKind kind) {
-  switch (kind) {
-    case ProblemKind::kLogreg:
-      return "logreg";
-    case ProblemKind::kPolynomial:
-      return "polynomial";
-    case ProblemKind::kNetwork:
-      return "network";
-  }
-  return "?";
-}
-
 std::string RunConfig::DatasetDir() const {
   if (!data.empty()) return data;
   return dataset == "fashion-mnist" ? "/usr/share/datasets/fashion-mnist" : "";
 }
-const char* X0KindName(X0Kind kind) { return kind == X0Kind::kGaussian ? "gaussian" : "zeros"; }
 
 CompressorKind RunConfig::EffectiveCompressor() const {
   if (traits().identity_only) return CompressorKind::kIdentity;

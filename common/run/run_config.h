@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/base/enum_names.h"
 #include "common/methods/algorithm.h"
 #include "common/methods/method.h"
 #include "common/methods/stepsize.h"
@@ -20,8 +21,20 @@
 
 namespace ef21 {
 
-enum class ProblemKind { kLogreg, kPolynomial, kNetwork };
-enum class X0Kind { kGaussian, kZeros };
+enum class ProblemKind { kLogreg, kPolynomial, kNetwork, kMaxValue = kNetwork };
+enum class X0Kind { kGaussian, kZeros, kMaxValue = kZeros };
+
+// The --problem and --x0 names.
+inline constexpr auto kProblemKindNames = MakeEnumNames<ProblemKind>(
+    "problem", {{ProblemKind::kLogreg, "logreg"},
+                {ProblemKind::kPolynomial, "polynomial"},
+                {ProblemKind::kNetwork, "network"}});
+constexpr const auto& NamesOf(ProblemKind) { return kProblemKindNames; }
+inline const char* ProblemKindName(ProblemKind kind) { return kProblemKindNames.Name(kind); }
+inline constexpr auto kX0KindNames =
+    MakeEnumNames<X0Kind>("x0", {{X0Kind::kGaussian, "gaussian"}, {X0Kind::kZeros, "zeros"}});
+constexpr const auto& NamesOf(X0Kind) { return kX0KindNames; }
+inline const char* X0KindName(X0Kind kind) { return kX0KindNames.Name(kind); }
 
 struct RunConfig {
   // Problem.
@@ -92,9 +105,6 @@ struct RunConfig {
   // The configuration as a JSON object (config.json), every field with its effective value.
   std::string ToJson() const;
 };
-
-const char* ProblemKindName(ProblemKind kind);
-const char* X0KindName(X0Kind kind);
 
 }  // namespace ef21
 

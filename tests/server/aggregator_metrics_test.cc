@@ -72,9 +72,9 @@ void Exercise(AggregatorMetrics& metrics) {
   metrics.OnUpdateAccepted(2, 50, 5);
   metrics.OnUpdateAccepted(2, 25, 0);
   metrics.OnDownlinkBytes(300);
-  metrics.OnRejected("non_finite_value");
-  metrics.OnRejected("wrong_round");
-  metrics.OnRejected("non_finite_value");
+  metrics.OnRejected(RejectionReason::kNonFiniteValue);
+  metrics.OnRejected(RejectionReason::kStaleRound);
+  metrics.OnRejected(RejectionReason::kNonFiniteValue);
   metrics.OnDuplicate();
   metrics.AddWaitingSeconds(1.5);
   metrics.AddWaitingSeconds(0.25);
@@ -117,7 +117,7 @@ TEST(AggregatorMetricsTest, RendersEveryMethodsEffect) {
   EXPECT_THAT(SampleValue(text, "ef21_round_duration_seconds_bucket{le=\"+Inf\"}"), Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_rejected_messages_total{reason=\"non_finite_value\"}"),
               Optional(2.0));
-  EXPECT_THAT(SampleValue(text, "ef21_rejected_messages_total{reason=\"wrong_round\"}"),
+  EXPECT_THAT(SampleValue(text, "ef21_rejected_messages_total{reason=\"stale_round\"}"),
               Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_duplicate_updates_total"), Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_waiting_for_workers_seconds_total"), Optional(1.75));
@@ -223,8 +223,9 @@ TEST(AggregatorMetricsTest, PerClientSeriesOnlyUpToTheBound) {
 TEST(AggregatorMetricsTest, RejectedReasonsFromManyThreads) {
   std::unique_ptr<AggregatorMetrics> metrics = StartOrDie(Opts("", 3));
   ASSERT_NE(metrics, nullptr);
-  const std::vector<std::string> reasons = {"non_finite_value", "wrong_round", "bad_index",
-                                            "unknown_client"};
+  const std::vector<RejectionReason> reasons = {
+      RejectionReason::kNonFiniteValue, RejectionReason::kStaleRound,
+      RejectionReason::kBadIndexCode, RejectionReason::kClientNotAttached};
   constexpr int kThreads = 8;
   constexpr int kPerThread = 500;
   std::vector<std::thread> threads;
@@ -238,11 +239,12 @@ TEST(AggregatorMetricsTest, RejectedReasonsFromManyThreads) {
   }
   for (std::thread& thread : threads) thread.join();
   const std::string text = metrics->Render();
-  for (const std::string& reason : reasons) {
+  for (RejectionReason reason : reasons) {
     EXPECT_THAT(
-        SampleValue(text, absl::StrCat("ef21_rejected_messages_total{reason=\"", reason, "\"}")),
+        SampleValue(text, absl::StrCat("ef21_rejected_messages_total{reason=\"", EnumName(reason),
+                                       "\"}")),
         Optional(static_cast<double>(kThreads * kPerThread / reasons.size())))
-        << reason;
+        << EnumName(reason);
   }
   EXPECT_THAT(SampleValue(text, "ef21_uplink_bytes_total"),
               Optional(static_cast<double>(kThreads * kPerThread)));
@@ -322,7 +324,7 @@ TEST(AggregatorMetricsReasonsTest, EveryKnownReasonExistsAtZeroFromTheStart) {
   auto metrics = AggregatorMetrics::Start({.listen = "", .clients = 3});
   ASSERT_TRUE(metrics.ok()) << metrics.status();
   const std::string text = (*metrics)->Render();
-  for (const char* reason : kRejectionReasons) {
+  for (const char* reason : kRejectionReasonNames.names()) {
     EXPECT_NE(text.find(absl::StrCat("ef21_rejected_messages_total{reason=\"", reason, "\"} 0")),
               std::string::npos)
         << reason;

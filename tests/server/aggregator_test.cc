@@ -421,9 +421,9 @@ TEST_F(AggregatorTest, RefusesHostileMessagesWithoutHarmAndFinishesTheRun) {
     for (size_t at = text.find(prefix); at != std::string::npos; at = text.find(prefix, at + 1)) {
       const size_t begin = at + prefix.size();
       const std::string reason = text.substr(begin, text.find('"', begin) - begin);
-      EXPECT_TRUE(std::any_of(std::begin(kRejectionReasons), std::end(kRejectionReasons),
+      EXPECT_TRUE(std::any_of(kRejectionReasonNames.names().begin(), kRejectionReasonNames.names().end(),
                               [&](const char* known) { return reason == known; }))
-          << "reason \"" << reason << "\" is missing from kRejectionReasons";
+          << "reason \"" << reason << "\" is missing from kRejectionReasonNames";
     }
   }
 

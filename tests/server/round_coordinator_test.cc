@@ -103,9 +103,9 @@ class RoundCoordinatorTest : public ::testing::Test {
       clients_[ids[j]]->Step(request, &message);
       v1::Update wire;
       EncodeUpdate(start.round(), ids[j], message, start.diagnostics(), config_.value_type, &wire);
-      const char* reason = "";
+      RejectionReason reason = RejectionReason::kMalformedMessage;
       const absl::Status s = DecodeUpdate(wire, *context_, &out[j], &reason);
-      EXPECT_TRUE(s.ok()) << s << " (" << reason << ")";
+      EXPECT_TRUE(s.ok()) << s << " (" << EnumName(reason) << ")";
     }
     return out;
   }
@@ -120,8 +120,8 @@ class RoundCoordinatorTest : public ::testing::Test {
 TEST_F(RoundCoordinatorTest, ARunThroughAFakeSinkEqualsTheSimulation) {
   std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator();
   FakeSink sink;
-  const char* reason = "";
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  RejectionReason reason = RejectionReason::kMalformedMessage;
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
   auto welcome = sink.Await(0, absl::Seconds(10));
   ASSERT_NE(welcome, nullptr);
   ASSERT_TRUE(welcome->has_welcome());
@@ -166,8 +166,8 @@ TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) 
     }
   });
   FakeSink sink;
-  const char* reason = "";
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  RejectionReason reason = RejectionReason::kMalformedMessage;
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
@@ -185,6 +185,7 @@ TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) 
   FakeSink other;
   EXPECT_EQ(coordinator->Attach(&other, AttachFor({2}), &reason).code(),
             absl::StatusCode::kAborted);
+  EXPECT_EQ(reason, RejectionReason::kClientBusy) << EnumName(reason);
   std::vector<DecodedUpdate> round1 = Updates(start1->round_start(), {0, 1, 2, 3});
   ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round1), &duplicates, &reason).ok());
   EXPECT_EQ(coordinator->rounds_closed(), 1u);
@@ -217,8 +218,8 @@ TEST_F(RoundCoordinatorTest, StopDuringARowWaitsForTheRow) {
     }
   });
   FakeSink sink;
-  const char* reason = "";
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  RejectionReason reason = RejectionReason::kMalformedMessage;
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
@@ -257,8 +258,8 @@ TEST_F(RoundCoordinatorTest, StopFromTheObserverEndsTheRunAfterIt) {
   });
   self = coordinator.get();
   FakeSink sink;
-  const char* reason = "";
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << reason;
+  RejectionReason reason = RejectionReason::kMalformedMessage;
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});

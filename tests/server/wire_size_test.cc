@@ -132,7 +132,7 @@ TEST(WireSizeTest, CodecRoundTripsSparseVectors) {
     EncodeSparseVector(c, ValueType::kF32, &sv);
     SparseLimits limits{dim, ValueType::kF32, k, false};
     SparseVector back;
-    const char* reason = "";
+    RejectionReason reason = RejectionReason::kMalformedMessage;
     ASSERT_TRUE(DecodeSparseVector(sv, limits, &back, &reason).ok());
     EXPECT_EQ(back.indices, c.indices);
     EXPECT_EQ(back.values, c.values);
