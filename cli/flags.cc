@@ -193,16 +193,6 @@ std::vector<std::string> ProblemFlagNames() {
 
 namespace {
 
-template <typename T, typename Parse>
-FlagSet::Setter EnumSetter(T* target, Parse parse) {
-  return [target, parse](const std::string& v) -> absl::Status {
-    auto parsed = parse(v);
-    if (!parsed.ok()) return parsed.status();
-    *target = *parsed;
-    return absl::OkStatus();
-  };
-}
-
 absl::Status ParseDimensions(const std::string& v, int64_t* rows, int64_t* cols) {
   std::vector<std::string> parts = absl::StrSplit(v, 'x');
   if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], rows) || !absl::SimpleAtoi(parts[1], cols) ||
@@ -229,24 +219,17 @@ absl::Status ParseIdRange(const std::string& text, int64_t* first, int64_t* last
 
 void AddProblemFlags(FlagSet* flags, RunConfig* c) {
   flags->Section("Problem");
-  flags->Add("problem", "logreg|polynomial|network", "logistic regression with the nonconvex regularizer "
-             "(paper Section 6.1),\nthe nonconvex polynomial (Appendix E.1), or a neural network "
-             "(Section 6.2);\ndefault logreg",
-             EnumSetter(&c->problem, [](const std::string& v) -> absl::StatusOr<ProblemKind> {
-               if (v == "logreg") return ProblemKind::kLogreg;
-               if (v == "polynomial") return ProblemKind::kPolynomial;
-               if (v == "network") return ProblemKind::kNetwork;
-               return Expected("problem", "logreg, polynomial or network", v);
-             }));
+  flags->Enum("problem", &c->problem, "logistic regression with the nonconvex regularizer "
+              "(paper Section 6.1),\nthe nonconvex polynomial (Appendix E.1), or a neural network "
+              "(Section 6.2);\ndefault logreg");
   flags->String("data", &c->data, "LIBSVM file (logreg); data-set directory (network, default "
                 "/usr/share/datasets/fashion-mnist)");
   flags->Int("features", &c->features, "declared dimension of the LIBSVM file (default: largest index)");
   flags->Add("synthetic", "MxD", "logreg on a synthetic set: M rows, D features, A_ij ~ N(0,1), b = ±1",
              [c](const std::string& v) { return ParseDimensions(v, &c->synthetic_rows, &c->synthetic_cols); });
   flags->OptionalDouble("lambda", &c->lambda, "logreg regularizer λ (default 0.1)");
-  flags->Add("split", "row|contiguous", "row: one client per data row (the paper); contiguous: "
-             "--clients blocks, the last taking the remainder",
-             EnumSetter(&c->split, [](const std::string& v) { return ParseSplit(v); }));
+  flags->Enum("split", &c->split, "row: one client per data row (the paper); contiguous: "
+              "--clients blocks, the last taking the remainder");
   flags->Int("clients", &c->clients, "number of clients (--split=contiguous; polynomial copies of f, default 1)");
   flags->Int("dim", &c->dim, "polynomial dimension d (default 4)");
   flags->Double("L0", &c->L0, "polynomial L0 (default 4)");
@@ -258,7 +241,12 @@ void AddProblemFlags(FlagSet* flags, RunConfig* c) {
                 "default fashion-mnist");
   flags->Add("shards", "random|contiguous", "network: split of the training set among clients "
              "(default random, the paper's)",
-             EnumSetter(&c->shards, [](const std::string& v) { return ParseShardKind(v); }));
+             [c](const std::string& v) -> absl::Status {
+               absl::StatusOr<ShardKind> kind = ParseShardKind(v);
+               if (!kind.ok()) return kind.status();
+               c->shards = *kind;
+               return absl::OkStatus();
+             });
   flags->Int("train-samples", &c->train_samples, "network: train on the first N training images "
              "only (0: all)");
   flags->Int("diagnostics-samples", &c->diagnostics_samples, "network: evaluate diagnostics on a "
@@ -277,51 +265,23 @@ void AddProblemFlags(FlagSet* flags, RunConfig* c) {
 
 void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
   flags->Section("Algorithm");
-  flags->Add("algorithm", "NAME", "ef21 | norm-ef21 | ef21-sgdm | norm-ef21-sgdm | norm-ef21-sgd |\n"
-             "norm-sgdm | ef14 | gd | norm-gd (default norm-ef21)",
-             EnumSetter(&c->algorithm, [](const std::string& v) { return ParseAlgorithm(v); }));
-  flags->Add("compressor", "top-k|rand-k|identity", "compressor C (default top-k; identity for gd, "
-             "norm-gd, norm-sgdm)",
-             [c](const std::string& v) -> absl::Status {
-               auto kind = ParseCompressorKind(v);
-               if (!kind.ok()) return kind.status();
-               c->compressor = *kind;
-               return absl::OkStatus();
-             });
+  flags->Enum("algorithm", &c->algorithm,
+              "the method: the paper's Algorithms 1-2 or a baseline (default norm-ef21)");
+  flags->Enum("compressor", &c->compressor, "compressor C (default top-k; identity for gd, "
+              "norm-gd, norm-sgdm)");
   flags->Int("k", &c->k, "entries kept by top-k / rand-k (default 1)");
   flags->Int("rounds", &c->rounds, "number of rounds K (default 100)");
-  flags->Add("stepsize", "theory|theory-l1|constant",
-             "theory: the paper's rule per method (norm-ef21: gamma0/sqrt(K+1); ef21: Theorem 1);\n"
-             "theory-l1: 1/(2 c L1) (Theorem 3, single client); constant: --gamma",
-             EnumSetter(&c->stepsize, [](const std::string& v) -> absl::StatusOr<StepsizeRule> {
-               if (v == "theory") return StepsizeRule::kTheory;
-               if (v == "theory-l1") return StepsizeRule::kTheoryL1;
-               if (v == "constant") return StepsizeRule::kConstant;
-               return Expected("stepsize", "theory, theory-l1 or constant", v);
-             }));
+  flags->Enum("stepsize", &c->stepsize,
+              "theory: the paper's rule per method (norm-ef21: gamma0/sqrt(K+1); ef21: Theorem 1);\n"
+              "theory-l1: 1/(2 c L1) (Theorem 3, single client); constant: --gamma");
   flags->OptionalDouble("gamma", &c->gamma, "constant stepsize γ (with --stepsize=constant)");
   flags->Double("gamma0", &c->gamma0, "γ0 of norm-ef21's gamma0/sqrt(K+1) (default 1)");
   flags->OptionalDouble("eta", &c->eta, "momentum η in (0, 1] (default 1/sqrt(K+1) for the normalized "
                         "momentum methods)");
-  flags->Add("init", "full|compressed", "g_i^0 = ∇f_i(x^0) sent dense (full, default) or C(∇f_i(x^0))",
-             EnumSetter(&c->init, [](const std::string& v) -> absl::StatusOr<InitKind> {
-               if (v == "full") return InitKind::kFull;
-               if (v == "compressed") return InitKind::kCompressed;
-               return Expected("init", "full or compressed", v);
-             }));
-  flags->Add("value-type", "f32|f64", "type of values on the wire (default f32); state uses exactly "
-             "the sent values",
-             EnumSetter(&c->value_type, [](const std::string& v) -> absl::StatusOr<ValueType> {
-               if (v == "f32") return ValueType::kF32;
-               if (v == "f64") return ValueType::kF64;
-               return Expected("value-type", "f32 or f64", v);
-             }));
-  flags->Add("x0", "gaussian|zeros", "starting point: N(0,1) (logreg) / N(20,1) (polynomial), or zeros",
-             EnumSetter(&c->x0, [](const std::string& v) -> absl::StatusOr<X0Kind> {
-               if (v == "gaussian") return X0Kind::kGaussian;
-               if (v == "zeros") return X0Kind::kZeros;
-               return Expected("x0", "gaussian or zeros", v);
-             }));
+  flags->Enum("init", &c->init, "g_i^0 = ∇f_i(x^0) sent dense (full, default) or C(∇f_i(x^0))");
+  flags->Enum("value-type", &c->value_type, "type of values on the wire (default f32); state uses "
+              "exactly the sent values");
+  flags->Enum("x0", &c->x0, "starting point: N(0,1) (logreg) / N(20,1) (polynomial), or zeros");
   flags->String("x0-file", &c->x0_file, "starting point from a file, one number per line");
   flags->Section("Run");
   flags->String("out", &c->out, "run directory for config.json, metrics.csv, summary.json");

@@ -11,7 +11,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/base/enum_names.h"
 #include "common/run/run_config.h"
 
 namespace ef21 {
@@ -28,6 +31,23 @@ class FlagSet {
   void Int(const std::string& name, int64_t* target, const std::string& help);
   void Double(const std::string& name, double* target, const std::string& help);
   void OptionalDouble(const std::string& name, std::optional<double>* target, const std::string& help);
+  // A flag naming a value of a vocabulary (common/base/enum_names.h): --name=VALUE, where the
+  // valid names and the parse error come from the vocabulary's one table.
+  template <typename E>
+  void Enum(const std::string& name, E* target, const std::string& help) {
+    Add(name, NamesOf(E{}).Join("|"), help, [name, target](const std::string& v) {
+      return ParseEnumFlag(name, v, target);
+    });
+  }
+  template <typename E>
+  void Enum(const std::string& name, std::optional<E>* target, const std::string& help) {
+    Add(name, NamesOf(E{}).Join("|"), help, [name, target](const std::string& v) {
+      E value{};
+      if (absl::Status s = ParseEnumFlag(name, v, &value); !s.ok()) return s;
+      *target = value;
+      return absl::OkStatus();
+    });
+  }
   // A boolean flag: --name, --name=true or --name=false.
   void Bool(const std::string& name, bool* target, const std::string& help);
   // A section heading in --help.
@@ -44,6 +64,16 @@ class FlagSet {
   std::vector<std::string> Names() const;
 
  private:
+  template <typename E>
+  static absl::Status ParseEnumFlag(const std::string& name, const std::string& value, E* target) {
+    absl::StatusOr<E> parsed = ParseEnum<E>(value);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", parsed.status().message()));
+    }
+    *target = *parsed;
+    return absl::OkStatus();
+  }
+
   struct Flag {
     std::string name, value_hint, help;
     Setter setter;

@@ -68,6 +68,13 @@ TEST(SimulateCommandTest, HelpExplainsEveryFlag) {
                            "--threads", "--diagnostics-every", "--eps"}) {
     EXPECT_NE(r.output.find(std::string(flag) + "="), std::string::npos) << flag;
   }
+  // A vocabulary flag lists its values from the vocabulary's table.
+  for (const char* hint : {"--algorithm=ef21|norm-ef21|ef21-sgdm|norm-ef21-sgdm|norm-ef21-sgd|"
+                           "norm-sgdm|ef14|gd|norm-gd",
+                           "--stepsize=theory|theory-l1|constant", "--init=full|compressed",
+                           "--x0=gaussian|zeros", "--problem=logreg|polynomial"}) {
+    EXPECT_NE(r.output.find(hint), std::string::npos) << hint << "\n" << r.output;
+  }
 }
 
 TEST(SimulateCommandTest, BadFlagsAreClearErrorsAndWriteNothing) {
@@ -77,6 +84,10 @@ TEST(SimulateCommandTest, BadFlagsAreClearErrorsAndWriteNothing) {
   } cases[] = {
       {"--algoritm=ef21", "unknown flag --algoritm (did you mean --algorithm?)"},
       {"--algorithm=ef22", "unknown algorithm \"ef22\""},
+      {"--stepsize=theory2",
+       "--stepsize: unknown stepsize rule \"theory2\"; expected theory, theory-l1 or constant"},
+      {"--value-type=f16", "--value-type: unknown value type \"f16\"; expected f32 or f64"},
+      {"--compressor=topk", "--compressor: unknown compressor \"topk\"; expected top-k, rand-k"},
       {"--k=two", "--k: expected an integer, got \"two\""},
       {"--k=0", "--k must be >= 1; got 0"},
       {"--k=11", "top-k needs 1 <= k <= d = 10; got k = 11"},
