@@ -174,9 +174,9 @@ TEST(WireSizeTest, UpdateEncoderAndDecoderRoundTrip) {
         v1::Update received;
         ASSERT_TRUE(received.ParseFromString(sent.SerializeAsString()));
         DecodedUpdate decoded;
-        const char* reason = "";
+        RejectionReason reason = RejectionReason::kMalformedMessage;
         const absl::Status status = DecodeUpdate(received, **context, &decoded, &reason);
-        ASSERT_TRUE(status.ok()) << status << " (" << reason << ")";
+        ASSERT_TRUE(status.ok()) << status << " (" << EnumName(reason) << ")";
         EXPECT_EQ(decoded.round, round);
         EXPECT_EQ(decoded.client, 3);
         EXPECT_EQ(decoded.c.dense, message.c.dense);
