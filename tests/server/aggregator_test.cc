@@ -375,18 +375,10 @@ const std::vector<HostileCase>& Catalogue() {
        [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
        [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,
        "shutting down", R::kRunOver},
-      {"attach after the run completed", HostileStream::kFresh,
-       [](AggregatorTest& t, RawStream*, const v1::RoundStart&) {
-         t.StartHost(0, 0);
-         ASSERT_TRUE(t.aggregator_->Wait(absl::Seconds(60)));
-         ASSERT_TRUE(t.aggregator_->coordinator().complete());
-         t.hosts_.Join();
-         for (size_t i = 0; i < t.hosts_.size(); ++i) {
-           ASSERT_TRUE(t.hosts_.result(i).ok()) << t.hosts_.result(i).status();
-         }
-       },
-       [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::FAILED_PRECONDITION,
-       "is complete", R::kRunOver},
+      {"attach after the run was stopped", HostileStream::kFresh,
+       [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
+       [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,
+       "shutting down", R::kRunOver},
       // Which update.
       {"another client's id", HostileStream::kAttached, nullptr,
        [](AggregatorTest& t) { return t.SparseUpdate(0, 1, {2}, {1.0}); },
@@ -750,6 +742,26 @@ TEST(AggregatorOptionsTest, PerClientMetricBoundIsAnOption) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(refused.status().message(), "--per-client-metrics-max must be >= 0; got -1"))
       << refused.status();
+}
+
+// A finished run stays served: a worker attaching to it (after a crash, or started late) is told
+// the run is over with a Finish, not refused, and exits normally; nothing changes.
+TEST_F(AggregatorTest, AttachAfterTheRunCompletedGetsFinishNotARefusal) {
+  StartHost(0, 3);
+  ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
+  ASSERT_TRUE(aggregator_->coordinator().complete());
+  hosts_.Join();
+  const uint64_t hash = aggregator_->coordinator().StateHash();
+  const uint64_t closed = aggregator_->coordinator().rounds_closed();
+  RawStream late(stub_.get());
+  late.Write(AttachMessage({0}));
+  v1::ServerMessage m;
+  ASSERT_TRUE(late.Read(&m));
+  ASSERT_TRUE(m.has_finish()) << m.DebugString();
+  EXPECT_FALSE(m.finish().stopped());
+  EXPECT_TRUE(late.Finish(false).ok());
+  EXPECT_EQ(aggregator_->coordinator().StateHash(), hash);
+  EXPECT_EQ(aggregator_->coordinator().rounds_closed(), closed);
 }
 
 TEST_F(AggregatorTest, StopEndsStreamsWithFinishAndKeepsClosedRounds) {
