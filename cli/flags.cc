@@ -283,6 +283,10 @@ void AddAlgorithmFlags(FlagSet* flags, RunConfig* c) {
               "exactly the sent values");
   flags->Enum("x0", &c->x0, "starting point: N(0,1) (logreg) / N(20,1) (polynomial), or zeros");
   flags->String("x0-file", &c->x0_file, "starting point from a file, one number per line");
+  flags->Double("participation", &c->participation,
+                "EF21-PP: each round each client takes part with probability p in (0, 1] by a "
+                "seeded draw;\nthe others keep g_i and send nothing; round 0 has every client "
+                "(default 1)");
   flags->Section("Run");
   flags->String("out", &c->out, "run directory for config.json, metrics.csv, summary.json");
   flags->Bool("overwrite", &c->overwrite, "replace a run already in --out (refused otherwise)");

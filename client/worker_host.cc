@@ -311,6 +311,8 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
         EF21_RETURN_IF_ERROR(RestoreClient(j, MapVector(state.g()), open));
       }
       computed_round_[j] = open;
+    } else if (computed_round_[j] == open && !context_->Participates(ids_[j], open)) {
+      // Sat the open round out (EF21-PP): nothing was sent and nothing is owed.
     } else if (computed_round_[j] == open) {
       // Computed and sent, but lost with the stream: send the same message again.
       const int k = static_cast<int>(std::find(todo_.begin(), todo_.end(), j) - todo_.begin());
@@ -392,11 +394,25 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   // aggregator can ask for.
   if (start.checkpointed() && store_ != nullptr) store_->Anchor(round - 1);
   // The last batch stays cached (for a resend after reconnect) unless there is a new one.
+  // EF21-PP: a client not drawn for the round keeps its state and sends nothing; it is done with
+  // the round all the same.
   next_todo_.clear();
+  bool sat_out = false;
   for (size_t j = 0; j < ids_.size(); ++j) {
-    if (computed_round_[j] < round) next_todo_.push_back(j);
+    if (computed_round_[j] >= round) continue;
+    if (context_->Participates(ids_[j], static_cast<uint64_t>(round))) {
+      next_todo_.push_back(j);
+    } else {
+      computed_round_[j] = round;
+      sat_out = true;
+    }
   }
-  if (next_todo_.empty()) return absl::OkStatus();
+  if (next_todo_.empty()) {
+    // Nobody here takes part: keep the last batch cached, save the (unchanged) states as of this
+    // round so the state directory stays current.
+    if (sat_out) EF21_RETURN_IF_ERROR(SaveStates());
+    return absl::OkStatus();
+  }
   todo_.swap(next_todo_);
   problem_->Prepare(MapVector(start.x()), &point_);
   ClientRound request;

@@ -260,6 +260,7 @@ void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
   s->set_x0_file(c.x0_file);
   if (c.diagnostics_every) s->set_diagnostics_every(*c.diagnostics_every);
   s->set_eps(c.eps);
+  if (c.participation < 1.0) s->set_participation(c.participation);
 }
 
 namespace {
@@ -323,6 +324,7 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   r.x0_file = s.x0_file();
   if (s.diagnostics_every() != 0) r.diagnostics_every = s.diagnostics_every();
   r.eps = s.eps();
+  if (s.has_participation()) r.participation = s.participation();
   *c = std::move(r);
   return absl::OkStatus();
 }

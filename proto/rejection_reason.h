@@ -28,6 +28,7 @@ enum class RejectionReason {
   kFutureRound,             // an update for a round not yet open
   kStaleRound,              // an update for a closed round
   kConflictingUpdate,       // a different update for an accepted (client, round)
+  kNotParticipating,        // an update from a client not drawn for the open round (EF21-PP)
   // An update's content.
   kWrongDimension,          // c's dimension is not the run's
   kWrongValueType,          // float64 values in a float32 run or the reverse
@@ -54,6 +55,7 @@ inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>("re
     {RejectionReason::kFutureRound, "future_round"},
     {RejectionReason::kStaleRound, "stale_round"},
     {RejectionReason::kConflictingUpdate, "conflicting_update"},
+    {RejectionReason::kNotParticipating, "not_participating"},
     {RejectionReason::kWrongDimension, "wrong_dimension"},
     {RejectionReason::kWrongValueType, "wrong_value_type"},
     {RejectionReason::kUnexpectedDense, "unexpected_dense"},

@@ -84,9 +84,9 @@ RoundCoordinator::RoundCoordinator(Options options)
   reports_.resize(n);
   for (int64_t i = 0; i < n; ++i) {
     slots_[i].g = Vector::Zero(context_->dim());
-    reports_[i].c = &slots_[i].pending.c;
     reports_[i].gradient = &slots_[i].pending.gradient;
   }
+  participants_.assign(n, 1);
   started_ = MonotonicSeconds();
   round_started_ = started_;
   waiting_since_ = started_;
@@ -100,9 +100,20 @@ RoundCoordinator::RoundCoordinator(Options options)
     checkpointed = first_checkpoint_.ok();
     if (!first_checkpoint_.ok()) SetDoneLocked(first_checkpoint_);
   }
+  DrawParticipantsLocked();
   open_round_start_ = MakeRoundStartLocked(checkpointed);
   if (metrics_ != nullptr) metrics_->SetRound(server_->round());
   closer_ = std::thread([this] { CloserLoop(); });
+}
+
+void RoundCoordinator::DrawParticipantsLocked() {
+  const uint64_t round = server_->round();
+  expected_ = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    participants_[i] = context_->Participates(static_cast<int64_t>(i), round);
+    expected_ += participants_[i];
+    reports_[i].c = participants_[i] ? &slots_[i].pending.c : nullptr;
+  }
 }
 
 void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
@@ -243,8 +254,8 @@ void RoundCoordinator::UpdateWaitingLocked(double now) {
     if (metrics_ != nullptr) metrics_->AddWaitingSeconds(waited);
   }
   waiting_ = false;
-  for (const ClientSlot& slot : slots_) {
-    if (slot.sink == nullptr && !slot.received) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (participants_[i] && slots_[i].sink == nullptr && !slots_[i].received) {
       waiting_ = true;
       break;
     }
@@ -393,6 +404,12 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
                                                         " from client ", u.client,
                                                         " is stale: round ", open, " is open"));
     }
+    if (!participants_[u.client]) {
+      *reason = RejectionReason::kNotParticipating;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "client ", u.client, " was not drawn to take part in round ", u.round,
+          " (--participation=", context_->options.participation, "): it sends nothing this round"));
+    }
   }
   for (DecodedUpdate& u : updates) {
     ClientSlot& slot = slots_[u.client];
@@ -509,7 +526,7 @@ uint64_t RoundCoordinator::StateHash() const {
 }
 
 bool RoundCoordinator::CloserHasWorkLocked() const {
-  return done_ || stop_requested_ || received_ == context_->num_clients();
+  return done_ || stop_requested_ || received_ == expected_;
 }
 
 bool RoundCoordinator::CloseNextRoundLocked() {
@@ -520,13 +537,16 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
   const double now = MonotonicSeconds();
   const MetricsRow row = round_closer_.Close(reports_, now - started_, server_.get());
-  for (ClientSlot& slot : slots_) {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    ClientSlot& slot = slots_[i];
+    if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
     server_->ApplyToClientCopy(slot.pending.c, &slot.g);
     slot.ever_received = true;
     slot.received = false;
   }
   received_ = 0;
   rounds_closed_ = round + 1;
+  if (!last) DrawParticipantsLocked();
   // Counters only (no I/O): kept under the lock so they move together with the round gauge.
   // The round's duration without waiting for workers; the next round's waiting starts now.
   UpdateWaitingLocked(now);

@@ -1,7 +1,8 @@
 // The round coordinator: the one owner of a federated run's state — x, g (through ServerMethod),
 // the aggregator's copy of every g_i, the open round and its pending updates. Train streams hand
-// it decoded updates; it enforces exactly-once per (client, round), and when all n updates of the
-// open round are in, a closer thread closes it with the simulator's own RoundCloser (so the rows
+// it decoded updates; it enforces exactly-once per (client, round), and when the updates of all
+// the open round's participants are in (all n clients; with --participation < 1 the clients drawn
+// for the round, common/methods/participation.h, and an update from any other is refused), a closer thread closes it with the simulator's own RoundCloser (so the rows
 // agree bit for bit), broadcasts the next RoundStart, and only then — with the lock released —
 // appends the metrics.csv row and calls the observer; Finish follows round K's row.
 //
@@ -93,7 +94,8 @@ class RoundCoordinator {
   // Accepts a batch of updates from `sink`, all or nothing. Exact resends of accepted updates are
   // ignored and counted in *duplicates. Refuses, changing nothing: PERMISSION_DENIED (a client not
   // attached on this stream), FAILED_PRECONDITION (a stale or future round, a different update for
-  // an accepted (client, round), the run is over), with *reason set. Swaps the accepted updates'
+  // an accepted (client, round), a client not drawn for the open round, the run is over), with
+  // *reason set. Swaps the accepted updates'
   // storage with the coordinator's, so `updates` come back holding reusable buffers.
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
                       RejectionReason* reason);
@@ -171,6 +173,9 @@ class RoundCoordinator {
   // Whether a periodic checkpoint is due now that round `round` is open.
   bool CheckpointDueLocked(uint64_t round, double now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void RestoreLocked(const AggregatorCheckpoint& checkpoint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Draws the open round's participants (EF21-PP; everyone with --participation=1) and points the
+  // round closer's reports at their pending updates.
+  void DrawParticipantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
     Vector g;                        // the aggregator's copy of g_i (after the last closed round)
@@ -204,6 +209,9 @@ class RoundCoordinator {
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamSink*> sinks_ ABSL_GUARDED_BY(mu_);
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;
+  // The open round's participants (1: drawn) and their count, which received_ must reach.
+  std::vector<char> participants_ ABSL_GUARDED_BY(mu_);
+  int64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<const v1::ServerMessage> open_round_start_ ABSL_GUARDED_BY(mu_);
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;

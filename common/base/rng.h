@@ -18,6 +18,7 @@ enum class Purpose : uint64_t {
   kSynthetic = 5,  // synthetic data set
   kShard = 6,      // the seeded random split of a data set into client shards
   kSubsample = 7,  // fixed diagnostic subsamples (network problems)
+  kParticipation = 8,  // who takes part in a round (EF21-PP, --participation)
 };
 
 class CounterRng {

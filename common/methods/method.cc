@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/methods/participation.h"
 
 namespace ef21 {
 
@@ -16,6 +17,15 @@ absl::Status MethodOptions::Validate() const {
   if (diagnostics_every < 1) return bad("diagnostics_every must be >= 1; got ", diagnostics_every);
   if (noise.batch < 0) return bad("batch must be >= 0; got ", noise.batch);
   if (!(noise.sigma >= 0.0)) return bad("sigma must be >= 0; got ", noise.sigma);
+  if (!(participation > 0.0 && participation <= 1.0)) {
+    return bad("participation must be in (0, 1]; got ", participation);
+  }
+  if (participation < 1.0 && traits().error_feedback_14) {
+    // EF14's server sets g to the round's mean message instead of accumulating differences, so an
+    // absent client's contribution would be lost rather than kept.
+    return bad("partial participation (EF21-PP) is defined for the EF21 family; ",
+               AlgorithmName(algorithm), " (EF14) does not keep g = (1/n) sum_i g_i");
+  }
   return absl::OkStatus();
 }
 
@@ -64,6 +74,10 @@ bool MethodContext::DenseRound(uint64_t round) const {
 
 bool MethodContext::CountsPaperBits(uint64_t round) const { return round > 0; }
 
+bool MethodContext::Participates(int64_t client, uint64_t round) const {
+  return ef21::Participates(options.seed, options.participation, client, round);
+}
+
 std::unique_ptr<ClientMethod> ClientMethod::Create(std::shared_ptr<const MethodContext> context,
                                                    int64_t client) {
   if (context->options.traits().error_feedback_14) return MakeEf14Client(std::move(context), client);
@@ -96,7 +110,9 @@ absl::Status ServerMethod::Restore(uint64_t round, Vector x, Vector g) {
 
 double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client) {
   sum_.setZero();
-  for (const SparseVector* c : by_client) c->AddTo(1.0, &sum_);
+  for (const SparseVector* c : by_client) {
+    if (c != nullptr) c->AddTo(1.0, &sum_);
+  }
   Aggregate(sum_);
   const double g_norm = Norm(g_);
   Step(g_norm);

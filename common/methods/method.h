@@ -52,6 +52,9 @@ struct MethodOptions {
   int64_t diagnostics_every = 1;  // rounds between exact ∇f_i uploads
   NoiseOptions noise;
   StepsizeOptions stepsize;
+  // EF21-PP (SPEC §3 "Partial participation"): each client takes part in a round with this
+  // probability (common/methods/participation.h); 1: every client, every round.
+  double participation = 1.0;
 
   AlgorithmTraits traits() const { return TraitsOf(algorithm); }
   // The checks the algorithm itself needs; flag-level checks live in RunConfig::Validate.
@@ -85,6 +88,10 @@ struct MethodContext {
   // t·k·b bits after t iterations, so round 0's message — dense g_i^0, compressed C(∇f_i(x^0))
   // with --init=compressed, or EF14's first c_i — is never counted; rounds 1..t are.
   bool CountsPaperBits(uint64_t round) const;
+  // Whether client i takes part in round r (EF21-PP; always with --participation=1, and in round 0).
+  // A client that does not keeps its state and sends nothing; the server's g stays (1/n) Σ_i g_i.
+  bool Participates(int64_t client, uint64_t round) const;
+  bool partial_participation() const { return options.participation < 1.0; }
 };
 
 // What a client is asked in round r.
@@ -152,7 +159,8 @@ class ServerMethod {
   double stepsize() const { return context_->plan.gamma; }
 
   // Closes round r with the messages of all n clients, indexed by client id; they are applied in
-  // ascending id so the result is bitwise reproducible. Then takes the step to x^{r+1} and opens
+  // ascending id so the result is bitwise reproducible. A null entry is a client that did not take
+  // part (EF21-PP): its c_i counts as zero. Then takes the step to x^{r+1} and opens
   // round r + 1. Returns ‖g^r‖.
   double CloseRound(absl::Span<const SparseVector* const> by_client);
 

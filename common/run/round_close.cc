@@ -18,13 +18,29 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   const int64_t n = context.num_clients();
   const uint64_t round = server->round();
   const bool diagnostics = context.DiagnosticRound(round);
+  bool prepared = false;
+  auto prepare = [&] {
+    if (!prepared) context.problem->Prepare(server->x(), &point_);
+    prepared = true;
+  };
+  gradients_.clear();
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
-    losses_[i] = reports[i].loss;
-  }
-  gradients_.clear();
-  if (diagnostics) {
-    for (int64_t i = 0; i < n; ++i) gradients_.push_back(reports[i].gradient);
+    if (reports[i].c != nullptr) {
+      losses_[i] = reports[i].loss;
+      if (diagnostics) gradients_.push_back(reports[i].gradient);
+      continue;
+    }
+    // Client i sat this round out (EF21-PP): its f_i(x^r) and ∇f_i(x^r), evaluated here with the
+    // function the client itself would have called.
+    prepare();
+    if (diagnostics) {
+      if (absent_gradients_.empty()) absent_gradients_.resize(n);
+      losses_[i] = context.problem->LossAndGradient(i, point_, &absent_gradients_[i]);
+      gradients_.push_back(&absent_gradients_[i]);
+    } else {
+      losses_[i] = context.problem->Loss(i, point_);
+    }
   }
   CountRound(context, round, by_client_, &totals_);
   const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
@@ -33,7 +49,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
   Evaluation evaluation;
   if (diagnostics && context.problem->HasEvaluation()) {
-    context.problem->Prepare(server->x(), &point_);
+    prepare();
     evaluation = EvaluateRound(context, round, point_);
   }
   const double g_norm = server->CloseRound(by_client_);

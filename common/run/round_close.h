@@ -11,6 +11,11 @@
 // What a caller does around it — running the clients, or collecting their updates over gRPC,
 // writing the row, broadcasting the next round — stays with the caller.
 //
+// Partial participation (EF21-PP): a client that does not take part in round r has no report
+// (c = nullptr) and sent nothing, so nothing of it is counted; the round's f(x^r) and ‖∇f(x^r)‖²
+// are still those of all n clients — whoever closes the round holds x^r and the problem, and
+// computes f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) of the absent clients itself.
+//
 //   RoundCloser closer(context);
 //   for (int64_t i = 0; i < n; ++i) reports[i] = {&msg[i].c, msg[i].loss, &msg[i].gradient};
 //   const MetricsRow row = closer.Close(reports, MonotonicSeconds() - started, server.get());
@@ -32,7 +37,7 @@ namespace ef21 {
 
 // One client's part in closing a round. The pointers must stay valid during Close().
 struct ClientReport {
-  const SparseVector* c = nullptr;    // c_i^r exactly as sent
+  const SparseVector* c = nullptr;    // c_i^r exactly as sent; null: client i did not take part
   double loss = 0.0;                  // f_i(x^r)
   const Vector* gradient = nullptr;   // ∇f_i(x^r); read on diagnostic rounds only
 };
@@ -42,8 +47,8 @@ class RoundCloser {
   // `totals` is the communication already counted (non-zero when a run resumes).
   explicit RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals = {});
 
-  // Closes `server`'s open round r with `reports[i]` from client i (all n of them): steps 1–4
-  // above. `wall_seconds` goes into the row as is.
+  // Closes `server`'s open round r with `reports[i]` from client i (all n of them, null c for the
+  // clients that did not take part): steps 1–4 above. `wall_seconds` goes into the row as is.
   MetricsRow Close(absl::Span<const ClientReport> reports, double wall_seconds,
                    ServerMethod* server);
 
@@ -58,7 +63,8 @@ class RoundCloser {
   std::vector<double> losses_;
   std::vector<const Vector*> gradients_;
   Vector sum_;
-  EvalPoint point_;  // x^r for Problem::Evaluate
+  EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
+  std::vector<Vector> absent_gradients_;  // ∇f_i(x^r) of clients that did not take part
 };
 
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and

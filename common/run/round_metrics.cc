@@ -13,6 +13,7 @@ void CountRound(const MethodContext& context, uint64_t round,
   const bool paper = context.CountsPaperBits(round);
   const bool diagnostics = context.DiagnosticRound(round);
   for (size_t i = 0; i < by_client.size(); ++i) {
+    if (by_client[i] == nullptr) continue;  // did not take part (EF21-PP): sent nothing
     const SparseVector& c = *by_client[i];
     if (paper) totals->paper_bits += PaperBits(c, type);
     totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), c, type);

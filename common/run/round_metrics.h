@@ -12,7 +12,8 @@
 namespace ef21 {
 
 // Adds round r's communication to `totals`: each client's update (paper bits when counted, wire
-// bytes of the algorithm part, diagnostic bytes) and the RoundStart each client receives.
+// bytes of the algorithm part, diagnostic bytes) — none for a null entry, a client that did not
+// take part — and the RoundStart each of the n clients receives.
 void CountRound(const MethodContext& context, uint64_t round,
                 absl::Span<const SparseVector* const> by_client, CommTotals* totals);
 

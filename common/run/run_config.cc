@@ -41,6 +41,7 @@ MethodOptions RunConfig::ToMethodOptions() const {
   o.noise.sigma = sigma;
   o.noise.seed = seed;
   o.stepsize = ToStepsizeOptions();
+  o.participation = participation;
   return o;
 }
 
@@ -152,6 +153,29 @@ absl::Status RunConfig::Validate() const {
                "--problem=network");
   }
   if (!(eps > 0.0)) return bad("--eps must be positive; got ", eps);
+  if (!(participation > 0.0 && participation <= 1.0)) {
+    return bad("--participation must be in (0, 1]; got ", participation);
+  }
+  if (participation < 1.0) {
+    if (t.error_feedback_14) {
+      return bad("--participation < 1 (EF21-PP) is for the EF21 family; ef14 sets g to the round's "
+                 "mean message, so an absent client's share would be lost");
+    }
+    if (problem == ProblemKind::kNetwork) {
+      return bad("--participation < 1 is not available for --problem=network: the metrics of a "
+                 "round need f_i(x) of the absent clients, which the round's closer would have to "
+                 "compute over their whole shards");
+    }
+    // Only a rule without problem constants carries over unchanged: ||EF21||'s γ0/√(K+1).
+    const bool constant_free = stepsize == StepsizeRule::kTheory && t.normalized && !t.momentum;
+    if (stepsize != StepsizeRule::kConstant && !constant_free) {
+      return bad("--stepsize=", StepsizeRuleName(stepsize), " of ", AlgorithmName(algorithm),
+                 " is not defined with --participation < 1: the EF21-PP stepsize of Fatkhullin et "
+                 "al. (EF21 with Bells & Whistles) is not implemented (SPEC §4); pass "
+                 "--stepsize=constant --gamma=G, or use norm-ef21, whose gamma0/sqrt(K+1) needs no "
+                 "constant");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -193,6 +217,8 @@ std::string RunConfig::ToJson() const {
   o.Add("value_type", ValueTypeName(value_type));
   if (x0_file.empty()) o.Add("x0", X0KindName(x0)); else o.Add("x0_file", x0_file);
   o.Add("seed", static_cast<int64_t>(seed));
+  // Only when partial: full-participation runs keep their config.json (and checkpoints) as before.
+  if (participation < 1.0) o.Add("participation", participation);
   o.Add("diagnostics_every", DiagnosticsEvery());
   o.Add("eps", eps);
   return o.Render();

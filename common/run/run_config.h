@@ -72,6 +72,9 @@ struct RunConfig {
   X0Kind x0 = X0Kind::kGaussian;
   std::string x0_file;
   uint64_t seed = 0;
+  // EF21-PP: each client takes part in a round with this probability, by a seeded draw (SPEC §3
+  // "Partial participation"); 1 (the default) is full participation.
+  double participation = 1.0;
 
   // Run.
   std::string out;            // run directory ("" writes nothing)

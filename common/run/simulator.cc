@@ -49,8 +49,14 @@ bool Simulator::RunRound(RunLog* log) {
   request.point = &point_;
   request.stepsize = server_->stepsize();
   request.want_gradient = diagnostics;
+  // EF21-PP: the clients drawn for this round step; the others keep their state and send nothing.
+  for (int64_t i = 0; i < n; ++i) {
+    reports_[i].c = context_->Participates(i, round) ? &messages_[i].c : nullptr;
+  }
   grain_.ParallelFor(&pool_, n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) clients_[i]->Step(request, &messages_[i]);
+    for (int64_t i = begin; i < end; ++i) {
+      if (reports_[i].c != nullptr) clients_[i]->Step(request, &messages_[i]);
+    }
   });
 
   for (int64_t i = 0; i < n; ++i) reports_[i].loss = messages_[i].loss;

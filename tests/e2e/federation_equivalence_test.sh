@@ -2,7 +2,7 @@
 # Federation ≡ simulate: for every algorithm flag on breast-cancer (row split), the polynomial and
 # stochastic configurations, `ef21 run` (aggregator + worker processes over gRPC on loopback) and
 # `ef21 simulate` must write identical metrics.csv (every column but the timings, compared as text
-# by tools/compare_metrics.py).
+# by tools/compare_metrics.py), with full and with partial participation (--participation).
 # Usage: federation_equivalence_test.sh <ef21-binary> <source-dir>
 set -euo pipefail
 bin=$1
@@ -66,6 +66,22 @@ check stochastic --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" 
   --clients=7 --batch=4 --algorithm=norm-ef21-sgdm --k=2 --rounds=30 --seed=3
 P=3 check stochastic-ef14 --problem=logreg --synthetic=60x20 --split=contiguous --clients=5 --batch=3 \
   --algorithm=ef14 --k=4 --rounds=20 --seed=7
+# Partial participation (EF21-PP): half the clients per round, drawn from the seed; the
+# aggregator waits only for them. ||EF21|| keeps its gamma0/sqrt(K+1); EF21 runs a constant γ.
+check pp-norm-ef21 "${bc[@]}" --algorithm=norm-ef21 --participation=0.5 --seed=2
+check pp-ef21 --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
+  --clients=9 --algorithm=ef21 --stepsize=constant --gamma=0.5 --participation=0.5 --k=2 \
+  --diagnostics-every=5 --rounds=40
+P=3 check pp-sgdm --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
+  --clients=7 --batch=4 --algorithm=norm-ef21-sgdm --stepsize=constant --gamma=0.02 --eta=0.5 \
+  --participation=0.3 --k=2 --rounds=30 --seed=3
+# The draw is real: with p = 0.5 the clients sent about half of full participation's bytes.
+last_uplink() { tail -n 1 "$1/metrics.csv" | cut -d, -f3; }
+if ! awk -v pp="$(last_uplink "$work/pp-norm-ef21-run")" -v full="$(last_uplink "$work/norm-ef21-run")" \
+    'BEGIN { exit !(pp < 0.75 * full && pp > 0.25 * full) }'; then
+  echo "FAIL pp-norm-ef21: uplink bytes per client $(last_uplink "$work/pp-norm-ef21-run") not about half of $(last_uplink "$work/norm-ef21-run")"
+  failures=$((failures + 1))
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)"

@@ -14,6 +14,8 @@
 #  - worker kill -9 at a seeded random round (norm-ef21-sgdm --batch=4 and ef14), restarted with
 #    the same --state-dir: equal to the simulation; without --state-dir the momentum is rebuilt by
 #    policy and the run differs (the test would see a state-dir that did nothing);
+#  - partial participation (--participation=0.5): a worker kill -9 with --state-dir and an
+#    aggregator kill -9 resumed from its checkpoint both end equal to the simulation;
 #  - refusals: another configuration in --out (names what differs), a directory with rows and no
 #    checkpoint, simulate into an existing run directory without --overwrite — each exits non-zero
 #    and changes no file; --overwrite replaces.
@@ -249,6 +251,53 @@ if [ "$equal" = 0 ]; then
   pass "control: without --state-dir the restarted worker's momentum is rebuilt by policy and the run differs"
 else
   fail "control: without --state-dir the run still equals the simulation (the kill did not bite?)"
+fi
+
+########################################## partial participation (EF21-PP, --participation=0.5)
+# The draw is a function of (seed, client, round): a resumed aggregator and a restarted worker
+# recompute who takes part, and absent clients' kept g_i and v_i survive the kills.
+pp=(--algorithm=norm-ef21-sgdm --k=1 --participation=0.5 --stepsize=constant --gamma=0.01 --eta=0.5)
+worker_crash "pp-state" yes "${pp[@]}"
+if [ "$equal" = 1 ]; then
+  pass "partial participation: worker kill -9 at $killed rows, restarted with its --state-dir: equal to the simulation"
+else
+  fail "partial participation: worker kill -9 at $killed rows with --state-dir: differs from the simulation"
+fi
+pp_dir=$work/pp-agg
+mkdir -p "$pp_dir"
+pp_flags=("${problem[@]}" "${pp[@]}" --rounds=500)
+pp_kill=$((100 + RANDOM % 300))
+"$bin" simulate "${pp_flags[@]}" --out="$pp_dir/sim" > /dev/null
+if start_aggregator "$pp_dir/a1" "${pp_flags[@]}" --out="$pp_dir/run" --checkpoint-every=40 \
+     --checkpoint-seconds=0 --exit-when-complete; then
+  workers=()
+  start_worker 0 "$pp_dir/w0.log" --state-dir="$pp_dir/state"
+  start_worker 1 "$pp_dir/w1.log" --state-dir="$pp_dir/state"
+  if wait_for 60 rows_at_least "$pp_dir/run/metrics.csv" "$pp_kill"; then
+    kill -9 "$agg"
+    wait "$agg" 2>/dev/null || true
+    count_rows "$pp_dir/run/metrics.csv"
+    pp_killed=$nrows
+    if AGG_PORT=$port start_aggregator "$pp_dir/a2" "${pp_flags[@]}" --out="$pp_dir/run" \
+         --checkpoint-every=40 --checkpoint-seconds=0 --exit-when-complete; then
+      bad=0
+      for i in 0 1; do
+        wait_exit "${workers[$i]}" 120
+        [ "$rc" = 0 ] || { bad=1; fail "partial participation: worker $i exit $rc: $(tail -n 2 "$pp_dir/w$i.log")"; }
+      done
+      wait_exit "$agg" 60
+      [ "$rc" = 0 ] || { bad=1; fail "partial participation: resumed aggregator exit $rc: $(tail -n 2 "$pp_dir/a2.err")"; }
+      if [ $bad = 0 ] && has_line "$pp_dir/a2.out" "resumed at round [0-9]+\)$" &&
+         same_metrics "$pp_dir/sim/metrics.csv" "$pp_dir/run/metrics.csv"; then
+        pass "partial participation: aggregator kill -9 at $pp_killed rows, $match: equal to the simulation"
+      else
+        fail "partial participation: aggregator kill -9 at $pp_killed rows: resumed run differs from the simulation"
+        diff <(cut -d, -f1-9 "$pp_dir/sim/metrics.csv") <(cut -d, -f1-9 "$pp_dir/run/metrics.csv") | head -n 4 || true
+      fi
+    fi
+  else
+    fail "partial participation: round $pp_kill never reached: $(tail -n 2 "$pp_dir/a1.err")"
+  fi
 fi
 
 ########################################## refusals

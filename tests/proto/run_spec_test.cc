@@ -43,6 +43,7 @@ RunConfig NonDefaultConfig() {
   c.seed = 0xfeedbeefcafeULL;
   c.diagnostics_every = 5;
   c.eps = 1e-6;
+  c.participation = 0.375;
   return c;
 }
 
@@ -78,6 +79,7 @@ void ExpectSameConfig(const RunConfig& got, const RunConfig& want) {
   EXPECT_EQ(got.threads, want.threads);
   EXPECT_EQ(got.diagnostics_every, want.diagnostics_every);
   EXPECT_EQ(got.eps, want.eps);
+  EXPECT_EQ(got.participation, want.participation);
 }
 
 // config -> spec -> config, the receiver keeping its own run-only fields (out, threads).
@@ -126,6 +128,7 @@ TEST(RunSpecTest, SpecCarriesEnumsByTheirTableNames) {
   EXPECT_FALSE(spec.has_compressor());
   EXPECT_FALSE(spec.has_gamma());
   EXPECT_FALSE(spec.has_eta());
+  EXPECT_FALSE(spec.has_participation());  // full participation: the spec of before EF21-PP
   EXPECT_FALSE(spec.has_lambda());
 }
 

@@ -83,6 +83,7 @@ class AggregatorTest : public ::testing::Test {
     dir_ = ::testing::TempDir() + "/aggregator_test_" + name;
     std::filesystem::remove_all(dir_);  // a run directory is never overwritten by accident
     config_ = TestConfig(dir_);
+    config_.participation = participation_;
     Aggregator::Options options;
     options.config = config_;
     options.listen = "127.0.0.1:0";
@@ -217,7 +218,12 @@ class AggregatorTest : public ::testing::Test {
   test::HostThreads hosts_;
   // Scratch of the catalogue rows that prepare state before their hostile message.
   std::unique_ptr<ClientMethod> client0_;
+  std::unique_ptr<ClientMethod> client1_;
   v1::WorkerMessage prepared_;
+  // The run's --participation (set before SetUp) and the updates of the open round that are in
+  // once the state is settled (a row's prepare may change it).
+  double participation_ = 1.0;
+  int64_t settled_ = 3;
 };
 
 // Sends raw bytes as one message of a Train stream (bypassing protobuf on the client).
@@ -268,6 +274,9 @@ struct HostileCase {
   // gRPC refuses the message itself; the reactor may see a failed read (counted under `reason`)
   // or a cancelled call (not counted).
   bool count_may_be_zero = false;
+  // The run's --participation; with p < 1 the honest host carries clients 2-3 and the row's stream
+  // attaches clients 0 and 1.
+  double participation = 1.0;
 };
 
 using HostileStream = HostileCase::Stream;
@@ -408,6 +417,39 @@ const std::vector<HostileCase>& Catalogue() {
        },
        StatusCode::FAILED_PRECONDITION, "already sent a different update for round 0",
        R::kConflictingUpdate},
+      {"an update from a client not drawn for the round", HostileStream::kAttached,
+       [](AggregatorTest& t, RawStream* s, const v1::RoundStart& open) {
+         // EF21-PP with p = 0.5: clients 0 and 1 answer honestly while both or neither are drawn;
+         // at the first round with exactly one of them drawn, the drawn one holds the round open
+         // and the other's update is the hostile message.
+         t.client0_ = ClientMethod::Create(t.context_, 0);
+         t.client1_ = ClientMethod::Create(t.context_, 1);
+         v1::RoundStart start = open;
+         for (;;) {
+           const uint64_t r = start.round();
+           const bool drawn0 = t.context_->Participates(0, r);
+           const bool drawn1 = t.context_->Participates(1, r);
+           if (drawn0 != drawn1) {
+             ClientMethod* absent = drawn0 ? t.client1_.get() : t.client0_.get();
+             t.prepared_ = t.HonestUpdate(absent, start);
+             t.settled_ = t.context_->Participates(2, r) + t.context_->Participates(3, r);
+             return;
+           }
+           if (drawn0) {
+             v1::WorkerMessage both = t.HonestUpdate(t.client0_.get(), start);
+             *both.add_updates() = t.HonestUpdate(t.client1_.get(), start).updates(0);
+             ASSERT_TRUE(s->Write(both));
+           }
+           v1::ServerMessage m;
+           ASSERT_TRUE(s->Read(&m));
+           ASSERT_TRUE(m.has_round_start()) << m.DebugString();
+           ASSERT_EQ(m.round_start().round(), r + 1);
+           start = m.round_start();
+         }
+       },
+       [](AggregatorTest& t) { return t.prepared_; }, StatusCode::FAILED_PRECONDITION,
+       "was not drawn to take part in round", R::kNotParticipating, false,
+       /*participation=*/0.5},
       // An update's content.
       {"wrong dimension", HostileStream::kAttached, nullptr,
        [](AggregatorTest& t) {
@@ -539,13 +581,16 @@ class HostileMessageTest : public AggregatorTest,
                            public ::testing::WithParamInterface<HostileCase> {
  protected:
   void SetUp() override {
+    participation_ = GetParam().participation;
     AggregatorTest::SetUp();
     if (HasFatalFailure()) return;
     ASSERT_EQ(problem_->dim(), 10);
     // Clients 1-3 are honest and client 0 is left to the row: round 0 cannot close, and the
-    // state is settled once the honest clients' three updates are in.
-    StartHost(1, 3);
-    ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
+    // state is settled once the honest clients' three updates are in. (Partial participation:
+    // clients 2-3 are honest, 0 and 1 the row's.)
+    settled_ = participation_ < 1.0 ? 2 : 3;
+    StartHost(participation_ < 1.0 ? 2 : 1, 3);
+    ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(settled_, absl::Seconds(30)));
   }
 };
 
@@ -556,10 +601,12 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
   v1::RoundStart open;
   if (c.stream == HostileStream::kAttached || c.stream == HostileStream::kHalfClose) {
     v1::Welcome welcome;
-    ASSERT_NO_FATAL_FAILURE(AttachOk(&*s, {0}, &welcome, &open));
+    std::vector<int64_t> ids = {0};
+    if (c.participation < 1.0) ids.push_back(1);
+    ASSERT_NO_FATAL_FAILURE(AttachOk(&*s, ids, &welcome, &open));
   }
   if (c.prepare) ASSERT_NO_FATAL_FAILURE(c.prepare(*this, s ? &*s : nullptr, open));
-  ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
+  ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(settled_, absl::Seconds(30)));
   const uint64_t hash = aggregator_->coordinator().StateHash();
   const std::vector<int64_t> before = RejectionCounts();
 
