@@ -119,6 +119,24 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                   .Help("Loss f(x^t) of the last closed round.")
                   .Register(*registry_)
                   .Add({})),
+        train_accuracy_(prometheus::BuildGauge()
+                            .Name("ef21_train_accuracy")
+                            .Help("Classifiers: accuracy over the clients' diagnostic rows at x^t "
+                                  "of the last round with diagnostics.")
+                            .Register(*registry_)
+                            .Add({})),
+        test_loss_(prometheus::BuildGauge()
+                       .Name("ef21_test_loss")
+                       .Help("Classifiers: loss over the test rows at x^t of the last round with "
+                             "diagnostics.")
+                       .Register(*registry_)
+                       .Add({})),
+        test_accuracy_(prometheus::BuildGauge()
+                           .Name("ef21_test_accuracy")
+                           .Help("Classifiers: accuracy over the test rows at x^t of the last round "
+                                 "with diagnostics.")
+                           .Register(*registry_)
+                           .Add({})),
         stepsize_(prometheus::BuildGauge()
                       .Name("ef21_stepsize")
                       .Help("Stepsize used to leave x^t in the last closed round.")
@@ -186,6 +204,10 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     stepsize_.Set(row.stepsize);
     // nan: no diagnostics this round; the gauge keeps the last measured norm.
     if (std::isfinite(row.grad_norm)) grad_norm_.Set(row.grad_norm);
+    // Classifiers only, on diagnostic rounds; the gauges stay absent (0) for other problems.
+    if (std::isfinite(row.train_accuracy)) train_accuracy_.Set(row.train_accuracy);
+    if (std::isfinite(row.test_loss)) test_loss_.Set(row.test_loss);
+    if (std::isfinite(row.test_accuracy)) test_accuracy_.Set(row.test_accuracy);
     absl::MutexLock lock(&mu_);
     if (totals.paper_bits > last_paper_bits_) {
       paper_bytes_.Increment(static_cast<double>(totals.paper_bits - last_paper_bits_) / 8);
@@ -242,6 +264,9 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Gauge& g_norm_;
   prometheus::Gauge& grad_norm_;
   prometheus::Gauge& loss_;
+  prometheus::Gauge& train_accuracy_;
+  prometheus::Gauge& test_loss_;
+  prometheus::Gauge& test_accuracy_;
   prometheus::Gauge& stepsize_;
   prometheus::Histogram& round_duration_;
   prometheus::Counter& waiting_;

@@ -12,7 +12,7 @@ variant and says so:
     check runs while the aggregator waits for its workers; `ef21 run ... ` gets the aggregator's
     flags, and its metrics.csv must equal the hand-run federation's;
   - scripts/demo.sh with EF21_BINARY (no install, no build); its table must be README's (every
-    column but `seconds`);
+    column but `seconds`), and its network line (the CNN's test accuracy) README's exactly;
   - the reproduction: tools/experiments.py --tiny --only=fig1 (the full run takes minutes);
   - `docker run ef21:latest ARGS`: `ef21 ARGS` with the image's paths mapped to the sandbox;
   - `docker compose up`: the compose file's aggregator, health check and workers, run as processes
@@ -129,7 +129,7 @@ def text_block(page, first):
 # ---------------------------------------------------------------------------------------- rules
 
 def demo(box, cmd):
-    p = box.run(f"EF21_BINARY={BINARY} {cmd.text}", timeout=240)
+    p = box.run(f"EF21_BINARY={BINARY} {cmd.text}", timeout=600)
     passed, detail = ok(p)
     if not passed:
         return report("FAIL", cmd, detail)
@@ -142,6 +142,10 @@ def demo(box, cmd):
     if [cells(x) for x in got] != [cells(x) for x in want]:
         return report("FAIL", cmd, "the demo's table differs from README.md's (columns but "
                                    "seconds):\n" + "\n".join(got) + "\nREADME:\n" + "\n".join(want))
+    want = text_block("README.md", "CNN on Fashion-MNIST")
+    got = [line for line in p.stdout.splitlines() if line.startswith("CNN on Fashion-MNIST")]
+    if want is None or got != want:
+        return report("FAIL", cmd, f"the demo's network line {got} differs from README.md's {want}")
     report("PASS", cmd, f"EF21_BINARY=... (no install/build); table equals README's except "
                         f"`seconds`; {p.stdout.count('identical:')} runs identical to simulate")
 
@@ -357,6 +361,7 @@ def k8s_apply(box, cmd):
 
     def local_text(a, port=None):
         a = re.sub(r"(?<![\w/])/data/", "runs/k8s-data/", a)
+        a = re.sub(r"(?<![\w/])/state\b", "runs/k8s-state", a)
         a = a.replace("/opt/ef21/data/", "data/")
         a = re.sub(r"0\.0\.0\.0:\d+", "127.0.0.1:0", a)
         if port is not None:
@@ -404,7 +409,7 @@ def k8s_apply(box, cmd):
             q.wait()
     if not problems:
         flags = [a for a in local(agg["args"][1:]) if not a.startswith(
-            ("--listen=", "--metrics-listen=", "--clients="))]
+            ("--listen=", "--metrics-listen=", "--clients=", "--checkpoint-"))]
         s = box.run(" ".join(["ef21", "simulate"] + flags + ["--out=runs/k8s-simulate"]))
         same = compare.compare_files(box.path(run_dir.group(1)), box.path("runs", "k8s-simulate")) \
             if ok(s)[0] else None

@@ -139,7 +139,7 @@ TEST(AggregatorMetricsTest, EveryFamilyHasHelp) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# HELP ", parts[2], " "))) << line;
     EXPECT_TRUE(absl::StartsWith(parts[2], "ef21_")) << line;
   }
-  EXPECT_EQ(families, 21);
+  EXPECT_EQ(families, 24);
 }
 
 TEST(AggregatorMetricsTest, RoundDurationBucketsSpan100MicrosecondsTo100Seconds) {
@@ -189,6 +189,24 @@ TEST(AggregatorMetricsTest, PaperBytesFollowTotalsAndGradNormSkipsNan) {
   nan_last->OnRoundClosed(Row(0, 96, 0.75), totals, 0.5);
   nan_last->OnRoundClosed(Row(1, 192, std::numeric_limits<double>::quiet_NaN()), totals, 0.5);
   EXPECT_THAT(SampleValue(nan_last->Render(), "ef21_grad_norm"), Optional(0.75));
+}
+
+// A classifier's accuracy and test loss are measured on diagnostic rounds only: the gauges show
+// the last measured values, and rounds without diagnostics (NaN) leave them where they are.
+TEST(AggregatorMetricsTest, AccuracyGaugesFollowDiagnosticRoundsOnly) {
+  std::unique_ptr<AggregatorMetrics> metrics = StartOrDie(Opts("", 3));
+  ASSERT_NE(metrics, nullptr);
+  CommTotals totals;
+  MetricsRow measured = Row(0, 0, 0.75);
+  measured.train_accuracy = 0.625;
+  measured.test_loss = 1.5;
+  measured.test_accuracy = 0.5;
+  metrics->OnRoundClosed(measured, totals, 0.5);
+  metrics->OnRoundClosed(Row(1, 96, std::numeric_limits<double>::quiet_NaN()), totals, 0.5);
+  const std::string text = metrics->Render();
+  EXPECT_THAT(SampleValue(text, "ef21_train_accuracy"), Optional(0.625));
+  EXPECT_THAT(SampleValue(text, "ef21_test_loss"), Optional(1.5));
+  EXPECT_THAT(SampleValue(text, "ef21_test_accuracy"), Optional(0.5));
 }
 
 TEST(AggregatorMetricsTest, PerClientSeriesOnlyUpToTheBound) {
