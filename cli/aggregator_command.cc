@@ -100,35 +100,43 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   RunConfig& config = options.config;
   double linger_seconds = 0;
   bool exit_when_complete = false;
-  FlagSet flags("aggregator",
-                "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
-                "workers attach with `ef21 worker`; the run directory is the same as simulate's.\n"
-                "Prints \"listening on HOST:PORT\" once bound. SIGTERM/SIGINT stop the run gracefully\n"
-                "(exit 0, metrics.csv complete up to the last closed round).\n"
-                "With --split=row, --clients=N states the expected number of clients (= data rows)\n"
-                "and is checked.\n"
-                "Crash-safe: the run is checkpointed to --out/checkpoint.bin (at the start, every\n"
-                "--checkpoint-every rounds / --checkpoint-seconds, after the last round and on\n"
-                "SIGTERM). Started on an --out holding a checkpoint of the same configuration, it\n"
-                "resumes the run (same run id; workers reattach by themselves); on a finished run it\n"
-                "serves it as finished. Another configuration in --out is refused (--overwrite\n"
-                "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.");
-  flags.Section("Federation");
-  flags.String("listen", &options.listen, "HOST:PORT to serve on (default 0.0.0.0:50051; port 0 picks one)");
-  flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
-  flags.Double("linger-seconds", &linger_seconds, "keep /metrics up this long after the run (default 0)");
-  flags.Int("checkpoint-every", &options.checkpoint_every_rounds,
-            "checkpoint every this many closed rounds (default 1000; 0: not by rounds)");
-  flags.Double("checkpoint-seconds", &options.checkpoint_every_seconds,
-               "checkpoint once this many seconds passed since the last one (default 30; 0: not by time)");
-  flags.Bool("exit-when-complete", &exit_when_complete,
-             "exit 0 once the last round closed instead of serving the finished run until SIGTERM");
-  flags.Int("per-client-metrics-max", &options.per_client_metric_bound,
-            "export per-client metric series only while the run has at most this many clients "
-            "(default 64)");
-  AddProblemFlags(&flags, &config);
-  AddAlgorithmFlags(&flags, &config);
-  return RunSubcommand(flags, args, [&] {
+  auto flags = NewCommandFlags(
+      "aggregator",
+      "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
+      "workers attach with `ef21 worker`; the run directory is the same as simulate's.\n"
+      "Prints \"listening on HOST:PORT\" once bound. SIGTERM/SIGINT stop the run gracefully\n"
+      "(exit 0, metrics.csv complete up to the last closed round; summary.json says\n"
+      "\"status\": \"stopped\"). With --split=row, --clients=N states the expected number of\n"
+      "clients (= data rows) and is checked.\n"
+      "Crash-safe: the run is checkpointed to --out/checkpoint.bin (at the start, every\n"
+      "--checkpoint-every rounds / --checkpoint-seconds, after the last round and on\n"
+      "SIGTERM). Started on an --out holding a checkpoint of the same configuration, it\n"
+      "resumes the run (same run id; workers reattach by themselves); on a finished run it\n"
+      "serves it as finished. Another configuration in --out is refused (--overwrite\n"
+      "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.");
+  const std::string g = "Federation";
+  AddString(flags.get(), "listen", &options.listen, "HOST:PORT", "HOST:PORT to serve on (port 0 picks one)")
+      ->group(g);
+  AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
+            "HOST:PORT for Prometheus /metrics")
+      ->default_str("none")->group(g);
+  AddDouble(flags.get(), "linger-seconds", &linger_seconds, "keep /metrics up this long after the run")
+      ->group(g);
+  AddInt(flags.get(), "checkpoint-every", &options.checkpoint_every_rounds,
+         "checkpoint every this many closed rounds (0: not by rounds)")
+      ->group(g);
+  AddDouble(flags.get(), "checkpoint-seconds", &options.checkpoint_every_seconds,
+            "checkpoint once this many seconds passed since the last one\n(0: not by time)")
+      ->group(g);
+  AddBool(flags.get(), "exit-when-complete", &exit_when_complete,
+          "exit 0 once the last round closed instead of serving the finished\nrun until SIGTERM")
+      ->group(g);
+  AddInt(flags.get(), "per-client-metrics-max", &options.per_client_metric_bound,
+         "export per-client metric series only while the run has at most\nthis many clients")
+      ->group(g);
+  AddProblemFlags(flags.get(), &config);
+  AddAlgorithmFlags(flags.get(), &config);
+  return RunSubcommand(*flags, args, [&] {
     if (config.problem == ProblemKind::kLogreg && config.split == Split::kRow && config.clients != 0) {
       options.expected_clients = config.clients;
       config.clients = 0;

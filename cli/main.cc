@@ -1,10 +1,12 @@
-// The single ef21 binary: `ef21 <subcommand> --flag=value ...`.
+// The single ef21 binary: `ef21 <subcommand> [--flag=value | --flag value ...]`. Each subcommand
+// parses its own flags (cli/flags.h); this file only picks the subcommand.
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/base/version.h"
 
 namespace {
 
@@ -14,6 +16,15 @@ struct Subcommand {
   int (*run)(const std::vector<std::string>&);
 };
 
+int VersionCommand(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "ef21 version: takes no flags; got \"%s\"\n", args[0].c_str());
+    return 2;
+  }
+  std::printf("%s\n", ef21::VersionText().c_str());
+  return 0;
+}
+
 constexpr Subcommand kSubcommands[] = {
     {"simulate", "run every client and the server in one process", ef21::SimulateCommand},
     {"run", "run the federation over gRPC on loopback (aggregator + worker processes)",
@@ -21,14 +32,16 @@ constexpr Subcommand kSubcommands[] = {
     {"aggregator", "serve a federated run (gRPC)", ef21::AggregatorCommand},
     {"worker", "host logical clients of a federated run", ef21::WorkerCommand},
     {"health", "ask a server's gRPC health service whether it is serving", ef21::HealthCommand},
+    {"version", "print the version, git commit and build type (also --version)", VersionCommand},
 };
 
 void PrintUsage(std::FILE* out) {
   std::fprintf(out,
                "ef21: normalized error feedback (||EF21||, ||EF21-SGDM||) and baselines, simulated "
-               "or as a gRPC federation.\n\nusage: ef21 <command> [--flag=value ...]\n\ncommands:\n");
+               "or as a gRPC federation.\n\nusage: ef21 <command> [--flag=value | --flag value ...] "
+               "[--config=FILE]\n\ncommands:\n");
   for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-12s %s\n", s.name, s.summary);
-  std::fprintf(out, "\n`ef21 <command> --help` lists a command's flags.\n");
+  std::fprintf(out, "\n`ef21 <command> --help` lists a command's flags and their defaults.\n");
 }
 
 }  // namespace
@@ -40,6 +53,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);
+  if (std::strcmp(argv[1], "--version") == 0) return VersionCommand(args);
   for (const Subcommand& s : kSubcommands) {
     if (std::strcmp(argv[1], s.name) == 0) return s.run(args);
   }

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -186,33 +185,31 @@ absl::Status Run(const RunOptions& o) {
 
 int RunCommand(const std::vector<std::string>& args) {
   RunOptions o;
-  FlagSet flags("run",
-                "Runs the federation on loopback: an aggregator in this process and worker\n"
-                "processes over gRPC, with the flags of `ef21 simulate`. Writes the same run\n"
-                "directory (config.json, metrics.csv, summary.json) and prints the same summary.");
-  flags.Section("Federation");
-  flags.Int("worker-processes", &o.worker_processes, "worker processes, each hosting a contiguous block of clients (default 2)");
-  flags.String("metrics-listen", &o.metrics_listen,
-               "HOST:PORT for the aggregator's Prometheus /metrics; worker process w serves its "
-               "own on HOST:PORT+1+w (port 0: free ports, printed) (default: none)");
-  flags.Double("linger-seconds", &o.linger_seconds,
-               "keep every /metrics up this long after the last round (default 0)");
-  AddProblemFlags(&flags, &o.config);
-  AddAlgorithmFlags(&flags, &o.config);
-  return RunSubcommand(flags, args, [&] {
+  auto flags = NewCommandFlags(
+      "run",
+      "Runs the federation on loopback: an aggregator in this process and worker\n"
+      "processes over gRPC, with the flags of `ef21 simulate`. Writes the same run\n"
+      "directory (config.json, metrics.csv, summary.json) and prints the same summary.");
+  const std::string g = "Federation";
+  AddInt(flags.get(), "worker-processes", &o.worker_processes,
+         "worker processes, each hosting a contiguous block of clients")->group(g);
+  AddString(flags.get(), "metrics-listen", &o.metrics_listen, "HOST:PORT",
+            "HOST:PORT for the aggregator's Prometheus /metrics; worker process w\n"
+            "serves its own on HOST:PORT+1+w (port 0: free ports, printed)")
+      ->default_str("none")->group(g);
+  AddDouble(flags.get(), "linger-seconds", &o.linger_seconds,
+            "keep every /metrics up this long after the last round")->group(g);
+  AddProblemFlags(flags.get(), &o.config);
+  AddAlgorithmFlags(flags.get(), &o.config);
+  return RunSubcommand(*flags, args, [&] {
     if (o.worker_processes < 1) {
       return absl::InvalidArgumentError(
           absl::StrCat("--worker-processes must be >= 1; got ", o.worker_processes));
     }
     if (o.linger_seconds < 0) return absl::InvalidArgumentError("--linger-seconds must be >= 0");
     EF21_RETURN_IF_ERROR(o.config.Validate());
-    // The problem flags as given, forwarded to the workers.
-    const std::vector<std::string> names = ProblemFlagNames();
-    const std::set<std::string> problem_flags(names.begin(), names.end());
-    for (const std::string& arg : args) {
-      const std::string name = arg.substr(2, arg.find('=') - 2);
-      if (problem_flags.count(name) > 0) o.problem_args.push_back(arg);
-    }
+    // The problem flags as given (on the command line or in --config), forwarded to the workers.
+    o.problem_args = GivenProblemFlags(*flags);
     return Run(o);
   });
 }

@@ -18,7 +18,7 @@ absl::Status Simulate(const RunConfig& config) {
     ProgressLine progress(AlgorithmName(config.algorithm), config.rounds);
     EF21_RETURN_IF_ERROR(simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
   }
-  EF21_RETURN_IF_ERROR(log->Finish(DescribeRun(simulator->context())));
+  EF21_RETURN_IF_ERROR(log->Finish(DescribeRun(simulator->context()), absl::OkStatus()));
   std::fputs(FormatSummary(AlgorithmName(config.algorithm), log->summary()).c_str(), stdout);
   return absl::OkStatus();
 }
@@ -27,13 +27,20 @@ absl::Status Simulate(const RunConfig& config) {
 
 int SimulateCommand(const std::vector<std::string>& args) {
   RunConfig config;
-  FlagSet flags("simulate",
-                "Runs every client and the server in one process (no network) and writes the run\n"
-                "directory: config.json, metrics.csv (one row per round), summary.json.");
-  AddProblemFlags(&flags, &config);
-  AddAlgorithmFlags(&flags, &config);
-  return RunSubcommand(flags, args, [&] {
+  auto flags = NewCommandFlags(
+      "simulate",
+      "Runs every client and the server in one process (no network) and writes the run\n"
+      "directory: config.json, metrics.csv (one row per round), summary.json. Without --out\n"
+      "nothing is written; the summary is printed all the same.");
+  AddProblemFlags(flags.get(), &config);
+  AddAlgorithmFlags(flags.get(), &config);
+  return RunSubcommand(*flags, args, [&] {
     EF21_RETURN_IF_ERROR(config.Validate());
+    if (config.out.empty()) {
+      std::fputs("ef21 simulate: no --out: nothing is written (no config.json, metrics.csv or "
+                 "summary.json); only the summary below\n",
+                 stderr);
+    }
     return Simulate(config);
   });
 }

@@ -96,29 +96,37 @@ int WorkerCommand(const std::vector<std::string>& args) {
   double connect_timeout_seconds = 60;
   int64_t drop_at = -1;
   double linger_seconds = 0;
-  FlagSet flags("worker",
-                "Hosts logical clients A..B of a federated run over one gRPC stream to the\n"
-                "aggregator. Needs only the problem flags: the algorithm comes from the aggregator.\n"
-                "Reconnects with backoff when the aggregator is unreachable or the stream breaks;\n"
-                "exits 0 when the aggregator ends the run.");
-  flags.Section("Federation");
-  flags.String("aggregator", &options.aggregator, "HOST:PORT of the aggregator");
-  flags.String("client-ids", &ids, "the clients hosted: N or A-B (inclusive)");
-  flags.String("metrics-listen", &options.metrics_listen, "HOST:PORT for Prometheus /metrics (default: none)");
-  flags.Double("linger-seconds", &linger_seconds,
-               "keep /metrics up this long after the run ends (default 0)");
-  flags.Int("threads", &options.threads, "threads stepping the hosted clients (default 1)");
-  flags.String("state-dir", &options.state_dir,
-               "directory for the hosted clients' momentum / EF14 error, saved every round so a "
-               "restarted worker continues exactly (default: memory only)");
-  flags.Double("connect-timeout-seconds", &connect_timeout_seconds,
-               "how long the aggregator may stay unreachable, at start or after a broken stream "
-               "(default 60)");
-  flags.Int("test-drop-stream-at-round", &drop_at,
-            "test hook: cut the stream once right after sending round R's updates (default -1: never)");
-  AddProblemFlags(&flags, &options.problem);
-  return RunSubcommand(flags, args, [&] {
-    if (!flags.IsSet("client-ids")) return absl::InvalidArgumentError("--client-ids=A-B is required");
+  auto flags = NewCommandFlags(
+      "worker",
+      "Hosts logical clients A..B of a federated run over one gRPC stream to the\n"
+      "aggregator. Needs only the problem flags: the algorithm comes from the aggregator.\n"
+      "Reconnects with backoff when the aggregator is unreachable or the stream breaks;\n"
+      "exits 0 when the aggregator ends the run.");
+  const std::string g = "Federation";
+  AddString(flags.get(), "aggregator", &options.aggregator, "HOST:PORT", "HOST:PORT of the aggregator")
+      ->group(g);
+  CLI::Option* client_ids =
+      AddString(flags.get(), "client-ids", &ids, "A-B", "the clients hosted: N or A-B (inclusive); required")
+          ->group(g);
+  AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
+            "HOST:PORT for Prometheus /metrics")
+      ->default_str("none")->group(g);
+  AddDouble(flags.get(), "linger-seconds", &linger_seconds, "keep /metrics up this long after the run ends")
+      ->group(g);
+  AddInt(flags.get(), "threads", &options.threads, "threads stepping the hosted clients")->group(g);
+  AddString(flags.get(), "state-dir", &options.state_dir, "DIR",
+            "directory for the hosted clients' momentum / EF14 error, saved\n"
+            "every round so a restarted worker continues exactly")
+      ->default_str("none: memory only")->group(g);
+  AddDouble(flags.get(), "connect-timeout-seconds", &connect_timeout_seconds,
+            "how long the aggregator may stay unreachable, at start or after a\nbroken stream")
+      ->group(g);
+  AddInt(flags.get(), "test-drop-stream-at-round", &drop_at,
+         "test hook: cut the stream once right after sending round R's updates\n(-1: never)")
+      ->group(g);
+  AddProblemFlags(flags.get(), &options.problem);
+  return RunSubcommand(*flags, args, [&] {
+    if (client_ids->count() == 0) return absl::InvalidArgumentError("--client-ids=A-B is required");
     EF21_RETURN_IF_ERROR(ParseIdRange(ids, &options.first_client, &options.last_client));
     if (!(connect_timeout_seconds > 0)) {
       return absl::InvalidArgumentError("--connect-timeout-seconds must be positive");

@@ -7,7 +7,7 @@ packages=(
   cmake g++ make pkg-config
   clang-14  # thread-safety analysis of ABSL_GUARDED_BY (ctest thread_safety.*)
   libgtest-dev libgmock-dev libbenchmark-dev
-  libabsl-dev libeigen3-dev
+  libabsl-dev libeigen3-dev libcli11-dev nlohmann-json3-dev libspectra-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   prometheus-cpp-dev prometheus
   python3 python3-matplotlib python3-numpy python3-pytest python3-yaml bc

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/ascii.h"
 #include "proto/codec.h"
@@ -20,6 +21,7 @@
 #include "common/base/status_macros.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "nlohmann/json.hpp"
 #include "server/aggregator_service.h"
 
 namespace ef21 {
@@ -36,63 +38,44 @@ std::string NewRunId() {
 
 int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
 
-// The top-level "key": value pairs of a rendered JSON object (values are scalars or strings).
-std::vector<std::string> JsonFields(const std::string& json) {
-  std::vector<std::string> fields;
-  std::string current;
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char ch = json[i];
-    if (in_string) {
-      current += ch;
-      if (ch == '\\' && i + 1 < json.size()) {
-        current += json[++i];
-      } else if (ch == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (ch == '"') in_string = true;
-    if (ch == '{' || ch == '}' || ch == '\n') continue;
-    if (ch == ',') {
-      fields.push_back(std::string(absl::StripAsciiWhitespace(current)));
-      current.clear();
-      continue;
-    }
-    current += ch;
+// A config.json as the identity of a run: its keys (flag names; an older ef21 wrote value_type for
+// value-type) and values, without the "build" object, which says which binary wrote the file and
+// may differ between the run and its resumption. Numbers compare by value, so formatting does not
+// matter. Unreadable text yields a JSON string holding it, which equals only the same text.
+nlohmann::ordered_json RunIdentity(const std::string& config_json) {
+  nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(config_json, nullptr, false);
+  if (!parsed.is_object()) return config_json;
+  nlohmann::ordered_json identity = nlohmann::ordered_json::object();
+  for (const auto& [key, value] : parsed.items()) {
+    if (key == "build") continue;
+    identity[absl::StrReplaceAll(key, {{"_", "-"}})] = value;
   }
-  if (!absl::StripAsciiWhitespace(current).empty()) {
-    fields.push_back(std::string(absl::StripAsciiWhitespace(current)));
-  }
-  return fields;
+  return identity;
+}
+
+bool SameRun(const std::string& there, const std::string& here) {
+  return RunIdentity(there) == RunIdentity(here);
 }
 
 // What differs between two configurations, for the refusal: "rounds: 100 there, 200 here; ...".
 std::string ConfigDifference(const std::string& there, const std::string& here) {
-  const std::vector<std::string> a = JsonFields(there), b = JsonFields(here);
-  auto key = [](const std::string& field) { return field.substr(0, field.find(':')); };
-  auto bare = [](std::string k) {
-    if (k.size() >= 2 && k.front() == '"' && k.back() == '"') k = k.substr(1, k.size() - 2);
-    return k;
-  };
-  auto value = [](const std::vector<std::string>& fields, const std::string& k) -> std::string {
-    for (const std::string& f : fields) {
-      if (f.substr(0, f.find(':')) == k) {
-        return std::string(absl::StripAsciiWhitespace(f.substr(f.find(':') + 1)));
-      }
-    }
-    return "(unset)";
+  const nlohmann::ordered_json a = RunIdentity(there), b = RunIdentity(here);
+  if (!a.is_object() || !b.is_object()) return "config.json is not a JSON object";
+  auto value = [](const nlohmann::ordered_json& o, const std::string& k) -> std::string {
+    return o.contains(k) ? o.at(k).dump() : "(unset)";
   };
   std::vector<std::string> keys;
-  for (const auto* list : {&a, &b}) {
-    for (const std::string& f : *list) {
-      if (std::find(keys.begin(), keys.end(), key(f)) == keys.end()) keys.push_back(key(f));
+  for (const auto* o : {&a, &b}) {
+    for (const auto& item : o->items()) {
+      if (std::find(keys.begin(), keys.end(), item.key()) == keys.end()) keys.push_back(item.key());
     }
   }
   std::vector<std::string> out;
   for (const std::string& k : keys) {
     const std::string va = value(a, k), vb = value(b, k);
-    if (va != vb) out.push_back(absl::StrCat(bare(k), ": ", va, " there, ", vb, " here"));
+    if (!(a.contains(k) && b.contains(k) && a.at(k) == b.at(k))) {
+      out.push_back(absl::StrCat(k, ": ", va, " there, ", vb, " here"));
+    }
   }
   return out.empty() ? "formatting only" : absl::StrJoin(out, "; ");
 }
@@ -119,7 +102,7 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
   const std::string here = config.ToJson();
   absl::StatusOr<AggregatorCheckpoint> checkpoint = ReadCheckpoint(path);
   if (checkpoint.ok()) {
-    if (checkpoint->config_json != here) {
+    if (!SameRun(checkpoint->config_json, here)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "--out=", config.out, " holds run ", checkpoint->run_id,
           " with another configuration (", ConfigDifference(checkpoint->config_json, here),
@@ -140,8 +123,8 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
   const std::string there = ReadWholeFile(config.out + "/config.json");
   const std::string metrics = ReadWholeFile(config.out + "/metrics.csv");
   const bool no_rows = metrics.empty() || metrics == absl::StrCat(kMetricsHeader, "\n");
-  if (there == here && no_rows) return start;
-  if (there != here && !there.empty()) {
+  if (SameRun(there, here) && no_rows) return start;
+  if (!there.empty() && !SameRun(there, here)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--out=", config.out, " holds a run with another configuration (",
         ConfigDifference(there, here), ") and no checkpoint; choose another --out, or pass "
@@ -276,7 +259,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
 absl::Status Aggregator::WriteSummary() {
   if (served_finished_ || summary_written_) return absl::OkStatus();
   summary_written_ = true;
-  return log_->Finish(DescribeRun(coordinator_->context()));
+  return log_->Finish(DescribeRun(coordinator_->context()), coordinator_->status());
 }
 
 absl::Status Aggregator::Shutdown(absl::Duration grace) {

@@ -56,19 +56,20 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds, evaluation);
 }
 
-JsonObject DescribeRun(const MethodContext& c) {
-  JsonObject o;
-  o.Add("problem", c.problem->Describe());
-  o.Add("clients", c.num_clients());
-  o.Add("dim", c.dim());
-  o.Add("alpha", c.compressor->alpha());
-  o.Add("gamma", c.plan.gamma);
-  o.Add("eta", c.plan.eta);
-  o.Add("stepsize_rule", c.plan.rule);
-  o.Add("L", c.constants.L);
-  o.Add("L_tilde", c.constants.LTilde());
-  o.Add("L0", c.constants.L0);
-  o.Add("L1", c.constants.L1);
+nlohmann::ordered_json DescribeRun(const MethodContext& c) {
+  // Non-finite constants (e.g. an unbounded L) are written as null.
+  nlohmann::ordered_json o;
+  o["problem"] = c.problem->Describe();
+  o["clients"] = c.num_clients();
+  o["dim"] = c.dim();
+  o["alpha"] = JsonNumber(c.compressor->alpha());
+  o["gamma"] = JsonNumber(c.plan.gamma);
+  o["eta"] = JsonNumber(c.plan.eta);
+  o["stepsize_rule"] = c.plan.rule;
+  o["L"] = JsonNumber(c.constants.L);
+  o["L_tilde"] = JsonNumber(c.constants.LTilde());
+  o["L0"] = JsonNumber(c.constants.L0);
+  o["L1"] = JsonNumber(c.constants.L1);
   return o;
 }
 

@@ -29,7 +29,6 @@
 
 #include "absl/types/span.h"
 #include "common/base/clock.h"
-#include "common/base/json.h"
 #include "common/methods/method.h"
 #include "common/run/run_log.h"
 
@@ -69,7 +68,7 @@ class RoundCloser {
 
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
 // the aggregator both write them.
-JsonObject DescribeRun(const MethodContext& context);
+nlohmann::ordered_json DescribeRun(const MethodContext& context);
 
 }  // namespace ef21
 

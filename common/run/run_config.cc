@@ -2,9 +2,14 @@
 
 #include <cmath>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/base/json.h"
+#include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
+#include "common/base/version.h"
+#include "common/run/run_log.h"
+#include "nlohmann/json.hpp"
 
 namespace ef21 {
 
@@ -179,49 +184,341 @@ absl::Status RunConfig::Validate() const {
   return absl::OkStatus();
 }
 
-std::string RunConfig::ToJson() const {
-  JsonObject o;
-  o.Add("problem", ProblemKindName(problem));
-  if (problem == ProblemKind::kLogreg) {
-    if (!data.empty()) o.Add("data", data);
-    if (features > 0) o.Add("features", features);
-    if (synthetic_rows > 0) o.Add("synthetic", absl::StrCat(synthetic_rows, "x", synthetic_cols));
-    o.Add("lambda", EffectiveLambda());
-    o.Add("split", SplitName(split));
-    if (split == Split::kContiguous) o.Add("clients", clients);
-  } else if (problem == ProblemKind::kNetwork) {
-    o.Add("model", model);
-    o.Add("dataset", dataset);
-    o.Add("data", DatasetDir());
-    o.Add("clients", EffectiveClients());
-    o.Add("shards", ShardKindName(shards));
-    if (train_samples > 0) o.Add("train_samples", train_samples);
-    if (diagnostics_samples > 0) o.Add("diagnostics_samples", diagnostics_samples);
-  } else {
-    o.Add("dim", dim);
-    o.Add("L0", L0);
-    o.Add("L1", L1);
-    o.Add("clients", clients == 0 ? int64_t{1} : clients);
-    o.Add("sigma", sigma);
+namespace {
+
+absl::Status Expected(const std::string& name, const std::string& what, const std::string& value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", name, ": expected ", what, ", got \"", value, "\""));
+}
+
+absl::Status ParseInt(const std::string& name, const std::string& v, int64_t* out) {
+  int64_t parsed;
+  if (!absl::SimpleAtoi(v, &parsed)) return Expected(name, "an integer", v);
+  *out = parsed;
+  return absl::OkStatus();
+}
+
+absl::Status ParseDouble(const std::string& name, const std::string& v, double* out) {
+  double parsed;
+  if (!absl::SimpleAtod(v, &parsed) || !std::isfinite(parsed)) {
+    return Expected(name, "a finite number", v);
   }
-  o.Add("algorithm", AlgorithmName(algorithm));
-  o.Add("compressor", CompressorKindName(EffectiveCompressor()));
-  if (EffectiveCompressor() != CompressorKind::kIdentity) o.Add("k", k);
-  o.Add("rounds", rounds);
-  o.Add("stepsize", StepsizeRuleName(stepsize));
-  if (gamma) o.Add("gamma", *gamma);
-  o.Add("gamma0", gamma0);
-  if (eta) o.Add("eta", *eta);
-  o.Add("batch", batch);
-  o.Add("init", InitKindName(init));
-  o.Add("value_type", ValueTypeName(value_type));
-  if (x0_file.empty()) o.Add("x0", X0KindName(x0)); else o.Add("x0_file", x0_file);
-  o.Add("seed", static_cast<int64_t>(seed));
+  *out = parsed;
+  return absl::OkStatus();
+}
+
+absl::Status ParseOptionalDouble(const std::string& name, const std::string& v,
+                                 std::optional<double>* out) {
+  double parsed;
+  if (absl::Status s = ParseDouble(name, v, &parsed); !s.ok()) return s;
+  *out = parsed;
+  return absl::OkStatus();
+}
+
+// A vocabulary flag (common/base/enum_names.h): parsed through the enum's one name table, so the
+// error lists the accepted names ("--algorithm: unknown algorithm \"x\"; expected ef21, ...").
+template <typename E>
+absl::Status ParseEnumFlag(const std::string& name, const std::string& v, E* out) {
+  absl::StatusOr<E> parsed = ParseEnum<E>(v);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--", name, ": ", parsed.status().message()));
+  }
+  *out = *parsed;
+  return absl::OkStatus();
+}
+template <typename E, E RunConfig::*kMember>
+absl::Status SetEnum(const std::string& n, const std::string& v, RunConfig* c) {
+  return ParseEnumFlag(n, v, &(c->*kMember));
+}
+template <typename E, E RunConfig::*kMember>
+std::string GetEnum(const RunConfig& c) {
+  return EnumName(c.*kMember);
+}
+template <typename E>
+std::string EnumHint() {
+  return NamesOf(E{}).Join("|");
+}
+
+std::string Text(double v) { return absl::StrCat(v); }
+std::string Text(int64_t v) { return absl::StrCat(v); }
+std::string Text(const std::optional<double>& v) { return v ? absl::StrCat(*v) : ""; }
+
+absl::Status SetString(std::string* out, const std::string& v) {
+  *out = v;
+  return absl::OkStatus();
+}
+
+// One flag of the run: its name, how to set and read its field as text, and for a vocabulary
+// flag the names it accepts ("a|b|c"; null otherwise).
+struct Field {
+  const char* name;
+  absl::Status (*set)(const std::string& name, const std::string& value, RunConfig* c);
+  std::string (*get)(const RunConfig& c);
+  std::string (*hint)() = nullptr;
+};
+
+#define EF21_ENUM_FIELD(flag, Type, member) \
+  {flag, &SetEnum<Type, &RunConfig::member>, &GetEnum<Type, &RunConfig::member>, &EnumHint<Type>}
+
+const Field kFields[] = {
+    EF21_ENUM_FIELD("problem", ProblemKind, problem),
+    {"data", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->data, v); },
+     [](const RunConfig& c) { return c.data; }},
+    {"features",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->features); },
+     [](const RunConfig& c) { return Text(c.features); }},
+    {"synthetic",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       std::vector<std::string> parts = absl::StrSplit(v, 'x');
+       int64_t rows, cols;
+       if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &rows) ||
+           !absl::SimpleAtoi(parts[1], &cols) || rows < 1 || cols < 1) {
+         return Expected(n, "MxD with positive integers (e.g. 20x10)", v);
+       }
+       c->synthetic_rows = rows;
+       c->synthetic_cols = cols;
+       return absl::OkStatus();
+     },
+     [](const RunConfig& c) -> std::string {
+       if (c.synthetic_rows == 0 && c.synthetic_cols == 0) return "";
+       return absl::StrCat(c.synthetic_rows, "x", c.synthetic_cols);
+     }},
+    {"lambda",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseOptionalDouble(n, v, &c->lambda);
+     },
+     [](const RunConfig& c) { return Text(c.lambda); }},
+    EF21_ENUM_FIELD("split", Split, split),
+    {"clients",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->clients); },
+     [](const RunConfig& c) { return Text(c.clients); }},
+    {"dim",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->dim); },
+     [](const RunConfig& c) { return Text(c.dim); }},
+    {"L0",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->L0); },
+     [](const RunConfig& c) { return Text(c.L0); }},
+    {"L1",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->L1); },
+     [](const RunConfig& c) { return Text(c.L1); }},
+    {"model", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->model, v); },
+     [](const RunConfig& c) { return c.model; }},
+    {"dataset",
+     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->dataset, v); },
+     [](const RunConfig& c) { return c.dataset; }},
+    {"shards",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       absl::StatusOr<ShardKind> kind = ParseShardKind(v);
+       if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat("--", n, ": ", kind.status().message()));
+       c->shards = *kind;
+       return absl::OkStatus();
+     },
+     [](const RunConfig& c) -> std::string { return ShardKindName(c.shards); },
+     []() -> std::string { return "random|contiguous"; }},
+    {"train-samples",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->train_samples); },
+     [](const RunConfig& c) { return Text(c.train_samples); }},
+    {"diagnostics-samples",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->diagnostics_samples);
+     },
+     [](const RunConfig& c) { return Text(c.diagnostics_samples); }},
+    {"batch",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->batch); },
+     [](const RunConfig& c) { return Text(c.batch); }},
+    {"sigma",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->sigma); },
+     [](const RunConfig& c) { return Text(c.sigma); }},
+    {"seed",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       uint64_t parsed;
+       if (!absl::SimpleAtoi(v, &parsed)) return Expected(n, "a non-negative integer", v);
+       c->seed = parsed;
+       return absl::OkStatus();
+     },
+     [](const RunConfig& c) { return absl::StrCat(c.seed); }},
+    EF21_ENUM_FIELD("algorithm", Algorithm, algorithm),
+    {"compressor",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       CompressorKind kind;
+       if (absl::Status s = ParseEnumFlag(n, v, &kind); !s.ok()) return s;
+       c->compressor = kind;
+       return absl::OkStatus();
+     },
+     [](const RunConfig& c) -> std::string { return c.compressor ? CompressorKindName(*c.compressor) : ""; },
+     &EnumHint<CompressorKind>},
+    {"k",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->k); },
+     [](const RunConfig& c) { return Text(c.k); }},
+    {"rounds",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->rounds); },
+     [](const RunConfig& c) { return Text(c.rounds); }},
+    EF21_ENUM_FIELD("stepsize", StepsizeRule, stepsize),
+    {"gamma",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseOptionalDouble(n, v, &c->gamma);
+     },
+     [](const RunConfig& c) { return Text(c.gamma); }},
+    {"gamma0",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->gamma0); },
+     [](const RunConfig& c) { return Text(c.gamma0); }},
+    {"eta",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseOptionalDouble(n, v, &c->eta);
+     },
+     [](const RunConfig& c) { return Text(c.eta); }},
+    EF21_ENUM_FIELD("init", InitKind, init),
+    EF21_ENUM_FIELD("value-type", ValueType, value_type),
+    EF21_ENUM_FIELD("x0", X0Kind, x0),
+    {"participation",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->participation);
+     },
+     [](const RunConfig& c) { return Text(c.participation); }},
+    {"x0-file",
+     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->x0_file, v); },
+     [](const RunConfig& c) { return c.x0_file; }},
+    {"out", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->out, v); },
+     [](const RunConfig& c) { return c.out; }},
+    {"threads",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->threads); },
+     [](const RunConfig& c) { return Text(c.threads); }},
+    {"diagnostics-every",
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       int64_t parsed;
+       if (absl::Status s = ParseInt(n, v, &parsed); !s.ok()) return s;
+       c->diagnostics_every = parsed;
+       return absl::OkStatus();
+     },
+     [](const RunConfig& c) -> std::string {
+       return c.diagnostics_every ? Text(*c.diagnostics_every) : "";
+     }},
+    {"eps",
+     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->eps); },
+     [](const RunConfig& c) { return Text(c.eps); }},
+};
+
+#undef EF21_ENUM_FIELD
+
+const Field* FindField(const std::string& name) {
+  for (const Field& f : kFields) {
+    if (name == f.name) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status RunConfig::Set(const std::string& name, const std::string& value) {
+  const Field* field = FindField(name);
+  if (field == nullptr) return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+  RunConfig scratch = *this;
+  if (absl::Status s = field->set(name, value, &scratch); !s.ok()) return s;
+  *this = std::move(scratch);
+  return absl::OkStatus();
+}
+
+std::string RunConfig::Get(const std::string& name) const {
+  const Field* field = FindField(name);
+  return field == nullptr ? "" : field->get(*this);
+}
+
+std::string RunConfig::ValueHint(const std::string& name) {
+  const Field* field = FindField(name);
+  return field == nullptr || field->hint == nullptr ? "" : field->hint();
+}
+
+std::vector<std::string> RunConfig::FlagNames() {
+  std::vector<std::string> names;
+  for (const Field& f : kFields) names.push_back(f.name);
+  return names;
+}
+
+std::string RunConfig::ToJson() const {
+  nlohmann::ordered_json o;
+  o["problem"] = ProblemKindName(problem);
+  if (problem == ProblemKind::kLogreg) {
+    if (!data.empty()) o["data"] = data;
+    if (features > 0) o["features"] = features;
+    if (synthetic_rows > 0) o["synthetic"] = absl::StrCat(synthetic_rows, "x", synthetic_cols);
+    o["lambda"] = JsonNumber(EffectiveLambda());
+    o["split"] = SplitName(split);
+    if (split == Split::kContiguous) o["clients"] = clients;
+  } else if (problem == ProblemKind::kNetwork) {
+    o["model"] = model;
+    o["dataset"] = dataset;
+    o["data"] = DatasetDir();
+    o["clients"] = EffectiveClients();
+    o["shards"] = ShardKindName(shards);
+    if (train_samples > 0) o["train-samples"] = train_samples;
+    if (diagnostics_samples > 0) o["diagnostics-samples"] = diagnostics_samples;
+  } else {
+    o["dim"] = dim;
+    o["L0"] = JsonNumber(L0);
+    o["L1"] = JsonNumber(L1);
+    o["clients"] = clients == 0 ? int64_t{1} : clients;
+    o["sigma"] = JsonNumber(sigma);
+  }
+  o["algorithm"] = AlgorithmName(algorithm);
+  o["compressor"] = CompressorKindName(EffectiveCompressor());
+  if (EffectiveCompressor() != CompressorKind::kIdentity) o["k"] = k;
+  o["rounds"] = rounds;
+  o["stepsize"] = StepsizeRuleName(stepsize);
+  if (gamma) o["gamma"] = JsonNumber(*gamma);
+  o["gamma0"] = JsonNumber(gamma0);
+  if (eta) o["eta"] = JsonNumber(*eta);
+  o["batch"] = batch;
+  o["init"] = InitKindName(init);
+  o["value-type"] = ValueTypeName(value_type);
+  if (x0_file.empty()) {
+    o["x0"] = X0KindName(x0);
+  } else {
+    o["x0-file"] = x0_file;
+  }
+  o["seed"] = seed;
   // Only when partial: full-participation runs keep their config.json (and checkpoints) as before.
-  if (participation < 1.0) o.Add("participation", participation);
-  o.Add("diagnostics_every", DiagnosticsEvery());
-  o.Add("eps", eps);
-  return o.Render();
+  if (participation < 1.0) o["participation"] = JsonNumber(participation);
+  o["diagnostics-every"] = DiagnosticsEvery();
+  o["eps"] = JsonNumber(eps);
+  o["build"] = BuildJson();
+  return o.dump(2) + "\n";
+}
+
+absl::StatusOr<std::string> JsonFlagText(const nlohmann::ordered_json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_number() || value.is_boolean()) return value.dump();
+  return absl::InvalidArgumentError(
+      absl::StrCat("expected a string, number or boolean, got ", value.type_name()));
+}
+
+absl::StatusOr<RunConfig> RunConfig::FromJson(const std::string& json, const std::string& source) {
+  nlohmann::ordered_json o;
+  try {
+    o = nlohmann::ordered_json::parse(json);
+  } catch (const nlohmann::json::parse_error& e) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": not valid JSON: ", e.what()));
+  }
+  if (!o.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(source, ": expected a JSON object of flag names, got ", o.type_name()));
+  }
+  RunConfig config;
+  for (const auto& [key, value] : o.items()) {
+    if (key == "build") continue;
+    if (FindField(key) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": unknown key \"", key, "\" (not a run flag)"));
+    }
+    absl::StatusOr<std::string> text = JsonFlagText(value);
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(source, ": key \"", key, "\": ", text.status().message()));
+    }
+    if (absl::Status s = config.Set(key, *text); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+    }
+  }
+  return config;
 }
 
 }  // namespace ef21

@@ -1,15 +1,18 @@
 // The configuration of one training run: problem, algorithm, compressor, stepsize and output.
-// The same struct drives `ef21 simulate`, `ef21 run` and the aggregator; flags map one to one onto
-// its fields (cli/flags.cc). Plain value type. Validate() checks every field and combination
-// without touching files.
+// The same struct drives `ef21 simulate`, `ef21 run` and the aggregator. Its vocabulary is one
+// table: Set("k", "5") is what the flag --k=5, the key "k" of a --config file and the key "k" of
+// config.json all do, so the three cannot disagree. Plain value type. Validate() checks every
+// field and combination without touching files.
 #ifndef EF21_COMMON_RUN_RUN_CONFIG_H_
 #define EF21_COMMON_RUN_RUN_CONFIG_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/base/enum_names.h"
 #include "common/methods/algorithm.h"
 #include "common/methods/method.h"
@@ -18,6 +21,7 @@
 #include "common/nn/shards.h"
 #include "common/problems/logistic.h"
 #include "common/base/vector.h"
+#include "nlohmann/json_fwd.hpp"
 
 namespace ef21 {
 
@@ -105,9 +109,32 @@ struct RunConfig {
   MethodOptions ToMethodOptions() const;
   StepsizeOptions ToStepsizeOptions() const;
 
-  // The configuration as a JSON object (config.json), every field with its effective value.
+  // Sets the field of the flag `name` (without "--") from its text, as on the command line.
+  // Errors are INVALID_ARGUMENT, name the flag and say what was expected and what came; *this is
+  // unchanged on error. An unknown name is an error.
+  absl::Status Set(const std::string& name, const std::string& value);
+  // The field's current value as flag text ("" for an unset optional field).
+  std::string Get(const std::string& name) const;
+  // For a vocabulary flag (an enum with a name table), its accepted names "a|b|c"; else "".
+  static std::string ValueHint(const std::string& name);
+  // Every name Set accepts, in the order of the table.
+  static std::vector<std::string> FlagNames();
+
+  // config.json: a JSON object whose keys are flag names, every run-relevant field with its
+  // effective value (out and threads are not part of the run's identity and are left out), and
+  // a "build" object saying which ef21 wrote it. Pretty-printed, two-space indent, newline-ended.
   std::string ToJson() const;
+  // Reads config.json (or any JSON object of flag names) back: each key is applied with Set, in
+  // file order, starting from the defaults; "build" is skipped. Errors name the key. Does not
+  // Validate().
+  static absl::StatusOr<RunConfig> FromJson(const std::string& json,
+                                            const std::string& source = "config.json");
 };
+
+// A JSON value as the text that would follow --name= on the command line: strings as they are,
+// numbers in the shortest text that reads back to the same double, true/false. Objects, arrays
+// and null are INVALID_ARGUMENT.
+absl::StatusOr<std::string> JsonFlagText(const nlohmann::ordered_json& value);
 
 }  // namespace ef21
 

@@ -10,11 +10,15 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "common/base/version.h"
 
 namespace ef21 {
 
 void RunSummary::Observe(const MetricsRow& row) {
+  ++rows;
   rounds = row.round;
   if (std::isfinite(row.grad_norm)) {
     if (min_grad_norm_round < 0 || row.grad_norm < min_grad_norm) {
@@ -40,6 +44,14 @@ void RunSummary::Observe(const MetricsRow& row) {
   uplink_bytes_per_client = row.uplink_bytes_per_client;
   downlink_bytes_per_client = row.downlink_bytes_per_client;
   wall_seconds = row.wall_seconds;
+}
+
+nlohmann::ordered_json JsonNumber(double value) {
+  if (!std::isfinite(value)) return nullptr;
+  if (value == std::floor(value) && std::abs(value) < 9007199254740992.0) {  // 2^53: exact
+    return static_cast<int64_t>(value);
+  }
+  return value;
 }
 
 absl::Status MakeDirectories(const std::string& dir) {
@@ -153,6 +165,35 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
   return std::unique_ptr<RunLog>(new RunLog(dir, std::move(metrics), eps));
 }
 
+namespace {
+
+// A metrics.csv cell: a number, or empty (not measured that round) as NaN when `may_be_empty`.
+bool ParseCell(absl::string_view cell, bool may_be_empty, double* out) {
+  if (cell.empty()) {
+    *out = std::nan("");
+    return may_be_empty;
+  }
+  return absl::SimpleAtod(cell, out);
+}
+
+// One metrics.csv line as FormatRow writes it (kMetricsHeader's columns).
+bool ParseRow(const std::string& line, MetricsRow* row) {
+  const std::vector<absl::string_view> cells = absl::StrSplit(line, ',');
+  if (cells.size() != 13 || !absl::SimpleAtoi(cells[0], &row->round)) return false;
+  double* const numbers[] = {&row->paper_bits_per_client, &row->uplink_bytes_per_client,
+                             &row->downlink_bytes_per_client, &row->loss, &row->grad_norm,
+                             &row->grad_norm_sq, &row->g_norm, &row->stepsize, &row->wall_seconds,
+                             &row->train_accuracy, &row->test_loss, &row->test_accuracy};
+  for (size_t i = 0; i < 12; ++i) {
+    // grad_norm, grad_norm_sq and the three evaluation columns are empty on rounds without them.
+    const bool may_be_empty = i == 4 || i == 5 || i >= 9;
+    if (!ParseCell(cells[i + 1], may_be_empty, numbers[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, uint64_t rows,
                                                        double eps) {
   const std::string path = dir + "/metrics.csv";
@@ -180,13 +221,7 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, u
     }
     const std::string line = text.substr(pos, end - pos);
     MetricsRow row;
-    unsigned long long round = 0;
-    const int fields = std::sscanf(line.c_str(), "%llu,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &round,
-                                   &row.paper_bits_per_client, &row.uplink_bytes_per_client,
-                                   &row.downlink_bytes_per_client, &row.loss, &row.grad_norm,
-                                   &row.grad_norm_sq, &row.g_norm, &row.stepsize, &row.wall_seconds);
-    row.round = round;
-    if (fields != 10 || round != r) {
+    if (!ParseRow(line, &row) || row.round != r) {
       return absl::FailedPreconditionError(absl::StrCat("cannot resume: \"", path, "\" row ", r + 1,
                                                         " is not the metrics row of round ", r,
                                                         ": \"", line, "\""));
@@ -212,14 +247,19 @@ RunLog::RunLog(std::string dir, File metrics, double eps)
   summary_.eps = eps;
 }
 
+namespace {
+
+// %.17g, or "" (an empty CSV cell) when not measured.
+std::string Cell(double value) { return std::isfinite(value) ? absl::StrFormat("%.17g", value) : ""; }
+
+}  // namespace
+
 std::string RunLog::FormatRow(const MetricsRow& r) {
-  // Columns a round did not evaluate stay empty.
-  auto optional = [](double v) { return std::isnan(v) ? std::string() : absl::StrFormat("%.17g", v); };
-  return absl::StrFormat("%d,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.6f,%s,%s,%s", r.round,
+  return absl::StrFormat("%d,%.17g,%.17g,%.17g,%.17g,%s,%s,%.17g,%.17g,%.6f,%s,%s,%s", r.round,
                          r.paper_bits_per_client, r.uplink_bytes_per_client,
-                         r.downlink_bytes_per_client, r.loss, r.grad_norm, r.grad_norm_sq, r.g_norm,
-                         r.stepsize, r.wall_seconds, optional(r.train_accuracy),
-                         optional(r.test_loss), optional(r.test_accuracy));
+                         r.downlink_bytes_per_client, r.loss, Cell(r.grad_norm),
+                         Cell(r.grad_norm_sq), r.g_norm, r.stepsize, r.wall_seconds,
+                         Cell(r.train_accuracy), Cell(r.test_loss), Cell(r.test_accuracy));
 }
 
 absl::Status RunLog::Append(const MetricsRow& row) {
@@ -235,34 +275,46 @@ absl::Status RunLog::Append(const MetricsRow& row) {
   return absl::OkStatus();
 }
 
-absl::Status RunLog::Finish(const JsonObject& extra) {
+absl::Status RunLog::Finish(const nlohmann::ordered_json& extra, const absl::Status& run_status) {
   if (dir_.empty()) return absl::OkStatus();
   const RunSummary& s = summary_;
-  JsonObject o = extra;
-  o.Add("rounds", static_cast<int64_t>(s.rounds));
-  o.Add("eps", s.eps);
-  if (s.first_round_below_eps >= 0) {
-    o.Add("first_round_below_eps", s.first_round_below_eps);
-    o.Add("paper_bits_per_client_at_eps", s.paper_bits_per_client_at_eps);
+  // null for what was never observed.
+  auto value_or_null = [](bool observed, auto value) -> nlohmann::ordered_json {
+    if (!observed) return nullptr;
+    return value;
+  };
+  const bool any_row = s.rows > 0;
+  const bool measured = s.min_grad_norm_round >= 0;
+  const bool reached = s.first_round_below_eps >= 0;
+  nlohmann::ordered_json o;
+  o["build"] = BuildJson();
+  if (run_status.ok()) {
+    o["status"] = "complete";
+    o["stop_reason"] = nullptr;
   } else {
-    o.AddNull("first_round_below_eps");
-    o.AddNull("paper_bits_per_client_at_eps");
+    o["status"] = run_status.code() == absl::StatusCode::kCancelled ? "stopped" : "failed";
+    o["stop_reason"] = std::string(run_status.message());
   }
-  o.Add("min_grad_norm", s.min_grad_norm);
-  o.Add("min_grad_norm_round", s.min_grad_norm_round);
-  o.Add("final_loss", s.final_loss);
-  o.Add("final_grad_norm", s.final_grad_norm);
-  o.Add("paper_bits_per_client", s.paper_bits_per_client);
-  o.Add("uplink_bytes_per_client", s.uplink_bytes_per_client);
-  o.Add("downlink_bytes_per_client", s.downlink_bytes_per_client);
+  o.update(extra);
+  o["rounds"] = value_or_null(any_row, s.rounds);
+  o["eps"] = JsonNumber(s.eps);
+  o["first_round_below_eps"] = value_or_null(reached, s.first_round_below_eps);
+  o["paper_bits_per_client_at_eps"] = value_or_null(reached, JsonNumber(s.paper_bits_per_client_at_eps));
+  o["min_grad_norm"] = value_or_null(measured, JsonNumber(s.min_grad_norm));
+  o["min_grad_norm_round"] = value_or_null(measured, s.min_grad_norm_round);
+  o["final_loss"] = value_or_null(any_row, JsonNumber(s.final_loss));
+  o["final_grad_norm"] = value_or_null(measured, JsonNumber(s.final_grad_norm));
+  o["paper_bits_per_client"] = value_or_null(any_row, JsonNumber(s.paper_bits_per_client));
+  o["uplink_bytes_per_client"] = value_or_null(any_row, JsonNumber(s.uplink_bytes_per_client));
+  o["downlink_bytes_per_client"] = value_or_null(any_row, JsonNumber(s.downlink_bytes_per_client));
   if (!std::isnan(s.final_test_accuracy)) {
-    o.Add("final_train_accuracy", s.final_train_accuracy);
-    o.Add("final_test_loss", s.final_test_loss);
-    o.Add("final_test_accuracy", s.final_test_accuracy);
-    o.Add("max_test_accuracy", s.max_test_accuracy);
+    o["final_train_accuracy"] = JsonNumber(s.final_train_accuracy);
+    o["final_test_loss"] = JsonNumber(s.final_test_loss);
+    o["final_test_accuracy"] = JsonNumber(s.final_test_accuracy);
+    o["max_test_accuracy"] = JsonNumber(s.max_test_accuracy);
   }
-  o.Add("wall_seconds", s.wall_seconds);
-  return WriteFileAtomically(dir_ + "/summary.json", o.Render());
+  o["wall_seconds"] = value_or_null(any_row, JsonNumber(s.wall_seconds));
+  return WriteFileAtomically(dir_ + "/summary.json", o.dump(2) + "\n");
 }
 
 }  // namespace ef21

@@ -13,13 +13,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/base/json.h"
+#include "absl/status/status.h"
+#include "nlohmann/json.hpp"
 
 namespace ef21 {
 
 // The columns of metrics.csv (DESIGN.md), in order. Communication is cumulative per client after
 // the messages that produced g^t; loss = f(x^t); grad_norm = ‖∇f(x^t)‖ (nan on rounds without
-// diagnostics); g_norm = ‖g^t‖; stepsize = γ_t used to leave x^t.
+// diagnostics, written as an empty cell, as is grad_norm_sq); g_norm = ‖g^t‖; stepsize = γ_t used to leave x^t.
 inline constexpr char kMetricsHeader[] =
     "round,paper_bits_per_client,uplink_bytes_per_client,downlink_bytes_per_client,loss,grad_norm,"
     "grad_norm_sq,g_norm,stepsize,wall_seconds,train_accuracy,test_loss,test_accuracy";
@@ -52,6 +53,7 @@ struct CommTotals {
 
 // What summary.json reports, tracked row by row.
 struct RunSummary {
+  uint64_t rows = 0;                   // rows observed (0: the run stopped before round 0)
   uint64_t rounds = 0;
   double eps = 1e-4;
   int64_t first_round_below_eps = -1;  // -1: never
@@ -89,14 +91,18 @@ class RunLog {
                                                         double eps);
 
   absl::Status Append(const MetricsRow& row);
-  // Writes summary.json with the tracked summary and `extra` fields (problem, n, d, γ, ...).
-  absl::Status Finish(const JsonObject& extra);
+  // Writes summary.json: the build, the run's outcome ("status": "complete" when run_status is
+  // OK, "stopped" when CANCELLED, else "failed", with "stop_reason" its message), `extra` (problem,
+  // n, d, γ, ...) and the tracked summary. Values that were never observed (every one when the run
+  // stopped before round 0) are null, not 0.
+  absl::Status Finish(const nlohmann::ordered_json& extra, const absl::Status& run_status);
 
   const std::vector<MetricsRow>& rows() const { return rows_; }
   const RunSummary& summary() const { return summary_; }
   const std::string& dir() const { return dir_; }
 
-  // One metrics.csv line (no newline): %.17g numbers, so values round-trip.
+  // One metrics.csv line (no newline): %.17g numbers, so values round-trip; a non-finite
+  // grad_norm or grad_norm_sq (a round without diagnostics) is an empty cell.
   static std::string FormatRow(const MetricsRow& row);
 
  private:
@@ -112,6 +118,11 @@ class RunLog {
   std::vector<MetricsRow> rows_;
   RunSummary summary_;
 };
+
+// A double as config.json and summary.json write it: integral values as JSON integers ("3200",
+// not "3200.0", so readers get the integer they got before), others in the shortest text that
+// reads back to the same double, non-finite ones as null.
+nlohmann::ordered_json JsonNumber(double value);
 
 // Creates a directory and its parents; OK if it exists.
 absl::Status MakeDirectories(const std::string& dir);

@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -74,6 +76,51 @@ TEST(SimulateCommandTest, HelpExplainsEveryFlag) {
                            "--stepsize=theory|theory-l1|constant", "--init=full|compressed",
                            "--x0=gaussian|zeros", "--problem=logreg|polynomial"}) {
     EXPECT_NE(r.output.find(hint), std::string::npos) << hint << "\n" << r.output;
+  }
+}
+
+// Every flag each subcommand had before CLI11 is still there under its name (--config is new).
+TEST(SimulateCommandTest, EverySubcommandKeepsItsFlags) {
+  const std::string problem =
+      "--problem --data --features --synthetic --lambda --split --clients --dim --L0 --L1 --model "
+      "--dataset --shards --train-samples --diagnostics-samples --batch --sigma --seed";
+  const std::string algorithm =
+      "--algorithm --compressor --k --rounds --stepsize --gamma --gamma0 --eta --init --value-type "
+      "--x0 --x0-file --out --overwrite --threads --diagnostics-every --eps";
+  const std::pair<std::string, std::string> commands[] = {
+      {"simulate", problem + " " + algorithm},
+      {"run", "--worker-processes --metrics-listen --linger-seconds " + problem + " " + algorithm},
+      {"aggregator", "--listen --metrics-listen --linger-seconds --checkpoint-every "
+                     "--checkpoint-seconds --exit-when-complete --per-client-metrics-max " +
+                         problem + " " + algorithm},
+      {"worker", "--aggregator --client-ids --metrics-listen --linger-seconds --threads --state-dir "
+                 "--connect-timeout-seconds --test-drop-stream-at-round " + problem},
+      {"health", "--target --service --timeout-seconds"},
+  };
+  for (const auto& [command, flags] : commands) {
+    const Result help = Ef21(command + " --help");
+    ASSERT_EQ(help.exit_code, 0) << command;
+    std::stringstream names(flags);
+    for (std::string flag; names >> flag;) {
+      // "  --name=HINT" or "  --name  " (a boolean flag) at the start of a help line.
+      const bool listed = help.output.find("\n  " + flag + "=") != std::string::npos ||
+                          help.output.find("\n  " + flag + " ") != std::string::npos;
+      EXPECT_TRUE(listed) << command << " lost " << flag << "\n" << help.output;
+    }
+  }
+}
+
+TEST(SimulateCommandTest, EverySubcommandHasHelpAndBadFlagExitCode) {
+  for (const char* command : {"simulate", "run", "aggregator", "worker", "health"}) {
+    const Result help = Ef21(std::string(command) + " --help");
+    EXPECT_EQ(help.exit_code, 0) << command << ": " << help.output;
+    EXPECT_NE(help.output.find(std::string("usage: ef21 ") + command), std::string::npos) << help.output;
+    EXPECT_NE(help.output.find("--config=FILE"), std::string::npos) << help.output;
+    const Result bad = Ef21(std::string(command) + " --no-such-flag=1");
+    EXPECT_EQ(bad.exit_code, 2) << command << ": " << bad.output;
+    EXPECT_NE(bad.output.find(std::string("ef21 ") + command + ": unknown flag --no-such-flag"),
+              std::string::npos)
+        << bad.output;
   }
 }
 
@@ -155,6 +202,81 @@ TEST(SimulateCommandTest, X0FileSetsTheStartingPoint) {
   std::string cell;
   for (int c = 0; c < 5; ++c) std::getline(cells, cell, ',');
   EXPECT_NEAR(std::stod(cell), f0, 1e-12 * f0);
+}
+
+TEST(SimulateCommandTest, VersionNamesReleaseCommitAndBuildType) {
+  for (const char* command : {"--version", "version"}) {
+    const Result r = Ef21(command);
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_EQ(r.output.rfind("ef21 0.1.0 (commit ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(" build)\n"), std::string::npos) << r.output;
+  }
+  const Result help = Ef21("--help");
+  EXPECT_NE(help.output.find("version"), std::string::npos);
+}
+
+TEST(SimulateCommandTest, RunDirectoryRecordsTheBuildAndStatus) {
+  const std::string out = ::testing::TempDir() + "/build-info";
+  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=3 --out=" + out).exit_code, 0);
+  const std::string version = Ef21("--version").output;
+  // "ef21 0.1.0 (commit C, T build)" names the commit config.json and summary.json record.
+  const std::string commit = version.substr(version.find("commit ") + 7,
+                                            version.find(',') - version.find("commit ") - 7);
+  for (const char* file : {"/config.json", "/summary.json"}) {
+    const std::string json = Read(out + file);
+    EXPECT_NE(json.find("\"version\": \"0.1.0\""), std::string::npos) << file << json;
+    EXPECT_NE(json.find("\"commit\": \"" + commit + "\""), std::string::npos) << file << json;
+    EXPECT_NE(json.find("\"build_type\": "), std::string::npos) << file << json;
+  }
+  EXPECT_NE(Read(out + "/summary.json").find("\"status\": \"complete\""), std::string::npos);
+}
+
+TEST(SimulateCommandTest, WithoutOutSaysNothingIsWritten) {
+  const Result r = Ef21("simulate " + kData + " --rounds=2");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("no --out: nothing is written"), std::string::npos) << r.output;
+  const Result with_out = Ef21("simulate " + kData + " --rounds=2 --out=" + ::testing::TempDir() + "/with-out");
+  EXPECT_EQ(with_out.output.find("nothing is written"), std::string::npos) << with_out.output;
+}
+
+TEST(SimulateCommandTest, RoundsWithoutDiagnosticsHaveEmptyCells) {
+  const std::string out = ::testing::TempDir() + "/diagnostics";
+  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=6 --diagnostics-every=4 --out=" + out).exit_code, 0);
+  std::stringstream csv(Read(out + "/metrics.csv"));
+  std::string line;
+  std::getline(csv, line);  // header
+  for (int round = 0; round <= 6; ++round) {
+    ASSERT_TRUE(std::getline(csv, line));
+    std::vector<std::string> cells;
+    std::stringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) cells.push_back(cell);
+    if (line.back() == ',') cells.push_back("");  // getline drops a trailing empty cell
+    ASSERT_EQ(cells.size(), 13u) << line;
+    const bool measured = round % 4 == 0 || round == 6;
+    EXPECT_EQ(cells[5].empty(), !measured) << line;  // grad_norm
+    EXPECT_EQ(cells[6].empty(), !measured) << line;  // grad_norm_sq
+    EXPECT_EQ(line.find("nan"), std::string::npos) << line;
+    EXPECT_FALSE(cells[4].empty()) << line;  // loss is always there
+  }
+}
+
+TEST(SimulateCommandTest, ConfigFileRunsTheSameAsItsFlags) {
+  const std::string dir = ::testing::TempDir();
+  const std::string flags = kData + " --algorithm=ef21 --compressor=top-k --k=2 --rounds=20";
+  ASSERT_EQ(Ef21("simulate " + flags + " --out=" + dir + "/cfg-flags").exit_code, 0);
+  // The first run's config.json, given back as --config, repeats it.
+  const Result again = Ef21("simulate --config=" + dir + "/cfg-flags/config.json --out=" + dir + "/cfg-file");
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(WithoutWallClock(Read(dir + "/cfg-flags/metrics.csv")),
+            WithoutWallClock(Read(dir + "/cfg-file/metrics.csv")));
+  EXPECT_EQ(Read(dir + "/cfg-flags/config.json"), Read(dir + "/cfg-file/config.json"));
+  {
+    std::ofstream f(dir + "/bad.json");
+    f << "{\"rounds\": 3, \"colour\": \"blue\"}";
+  }
+  const Result bad = Ef21("simulate " + kData + " --config=" + dir + "/bad.json");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("bad.json: unknown key \"colour\""), std::string::npos) << bad.output;
 }
 
 }  // namespace

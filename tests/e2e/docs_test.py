@@ -175,6 +175,58 @@ def simulate(box, cmd):
     report("PASS", cmd, f"{rounds + 1} rows; the metrics.csv header is README's")
 
 
+def version(box, cmd):
+    p = box.run(cmd.text.split("#")[0])
+    passed, detail = ok(p)
+    if passed and not re.match(r"ef21 \d+\.\d+\.\d+ \(commit \S+, \S+ build\)$", p.stdout.strip()):
+        passed, detail = False, f"unexpected output {p.stdout.strip()!r}"
+    report("PASS" if passed else "FAIL", cmd, detail or p.stdout.strip())
+
+
+def config_file_federation(box, cmd):
+    """README's run.toml example: the page's ```toml block written to the sandbox, a free port for
+    50051; the aggregator and the worker run from the file, and metrics.csv must equal
+    `ef21 simulate` with the same flags."""
+    fed = box.state.setdefault("config-fed", {})
+    if "port" not in fed:
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            fed["port"] = s.getsockname()[1]
+        with open(os.path.join(SRC, cmd.page)) as f:
+            toml = next((body for _, lang, body in doccommands.blocks(f.read())
+                         if lang == "toml" and body and body[0].startswith("# run.toml")), None)
+        if toml is None:
+            return report("FAIL", cmd, f"{cmd.page} has no ```toml block starting '# run.toml'")
+        with open(box.path("run.toml"), "w") as f:
+            f.write("\n".join(toml).replace(":50051", f":{fed['port']}") + "\n")
+    argv = cmd.text.replace(":50051", f":{fed['port']}").split()
+    if argv[1] == "aggregator":
+        fed["agg"] = box.start(argv, "config-aggregator")
+        try:
+            box.wait_for_port(fed["agg"], "config-aggregator")
+        except RuntimeError as e:
+            return report("FAIL", cmd, str(e))
+        return report("PASS", cmd, f"run.toml from the page, port {fed['port']} for 50051")
+    if "agg" not in fed:
+        return report("FAIL", cmd, "no aggregator started from run.toml before this worker")
+    problems = []
+    w = box.start(argv, "config-worker")
+    if w.wait(timeout=120) != 0:
+        problems.append(f"worker exited {w.returncode}: "
+                        + open(box.path("runs", "config-worker.out")).read()[-500:])
+    if fed["agg"].wait(timeout=60) != 0:
+        problems.append(f"aggregator exited {fed['agg'].returncode}")
+    if not problems:
+        s = box.run("ef21 simulate --data=data/libsvm/breast-cancer_scale --split=row "
+                    "--algorithm=norm-ef21 --k=1 --rounds=100 --out=runs/config-simulate")
+        same = compare.compare_files(box.path("runs", "fed-config"), box.path("runs", "config-simulate"))
+        if not ok(s)[0] or not same:
+            problems.append(f"differs from ef21 simulate with the same flags: {ok(s)[1]} {same.text}")
+    report("FAIL" if problems else "PASS", cmd, "; ".join(problems) or
+           "the run configured by run.toml equals ef21 simulate with the same flags")
+
+
 def loopback(text, port=None):
     """Listen addresses to 127.0.0.1 and free ports; HOST:50051 to the aggregator's port."""
     text = re.sub(r"--(listen|metrics-listen)=0\.0\.0\.0:\d+", r"--\1=127.0.0.1:0", text)
@@ -461,6 +513,8 @@ RULES = [
     (r"scripts/test\.sh\b", skip("the whole test suite, of which this test is a part")),
     (r"build/bin/ef21 simulate --help", simulate_help),
     (r"build/bin/ef21 simulate .*--out=", simulate),
+    (r"build/bin/ef21 --version", version),
+    (r"ef21 (aggregator|worker) --config=run\.toml ", config_file_federation),
     (r"ef21 aggregator ", aggregator),
     (r"ef21 worker ", worker),
     (r"ef21 health ", health),
@@ -510,7 +564,9 @@ def main():
                 report("FAIL", cmd, f"{type(e).__name__}: {e}")
     finally:
         fed = box.state.get("fed")
-        for p in ([fed["proc"]] + [w for _, w in fed["workers"]]) if fed else []:
+        procs = ([fed["proc"]] + [w for _, w in fed["workers"]]) if fed else []
+        procs += [p for p in [box.state.get("config-fed", {}).get("agg")] if p is not None]
+        for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()

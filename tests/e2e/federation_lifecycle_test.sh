@@ -156,6 +156,34 @@ else
   fail "SIGTERM: the run did not reach 30 rounds"
 fi
 
+########################################## SIGTERM before round 0: a summary that cannot be read as a result
+start_aggregator term0 "${problem[@]}" --algorithm=norm-ef21 --rounds=10 --out="$work/term0"
+kill -TERM "$agg_pid"
+agg_rc=0
+wait "$agg_pid" || agg_rc=$?
+summary=$work/term0/summary.json
+if [ $agg_rc = 0 ] && [ "$(rows "$work/term0/metrics.csv")" = 0 ] && python3 - "$summary" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["status"] == "stopped", s["status"]
+assert "SIGTERM" in s["stop_reason"], s["stop_reason"]
+for key in ("rounds", "final_loss", "final_grad_norm", "min_grad_norm", "min_grad_norm_round",
+            "paper_bits_per_client", "uplink_bytes_per_client", "wall_seconds"):
+    assert s[key] is None, (key, s[key])
+assert s["build"]["version"], s["build"]
+PY
+then
+  pass "SIGTERM before round 0: exit 0, no rows, summary.json status stopped with nulls"
+else
+  fail "SIGTERM before round 0: aggregator rc $agg_rc: $(cat "$summary" 2>/dev/null) $(tail -n 2 "$work/term0.err")"
+fi
+if python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); sys.exit(s["status"] != "stopped" or s["rounds"] is None)' \
+     "$work/term/summary.json"; then
+  pass "SIGTERM mid-run: summary.json status stopped, rounds $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["rounds"])' "$work/term/summary.json")"
+else
+  fail "SIGTERM mid-run: summary.json $(cat "$work/term/summary.json" 2>/dev/null)"
+fi
+
 ########################################## worker started before the aggregator
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 flags=(--problem=polynomial --dim=4 --clients=3 --algorithm=norm-ef21 --rounds=50)

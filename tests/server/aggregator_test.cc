@@ -31,6 +31,8 @@
 #include "proto/codec.h"
 #include "proto/rejection_reason.h"
 #include "server/aggregator.h"
+#include "server/checkpoint.h"
+#include "nlohmann/json.hpp"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
 
@@ -829,6 +831,46 @@ TEST_F(AggregatorTest, StopEndsStreamsWithFinishAndKeepsClosedRounds) {
   RawStream late(stub_.get());
   late.Write(AttachMessage({0}));
   EXPECT_FALSE(late.Finish(false).ok());
+}
+
+// config.json's "build" object says which binary wrote it; a run resumed by another build (a
+// rebuilt or upgraded aggregator) is the same run. Any other key that differs is refused, named.
+TEST(AggregatorResumeTest, ConfigurationIdentitySkipsTheBuildObject) {
+  const std::string out = ::testing::TempDir() + "/resume-build";
+  std::filesystem::remove_all(out);
+  Aggregator::Options options;
+  options.listen = "127.0.0.1:0";
+  options.config = TestConfig(out);
+  auto first = Aggregator::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE((*first)->resumed());
+  (*first)->Stop("test");
+  EXPECT_TRUE((*first)->Shutdown().ok());
+  first->reset();
+
+  const std::string path = out + "/" + kCheckpointFileName;
+  auto checkpoint = ReadCheckpoint(path);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  nlohmann::ordered_json recorded = nlohmann::ordered_json::parse(checkpoint->config_json);
+  ASSERT_TRUE(recorded.contains("build")) << checkpoint->config_json;
+  recorded["build"]["commit"] = "0123456789ab-dirty";
+  recorded["build"]["build_type"] = "Debug";
+  checkpoint->config_json = recorded.dump(2) + "\n";
+  ASSERT_TRUE(WriteCheckpoint(path, *checkpoint).ok());
+
+  auto again = Aggregator::Start(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->resumed());
+  EXPECT_EQ((*again)->run_id(), checkpoint->run_id);
+  (*again)->Stop("test");
+  EXPECT_TRUE((*again)->Shutdown().ok());
+  again->reset();
+
+  options.config.rounds += 1;
+  const auto refused = Aggregator::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "another configuration (rounds: 6 there, 7 here)"))
+      << refused.status();
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 """Reading a run directory's metrics.csv (one row per round t = 0..K; row 0 is x^0) into numpy."""
 
 import csv
+import math
 
 import numpy as np
 
@@ -24,5 +25,7 @@ def load_metrics(path, max_round=None):
             if max_round is not None and int(row[0]) > max_round:
                 break
             for name in WANTED:
-                values[name].append(float(row[index[name]]))
+                # grad_norm and grad_norm_sq are empty cells on rounds without diagnostics.
+                cell = row[index[name]]
+                values[name].append(float(cell) if cell else math.nan)
     return {name: np.asarray(v) for name, v in values.items()}
