@@ -217,7 +217,7 @@ TEST(SimulateCommandTest, VersionNamesReleaseCommitAndBuildType) {
 
 TEST(SimulateCommandTest, RunDirectoryRecordsTheBuildAndStatus) {
   const std::string out = ::testing::TempDir() + "/build-info";
-  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=3 --out=" + out).exit_code, 0);
+  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=3 --overwrite --out=" + out).exit_code, 0);
   const std::string version = Ef21("--version").output;
   // "ef21 0.1.0 (commit C, T build)" names the commit config.json and summary.json record.
   const std::string commit = version.substr(version.find("commit ") + 7,
@@ -235,13 +235,13 @@ TEST(SimulateCommandTest, WithoutOutSaysNothingIsWritten) {
   const Result r = Ef21("simulate " + kData + " --rounds=2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("no --out: nothing is written"), std::string::npos) << r.output;
-  const Result with_out = Ef21("simulate " + kData + " --rounds=2 --out=" + ::testing::TempDir() + "/with-out");
+  const Result with_out = Ef21("simulate " + kData + " --rounds=2 --overwrite --out=" + ::testing::TempDir() + "/with-out");
   EXPECT_EQ(with_out.output.find("nothing is written"), std::string::npos) << with_out.output;
 }
 
 TEST(SimulateCommandTest, RoundsWithoutDiagnosticsHaveEmptyCells) {
   const std::string out = ::testing::TempDir() + "/diagnostics";
-  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=6 --diagnostics-every=4 --out=" + out).exit_code, 0);
+  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=6 --diagnostics-every=4 --overwrite --out=" + out).exit_code, 0);
   std::stringstream csv(Read(out + "/metrics.csv"));
   std::string line;
   std::getline(csv, line);  // header
@@ -263,9 +263,9 @@ TEST(SimulateCommandTest, RoundsWithoutDiagnosticsHaveEmptyCells) {
 TEST(SimulateCommandTest, ConfigFileRunsTheSameAsItsFlags) {
   const std::string dir = ::testing::TempDir();
   const std::string flags = kData + " --algorithm=ef21 --compressor=top-k --k=2 --rounds=20";
-  ASSERT_EQ(Ef21("simulate " + flags + " --out=" + dir + "/cfg-flags").exit_code, 0);
+  ASSERT_EQ(Ef21("simulate " + flags + " --overwrite --out=" + dir + "/cfg-flags").exit_code, 0);
   // The first run's config.json, given back as --config, repeats it.
-  const Result again = Ef21("simulate --config=" + dir + "/cfg-flags/config.json --out=" + dir + "/cfg-file");
+  const Result again = Ef21("simulate --config=" + dir + "/cfg-flags/config.json --overwrite --out=" + dir + "/cfg-file");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(WithoutWallClock(Read(dir + "/cfg-flags/metrics.csv")),
             WithoutWallClock(Read(dir + "/cfg-file/metrics.csv")));
