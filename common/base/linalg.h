@@ -1,6 +1,13 @@
 // Largest eigenvalue of a symmetric positive semidefinite operator, for smoothness constants.
 // Small operators are formed densely and solved exactly; large ones are only ever applied
 // (Lanczos), never formed as a dense d×d matrix.
+//
+// Own Lanczos rather than Spectra 1.0's SymEigsSolver (libspectra-dev), measured side by side in
+// bench/linalg_bench (2026-12-02, 2 cores, load ~9): on AᵀA/m with A 200 × 20000 Gaussian both
+// find λ_max (relative error 4e-13 here, 2e-14 Spectra, against the dense 200 × 200 solve) and
+// Spectra takes 2.2x the time; on a rank-1 operator (one client of --split=row) Spectra returned
+// 3.3e54 for an exact 20008.85 and took 240x the time, while this one stops exactly when the Krylov
+// space is exhausted. Both are well below the tolerance the smoothness constants need.
 #ifndef EF21_COMMON_BASE_LINALG_H_
 #define EF21_COMMON_BASE_LINALG_H_
 
