@@ -90,6 +90,8 @@ class Result:
         self.min_gns = self.band_gns = None
         if with_stats:
             gns = metrics.load_metrics(metrics_path, max_round=window)["grad_norm_sq"]
+            # Rounds without diagnostics (--diagnostics-every > 1) are NaN: only measured ones count.
+            gns = gns[gns == gns]
             self.min_gns = float(min(gns))
             self.band_gns = stats.band_mean(gns)
         if not keep_metrics:
