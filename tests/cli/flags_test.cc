@@ -24,7 +24,7 @@ auto Fields(const RunConfig& c) {
                          c.split, c.clients, c.dim, c.L0, c.L1, c.model, c.dataset, c.shards,
                          c.train_samples, c.diagnostics_samples, c.algorithm, c.compressor, c.k,
                          c.rounds, c.stepsize, c.gamma, c.gamma0, c.eta, c.batch, c.sigma, c.init,
-                         c.value_type, c.x0, c.x0_file, c.seed, c.out, c.overwrite,
+                         c.value_type, c.x0, c.x0_file, c.participation, c.seed, c.out, c.overwrite,
                          c.threads, c.diagnostics_every, c.eps);
 }
 bool Same(const RunConfig& a, const RunConfig& b) { return Fields(a) == Fields(b); }
@@ -279,6 +279,7 @@ std::vector<RunConfig> Configs() {
   a.init = InitKind::kCompressed;
   a.value_type = ValueType::kF64;
   a.x0 = X0Kind::kZeros;
+  a.participation = 0.25;
   a.seed = 18446744073709551615u;
   a.diagnostics_every = 10;
   a.eps = 1e-7;

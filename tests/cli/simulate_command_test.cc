@@ -86,7 +86,7 @@ TEST(SimulateCommandTest, EverySubcommandKeepsItsFlags) {
       "--dataset --shards --train-samples --diagnostics-samples --batch --sigma --seed";
   const std::string algorithm =
       "--algorithm --compressor --k --rounds --stepsize --gamma --gamma0 --eta --init --value-type "
-      "--x0 --x0-file --out --overwrite --threads --diagnostics-every --eps";
+      "--x0 --x0-file --participation --out --overwrite --threads --diagnostics-every --eps";
   const std::pair<std::string, std::string> commands[] = {
       {"simulate", problem + " " + algorithm},
       {"run", "--worker-processes --metrics-listen --linger-seconds " + problem + " " + algorithm},
