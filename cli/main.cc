@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "common/base/version.h"
+#include "common/run/networks/enable_networks.h"
 
 namespace {
 
@@ -47,6 +48,7 @@ void PrintUsage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ef21::EnableNetworkProblems();
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintUsage(argc < 2 ? stderr : stdout);

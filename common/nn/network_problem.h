@@ -24,27 +24,11 @@
 
 #include "absl/status/statusor.h"
 #include "common/nn/image_dataset.h"
+#include "common/nn/network_options.h"
 #include "common/nn/shards.h"
 #include "common/problems/problem.h"
 
 namespace ef21 {
-
-struct NetworkOptions {
-  std::string model = "cnn";           // resnet20 | cnn | mlp | PATH.pt
-  std::shared_ptr<const ImageData> data;
-  std::string data_name;               // for Describe()
-  int64_t clients = 5;
-  ShardKind shards = ShardKind::kRandom;
-  int64_t train_samples = 0;           // use only the first N training images (0: all)
-  // Diagnostics (full loss, ‖∇f‖², accuracies) over a fixed seeded subsample: N training rows in
-  // all (⌊N/n⌋ per client, from its shard) and N test rows. 0: every row.
-  int64_t diagnostics_samples = 0;
-  int64_t mlp_hidden = 64;
-  bool double_precision = false;       // parameters in double (gradient tests)
-  uint64_t seed = 0;
-
-  absl::Status Validate() const;
-};
 
 class NetworkProblem final : public Problem {
  public:

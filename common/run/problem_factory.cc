@@ -1,5 +1,6 @@
 #include "common/run/problem_factory.h"
 
+#include <atomic>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -8,12 +9,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/nn/network_problem.h"
+#include "common/nn/image_dataset.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
 #include "common/base/status_macros.h"
 
 namespace ef21 {
+namespace {
+
+std::atomic<NetworkProblemFactory> network_factory{nullptr};
+
+}  // namespace
+
+void SetNetworkProblemFactory(NetworkProblemFactory factory) { network_factory.store(factory); }
 
 absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config) {
   EF21_RETURN_IF_ERROR(config.Validate());
@@ -40,7 +48,13 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
     options.train_samples = config.train_samples;
     options.diagnostics_samples = config.diagnostics_samples;
     options.seed = config.seed;
-    EF21_ASSIGN_OR_RETURN(auto problem, NetworkProblem::Create(options));
+    const NetworkProblemFactory create = network_factory.load();
+    if (create == nullptr) {
+      return absl::FailedPreconditionError(
+          "--problem=network: this program was built without neural networks (LibTorch); use the "
+          "ef21 binary");
+    }
+    EF21_ASSIGN_OR_RETURN(auto problem, create(options));
     return std::shared_ptr<const Problem>(std::move(problem));
   }
   std::shared_ptr<Dataset> data;

@@ -6,12 +6,21 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "common/nn/network_options.h"
 #include "common/problems/problem.h"
 #include "common/run/run_config.h"
 
 namespace ef21 {
 
 absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config);
+
+// Networks (--problem=network) live in common/nn, the one layer linking LibTorch. A binary that
+// trains them links ef21_networks and calls EnableNetworkProblems() (common/run/networks.h) once
+// at start; every other binary — most test binaries — stays free of LibTorch and refuses
+// --problem=network with a clear error.
+using NetworkProblemFactory =
+    absl::StatusOr<std::unique_ptr<Problem>> (*)(const NetworkOptions& options);
+void SetNetworkProblemFactory(NetworkProblemFactory factory);
 
 // x^0: --x0-file (one number per line), zeros, or Gaussian — N(0, 1) for logreg (Section 6.1),
 // N(20, 1) for the polynomial (Appendix E.1) — drawn from CounterRng(seed, kX0, 0, 0).
