@@ -375,6 +375,10 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
              "metrics.csv leaves grad_norm and grad_norm_sq empty in between)",
              "1; 50 for networks");
   AddRunFlag(app, c, g, "eps", "X", "target ‖∇f‖² reported in summary.json");
+  AddRunFlag(app, c, g, "downlink", "auto|dense|delta",
+             "what starts a round on a worker host: dense x, or the last round's\n"
+             "exact sparse delta from which hosts advance x and g themselves;\n"
+             "auto takes the delta when it is smaller than dense x");
 }
 
 absl::Status ParseFlags(CLI::App& app, const std::vector<std::string>& args, bool* help) {

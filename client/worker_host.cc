@@ -278,6 +278,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     EF21_ASSIGN_OR_RETURN(context_, MakeContext(config, problem_, welcome));
     run_id_ = welcome.run_id();
     for (int64_t id : ids_) clients_.push_back(ClientMethod::Create(context_, id));
+    model_ = ServerMethod::Create(context_, Vector::Zero(problem_->dim()));
     computed_round_.assign(n, -1);
     messages_.resize(n);
     if (!options_.state_dir.empty() && clients_.front()->private_state() != nullptr) {
@@ -382,14 +383,43 @@ absl::Status WorkerHost::SaveStates() {
   return store_->Save(round, states).status();
 }
 
+absl::Status WorkerHost::AdvanceModel(const v1::RoundStart& start) {
+  const int64_t d = problem_->dim();
+  const uint64_t round = start.round();
+  if (start.has_delta()) {
+    // x^r from our x^{r−1}, g^{r−2} and round r − 1's delta, as the aggregator computed it.
+    if (!model_in_sync_ || round == 0 || model_->round() + 1 != round) {
+      return absl::InternalError(absl::StrCat(
+          "RoundStart of round ", round, " carries a delta, but this host holds ",
+          model_in_sync_ ? absl::StrCat("round ", model_->round(), "'s model") : "no model"));
+    }
+    EF21_RETURN_IF_ERROR(DecodeRoundDelta(start.delta(), round - 1, d,
+                                          context_->options.value_type, &delta_));
+    return model_->Replay(delta_);
+  }
+  if (start.x_size() != d) {
+    return absl::InternalError(
+        absl::StrCat("RoundStart carries ", start.x_size(), " coordinates; expected ", d));
+  }
+  if (start.g_size() == d) {
+    model_in_sync_ = true;
+    return model_->Reset(round, MapVector(start.x()), MapVector(start.g()));
+  }
+  if (start.g_size() != 0) {
+    return absl::InternalError(
+        absl::StrCat("RoundStart carries g with ", start.g_size(), " values; expected ", d));
+  }
+  // Dense x alone: at round 0 g is zero and the host is in sync; later it holds no g.
+  model_in_sync_ = round == 0;
+  if (round == 0) return model_->Reset(0, MapVector(start.x()), Vector::Zero(d));
+  return absl::OkStatus();
+}
+
 absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* stream,
                                       grpc::ClientContext* context) {
   const double started = MonotonicSeconds();
   const int64_t round = static_cast<int64_t>(start.round());
-  if (start.x_size() != problem_->dim()) {
-    return absl::InternalError(absl::StrCat("RoundStart carries ", start.x_size(),
-                                            " coordinates; expected ", problem_->dim()));
-  }
+  EF21_RETURN_IF_ERROR(AdvanceModel(start));
   // A checkpoint with this round open exists: the state as of round − 1 is the oldest a resumed
   // aggregator can ask for.
   if (start.checkpointed() && store_ != nullptr) store_->Anchor(round - 1);
@@ -414,7 +444,11 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
     return absl::OkStatus();
   }
   todo_.swap(next_todo_);
-  problem_->Prepare(MapVector(start.x()), &point_);
+  if (model_in_sync_) {
+    problem_->Prepare(model_->x(), &point_);
+  } else {
+    problem_->Prepare(MapVector(start.x()), &point_);
+  }
   ClientRound request;
   request.round = start.round();
   request.point = &point_;

@@ -1,7 +1,8 @@
 // A worker host: logical clients A..B of a federated run over one Train stream to the aggregator.
 // It builds the problem from its own problem flags, attaches, takes the algorithm configuration
 // from Welcome (so it builds the same MethodContext as the aggregator), and on every RoundStart
-// prepares x^r once, steps every hosted client with the same ClientMethod as `ef21 simulate` and
+// learns x^r (dense, or by replaying the last round's exact delta on its own copy of x and g:
+// --downlink, common/run/downlink.h), prepares it once, steps every hosted client with the same ClientMethod as `ef21 simulate` and
 // sends their updates in one batch.
 //
 // Failures: when the aggregator is unreachable or the stream breaks, the host reconnects with
@@ -108,6 +109,8 @@ class WorkerHost {
   absl::Status RestoreClient(size_t j, const Vector& g, int64_t round);
   // Saves the private states when every hosted client is at the same round.
   absl::Status SaveStates();
+  // Brings model_ to the RoundStart's round: takes its dense x (and g), or replays its delta.
+  absl::Status AdvanceModel(const v1::RoundStart& start);
   bool Write(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
              const v1::WorkerMessage& message);
   // Sleeps up to `d` unless cancelled; false when cancelled.
@@ -135,6 +138,11 @@ class WorkerHost {
   EvalPoint point_;
   std::unique_ptr<WorkerStateStore> store_;  // with --state-dir and a method with private state
   std::map<int64_t, std::vector<Vector>> loaded_;  // state files read during one Welcome, by round
+  // The model (x^r, g^{r−1}) replayed from the aggregator's deltas, the same ServerMethod
+  // arithmetic (common/methods/method.h), and whether it holds the last RoundStart's round.
+  std::unique_ptr<ServerMethod> model_;
+  bool model_in_sync_ = false;
+  RoundDelta delta_;  // scratch of AdvanceModel
   v1::WorkerMessage out_;
   bool dropped_ = false;
 

@@ -191,6 +191,87 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   return absl::OkStatus();
 }
 
+void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out) {
+  if (delta.sum.dense) {
+    EncodeSparseVector(delta.sum, ValueType::kF64, out->mutable_sum());
+    out->clear_sum_wide();
+  } else {
+    thread_local SparseVector narrow, wide;
+    SplitExactValues(delta.sum, type, &narrow, &wide);
+    EncodeSparseVector(narrow, type, out->mutable_sum());
+    if (wide.nnz() > 0) {
+      EncodeSparseVector(wide, ValueType::kF64, out->mutable_sum_wide());
+    } else {
+      out->clear_sum_wide();
+    }
+  }
+  out->set_scale(delta.scale);
+}
+
+absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, int64_t dim,
+                              ValueType type, RoundDelta* out) {
+  RejectionReason reason;  // unused: a bad delta fails the worker's stream, not a counter
+  SparseLimits limits;
+  limits.dim = dim;
+  limits.max_entries = dim;
+  limits.dense_allowed = true;
+  limits.type = in.sum().dense() ? ValueType::kF64 : type;
+  auto in_part = [](const char* part, const absl::Status& s) {
+    return absl::InvalidArgumentError(absl::StrCat("round delta's ", part, ": ", s.message()));
+  };
+  thread_local SparseVector narrow, wide;
+  if (!in.has_sum()) return absl::InvalidArgumentError("round delta has no sum");
+  if (absl::Status s = DecodeSparseVector(in.sum(), limits, &narrow, &reason); !s.ok()) {
+    return in_part("sum", s);
+  }
+  wide.Clear(dim);
+  if (in.has_sum_wide()) {
+    if (narrow.dense || type == ValueType::kF64) {
+      return absl::InvalidArgumentError(
+          "round delta has a sum_wide part; only a sparse sum of an f32 run has one");
+    }
+    limits.type = ValueType::kF64;
+    limits.dense_allowed = false;
+    if (absl::Status s = DecodeSparseVector(in.sum_wide(), limits, &wide, &reason); !s.ok()) {
+      return in_part("sum_wide", s);
+    }
+  }
+  if (!std::isfinite(in.scale())) {
+    return absl::InvalidArgumentError(absl::StrCat("round delta has scale ", in.scale(),
+                                                   "; it must be finite"));
+  }
+  out->round = closed_round;
+  out->scale = in.scale();
+  if (wide.nnz() == 0) {
+    std::swap(out->sum, narrow);
+    return absl::OkStatus();
+  }
+  // Merge the two ascending parts; an index in both is an error.
+  SparseVector& sum = out->sum;
+  sum.Clear(dim);
+  sum.indices.reserve(narrow.indices.size() + wide.indices.size());
+  sum.values.reserve(narrow.indices.size() + wide.indices.size());
+  size_t a = 0, b = 0;
+  while (a < narrow.indices.size() || b < wide.indices.size()) {
+    const bool take_narrow =
+        b == wide.indices.size() ||
+        (a < narrow.indices.size() && narrow.indices[a] < wide.indices[b]);
+    if (a < narrow.indices.size() && b < wide.indices.size() &&
+        narrow.indices[a] == wide.indices[b]) {
+      return absl::InvalidArgumentError(absl::StrCat("round delta has index ", narrow.indices[a],
+                                                     " in both sum and sum_wide"));
+    }
+    if (take_narrow) {
+      sum.indices.push_back(narrow.indices[a]);
+      sum.values.push_back(narrow.values[a++]);
+    } else {
+      sum.indices.push_back(wide.indices[b]);
+      sum.values.push_back(wide.values[b++]);
+    }
+  }
+  return absl::OkStatus();
+}
+
 namespace {
 
 // FNV-1a, 64 bits.

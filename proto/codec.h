@@ -81,6 +81,14 @@ struct DecodedUpdate {
 // DecodeSparseVector.
 absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
                           RejectionReason* reason);
+// --- Round deltas (RoundStart.delta, the exact delta downlink). ---
+// Writes delta's sum (split by SplitExactValues; a dense sum as f64) and scale.
+void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out);
+// Decodes and validates `in` as the delta of round `closed_round` into `out` (reusing its
+// capacity): dimensions, index codes, value types, disjoint parts, finite values and scale. The
+// two parts are merged back into one ascending sum. Errors are INVALID_ARGUMENT naming the problem.
+absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, int64_t dim,
+                              ValueType type, RoundDelta* out);
 
 // A digest of an update's content (round, client, c, loss), to tell an exact resend from a
 // conflicting one. Equal messages give equal digests within a process.

@@ -73,6 +73,11 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                             .Help("Wire bytes of every message sent to workers.")
                             .Register(*registry_)
                             .Add({})),
+        downlink_messages_family_(prometheus::BuildCounter()
+                                      .Name("ef21_downlink_messages_total")
+                                      .Help("RoundStart messages sent to worker hosts, by kind: "
+                                            "dense x, resync (x and g), delta.")
+                                      .Register(*registry_)),
         client_uplink_family_(
             prometheus::BuildCounter()
                 .Name("ef21_client_uplink_bytes_total")
@@ -172,6 +177,10 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
         .Add({{"version", kVersion}})
         .Set(1);
     clients_.Set(static_cast<double>(options.clients));
+    for (DownlinkKind kind : AllEnumValues<DownlinkKind>()) {
+      downlink_messages_[static_cast<size_t>(kind)] =
+          &downlink_messages_family_.Add({{"kind", EnumName(kind)}});
+    }
     for (size_t i = 0; i < kRejectionReasonNames.size(); ++i) {
       rejected_[i] = &rejected_family_.Add({{"reason", kRejectionReasonNames.names()[i]}});
     }
@@ -228,6 +237,10 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     downlink_bytes_.Increment(static_cast<double>(bytes));
   }
 
+  void OnRoundStartSent(DownlinkKind kind) override {
+    downlink_messages_[static_cast<size_t>(kind)]->Increment();
+  }
+
   void OnRejected(RejectionReason reason) override {
     rejected_[static_cast<size_t>(reason)]->Increment();
   }
@@ -256,6 +269,8 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Counter& uplink_bytes_;
   prometheus::Counter& uplink_diagnostic_bytes_;
   prometheus::Counter& downlink_bytes_;
+  prometheus::Family<prometheus::Counter>& downlink_messages_family_;
+  prometheus::Counter* downlink_messages_[kDownlinkKinds] = {};
   prometheus::Family<prometheus::Counter>& client_uplink_family_;
   prometheus::Counter& paper_bytes_;
   prometheus::Gauge& paper_bytes_per_client_;

@@ -17,6 +17,8 @@
 //   ef21_uplink_bytes_total                  counter: algorithm bytes of accepted updates
 //   ef21_uplink_diagnostic_bytes_total       counter: diagnostic bytes (loss, gradients)
 //   ef21_downlink_bytes_total                counter: bytes of every message sent to workers
+//   ef21_downlink_messages_total{kind}       counter: RoundStarts sent, by kind (dense, resync,
+//                                            delta: common/run/downlink.h)
 //   ef21_client_uplink_bytes_total{client}   counter, per client (n ≤ bound)
 //   ef21_paper_bytes_total                   counter: paper-convention bits / 8, all clients
 //   ef21_paper_bytes_per_client              gauge: = metrics.csv paper_bits_per_client / 8
@@ -35,6 +37,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/run/downlink.h"
 #include "common/run/run_log.h"
 #include "proto/rejection_reason.h"
 
@@ -68,6 +71,8 @@ class AggregatorMetrics {
   // An update was accepted: its algorithm and diagnostic wire bytes.
   virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes, int64_t diagnostic_bytes) = 0;
   virtual void OnDownlinkBytes(int64_t bytes) = 0;
+  // A RoundStart of `kind` was queued for a worker host.
+  virtual void OnRoundStartSent(DownlinkKind kind) = 0;
   // A message was refused for `reason`.
   virtual void OnRejected(RejectionReason reason) = 0;
   virtual void OnDuplicate() = 0;

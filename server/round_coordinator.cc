@@ -69,7 +69,9 @@ RoundCoordinator::RoundCoordinator(Options options)
       checkpoint_every_rounds_(options.checkpoint_every_rounds),
       checkpoint_every_seconds_(options.checkpoint_every_seconds),
       resumed_(options.resume.has_value()),
-      round_closer_(context_, options.resume ? options.resume->totals : CommTotals{}) {
+      round_closer_(context_, options.resume ? options.resume->totals : CommTotals{},
+                    options.config.downlink),
+      downlink_mode_(options.config.downlink) {
   const int64_t n = context_->num_clients();
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
@@ -101,7 +103,8 @@ RoundCoordinator::RoundCoordinator(Options options)
     if (!first_checkpoint_.ok()) SetDoneLocked(first_checkpoint_);
   }
   DrawParticipantsLocked();
-  open_round_start_ = MakeRoundStartLocked(checkpointed);
+  open_round_checkpointed_ = checkpointed;
+  OpenDownlinkLocked();
   if (metrics_ != nullptr) metrics_->SetRound(server_->round());
   closer_ = std::thread([this] { CloserLoop(); });
 }
@@ -207,16 +210,61 @@ RoundCoordinator::~RoundCoordinator() {
   closer_.join();
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeRoundStartLocked(bool checkpointed) {
+void RoundCoordinator::OpenDownlinkLocked() {
+  for (auto& message : open_round_start_) message.reset();
+  const uint64_t round = server_->round();
+  if (round == 0 || downlink_mode_ == DownlinkMode::kDense) {
+    open_sizes_ = DownlinkSizes{};
+    return;
+  }
+  open_sizes_ = MeasureDownlink(round, context_->dim(), server_->stepsize(),
+                                context_->DiagnosticRound(round), server_->last_delta(),
+                                context_->options.value_type);
+}
+
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
+  std::shared_ptr<const v1::ServerMessage>& cached = open_round_start_[static_cast<int>(kind)];
+  if (cached != nullptr) return cached;
   auto message = std::make_shared<v1::ServerMessage>();
   v1::RoundStart* start = message->mutable_round_start();
   const uint64_t round = server_->round();
   start->set_round(round);
-  AssignVector(server_->x(), start->mutable_x());
   start->set_stepsize(server_->stepsize());
   start->set_diagnostics(context_->DiagnosticRound(round));
-  start->set_checkpointed(checkpointed);
-  return message;
+  start->set_checkpointed(open_round_checkpointed_);
+  switch (kind) {
+    case DownlinkKind::kDense:
+      AssignVector(server_->x(), start->mutable_x());
+      break;
+    case DownlinkKind::kResync:
+      AssignVector(server_->x(), start->mutable_x());
+      // g^{r−1}; at round 0 it is zero and omitted.
+      if (round != 0) AssignVector(server_->g(), start->mutable_g());
+      break;
+    case DownlinkKind::kDelta:
+      EncodeRoundDelta(server_->last_delta(), context_->options.value_type,
+                       start->mutable_delta());
+      break;
+  }
+  cached = std::move(message);
+  return cached;
+}
+
+void RoundCoordinator::SendRoundStartLocked(size_t index, DownlinkKind kind) {
+  std::shared_ptr<const v1::ServerMessage> message = RoundStartLocked(kind);
+  if (metrics_ != nullptr) {
+    metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
+    metrics_->OnRoundStartSent(kind);
+  }
+  sink_in_sync_[index] = InSyncAfter(kind);
+  sinks_[index]->Send(std::move(message));
+}
+
+void RoundCoordinator::BroadcastRoundStartLocked() {
+  for (size_t i = 0; i < sinks_.size(); ++i) {
+    SendRoundStartLocked(i, ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0,
+                                           open_sizes_.delta, open_sizes_.dense));
+  }
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeFinishLocked(
@@ -333,6 +381,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   for (int64_t id : ids) slots_[id].sink = sink;
   sinks_.push_back(sink);
   UpdateWaitingLocked(MonotonicSeconds());
+  sink_in_sync_.push_back(0);
 
   auto welcome_message = std::make_shared<v1::ServerMessage>();
   v1::Welcome* welcome = welcome_message->mutable_welcome();
@@ -360,11 +409,10 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   }
   if (metrics_ != nullptr) {
     metrics_->SetConnectedWorkers(static_cast<int64_t>(sinks_.size()));
-    metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong() +
-                                                   open_round_start_->ByteSizeLong()));
+    metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong()));
   }
   sink->Send(std::move(welcome_message));
-  sink->Send(open_round_start_);
+  SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
   return absl::OkStatus();
 }
 
@@ -435,6 +483,7 @@ void RoundCoordinator::Detach(StreamSink* sink) {
   absl::MutexLock lock(&mu_);
   auto it = std::find(sinks_.begin(), sinks_.end(), sink);
   if (it == sinks_.end()) return;
+  sink_in_sync_.erase(sink_in_sync_.begin() + (it - sinks_.begin()));
   sinks_.erase(it);
   for (ClientSlot& slot : slots_) {
     if (slot.sink == sink) slot.sink = nullptr;
@@ -561,8 +610,9 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
   if (!last) {
     if (metrics_ != nullptr) metrics_->SetRound(server_->round());
-    open_round_start_ = MakeRoundStartLocked(false);
-    if (!snapshot) BroadcastLocked(open_round_start_, /*finish=*/false);
+    open_round_checkpointed_ = false;
+    OpenDownlinkLocked();
+    if (!snapshot) BroadcastRoundStartLocked();
   }
 
   // The row's I/O and the observer without the lock, so reactors never wait on them. Only this
@@ -599,8 +649,9 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   }
   if (snapshot) {
     RecordCheckpointLocked(snapshot->round, checkpoint_bytes, checkpoint_seconds);
-    open_round_start_ = MakeRoundStartLocked(true);
-    BroadcastLocked(open_round_start_, /*finish=*/false);
+    open_round_checkpointed_ = true;
+    for (auto& message : open_round_start_) message.reset();
+    BroadcastRoundStartLocked();
   }
   if (stop_requested_) {
     absl::Status checkpoint = CheckpointLocked();

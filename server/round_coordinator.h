@@ -28,6 +28,7 @@
 #include "absl/types/span.h"
 #include "common/methods/method.h"
 #include "common/run/round_close.h"
+#include "common/run/downlink.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
@@ -150,9 +151,16 @@ class RoundCoordinator {
   // without it. False once the run is done.
   bool CloseNextRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CloserHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // `checkpointed`: a checkpoint with this round open is on disk (RoundStart.checkpointed).
-  std::shared_ptr<const v1::ServerMessage> MakeRoundStartLocked(bool checkpointed)
+  // Opens the downlink of server_'s open round: forgets the last round's messages and, after
+  // round 0, measures the candidates (common/run/downlink.h).
+  void OpenDownlinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The open round's RoundStart of `kind`, built on first use.
+  std::shared_ptr<const v1::ServerMessage> RoundStartLocked(DownlinkKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the open round's RoundStart of `kind` on sinks_[index] and records what it now holds.
+  void SendRoundStartLocked(size_t index, DownlinkKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the open round's RoundStart on every sink, each of the kind --downlink chooses for it.
+  void BroadcastRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::ServerMessage> MakeFinishLocked(bool stopped, const std::string& reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void BroadcastLocked(const std::shared_ptr<const v1::ServerMessage>& message, bool finish)
@@ -208,12 +216,19 @@ class RoundCoordinator {
   std::vector<ClientReport> reports_ ABSL_GUARDED_BY(mu_);  // the slots' pending updates
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamSink*> sinks_ ABSL_GUARDED_BY(mu_);
+  // Whether sinks_[i] holds x and g of the last closed round (it may take the next delta).
+  std::vector<char> sink_in_sync_ ABSL_GUARDED_BY(mu_);
   int64_t received_ ABSL_GUARDED_BY(mu_) = 0;
   // The open round's participants (1: drawn) and their count, which received_ must reach.
   std::vector<char> participants_ ABSL_GUARDED_BY(mu_);
   int64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
-  std::shared_ptr<const v1::ServerMessage> open_round_start_ ABSL_GUARDED_BY(mu_);
+  const DownlinkMode downlink_mode_;
+  // The open round's RoundStart of each kind (null until first needed) and their sizes.
+  std::shared_ptr<const v1::ServerMessage> open_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
+  DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
+  // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
+  bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
   // The closer is writing a closed round's row (lock released); Stop leaves the end to it.

@@ -159,6 +159,43 @@ int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool d
   return LengthDelimited(start);                   // ServerMessage.round_start = 2
 }
 
+void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narrow,
+                      SparseVector* wide) {
+  narrow->Clear(v.dim);
+  wide->Clear(v.dim);
+  for (size_t e = 0; e < v.values.size(); ++e) {
+    const double value = v.values[e];
+    SparseVector* part = RoundToWire(value, type) == value ? narrow : wide;
+    part->indices.push_back(v.indices[e]);
+    part->values.push_back(value);
+  }
+}
+
+int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,
+                                 const SparseVector& narrow, const SparseVector& wide,
+                                 ValueType type, double scale) {
+  int64_t delta = LengthDelimited(
+      SparseVectorWireBytes(narrow, narrow.dense ? ValueType::kF64 : type));  // sum = 1
+  if (wide.nnz() > 0) delta += LengthDelimited(SparseVectorWireBytes(wide, ValueType::kF64));  // sum_wide = 2
+  if (scale != 0.0) delta += 9;                                              // scale = 3, fixed64
+  int64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);  // round = 1
+  if (stepsize != 0.0) start += 9;                 // stepsize = 3
+  if (diagnostics) start += 2;                     // diagnostics = 4
+  start += LengthDelimited(delta);                 // delta = 7
+  return LengthDelimited(start);                   // ServerMessage.round_start = 2
+}
+
+int64_t ResyncRoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {
+  int64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);       // round = 1
+  if (dim > 0) start += LengthDelimited(dim * 8);        // x = 2
+  if (stepsize != 0.0) start += 9;                       // stepsize = 3
+  if (diagnostics) start += 2;                           // diagnostics = 4
+  if (round != 0 && dim > 0) start += LengthDelimited(dim * 8);  // g = 6
+  return LengthDelimited(start);
+}
+
 int64_t DiagnosticWireBytes(int64_t dim, bool with_gradient) {
   int64_t bytes = 9;  // loss = 4, fixed64 (always present: f_i(x) is needed for the loss column)
   if (with_gradient && dim > 0) bytes += LengthDelimited(dim * 8);  // gradient = 5

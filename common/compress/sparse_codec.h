@@ -61,6 +61,22 @@ int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& 
 // ef21.v1.ServerMessage{round_start: RoundStart{round, x, stepsize, diagnostics}}: what one
 // client receives to start a round.
 int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics);
+// --- The exact delta downlink (RoundStart.delta, issue 11). ---
+
+// Splits a sparse sum into the entries whose value travels exactly as `type` (narrow: all of them
+// for kF64, those equal to their float32 rounding for kF32) and the others (wide, sent as f64).
+// `v` must not be dense. Both outputs keep v's dimension and ascending indices.
+void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narrow,
+                      SparseVector* wide);
+// ef21.v1.ServerMessage{round_start: RoundStart{round, stepsize, diagnostics, delta}} carrying a
+// round delta with the given parts (a dense sum is `narrow` with dense set, sent as f64; `wide`
+// empty is omitted) and step scale.
+int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,
+                                 const SparseVector& narrow, const SparseVector& wide,
+                                 ValueType type, double scale);
+// A resynchronizing RoundStart: dense x and g (g omitted at round 0, where it is zero).
+int64_t ResyncRoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics);
+
 // The diagnostic fields of an Update: f_i(x) always, the dense ∇f_i(x) when `with_gradient`.
 int64_t DiagnosticWireBytes(int64_t dim, bool with_gradient);
 

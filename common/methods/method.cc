@@ -1,5 +1,7 @@
 #include "common/methods/method.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/methods/participation.h"
@@ -94,6 +96,65 @@ ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector 
     : context_(std::move(context)), x_(std::move(x0)) {
   g_ = Vector::Zero(x_.size());
   sum_ = Vector::Zero(x_.size());
+  touched_.assign(static_cast<size_t>(x_.size()), 0);
+}
+
+void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) {
+  const int64_t d = x_.size();
+  SparseVector& sum = delta_.sum;
+  sum.Clear(d);
+  bool dense = false;
+  // A null entry: a client that did not take part (EF21-PP), nothing to add.
+  for (const SparseVector* c : by_client) dense = dense || (c != nullptr && c->dense);
+  double* s = sum_.data();
+  if (dense) {
+    // Σ_i c_i over every coordinate, from +0, in ascending id.
+    sum_.setZero();
+    for (const SparseVector* c : by_client) {
+      if (c != nullptr) c->AddTo(1.0, &sum_);
+    }
+    sum.dense = true;
+    sum.values.assign(s, s + d);
+    return;
+  }
+  // The same sums on the union of indices only: each coordinate starts from +0 when first
+  // touched and takes the messages' values in ascending id, exactly as the dense sum would.
+  union_.clear();
+  for (const SparseVector* c : by_client) {
+    if (c == nullptr) continue;
+    for (size_t e = 0; e < c->indices.size(); ++e) {
+      const int32_t j = c->indices[e];
+      if (!touched_[j]) {
+        touched_[j] = 1;
+        s[j] = 0.0;
+        union_.push_back(j);
+      }
+      s[j] += 1.0 * c->values[e];
+    }
+  }
+  // Ascending order: a scan of the marks when the union is a sizeable part of d, else a sort.
+  if (static_cast<int64_t>(union_.size()) * 16 >= d) {
+    union_.clear();
+    for (int64_t j = 0; j < d; ++j) {
+      if (touched_[j]) union_.push_back(static_cast<int32_t>(j));
+    }
+  } else {
+    std::sort(union_.begin(), union_.end());
+  }
+  sum.indices.reserve(union_.size());
+  sum.values.reserve(union_.size());
+  for (int32_t j : union_) {
+    sum.indices.push_back(j);
+    sum.values.push_back(s[j]);
+    touched_[j] = 0;
+  }
+}
+
+void ServerMethod::ApplyStep(double scale) {
+  if (scale == 0.0) return;
+  double* x = x_.data();
+  const double* g = g_.data();
+  for (Eigen::Index j = 0; j < x_.size(); ++j) x[j] -= scale * g[j];
 }
 
 absl::Status ServerMethod::Restore(uint64_t round, Vector x, Vector g) {
@@ -109,15 +170,40 @@ absl::Status ServerMethod::Restore(uint64_t round, Vector x, Vector g) {
 }
 
 double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client) {
-  sum_.setZero();
-  for (const SparseVector* c : by_client) {
-    if (c != nullptr) c->AddTo(1.0, &sum_);
-  }
-  Aggregate(sum_);
+  SumMessages(by_client);
+  Aggregate(delta_.sum);
   const double g_norm = Norm(g_);
-  Step(g_norm);
+  delta_.round = round_;
+  delta_.scale = StepScale(g_norm);
+  ApplyStep(delta_.scale);
   ++round_;
   return g_norm;
+}
+
+absl::Status ServerMethod::Replay(const RoundDelta& delta) {
+  if (delta.round != round_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the delta closes round ", delta.round, "; this replica has round ", round_, " open"));
+  }
+  if (delta.sum.dim != x_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the delta has dimension ", delta.sum.dim,
+                                                   "; the model's is ", x_.size()));
+  }
+  Aggregate(delta.sum);
+  ApplyStep(delta.scale);
+  ++round_;
+  return absl::OkStatus();
+}
+
+absl::Status ServerMethod::Reset(uint64_t round, ConstVectorRef x, ConstVectorRef g) {
+  if (x.size() != x_.size() || g.size() != x_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("state of dimensions ", x.size(), " and ",
+                                                   g.size(), "; the model's is ", x_.size()));
+  }
+  x_ = x;
+  g_ = g;
+  round_ = round;
+  return absl::OkStatus();
 }
 
 }  // namespace ef21

@@ -145,6 +145,20 @@ class ClientMethod {
   int64_t client_;
 };
 
+// What closing round r did to the server's state: enough for a replica holding x^r and g^{r−1}
+// (a worker host) to reach x^{r+1} and g^r bit for bit without any client's message — the exact
+// delta downlink of issue 11:
+//   g^r = g^{r−1} + sum/n (EF21 family) or g^r = sum/n (EF14), on sum's entries only;
+//   x^{r+1} = x^r − scale·g^r, no move when scale is 0.
+struct RoundDelta {
+  uint64_t round = 0;  // r, the round it closed
+  // Σ_i c_i^r summed in ascending client id, on the union of the messages' indices (ascending);
+  // dense when a message was dense (g_i^0 with --init=full, the identity compressor).
+  SparseVector sum;
+  // γ_r/‖g^r‖ (normalized), γ_r, or 1 (EF14), exactly as the server computed it.
+  double scale = 0.0;
+};
+
 class ServerMethod {
  public:
   virtual ~ServerMethod() = default;
@@ -155,14 +169,25 @@ class ServerMethod {
   // The open round r and the point x^r its clients evaluate at, with γ_r.
   uint64_t round() const { return round_; }
   const Vector& x() const { return x_; }
+  // g^{r−1}, the estimate the last closed round left (zero before round 0 closes).
   const Vector& g() const { return g_; }
   double stepsize() const { return context_->plan.gamma; }
 
-  // Closes round r with the messages of all n clients, indexed by client id; they are applied in
+  // Closes round r with the messages of all n clients, indexed by client id; they are summed in
   // ascending id so the result is bitwise reproducible. A null entry is a client that did not take
-  // part (EF21-PP): its c_i counts as zero. Then takes the step to x^{r+1} and opens
-  // round r + 1. Returns ‖g^r‖.
+  // part (EF21-PP): its c_i counts as zero. Then takes the step to x^{r+1} and opens round r + 1.
+  // Returns ‖g^r‖. last_delta() then describes what the round did.
   double CloseRound(absl::Span<const SparseVector* const> by_client);
+  const RoundDelta& last_delta() const { return delta_; }
+
+  // Replays a round another server closed (its last_delta()): the same arithmetic as CloseRound,
+  // without the messages and without computing ‖g^r‖. FAILED_PRECONDITION when delta.round is not
+  // the open round, INVALID_ARGUMENT for a sum of another dimension; nothing changes then.
+  absl::Status Replay(const RoundDelta& delta);
+
+  // Takes another server's state at open round `round`: x^round and g^{round−1}.
+  // INVALID_ARGUMENT (nothing changes) when a vector has the wrong dimension.
+  absl::Status Reset(uint64_t round, ConstVectorRef x, ConstVectorRef g);
 
   // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
   virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
@@ -174,16 +199,27 @@ class ServerMethod {
  protected:
   ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0);
 
-  // g ← g + mean (EF21 family) or g ← mean (EF14), mean = (1/n) Σ c_i summed in id order.
-  virtual void Aggregate(const Vector& sum) = 0;
-  // x^{r+1} from x^r and g^r.
-  virtual void Step(double g_norm) = 0;
+  // g ← g + sum/n (EF21 family) or g ← sum/n (EF14), touching only sum's entries (EF14 zeroes
+  // the rest).
+  virtual void Aggregate(const SparseVector& sum) = 0;
+  // The scale of the step x^{r+1} = x^r − scale·g^r given ‖g^r‖; 0 for no move.
+  virtual double StepScale(double g_norm) const = 0;
 
   std::shared_ptr<const MethodContext> context_;
   uint64_t round_ = 0;
   Vector x_;
   Vector g_;
-  Vector sum_;  // scratch: Σ_i c_i
+
+ private:
+  // delta_.sum = Σ_i c_i in ascending id over the union of indices.
+  void SumMessages(absl::Span<const SparseVector* const> by_client);
+  // x ← x − scale·g, coordinate by coordinate; nothing when scale is 0.
+  void ApplyStep(double scale);
+
+  RoundDelta delta_;
+  Vector sum_;                    // scratch: dense Σ_i c_i on the touched coordinates
+  std::vector<uint8_t> touched_;  // scratch: coordinate j is in the union (all zero between rounds)
+  std::vector<int32_t> union_;    // scratch: the union's indices, in order of first touch
 };
 
 }  // namespace ef21

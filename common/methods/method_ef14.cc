@@ -76,10 +76,18 @@ class Ef14Server final : public ServerMethod {
   }
 
  private:
-  void Aggregate(const Vector& sum) override {
-    for (Eigen::Index j = 0; j < g_.size(); ++j) g_[j] = sum[j] * inv_n_;
+  void Aggregate(const SparseVector& sum) override {
+    // g^r = (1/n) Σ_i c_i^r: +0 off the messages' indices.
+    double* g = g_.data();
+    if (sum.dense) {
+      for (int64_t j = 0; j < sum.dim; ++j) g[j] = sum.values[j] * inv_n_;
+    } else {
+      g_.setZero();
+      for (size_t e = 0; e < sum.indices.size(); ++e) g[sum.indices[e]] = sum.values[e] * inv_n_;
+    }
   }
-  void Step(double) override { x_ -= g_; }
+  // x^{r+1} = x^r − g^r (γ is inside the messages).
+  double StepScale(double) const override { return 1.0; }
 
   double inv_n_;
 };

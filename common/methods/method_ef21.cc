@@ -93,22 +93,24 @@ class Ef21Server final : public ServerMethod {
   void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const override { c.AddTo(1.0, g_i); }
 
  private:
-  void Aggregate(const Vector& sum) override {
+  void Aggregate(const SparseVector& sum) override {
     // g^r = g^{r−1} + (1/n) Σ_i c_i^r.
-    for (Eigen::Index j = 0; j < g_.size(); ++j) g_[j] += sum[j] * inv_n_;
+    double* g = g_.data();
+    if (sum.dense) {
+      for (int64_t j = 0; j < sum.dim; ++j) g[j] += sum.values[j] * inv_n_;
+    } else {
+      for (size_t e = 0; e < sum.indices.size(); ++e) g[sum.indices[e]] += sum.values[e] * inv_n_;
+    }
   }
 
-  void Step(double g_norm) override {
+  double StepScale(double g_norm) const override {
     const double gamma = context_->plan.gamma;
     if (context_->options.traits().normalized) {
       // x^{r+1} = x^r − γ g^r/‖g^r‖ (the paper's Algorithms 1, 2); no move when g^r = 0.
-      if (g_norm == 0.0) return;
-      const double scale = gamma / g_norm;
-      for (Eigen::Index j = 0; j < x_.size(); ++j) x_[j] -= scale * g_[j];
-    } else {
-      // x^{r+1} = x^r − γ g^r.
-      for (Eigen::Index j = 0; j < x_.size(); ++j) x_[j] -= gamma * g_[j];
+      return g_norm == 0.0 ? 0.0 : gamma / g_norm;
     }
+    // x^{r+1} = x^r − γ g^r.
+    return gamma;
   }
 
   double inv_n_;

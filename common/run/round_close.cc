@@ -1,11 +1,15 @@
 #include "common/run/round_close.h"
 
+#include "common/compress/sparse_codec.h"
 #include "common/run/round_metrics.h"
 
 namespace ef21 {
 
-RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals)
-    : context_(std::move(context)), totals_(totals) {
+RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals,
+                         DownlinkMode downlink)
+    : context_(std::move(context)),
+      totals_(totals),
+      downlink_(downlink, context_->dim(), context_->options.value_type) {
   const int64_t n = context_->num_clients();
   by_client_.resize(n);
   losses_.resize(n);
@@ -42,10 +46,15 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
       losses_[i] = context.problem->Loss(i, point_);
     }
   }
-  CountRound(context, round, by_client_, &totals_);
-  const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
   const double stepsize = server->stepsize();
+  if (round == 0) {
+    round_start_bytes_ = downlink_.Start(stepsize, diagnostics);
+  } else if (round_start_bytes_ < 0) {
+    round_start_bytes_ = RoundStartWireBytes(round, context.dim(), stepsize, diagnostics);
+  }
+  CountRound(context, round, by_client_, round_start_bytes_, &totals_);
+  const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
   Evaluation evaluation;
   if (diagnostics && context.problem->HasEvaluation()) {
@@ -53,6 +62,10 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     evaluation = EvaluateRound(context, round, point_);
   }
   const double g_norm = server->CloseRound(by_client_);
+  if (round < static_cast<uint64_t>(context.options.rounds)) {
+    round_start_bytes_ = downlink_.Next(round + 1, server->stepsize(),
+                                        context.DiagnosticRound(round + 1), server->last_delta());
+  }
   return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds, evaluation);
 }
 

@@ -30,6 +30,7 @@
 #include "absl/types/span.h"
 #include "common/base/clock.h"
 #include "common/methods/method.h"
+#include "common/run/downlink.h"
 #include "common/run/run_log.h"
 
 namespace ef21 {
@@ -43,8 +44,10 @@ struct ClientReport {
 
 class RoundCloser {
  public:
-  // `totals` is the communication already counted (non-zero when a run resumes).
-  explicit RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals = {});
+  // `totals` is the communication already counted (non-zero when a run resumes); `downlink` is the
+  // run's --downlink, which decides the bytes of the downlink column (common/run/downlink.h).
+  explicit RoundCloser(std::shared_ptr<const MethodContext> context, CommTotals totals = {},
+                       DownlinkMode downlink = DownlinkMode::kAuto);
 
   // Closes `server`'s open round r with `reports[i]` from client i (all n of them, null c for the
   // clients that did not take part): steps 1–4 above. `wall_seconds` goes into the row as is.
@@ -57,6 +60,10 @@ class RoundCloser {
  private:
   std::shared_ptr<const MethodContext> context_;
   CommTotals totals_;
+  // The downlink of a host attached throughout, and the bytes of the open round's RoundStart
+  // (-1: not known yet, round 0 or a resumed run: counted as its dense form).
+  SteadyDownlink downlink_;
+  int64_t round_start_bytes_ = -1;
   // Scratch, kept across rounds.
   std::vector<const SparseVector*> by_client_;
   std::vector<double> losses_;

@@ -8,7 +8,8 @@
 namespace ef21 {
 
 void CountRound(const MethodContext& context, uint64_t round,
-                absl::Span<const SparseVector* const> by_client, CommTotals* totals) {
+                absl::Span<const SparseVector* const> by_client, int64_t round_start_bytes,
+                CommTotals* totals) {
   const ValueType type = context.options.value_type;
   const bool paper = context.CountsPaperBits(round);
   const bool diagnostics = context.DiagnosticRound(round);
@@ -19,9 +20,7 @@ void CountRound(const MethodContext& context, uint64_t round,
     totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), c, type);
     totals->diagnostic_bytes += DiagnosticWireBytes(context.dim(), diagnostics);
   }
-  totals->downlink_bytes +=
-      static_cast<int64_t>(by_client.size()) *
-      RoundStartWireBytes(round, context.dim(), context.plan.gamma, diagnostics);
+  totals->downlink_bytes += static_cast<int64_t>(by_client.size()) * round_start_bytes;
 }
 
 RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,

@@ -396,6 +396,7 @@ const Field kFields[] = {
     {"eps",
      [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->eps); },
      [](const RunConfig& c) { return Text(c.eps); }},
+    EF21_ENUM_FIELD("downlink", DownlinkMode, downlink),
 };
 
 #undef EF21_ENUM_FIELD
@@ -479,6 +480,7 @@ std::string RunConfig::ToJson() const {
   // Only when partial: full-participation runs keep their config.json (and checkpoints) as before.
   if (participation < 1.0) o["participation"] = JsonNumber(participation);
   o["diagnostics-every"] = DiagnosticsEvery();
+  o["downlink"] = EnumName(downlink);
   o["eps"] = JsonNumber(eps);
   o["build"] = BuildJson();
   return o.dump(2) + "\n";

@@ -17,6 +17,7 @@
 #include "common/methods/algorithm.h"
 #include "common/methods/method.h"
 #include "common/methods/stepsize.h"
+#include "common/run/downlink.h"
 #include "common/compress/compressor.h"
 #include "common/nn/shards.h"
 #include "common/problems/logistic.h"
@@ -88,6 +89,7 @@ struct RunConfig {
   // hundreds of training rounds).
   std::optional<int64_t> diagnostics_every;
   double eps = 1e-4;          // target ‖∇f‖² of the summary
+  DownlinkMode downlink = DownlinkMode::kAuto;  // what starts a round on a worker host
 
   absl::Status Validate() const;
 

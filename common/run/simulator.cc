@@ -19,11 +19,12 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& co
     return absl::InvalidArgumentError("x0 has the wrong dimension");
   }
   return std::unique_ptr<Simulator>(
-      new Simulator(std::move(context), std::move(x0), config.threads));
+      new Simulator(std::move(context), std::move(x0), config.threads, config.downlink));
 }
 
-Simulator::Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads)
-    : context_(std::move(context)), closer_(context_), pool_(threads) {
+Simulator::Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads,
+                     DownlinkMode downlink)
+    : context_(std::move(context)), closer_(context_, CommTotals{}, downlink), pool_(threads) {
   const int64_t n = context_->num_clients();
   server_ = ServerMethod::Create(context_, std::move(x0));
   clients_.reserve(n);

@@ -44,7 +44,8 @@ class Simulator {
   const std::vector<ClientMessage>& messages() const { return messages_; }
 
  private:
-  Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads);
+  Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads,
+            DownlinkMode downlink);
 
   std::shared_ptr<const MethodContext> context_;
   std::unique_ptr<ServerMethod> server_;

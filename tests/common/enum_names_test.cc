@@ -14,6 +14,7 @@
 #include "common/methods/method.h"
 #include "common/methods/stepsize.h"
 #include "common/problems/logistic.h"
+#include "common/run/downlink.h"
 #include "common/run/run_config.h"
 #include "gtest/gtest.h"
 
@@ -24,7 +25,8 @@ template <typename E>
 class VocabularyTest : public ::testing::Test {};
 
 using Vocabularies = ::testing::Types<Algorithm, CompressorKind, Split, StepsizeRule, InitKind,
-                                      X0Kind, ValueType, ProblemKind>;
+                                      X0Kind, ValueType, ProblemKind, DownlinkMode,
+                                      DownlinkKind>;
 TYPED_TEST_SUITE(VocabularyTest, Vocabularies);
 
 TYPED_TEST(VocabularyTest, EveryValueRoundTripsThroughItsName) {
@@ -77,6 +79,8 @@ TEST(EnumNamesTest, SpellingsUsersType) {
   EXPECT_EQ(kX0KindNames.Join(), "gaussian|zeros");
   EXPECT_EQ(kValueTypeNames.Join(), "f32|f64");
   EXPECT_EQ(kProblemKindNames.Join(), "logreg|polynomial|network");
+  EXPECT_EQ(kDownlinkModeNames.Join(), "auto|dense|delta");
+  EXPECT_EQ(kDownlinkKindNames.Join(), "dense|resync|delta");
   EXPECT_EQ(kStepsizeRuleNames.Expected(), "theory, theory-l1 or constant");
   EXPECT_EQ(kSplitNames.Expected(), "row or contiguous");
 }

@@ -8,6 +8,8 @@
 #    (scraped from its /metrics while it runs) counts the cut;
 #  - the run completes: aggregator and workers exit 0, the proxy exits 0 on SIGTERM;
 #  - metrics.csv columns round..stepsize equal `ef21 simulate`'s byte for byte.
+# A third scenario runs norm-ef21 with --downlink=delta: after each cut the reconnecting hosts get a
+# dense resync, then follow by deltas again.
 # Waits poll files or endpoints in bounded loops; nothing relies on a fixed sleep. The polling
 # forks nothing (builtins only): rounds take ~1.5 ms here, and thousands of forks a minute would
 # recycle PIDs (pid_max is 32768 on small machines), making `wait`/`kill` on saved PIDs unreliable.
@@ -117,7 +119,8 @@ scenario() {
   local name=$1 algorithm=$2
   shift 2
   local extra=("$@")  # problem flags beyond $problem, given to the workers as well
-  local flags=("${problem[@]}" "${extra[@]}" --algorithm="$algorithm" --compressor=top-k --k=1 --rounds=$rounds)
+  local flags=("${problem[@]}" "${extra[@]}" --algorithm="$algorithm" --compressor=top-k --k=1 --rounds=$rounds
+               "${run_extra[@]}")
   local dir=$work/$name
   mkdir -p "$dir"
   # Two cut rounds: the first in [20, 100], the second 100..199 rounds later (the checks after a
@@ -239,8 +242,11 @@ scenario() {
 }
 
 RANDOM=2113  # the seed of the cut rounds
+run_extra=()  # flags of simulate and the aggregator only
 scenario norm-ef21 norm-ef21
 scenario norm-ef21-sgdm norm-ef21-sgdm --batch=4
+run_extra=(--downlink=delta)
+scenario norm-ef21-delta norm-ef21
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

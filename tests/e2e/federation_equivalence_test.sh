@@ -2,7 +2,10 @@
 # Federation ≡ simulate: for every algorithm flag on breast-cancer (row split), the polynomial and
 # stochastic configurations, `ef21 run` (aggregator + worker processes over gRPC on loopback) and
 # `ef21 simulate` must write identical metrics.csv (every column but the timings, compared as text
-# by tools/compare_metrics.py), with full and with partial participation (--participation).
+# by tools/compare_metrics.py), with full and with partial participation (--participation). Every
+# algorithm also with --downlink=delta (hosts advance x and g from each round's exact sparse delta;
+# the default, auto, is what the other checks use) and with --downlink=dense; one partial
+# participation run with --downlink=delta.
 # Usage: federation_equivalence_test.sh <ef21-binary> <source-dir>
 set -euo pipefail
 bin=$1
@@ -53,6 +56,15 @@ check norm-sgdm "${bc[@]}" --algorithm=norm-sgdm
 check ef14 "${bc[@]}" --algorithm=ef14
 check gd "${bc[@]}" --algorithm=gd
 check norm-gd "${bc[@]}" --algorithm=norm-gd
+# The exact delta downlink for every algorithm (top-k, rand-k and the identity compressor), and the
+# dense one.
+for algorithm in ef21 norm-ef21 norm-ef21-sgd norm-sgdm ef14 gd norm-gd; do
+  check "$algorithm-delta" "${bc[@]}" --algorithm=$algorithm --downlink=delta
+done
+check ef21-sgdm-delta "${bc[@]}" --algorithm=ef21-sgdm --stepsize=constant --gamma=0.05 --eta=0.5 \
+  --downlink=delta --compressor=rand-k --k=3
+check norm-ef21-sgdm-delta "${bc[@]}" --algorithm=norm-ef21-sgdm --downlink=delta --k=4 --value-type=f64
+check norm-ef21-dense "${bc[@]}" --algorithm=norm-ef21 --downlink=dense
 # Other wire shapes: rand-k, k > 1, float64 values, compressed init, sparse diagnostics rounds.
 check bc-randk-f64 "${bc[@]}" --algorithm=norm-ef21 --compressor=rand-k --k=3 --value-type=f64 \
   --init=compressed --diagnostics-every=4
@@ -72,6 +84,9 @@ check pp-norm-ef21 "${bc[@]}" --algorithm=norm-ef21 --participation=0.5 --seed=2
 check pp-ef21 --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
   --clients=9 --algorithm=ef21 --stepsize=constant --gamma=0.5 --participation=0.5 --k=2 \
   --diagnostics-every=5 --rounds=40
+check pp-ef21-delta --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
+  --clients=9 --algorithm=ef21 --stepsize=constant --gamma=0.5 --participation=0.5 --k=2 \
+  --diagnostics-every=5 --rounds=40 --downlink=delta
 P=3 check pp-sgdm --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
   --clients=7 --batch=4 --algorithm=norm-ef21-sgdm --stepsize=constant --gamma=0.02 --eta=0.5 \
   --participation=0.3 --k=2 --rounds=30 --seed=3

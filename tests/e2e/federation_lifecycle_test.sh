@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The federation as real processes: `ef21 aggregator` + `ef21 worker` on loopback.
 #  - crash and rejoin: kill -9 a worker at a seeded random round and start it again: the run
-#    completes and metrics.csv equals the simulation (and so the uninterrupted run);
+#    completes and metrics.csv equals the simulation (and so the uninterrupted run); also with
+#    --downlink=delta (the restarted host is resynchronized densely, then follows by deltas);
 #  - connection cut (worker test hook): equal as well;
 #  - health: SERVING while the run goes on;
 #  - SIGTERM to the aggregator while workers stream: it exits 0 with every closed round in
@@ -56,10 +57,13 @@ n=683
 
 ########################################## crash and rejoin (kill -9) at a seeded random round
 RANDOM=2110  # the seed of the choice below
-for algorithm in norm-ef21 ef21; do
+for spec in norm-ef21 ef21 norm-ef21:--downlink=delta; do
+  algorithm=${spec%%:*}
+  downlink=()
+  if [ "$spec" != "$algorithm" ]; then downlink=("${spec#*:}"); algorithm=$algorithm-delta; fi
   rounds=2000  # lasts seconds, so the kill lands mid-run (300 rounds took 0.6 s here)
   kill_round=$((20 + RANDOM % 200))
-  flags=("${problem[@]}" --algorithm=$algorithm --rounds=$rounds)
+  flags=("${problem[@]}" --algorithm=${spec%%:*} --rounds=$rounds "${downlink[@]}")
   "$bin" simulate "${flags[@]}" --out="$work/crash-$algorithm-sim" > /dev/null
   start_aggregator "crash-$algorithm" "${flags[@]}" --clients=$n --out="$work/crash-$algorithm"
   w=(--aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)

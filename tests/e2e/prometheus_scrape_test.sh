@@ -104,7 +104,7 @@ EOF
 # while clients <= the bound (default 64), so a 683-client run does not have it.
 aggregator_metrics="ef21_build_info ef21_rounds_completed_total ef21_round ef21_clients
 ef21_connected_workers ef21_uplink_bytes_total ef21_uplink_diagnostic_bytes_total
-ef21_downlink_bytes_total ef21_paper_bytes_total ef21_paper_bytes_per_client
+ef21_downlink_bytes_total ef21_downlink_messages_total ef21_paper_bytes_total ef21_paper_bytes_per_client
 ef21_uplink_bytes_per_client ef21_downlink_bytes_per_client ef21_g_norm ef21_grad_norm ef21_loss
 ef21_train_accuracy ef21_test_loss ef21_test_accuracy
 ef21_stepsize ef21_round_duration_seconds ef21_waiting_for_workers_seconds_total ef21_rejected_messages_total

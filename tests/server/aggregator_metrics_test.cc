@@ -139,7 +139,7 @@ TEST(AggregatorMetricsTest, EveryFamilyHasHelp) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# HELP ", parts[2], " "))) << line;
     EXPECT_TRUE(absl::StartsWith(parts[2], "ef21_")) << line;
   }
-  EXPECT_EQ(families, 24);
+  EXPECT_EQ(families, 25);
 }
 
 TEST(AggregatorMetricsTest, RoundDurationBucketsSpan100MicrosecondsTo100Seconds) {

@@ -2,7 +2,9 @@
 // that of a real aggregator (gRPC on 127.0.0.1:0) with worker hosts in this process agree in
 // every metrics.csv column but wall_seconds. Each algorithm runs with top-k (the identity for the
 // identity-only methods) and full gradients, and again with rand-k, minibatch gradients, a
-// compressed start, float64 values and diagnostics every third round. The e2e script
+// compressed start, float64 values and diagnostics every third round; each with the default
+// --downlink=auto and with --downlink=delta (hosts advance x and g from every round's exact delta,
+// common/run/downlink.h), whose downlink column differs from auto's. The e2e script
 // tests/e2e/federation_equivalence_test.sh checks the same for real processes.
 #include <string>
 #include <tuple>
@@ -20,8 +22,9 @@ std::string VariantName(Variant v) {
   return v == Variant::kTopKFull ? "TopKFull" : "RandKStochastic";
 }
 
-RunConfig ConfigFor(Algorithm algorithm, Variant variant) {
+RunConfig ConfigFor(Algorithm algorithm, Variant variant, DownlinkMode downlink) {
   RunConfig c = test::BreastCancer(algorithm, /*clients=*/6, /*rounds=*/12);
+  c.downlink = downlink;
   if (variant == Variant::kRandKStochastic) {
     if (!TraitsOf(algorithm).identity_only) c.compressor = CompressorKind::kRandK;
     c.k = 3;
@@ -34,11 +37,11 @@ RunConfig ConfigFor(Algorithm algorithm, Variant variant) {
 }
 
 class FederationEquivalenceTest
-    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant>> {};
+    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant, DownlinkMode>> {};
 
 TEST_P(FederationEquivalenceTest, MetricsRowsEqualTheSimulation) {
-  const auto [algorithm, variant] = GetParam();
-  const RunConfig config = ConfigFor(algorithm, variant);
+  const auto [algorithm, variant, downlink] = GetParam();
+  const RunConfig config = ConfigFor(algorithm, variant, downlink);
   ASSERT_TRUE(config.Validate().ok()) << config.Validate();
   const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
   ASSERT_TRUE(simulated.ok()) << simulated.status();
@@ -53,13 +56,15 @@ TEST_P(FederationEquivalenceTest, MetricsRowsEqualTheSimulation) {
 INSTANTIATE_TEST_SUITE_P(
     AllAlgorithms, FederationEquivalenceTest,
     ::testing::Combine(::testing::ValuesIn(test::kAllAlgorithms),
-                       ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic)),
+                       ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic),
+                       ::testing::Values(DownlinkMode::kAuto, DownlinkMode::kDelta)),
     [](const ::testing::TestParamInfo<FederationEquivalenceTest::ParamType>& info) {
       std::string name = AlgorithmName(std::get<0>(info.param));
       for (char& ch : name) {
         if (ch == '-') ch = '_';
       }
-      return name + "_" + VariantName(std::get<1>(info.param));
+      return name + "_" + VariantName(std::get<1>(info.param)) + "_" +
+             EnumName(std::get<2>(info.param));
     });
 
 // EF21-PP (--participation=0.5): each round only the drawn clients compute and send, the

@@ -1,8 +1,10 @@
 // common/sparse_codec.h computes the wire size of the federation's messages arithmetically (the
 // simulator has no protobuf); these must equal protobuf's own ByteSizeLong exactly.
+#include <limits>
 #include <random>
 
 #include "common/compress/sparse_codec.h"
+#include "common/run/downlink.h"
 #include "common/run/problem_factory.h"
 #include "gtest/gtest.h"
 #include "proto/codec.h"
@@ -194,6 +196,99 @@ TEST(WireSizeTest, UpdateEncoderAndDecoderRoundTrip) {
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace ef21
+
+namespace ef21 {
+namespace {
+
+// A round's sum as the server builds it: some entries a single client's float32 value, others
+// sums of several (not float32 in general).
+RoundDelta RandomDelta(std::mt19937_64& rng, int64_t dim, bool dense, int64_t k, ValueType type,
+                       double scale) {
+  RoundDelta delta;
+  delta.round = 5;
+  delta.scale = scale;
+  delta.sum = RandomVector(rng, dim, dense, k);
+  for (size_t e = 0; e < delta.sum.values.size(); ++e) {
+    double& v = delta.sum.values[e];
+    v = RoundToWire(v, type);
+    if (e % 3 == 0) v += RoundToWire(0.1 * v + 1e-3, type);
+  }
+  return delta;
+}
+
+TEST(WireSizeTest, DeltaResyncAndDenseRoundStartsMatchProtobuf) {
+  std::mt19937_64 rng(11);
+  int64_t checked = 0;
+  for (ValueType type : {ValueType::kF32, ValueType::kF64}) {
+    for (int64_t dim : {1, 16, 123, 5000}) {
+      for (int64_t k : {int64_t{0}, int64_t{1}, dim / 3, dim}) {
+        for (bool dense : {false, true}) {
+          for (uint64_t round : {1ull, 300ull}) {
+            for (double scale : {0.0, 0.125}) {
+              const RoundDelta delta = RandomDelta(rng, dim, dense, k, type, scale);
+              const DownlinkSizes sizes = MeasureDownlink(round, dim, 0.5, round == 300, delta, type);
+              v1::ServerMessage message;
+              v1::RoundStart* start = message.mutable_round_start();
+              start->set_round(round);
+              start->set_stepsize(0.5);
+              start->set_diagnostics(round == 300);
+              EncodeRoundDelta(delta, type, start->mutable_delta());
+              EXPECT_EQ(sizes.delta, static_cast<int64_t>(message.ByteSizeLong()))
+                  << "dim " << dim << " k " << k << " dense " << dense;
+              // Decoding gives back the delta exactly.
+              RoundDelta back;
+              ASSERT_TRUE(DecodeRoundDelta(start->delta(), 5, dim, type, &back).ok());
+              EXPECT_EQ(back.sum.dense, delta.sum.dense);
+              EXPECT_EQ(back.sum.indices, delta.sum.indices);
+              EXPECT_EQ(back.sum.values, delta.sum.values);
+              EXPECT_EQ(back.scale, delta.scale);
+              start->clear_delta();
+              for (int64_t j = 0; j < dim; ++j) start->add_x(0.25 * j);
+              EXPECT_EQ(sizes.dense, static_cast<int64_t>(message.ByteSizeLong()));
+              for (int64_t j = 0; j < dim; ++j) start->add_g(-0.5 * j);
+              EXPECT_EQ(sizes.resync, static_cast<int64_t>(message.ByteSizeLong()));
+              ++checked;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 200);
+}
+
+TEST(WireSizeTest, BadRoundDeltasAreRefused) {
+  std::mt19937_64 rng(5);
+  const RoundDelta delta = RandomDelta(rng, 100, false, 30, ValueType::kF32, 0.5);
+  v1::RoundDelta good;
+  EncodeRoundDelta(delta, ValueType::kF32, &good);
+  ASSERT_TRUE(good.has_sum_wide());
+  RoundDelta out;
+  auto code = [&](const v1::RoundDelta& in, ValueType type) {
+    return DecodeRoundDelta(in, 5, 100, type, &out);
+  };
+  // A wide part in an f64 run; the wrong dimension; a non-finite scale; an index in both parts.
+  EXPECT_EQ(code(good, ValueType::kF64).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DecodeRoundDelta(good, 5, 101, ValueType::kF32, &out).code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::RoundDelta bad = good;
+  bad.set_scale(std::numeric_limits<double>::infinity());
+  EXPECT_EQ(code(bad, ValueType::kF32).code(), absl::StatusCode::kInvalidArgument);
+  SparseVector both;
+  both.Clear(100);
+  both.indices = {delta.sum.indices[1]};  // entry 1 is a float32 value: in the narrow part
+  both.values = {delta.sum.values[1] + 1e-9};
+  bad = good;
+  EncodeSparseVector(both, ValueType::kF64, bad.mutable_sum_wide());
+  absl::Status s = code(bad, ValueType::kF32);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("in both"), absl::string_view::npos) << s;
+  bad.clear_sum();
+  EXPECT_EQ(code(bad, ValueType::kF32).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
