@@ -8,14 +8,21 @@
 #  - aggregator kill -9 at a seeded random round, restarted again;
 #  - the workers reattach by themselves (never restarted, exit 0), and metrics.csv columns 1-9
 #    equal `ef21 simulate`'s byte for byte;
+#  - all of this with --downlink=delta: the hosts keep x and g themselves and advance them from
+#    each round's delta; every resumed aggregator resynchronizes them (x and g as checkpointed) on
+#    reattach and then sends deltas again (ef21_downlink_messages_total{kind} of the last one: a
+#    resync per host, deltas, no dense x) — a replica left off by a single bit would change the
+#    gradients and the rows;
 #  - the finished run stays served: health SERVING after the last round, exit 0 on SIGTERM; an
 #    aggregator started on the finished directory serves it (a worker attaching is told the run is
 #    over and exits 0) and changes no file;
-#  - worker kill -9 at a seeded random round (norm-ef21-sgdm --batch=4 and ef14), restarted with
-#    the same --state-dir: equal to the simulation; without --state-dir the momentum is rebuilt by
-#    policy and the run differs (the test would see a state-dir that did nothing);
+#  - worker kill -9 at a seeded random round (norm-ef21-sgdm --batch=4, ef14 with
+#    --downlink=delta), restarted with the same --state-dir: equal to the simulation; without
+#    --state-dir the momentum is rebuilt by policy and the run differs (the test would see a
+#    state-dir that did nothing);
 #  - partial participation (--participation=0.5): a worker kill -9 with --state-dir and an
-#    aggregator kill -9 resumed from its checkpoint both end equal to the simulation;
+#    aggregator kill -9 resumed from its checkpoint (with --downlink=delta) both end equal to the
+#    simulation;
 #  - refusals: another configuration in --out (names what differs), a directory with rows and no
 #    checkpoint, simulate into an existing run directory without --overwrite — each exits non-zero
 #    and changes no file; --overwrite replaces.
@@ -73,6 +80,18 @@ has_line() {  # FILE REGEX: sets $match to the first matching line
 }
 port_of() { has_line "$1" '^listening on .*:([0-9]+)$' && port=${BASH_REMATCH[1]}; }
 same_metrics() { cmp -s <(cut -d, -f1-9 "$1") <(cut -d, -f1-9 "$2"); }
+metrics_port_of() { has_line "$1" '^metrics on port ([0-9]+)$' && mport=${BASH_REMATCH[1]}; }
+# ef21_downlink_messages_total{kind="$2"} of the aggregator whose /metrics is on port $1 (plain
+# HTTP/1.0 over bash's /dev/tcp).
+downlink_messages() {
+  local line
+  ( exec 3<> "/dev/tcp/127.0.0.1/$1" &&
+    printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 &&
+    while IFS= read -r -t 5 line <&3; do
+      line=${line%$'\r'}
+      case $line in "ef21_downlink_messages_total{kind=\"$2\"} "*) line=${line##* }; echo "${line%.*}" ;; esac
+    done ) 2>/dev/null || true
+}
 digest() { cat "$@" | md5sum | cut -d' ' -f1; }
 
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row --batch=4)
@@ -102,7 +121,7 @@ RANDOM=3407  # the seed of the choices below
 rounds=1500
 every=$((30 + RANDOM % 40))
 kill_round=$((4 * every + 100 + RANDOM % 600))
-flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds)
+flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds --downlink=delta)
 agg_flags=("${flags[@]}" --out="$work/run" --checkpoint-every=$every --checkpoint-seconds=0)
 "$bin" simulate "${flags[@]}" --out="$work/sim" > /dev/null
 started=$SECONDS
@@ -133,7 +152,7 @@ if EF21_TEST_CHECKPOINT_KILL=3 start_aggregator "$work/a1" "${agg_flags[@]}"; th
     wait "$agg" 2>/dev/null || true
     count_rows "$work/run/metrics.csv"
     killed_at=$nrows
-    AGG_PORT=$port start_aggregator "$work/a3" "${agg_flags[@]}" || ok=0
+    AGG_PORT=$port start_aggregator "$work/a3" "${agg_flags[@]}" --metrics-listen=127.0.0.1:0 || ok=0
     if [ $ok = 1 ] && has_line "$work/a3.out" "resumed at round [0-9]+\)$"; then
       pass "aggregator kill -9 at $killed_at rows (target $kill_round); $match"
     else
@@ -166,6 +185,18 @@ if EF21_TEST_CHECKPOINT_KILL=3 start_aggregator "$work/a1" "${agg_flags[@]}"; th
   else
     fail "metrics.csv ($nrows rows) differs from the simulation:"
     diff <(cut -d, -f1-9 "$work/sim/metrics.csv") <(cut -d, -f1-9 "$work/run/metrics.csv") | head -n 6 || true
+  fi
+
+  # The last resumed aggregator resynchronized both hosts, then sent only deltas.
+  mport=
+  metrics_port_of "$work/a3.out" || true
+  resync=$(downlink_messages "$mport" resync)
+  delta=$(downlink_messages "$mport" delta)
+  dense=$(downlink_messages "$mport" dense)
+  if [ -n "$mport" ] && [ "${resync:-0}" -ge 2 ] && [ "${delta:-0}" -gt 0 ] && [ "${dense:-x}" = 0 ]; then
+    pass "--downlink=delta across the resume: the resumed aggregator sent $resync resyncs, $delta deltas, $dense dense"
+  else
+    fail "the resumed aggregator's RoundStarts: metrics port '${mport}', resync '${resync:-}', delta '${delta:-}', dense '${dense:-}'"
   fi
 
   # The finished run stays served until SIGTERM.
@@ -236,7 +267,7 @@ worker_crash() {
   [ $bad = 0 ] && same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv" && equal=1
   return 0
 }
-for algorithm in "--algorithm=norm-ef21-sgdm --k=1" "--algorithm=ef14 --k=1"; do
+for algorithm in "--algorithm=norm-ef21-sgdm --k=1" "--algorithm=ef14 --k=1 --downlink=delta"; do
   read -r -a alg <<< "$algorithm"
   name=${alg[0]#--algorithm=}
   worker_crash "$name-state" yes "${alg[@]}"
@@ -265,7 +296,7 @@ else
 fi
 pp_dir=$work/pp-agg
 mkdir -p "$pp_dir"
-pp_flags=("${problem[@]}" "${pp[@]}" --rounds=500)
+pp_flags=("${problem[@]}" "${pp[@]}" --rounds=500 --downlink=delta)
 pp_kill=$((100 + RANDOM % 300))
 "$bin" simulate "${pp_flags[@]}" --out="$pp_dir/sim" > /dev/null
 if start_aggregator "$pp_dir/a1" "${pp_flags[@]}" --out="$pp_dir/run" --checkpoint-every=40 \
@@ -305,7 +336,7 @@ agg_flags=("${flags[@]}" --out="$work/run")
 before=$(digest "$work/run"/*)
 rc=0
 "$bin" aggregator --listen=127.0.0.1:0 --clients=$n "${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 \
-  --rounds=$((rounds + 1)) --out="$work/run" > "$work/r1.out" 2> "$work/r1.err" || rc=$?
+  --downlink=delta --rounds=$((rounds + 1)) --out="$work/run" > "$work/r1.out" 2> "$work/r1.err" || rc=$?
 if [ $rc != 0 ] && grep -q "another configuration (rounds: $rounds there, $((rounds + 1)) here)" "$work/r1.err" &&
    [ "$(digest "$work/run"/*)" = "$before" ]; then
   pass "another configuration in --out refused (exit $rc), nothing changed: $(head -c 200 "$work/r1.err")"
