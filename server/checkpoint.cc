@@ -15,7 +15,9 @@
 namespace ef21 {
 namespace {
 
-constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '1'};
+constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '2'};
+// The format before the open round's RoundStart was recorded.
+constexpr char kMagicV1[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '1'};
 // Bounds a decoder accepts, so a damaged size field cannot ask for an absurd allocation.
 constexpr uint64_t kMaxString = 1 << 20;
 
@@ -106,6 +108,8 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   w.F64(c.elapsed_seconds);
   w.U64(static_cast<uint64_t>(d));
   w.U64(c.client_g.size());
+  w.U64(static_cast<uint64_t>(c.open_round_start_kind));
+  w.U64(static_cast<uint64_t>(c.open_round_start_bytes));
   w.Doubles(c.x);
   w.Doubles(c.g);
   for (const Vector& gi : c.client_g) {
@@ -122,10 +126,11 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
 
 absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
                                                       const std::string& where) {
-  if (bytes.size() < 24 || std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+  const bool v1 = bytes.size() >= 24 && std::memcmp(bytes.data(), kMagicV1, sizeof(kMagicV1)) == 0;
+  if (bytes.size() < 24 || (!v1 && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)) {
     return absl::DataLossError(
-        absl::StrCat(where, ": not an ef21 checkpoint (expected the magic \"EF21CKP1\" and at "
-                            "least 24 bytes; got ", bytes.size(), " bytes)"));
+        absl::StrCat(where, ": not an ef21 checkpoint (expected the magic \"EF21CKP2\" or "
+                            "\"EF21CKP1\" and at least 24 bytes; got ", bytes.size(), " bytes)"));
   }
   uint64_t size;
   std::memcpy(&size, bytes.data() + 8, 8);
@@ -148,6 +153,17 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
       !r.U64(&paper) || !r.U64(&up) || !r.U64(&down) || !r.U64(&diag) ||
       !r.F64(&c.elapsed_seconds) || !r.U64(&d) || !r.U64(&n)) {
     return r.Damaged("truncated header fields");
+  }
+  if (!v1) {
+    uint64_t kind, start_bytes;
+    if (!r.U64(&kind) || !r.U64(&start_bytes)) return r.Damaged("truncated header fields");
+    const int64_t signed_bytes = static_cast<int64_t>(start_bytes);
+    if (kind > static_cast<uint64_t>(DownlinkKind::kMaxValue) || signed_bytes < -1) {
+      return r.Damaged(absl::StrCat("implausible open RoundStart (kind ", kind, ", ",
+                                    signed_bytes, " bytes)"));
+    }
+    c.open_round_start_kind = static_cast<DownlinkKind>(kind);
+    c.open_round_start_bytes = signed_bytes;
   }
   if (d == 0 || d > (uint64_t{1} << 40) || n > (uint64_t{1} << 40) || complete > 1) {
     return r.Damaged(absl::StrCat("implausible dimension ", d, " or clients ", n));

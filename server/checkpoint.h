@@ -1,11 +1,14 @@
 // The aggregator's checkpoint: everything a RoundCoordinator needs to continue a run exactly where
 // it was — the run id and configuration, the open round r, x^r and g^{r−1}, every client's g_i as
-// the aggregator holds it, the stepsize plan, the communication counters and the elapsed time. It
+// the aggregator holds it, the stepsize plan, the communication counters (with the open round's
+// RoundStart as metrics.csv's downlink column counts it) and the elapsed time. It
 // is taken between rounds (no update of the open round is in it: workers resend theirs), so
 // resuming it and running to the end gives the same rows as a run never interrupted.
 //
 // On disk (<out>/checkpoint.bin), little-endian:
-//   "EF21CKP1"  u64 payload size  payload  u64 checksum of the payload
+//   "EF21CKP2"  u64 payload size  payload  u64 checksum of the payload
+// ("EF21CKP1", written before the delta downlink, is read too: it lacks the open round's
+// RoundStart, which then counts as dense x, as those runs sent it.)
 // written to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
 // a crash at any moment leaves the previous checkpoint or the new one, whole. A file whose
 // magic, size or checksum is wrong is refused with DATA_LOSS.
@@ -21,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/base/vector.h"
+#include "common/run/downlink.h"
 #include "common/run/run_log.h"
 
 namespace ef21 {
@@ -37,6 +41,10 @@ struct AggregatorCheckpoint {
   double eta = 0.0;
   std::string stepsize_rule;
   CommTotals totals;
+  // The open round's RoundStart for a host attached throughout (RoundCloser::OpenRoundStart):
+  // its kind decides the next one under --downlink=auto|delta, its bytes the next row.
+  DownlinkKind open_round_start_kind = DownlinkKind::kDense;
+  int64_t open_round_start_bytes = -1;  // -1: not counted yet (round 0)
   double elapsed_seconds = 0.0;  // wall time of the run so far (metrics.csv's wall_seconds)
   Vector x;                      // x^r
   Vector g;                      // g^{r−1} (zero before round 0 closed)

@@ -129,6 +129,7 @@ void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
   }
   started_ -= c.elapsed_seconds;
   rounds_closed_ = c.round;
+  round_closer_.ResumeOpenRoundStart({c.open_round_start_kind, c.open_round_start_bytes});
   last_checkpoint_round_ = c.round;
   if (c.complete) {
     complete_ = true;
@@ -147,6 +148,9 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.eta = context_->plan.eta;
   c.stepsize_rule = context_->plan.rule;
   c.totals = round_closer_.totals();
+  const RoundCloser::OpenRoundStart start = round_closer_.open_round_start();
+  c.open_round_start_kind = start.kind;
+  c.open_round_start_bytes = start.bytes;
   c.elapsed_seconds = MonotonicSeconds() - started_;
   c.x = server_->x();
   c.g = server_->g();

@@ -84,6 +84,14 @@ class SteadyDownlink {
   // Round r's RoundStart after round r − 1 closed with `delta`; returns its bytes.
   int64_t Next(uint64_t round, double stepsize, bool diagnostics, const RoundDelta& delta);
   DownlinkKind last_kind() const { return last_kind_; }
+  // Whether the host holds x and g after the last RoundStart (so the next may be a delta).
+  bool in_sync() const { return in_sync_; }
+  // Continues a resumed run whose open round's RoundStart was of kind `kind`
+  // (checkpoints carry it: server/checkpoint.h).
+  void Resume(DownlinkKind kind) {
+    last_kind_ = kind;
+    in_sync_ = InSyncAfter(kind);
+  }
 
  private:
   DownlinkMode mode_;

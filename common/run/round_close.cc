@@ -16,6 +16,11 @@ RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotal
   gradients_.reserve(n);
 }
 
+void RoundCloser::ResumeOpenRoundStart(const OpenRoundStart& start) {
+  downlink_.Resume(start.kind);
+  round_start_bytes_ = start.bytes;
+}
+
 MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wall_seconds,
                               ServerMethod* server) {
   const MethodContext& context = *context_;

@@ -57,11 +57,23 @@ class RoundCloser {
   // Communication counted through the last closed round.
   const CommTotals& totals() const { return totals_; }
 
+  // The open round's RoundStart as a host attached throughout receives it (its kind and bytes,
+  // the next row's downlink count; bytes -1 before round 0 closed). A checkpoint keeps it, so
+  // that a resumed run counts the downlink exactly as one never interrupted.
+  struct OpenRoundStart {
+    DownlinkKind kind = DownlinkKind::kDense;
+    int64_t bytes = -1;
+  };
+  OpenRoundStart open_round_start() const { return {downlink_.last_kind(), round_start_bytes_}; }
+  // Continues from a checkpoint's open_round_start() (totals were given to the constructor).
+  void ResumeOpenRoundStart(const OpenRoundStart& start);
+
  private:
   std::shared_ptr<const MethodContext> context_;
   CommTotals totals_;
   // The downlink of a host attached throughout, and the bytes of the open round's RoundStart
-  // (-1: not known yet, round 0 or a resumed run: counted as its dense form).
+  // (-1: not known yet: round 0, or a resumed run whose checkpoint did not say — counted as its
+  // dense form).
   SteadyDownlink downlink_;
   int64_t round_start_bytes_ = -1;
   // Scratch, kept across rounds.

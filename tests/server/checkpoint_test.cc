@@ -1,14 +1,17 @@
 // server/checkpoint.h: a checkpoint round-trips bit for bit; a torn, damaged or foreign file is
-// refused with DATA_LOSS naming the file; writing is atomic (no temporary file left behind).
+// refused with DATA_LOSS naming the file; writing is atomic (no temporary file left behind); a
+// checkpoint of the format before the delta downlink (EF21CKP1) still reads.
 #include "server/checkpoint.h"
 
 #include <sys/stat.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 
+#include "common/run/run_log.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {
@@ -24,6 +27,8 @@ AggregatorCheckpoint Sample() {
   c.eta = 0.5;
   c.stepsize_rule = "theory";
   c.totals = {123, 456, 789, 1011};
+  c.open_round_start_kind = DownlinkKind::kDelta;
+  c.open_round_start_bytes = 4321;
   c.elapsed_seconds = 2.5;
   c.x = Vector::LinSpaced(5, -1.0, 1.0);
   c.x[2] = std::numeric_limits<double>::denorm_min();
@@ -52,6 +57,8 @@ TEST(CheckpointTest, RoundTripsBitForBit) {
   EXPECT_EQ(d->totals.paper_bits, 123);
   EXPECT_EQ(d->totals.diagnostic_bytes, 1011);
   EXPECT_EQ(d->elapsed_seconds, 2.5);
+  EXPECT_EQ(d->open_round_start_kind, DownlinkKind::kDelta);
+  EXPECT_EQ(d->open_round_start_bytes, 4321);
   EXPECT_TRUE(SameBits(d->x, c.x));
   EXPECT_TRUE(SameBits(d->g, c.g));
   EXPECT_TRUE(std::signbit(d->g[0]));
@@ -80,6 +87,49 @@ TEST(CheckpointTest, RefusesTornDamagedAndForeignBytes) {
   ASSERT_FALSE(foreign.ok());
   EXPECT_NE(foreign.status().message().find("not an ef21 checkpoint"), std::string::npos)
       << foreign.status();
+}
+
+// The EF21CKP1 layout: EF21CKP2's without the open RoundStart's two u64 after the client count.
+TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
+  const AggregatorCheckpoint c = Sample();
+  const std::string v2 = EncodeCheckpoint(c);
+  std::string payload = v2.substr(16, v2.size() - 24);
+  // run_id, config_json (u64 size + bytes), 5 × 8 bytes, stepsize_rule, 7 × 8 bytes up to n.
+  const size_t at = 8 + c.run_id.size() + 8 + c.config_json.size() + 5 * 8 + 8 +
+                    c.stepsize_rule.size() + 7 * 8;
+  uint64_t kind, bytes;
+  std::memcpy(&kind, payload.data() + at, 8);
+  std::memcpy(&bytes, payload.data() + at + 8, 8);
+  ASSERT_EQ(kind, static_cast<uint64_t>(DownlinkKind::kDelta));  // the layout assumed above
+  ASSERT_EQ(bytes, 4321u);
+  payload.erase(at, 16);
+  std::string v1 = "EF21CKP1";
+  const uint64_t size = payload.size(), checksum = Checksum64(payload.data(), payload.size());
+  v1.append(reinterpret_cast<const char*>(&size), 8);
+  v1 += payload;
+  v1.append(reinterpret_cast<const char*>(&checksum), 8);
+  auto d = DecodeCheckpoint(v1, "v1");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->round, c.round);
+  EXPECT_EQ(d->totals.downlink_bytes, 789);
+  EXPECT_EQ(d->open_round_start_kind, DownlinkKind::kDense);  // what those runs sent
+  EXPECT_EQ(d->open_round_start_bytes, -1);
+  EXPECT_TRUE(SameBits(d->x, c.x));
+  ASSERT_EQ(d->client_g.size(), 3u);
+  EXPECT_TRUE(SameBits(d->client_g[2], c.client_g[2]));
+  // An implausible kind in a current checkpoint is refused.
+  std::string bad_payload = v2.substr(16, v2.size() - 24);
+  const uint64_t bad_kind = 7;
+  std::memcpy(&bad_payload[at], &bad_kind, 8);
+  std::string bad = v2.substr(0, 16) + bad_payload;
+  const uint64_t bad_checksum = Checksum64(bad_payload.data(), bad_payload.size());
+  bad.append(reinterpret_cast<const char*>(&bad_checksum), 8);
+  auto refused = DecodeCheckpoint(bad, "bad");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find("implausible open RoundStart (kind 7"),
+            std::string::npos)
+      << refused.status();
 }
 
 TEST(CheckpointTest, WritesAtomicallyAndReadsBack) {
