@@ -6,9 +6,11 @@
 #   worker kill -9 (and restart), aggregator kill -9 (and restart on the same port and --out),
 #   connection reset of every stream (proxy SIGUSR1), SIGSTOP of a worker for a while, then SIGCONT.
 # The run must finish with every process exiting 0 and metrics.csv columns 1-9 byte-identical to
-# `ef21 simulate`'s.
+# `ef21 simulate`'s. Odd seeds run --downlink=delta (hosts advance their own x and g from each
+# round's exact delta; every reattach is a resync), even seeds the default --downlink=auto;
+# --downlink=MODE sets it for every scenario.
 #
-#   tools/chaos.sh [--seed=N] [--rounds=R] [--soak-seconds=S] [--bin=build/bin/ef21]
+#   tools/chaos.sh [--seed=N] [--rounds=R] [--soak-seconds=S] [--downlink=MODE] [--bin=build/bin/ef21]
 #
 # With --soak-seconds, scenarios with seeds N, N+1, ... run until S seconds have passed (a 10-minute
 # soak: --soak-seconds=600). Exit 0 when every scenario passed. tests/e2e/chaos_test.sh runs one short
@@ -19,13 +21,15 @@ bin=$src/build/bin/ef21
 seed=1
 rounds=2500
 soak=0
+downlink=
 for arg in "$@"; do
   case $arg in
     --seed=*) seed=${arg#*=} ;;
     --rounds=*) rounds=${arg#*=} ;;
     --soak-seconds=*) soak=${arg#*=} ;;
     --bin=*) bin=${arg#*=} ;;
-    *) echo "chaos.sh: unknown argument $arg (expected --seed=N --rounds=R --soak-seconds=S --bin=PATH)" >&2; exit 2 ;;
+    --downlink=*) downlink=${arg#*=} ;;
+    *) echo "chaos.sh: unknown argument $arg (expected --seed=N --rounds=R --soak-seconds=S --downlink=MODE --bin=PATH)" >&2; exit 2 ;;
   esac
 done
 python=/usr/bin/python3
@@ -73,7 +77,8 @@ scenario() {
   local s=$1 dir=$work/seed-$1
   mkdir -p "$dir"
   RANDOM=$s
-  local flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds)
+  local mode=${downlink:-$([ $((s % 2)) = 1 ] && echo delta || echo auto)}
+  local flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds --downlink=$mode)
   local agg_flags=("${flags[@]}" --clients=683 --out="$dir/run" --checkpoint-every=$((20 + RANDOM % 80)) --checkpoint-seconds=0 --exit-when-complete)
   local started=$SECONDS
   "$bin" simulate "${flags[@]}" --out="$dir/sim" > /dev/null
@@ -149,7 +154,7 @@ scenario() {
   count_rows "$csv"
   if [ $ok = 1 ] && [ "$nrows" = $((rounds + 1)) ] &&
      cmp -s <(cut -d, -f1-9 "$dir/sim/metrics.csv") <(cut -d, -f1-9 "$csv"); then
-    echo "PASS seed $s: ${log[*]/%/;} $rounds rounds equal the simulation ($((SECONDS - started)) s)"
+    echo "PASS seed $s (--downlink=$mode): ${log[*]/%/;} $rounds rounds equal the simulation ($((SECONDS - started)) s)"
     rm -rf "$dir"
     return 0
   fi
