@@ -69,13 +69,15 @@ INSTANTIATE_TEST_SUITE_P(
 
 // EF21-PP (--participation=0.5): each round only the drawn clients compute and send, the
 // aggregator waits for those alone, and the rows still equal the simulation's — for every method
-// of the EF21 family. The one-client host {0, 0} has rounds in which it sends nothing at all.
+// of the EF21 family, with --downlink=auto and delta (the hosts' replicas replay every round's
+// delta, a sum over the participants only). The one-client host {0, 0} has rounds in which it
+// sends nothing at all.
 class PartialParticipationEquivalenceTest
-    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant>> {};
+    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant, DownlinkMode>> {};
 
 TEST_P(PartialParticipationEquivalenceTest, MetricsRowsEqualTheSimulation) {
-  const auto [algorithm, variant] = GetParam();
-  RunConfig config = ConfigFor(algorithm, variant);
+  const auto [algorithm, variant, downlink] = GetParam();
+  RunConfig config = ConfigFor(algorithm, variant, downlink);
   config.participation = 0.5;
   const AlgorithmTraits traits = TraitsOf(algorithm);
   // Only ||EF21||'s gamma0/sqrt(K+1) carries over to partial participation; the rest run with a
@@ -106,13 +108,15 @@ INSTANTIATE_TEST_SUITE_P(
                                          Algorithm::kEf21Sgdm, Algorithm::kNormEf21Sgdm,
                                          Algorithm::kNormEf21Sgd, Algorithm::kNormSgdm,
                                          Algorithm::kGd, Algorithm::kNormGd),
-                       ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic)),
+                       ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic),
+                       ::testing::Values(DownlinkMode::kAuto, DownlinkMode::kDelta)),
     [](const ::testing::TestParamInfo<PartialParticipationEquivalenceTest::ParamType>& info) {
       std::string name = AlgorithmName(std::get<0>(info.param));
       for (char& ch : name) {
         if (ch == '-') ch = '_';
       }
-      return name + "_" + VariantName(std::get<1>(info.param));
+      return name + "_" + VariantName(std::get<1>(info.param)) + "_" +
+             EnumName(std::get<2>(info.param));
     });
 
 }  // namespace
