@@ -2,7 +2,9 @@
 // "listening on HOST:PORT" once bound, runs until round K closes or SIGTERM/SIGINT, then writes
 // summary.json and exits 0.
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <mutex>
 
 #include "cli/commands.h"
 #include "cli/flags.h"
@@ -27,12 +29,25 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> signalled{false};
   absl::Notification signal_note;
+  std::mutex mu;
+  Aggregator* live = nullptr;  // guarded by mu; null while the data loads
   SignalWaiter signals([&](const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
     signalled = true;
-    if (aggregator != nullptr) aggregator->Stop(name);
-    if (!signal_note.HasBeenNotified()) signal_note.Notify();
+    if (live != nullptr) {
+      live->Stop(name);
+      if (!signal_note.HasBeenNotified()) signal_note.Notify();
+      return;
+    }
+    // Loading holds nothing worth saving (the run directory is written after it): leave now
+    // rather than after a data set that may take minutes to read.
+    ExitWhileLoading("aggregator", name);
   });
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    live = aggregator.get();
+  }
   std::printf("listening on %s\n", aggregator->address().c_str());
   if (aggregator->metrics().port() != 0) {
     std::printf("metrics on port %d\n", aggregator->metrics().port());
@@ -100,6 +115,8 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   RunConfig& config = options.config;
   double linger_seconds = 0;
   bool exit_when_complete = false;
+  double round_timeout_seconds = 300;
+  bool insecure = false;
   auto flags = NewCommandFlags(
       "aggregator",
       "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
@@ -134,6 +151,36 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   AddInt(flags.get(), "per-client-metrics-max", &options.per_client_metric_bound,
          "export per-client metric series only while the run has at most\nthis many clients")
       ->group(g);
+  const std::string sec = "Security";
+  AddString(flags.get(), "tls-cert", &options.tls_cert, "FILE",
+            "PEM certificate (chain) of the aggregator: serve TLS")
+      ->group(sec);
+  AddString(flags.get(), "tls-key", &options.tls_key, "FILE", "PEM private key of --tls-cert")
+      ->group(sec);
+  AddString(flags.get(), "tls-ca", &options.tls_ca, "FILE",
+            "PEM CA that signs worker client certificates (mutual TLS);\nwithout it workers "
+            "prove themselves with tokens")
+      ->group(sec);
+  AddString(flags.get(), "workers-file", &options.workers_file, "FILE",
+            "worker identities (certificate CN/SAN or token-sha256=) and the\nclient ids each "
+            "may carry, one per line: IDENTITY IDS\n[token-sha256=HEX] (docs/DEPLOY.md)")
+      ->group(sec);
+  AddBool(flags.get(), "insecure", &insecure,
+          "serve plaintext without authentication: anyone who reaches the\nport can attach")
+      ->group(sec);
+  const std::string lim = "Limits";
+  AddDouble(flags.get(), "round-timeout-seconds", &round_timeout_seconds,
+            "a round open this long detaches the workers whose clients have\nnot answered and "
+            "frees their ids for their owners; the round\nstill waits for every id (0: never)")
+      ->group(lim);
+  AddDouble(flags.get(), "max-update-value", &options.max_update_value,
+            "largest |entry| of an update c_i and of the aggregator's g_i\ncopies; a larger one "
+            "is refused and its client named")
+      ->group(lim);
+  AddBool(flags.get(), "verify-diagnostics", &options.verify_diagnostics,
+          "recompute each reported loss (and diagnostic gradient) from the\naggregator's data "
+          "and refuse updates that disagree")
+      ->group(lim);
   AddProblemFlags(flags.get(), &config);
   AddAlgorithmFlags(flags.get(), &config);
   return RunSubcommand(*flags, args, [&] {
@@ -141,6 +188,12 @@ int AggregatorCommand(const std::vector<std::string>& args) {
       options.expected_clients = config.clients;
       config.clients = 0;
     }
+    if (!(round_timeout_seconds >= 0) || !std::isfinite(round_timeout_seconds)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--round-timeout-seconds must be a finite number >= 0; got ", round_timeout_seconds));
+    }
+    options.round_timeout = absl::Seconds(round_timeout_seconds);
+    options.insecure = insecure;
     EF21_RETURN_IF_ERROR(options.Validate());
     return RunAggregator(options, linger_seconds, exit_when_complete);
   });

@@ -138,7 +138,7 @@ absl::Status Run(const RunOptions& o) {
                                      absl::StrCat("--aggregator=", aggregator->address()),
                                      absl::StrCat("--client-ids=", c.first, "-", c.last),
                                      absl::StrCat("--threads=", threads),
-                                     "--connect-timeout-seconds=10"};
+                                     "--connect-timeout-seconds=10", "--insecure"};
     if (!o.metrics_listen.empty()) {
       argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
       argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));

@@ -4,6 +4,8 @@
 #include <signal.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 namespace ef21 {
@@ -40,6 +42,12 @@ SignalWaiter::SignalWaiter(std::function<void(const std::string&)> on_signal)
 SignalWaiter::~SignalWaiter() {
   stop_ = true;
   thread_.join();
+}
+
+void ExitWhileLoading(const std::string& command, const std::string& signal_name) {
+  std::fprintf(stderr, "ef21 %s: %s while loading; exiting\n", command.c_str(), signal_name.c_str());
+  std::fflush(stderr);
+  std::_Exit(128 + (signal_name == "SIGINT" ? SIGINT : SIGTERM));
 }
 
 std::string SignalWaiter::received() const {

@@ -32,6 +32,11 @@ class SignalWaiter {
   std::thread thread_;
 };
 
+// For a signal that arrives while a command is still loading its data: prints
+// "ef21 <command>: SIGTERM while loading; exiting" and ends the process at once with 128 + the
+// signal number (the shell's convention), without running destructors.
+[[noreturn]] void ExitWhileLoading(const std::string& command, const std::string& signal_name);
+
 }  // namespace ef21
 
 #endif  // EF21_CLI_SIGNAL_WAITER_H_

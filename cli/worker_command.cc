@@ -1,6 +1,7 @@
 // `ef21 worker`: hosts logical clients A..B of a federated run (client/worker_host.h).
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -18,10 +19,17 @@ namespace {
 // most every 30 s, one line at the end; a line per new reason to reconnect.
 absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   std::unique_ptr<WorkerHost> host;
+  std::mutex mu;
+  WorkerHost* live = nullptr;  // guarded by mu; null while the data loads
   std::atomic<bool> signalled{false};
-  SignalWaiter signals([&](const std::string&) {
+  SignalWaiter signals([&](const std::string& name) {
+    std::lock_guard<std::mutex> lock(mu);
     signalled = true;
-    if (host != nullptr) host->Cancel();
+    if (live != nullptr) {
+      live->Cancel();
+      return;
+    }
+    ExitWhileLoading("worker", name);
   });
   const std::string clients = options.first_client == options.last_client
                                   ? absl::StrCat("client ", options.first_client)
@@ -61,7 +69,10 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   if (host->metrics_port() != 0) {
     std::fprintf(stderr, "ef21 worker: metrics on port %d\n", host->metrics_port());
   }
-  if (signalled) host->Cancel();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    live = host.get();
+  }
   absl::StatusOr<WorkerHost::Result> result = host->Run();
   if (!result.ok()) {
     if (signalled) {
@@ -124,6 +135,25 @@ int WorkerCommand(const std::vector<std::string>& args) {
   AddInt(flags.get(), "test-drop-stream-at-round", &drop_at,
          "test hook: cut the stream once right after sending round R's updates\n(-1: never)")
       ->group(g);
+  bool insecure = false;
+  const std::string sec = "Security";
+  AddString(flags.get(), "tls-ca", &options.tls_ca, "FILE",
+            "PEM CA that signed the aggregator's certificate")
+      ->group(sec);
+  AddString(flags.get(), "tls-cert", &options.tls_cert, "FILE",
+            "PEM client certificate of this worker (mutual TLS)")
+      ->group(sec);
+  AddString(flags.get(), "tls-key", &options.tls_key, "FILE", "PEM private key of --tls-cert")
+      ->group(sec);
+  AddString(flags.get(), "token-file", &options.token_file, "FILE",
+            "file holding this worker's bearer token (instead of a client\ncertificate)")
+      ->group(sec);
+  AddString(flags.get(), "tls-server-name", &options.tls_server_name, "NAME",
+            "name the aggregator's certificate carries, when it differs from\n--aggregator's host")
+      ->group(sec);
+  AddBool(flags.get(), "insecure", &insecure,
+          "connect in plaintext without authentication")
+      ->group(sec);
   AddProblemFlags(flags.get(), &options.problem);
   return RunSubcommand(*flags, args, [&] {
     if (client_ids->count() == 0) return absl::InvalidArgumentError("--client-ids=A-B is required");
@@ -137,6 +167,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
       return absl::InvalidArgumentError(
           absl::StrCat("--linger-seconds must be >= 0; got ", linger_seconds));
     }
+    options.insecure = insecure;
     EF21_RETURN_IF_ERROR(options.Validate());
     return RunWorker(options, linger_seconds);
   });

@@ -13,6 +13,9 @@
 #include "common/run/problem_factory.h"
 #include "common/base/clock.h"
 #include "common/base/status_macros.h"
+#include "absl/strings/ascii.h"
+#include "common/base/bounded_file.h"
+#include "common/base/host_port.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/codec.h"
 
@@ -45,10 +48,36 @@ absl::StatusOr<std::shared_ptr<const MethodContext>> MakeContext(
 }  // namespace
 
 absl::Status WorkerHost::Options::Validate() const {
-  if (aggregator.empty()) return absl::InvalidArgumentError("--aggregator needs HOST:PORT");
+  // A gRPC target URI ("dns:///host:port") is passed as is; a plain address is checked.
+  if (aggregator.find("://") == std::string::npos) {
+    EF21_RETURN_IF_ERROR(ParseHostPort(aggregator, "--aggregator").status());
+  }
+  if (!metrics_listen.empty()) {
+    EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
+  }
   if (first_client < 0 || last_client < first_client) {
     return absl::InvalidArgumentError(
         absl::StrCat("--client-ids: expected 0 <= A <= B; got ", first_client, "-", last_client));
+  }
+  if (insecure) {
+    if (!tls_ca.empty() || !tls_cert.empty() || !tls_key.empty() || !token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--insecure connects in plaintext: it excludes --tls-ca, --tls-cert, --tls-key and "
+          "--token-file");
+    }
+  } else {
+    if (tls_ca.empty()) {
+      return absl::InvalidArgumentError(
+          "the worker needs --tls-ca (the CA of the aggregator's certificate) and --tls-cert/"
+          "--tls-key or --token-file, or an explicit --insecure to connect in plaintext");
+    }
+    if (tls_cert.empty() != tls_key.empty()) {
+      return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+    }
+    if (tls_cert.empty() && token_file.empty()) {
+      return absl::InvalidArgumentError(
+          "the worker needs an identity: --tls-cert and --tls-key, or --token-file");
+    }
   }
   if (threads < 1) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 1; got ", threads));
   if (connect_timeout <= absl::ZeroDuration()) {
@@ -69,9 +98,9 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
         host->problem_->num_clients(), " clients"));
   }
   for (int64_t i = o.first_client; i <= o.last_client; ++i) host->ids_.push_back(i);
-  std::vector<double> probes(host->ids_.size());
-  ProbeLosses(*host->problem_, host->ids_, probes.data());
-  host->probe_loss_ = SumAscending(probes);
+  std::vector<uint64_t> digests(host->ids_.size());
+  ClientDataDigests(*host->problem_, host->ids_, digests.data());
+  host->data_digest_ = CombineDataDigests(host->ids_, digests);
 
   WorkerMetrics::Options metrics_options;
   metrics_options.listen = o.metrics_listen;
@@ -86,9 +115,34 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_initial));
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_initial));
+  // gRPC also takes this as the deadline of one connection attempt: a TLS handshake on a busy
+  // machine needs more than the plaintext backoff allows.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+              o.insecure ? Milliseconds(o.backoff_initial) : 10000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_max));
-  host->channel_ = grpc::CreateCustomChannel(o.aggregator, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (!o.insecure) {
+    constexpr int64_t kMaxPemBytes = 1 << 20;
+    grpc::SslCredentialsOptions ssl;
+    EF21_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadBoundedFile(o.tls_ca, kMaxPemBytes, "--tls-ca"));
+    if (!o.tls_cert.empty()) {
+      EF21_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadBoundedFile(o.tls_cert, kMaxPemBytes, "--tls-cert"));
+      EF21_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadBoundedFile(o.tls_key, kMaxPemBytes, "--tls-key"));
+    }
+    if (!o.token_file.empty()) {
+      EF21_ASSIGN_OR_RETURN(std::string token, ReadBoundedFile(o.token_file, 4096, "--token-file"));
+      token = std::string(absl::StripAsciiWhitespace(token));
+      if (token.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("--token-file \"", o.token_file, "\" is empty"));
+      }
+      host->authorization_ = absl::StrCat("Bearer ", token);
+    }
+    if (!o.tls_server_name.empty()) {
+      args.SetSslTargetNameOverride(o.tls_server_name);
+    }
+    credentials = grpc::SslCredentials(ssl);
+  }
+  host->channel_ = grpc::CreateCustomChannel(o.aggregator, credentials, args);
   host->stub_ = v1::Aggregator::NewStub(host->channel_);
   host->pool_ = std::make_unique<ThreadPool>(o.threads);
   return host;
@@ -183,6 +237,7 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
     }
   });
 
+  if (!authorization_.empty()) context.AddMetadata("authorization", authorization_);
   std::unique_ptr<Stream> stream = stub_->Train(&context);
   v1::WorkerMessage attach_message;
   v1::Attach* attach = attach_message.mutable_attach();
@@ -191,7 +246,7 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   ProblemToSpec(options_.problem, attach->mutable_problem());
   attach->set_dim(static_cast<uint32_t>(problem_->dim()));
   attach->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-  attach->set_probe_loss(probe_loss_);
+  attach->set_data_digest(data_digest_);
   attach->set_worker_name(options_.name);
 
   absl::Status protocol;  // an error of ours that ends the session

@@ -65,6 +65,17 @@ class WorkerHost {
     // (client/worker_state.h), so a restarted worker continues exactly; "" keeps it in memory only
     // (after a restart: v_i := g_i, e_i := 0). Unused by methods without private state.
     std::string state_dir;
+    // Transport security (docs/DEPLOY.md): tls_ca verifies the aggregator's certificate;
+    // tls_cert + tls_key present this worker's client certificate (mutual TLS); token_file holds
+    // a bearer token sent as "authorization" metadata (over TLS only). insecure connects in
+    // plaintext; the command line sets it only on an explicit --insecure.
+    std::string tls_ca;
+    std::string tls_cert;
+    std::string tls_key;
+    std::string token_file;
+    // The name the aggregator's certificate must carry when it differs from the host dialled.
+    std::string tls_server_name;
+    bool insecure = true;
     // Test hook: cut the stream once, right after sending the updates of this round (-1: never).
     int64_t drop_stream_at_round = -1;
     // Called after the updates of a round were written (progress output, tests).
@@ -119,7 +130,8 @@ class WorkerHost {
   Options options_;
   std::vector<int64_t> ids_;
   std::shared_ptr<const Problem> problem_;
-  double probe_loss_ = 0.0;
+  uint64_t data_digest_ = 0;
+  std::string authorization_;  // "Bearer <token>", or empty  // Attach.data_digest of the hosted clients
   std::unique_ptr<WorkerMetrics> metrics_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Aggregator::Stub> stub_;

@@ -1,12 +1,21 @@
 #include "metrics/metrics_endpoint.h"
 
 #include <exception>
+#include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "prometheus/text_serializer.h"
 
 namespace ef21 {
+namespace {
+
+// Connections served at once, and how long one may take to send its request.
+constexpr int kMetricsThreads = 4;
+constexpr int kMetricsRequestTimeoutMs = 2000;
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
     const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry) {
@@ -22,7 +31,11 @@ absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
   const std::string bind = colon == 0 ? listen.substr(1) : listen;
   std::unique_ptr<prometheus::Exposer> exposer;
   try {
-    exposer = std::make_unique<prometheus::Exposer>(bind);
+    // civetweb gives each connection a thread until its request is read: without a timeout, a
+    // few half-sent requests block every scrape for civetweb's default 30 s.
+    exposer = std::make_unique<prometheus::Exposer>(std::vector<std::string>{
+        "listening_ports", bind, "num_threads", std::to_string(kMetricsThreads),
+        "request_timeout_ms", std::to_string(kMetricsRequestTimeoutMs)});
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen,
                                                " (port in use or address not local): ", e.what()));

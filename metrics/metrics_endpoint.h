@@ -16,7 +16,8 @@ namespace ef21 {
 
 // Serves `registry` on "host:port" (port 0: a free one; empty host: every interface).
 // INVALID_ARGUMENT for an address that is not host:port, UNAVAILABLE when it cannot be bound.
-// Destroying the exposer takes up to ~2 s (civetweb's shutdown poll).
+// Destroying the exposer takes up to ~2 s (civetweb's shutdown poll). A client gets 2 s to send
+// its request, so half-sent requests cannot hold the serving threads.
 absl::StatusOr<std::unique_ptr<prometheus::Exposer>> ServeMetrics(
     const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
 

@@ -7,6 +7,7 @@
 #include "common/base/enum_names.h"
 #include "common/base/status_macros.h"
 #include "common/compress/sparse_codec.h"
+#include "common/base/digest.h"
 
 namespace ef21 {
 
@@ -108,6 +109,14 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
                  "; values must be finite");
     }
   }
+  *reason = RejectionReason::kValueTooLarge;
+  for (int64_t j = 0; j < count; ++j) {
+    if (std::abs(out->values[j]) > limits.max_abs_value) {
+      return bad("c has value ", out->values[j], " at entry ", j,
+                 out->dense ? "" : absl::StrCat(" (index ", out->indices[j], ")"),
+                 "; |values| must be at most ", limits.max_abs_value, " (--max-update-value)");
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -125,7 +134,7 @@ void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, 
 }
 
 absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
-                          RejectionReason* reason) {
+                          RejectionReason* reason, double max_abs_value) {
   auto bad = [&](auto&&... parts) {
     return absl::InvalidArgumentError(absl::StrCat("update for round ", u.round(), " from client ",
                                                    u.client_id(), ": ", parts...));
@@ -147,6 +156,7 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   limits.max_entries = ctx.compressor->max_entries();
   limits.dense_allowed =
       ctx.compressor->kind() == CompressorKind::kIdentity || ctx.DenseRound(u.round());
+  limits.max_abs_value = max_abs_value;
   if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
                                                client, ": ", s.message()));
@@ -458,6 +468,19 @@ double SumAscending(absl::Span<const double> values) {
   double sum = 0.0;
   for (double v : values) sum += v;
   return sum;
+}
+
+void ClientDataDigests(const Problem& problem, absl::Span<const int64_t> clients, uint64_t* out) {
+  for (size_t i = 0; i < clients.size(); ++i) out[i] = problem.DataDigest(clients[i]);
+}
+
+uint64_t CombineDataDigests(absl::Span<const int64_t> ids, absl::Span<const uint64_t> digests) {
+  Digest64 digest;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    digest.AddValue(ids[i]);
+    digest.AddValue(digests[i]);
+  }
+  return digest.value();
 }
 
 }  // namespace ef21

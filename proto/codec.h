@@ -9,6 +9,7 @@
 #ifndef EF21_PROTO_CODEC_H_
 #define EF21_PROTO_CODEC_H_
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -48,6 +49,7 @@ struct SparseLimits {
   ValueType type = ValueType::kF32;
   int64_t max_entries = 0;     // entries of a sparse message (k, or d for the identity)
   bool dense_allowed = false;  // round 0 with --init=full, or the identity compressor
+  double max_abs_value = HUGE_VAL;  // the largest |value| accepted (--max-update-value)
 };
 // Decodes and validates `in` into `out` (reusing its capacity). Errors are INVALID_ARGUMENT with
 // a message naming what was expected and what came ("entry 3 has index 130 >= dimension 123");
@@ -79,8 +81,9 @@ struct DecodedUpdate {
 // it), the loss and the diagnostic gradient (INVALID_ARGUMENT). Checks that need the run's state
 // (round, which stream carries the client) are the RoundCoordinator's. *reason as for
 // DecodeSparseVector.
+// Values of c above `max_abs_value` in absolute value are refused (value_too_large).
 absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
-                          RejectionReason* reason);
+                          RejectionReason* reason, double max_abs_value = HUGE_VAL);
 // --- Round deltas (RoundStart.delta, the exact delta downlink). ---
 // Writes delta's sum (split by SplitExactValues; a dense sum as f64) and scale.
 void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out);
@@ -106,9 +109,14 @@ absl::Status SpecToRunConfig(const v1::RunSpec& spec, RunConfig* out);
 // fingerprint is). FAILED_PRECONDITION naming the first field that differs.
 absl::Status CompareProblemSpecs(const v1::RunSpec& worker, const v1::RunSpec& run);
 
-// --- Data fingerprint (Attach.probe_loss). ---
-// f_i(p) at the fixed probe point p_j = ((j mod 7) − 3)/8 for each client: both ends of a stream
-// compute these from their own data and compare Σ over the attached ids, summed ascending.
+// --- Data fingerprint (Attach.data_digest). ---
+// Problem::DataDigest of each client: every row and coordinate of its data.
+void ClientDataDigests(const Problem& problem, absl::Span<const int64_t> clients, uint64_t* out);
+// The fingerprint of a set of clients: the (id, digest) pairs in ascending id order, digested.
+// Both ends of a stream compute it from their own data; `ids` must be ascending.
+uint64_t CombineDataDigests(absl::Span<const int64_t> ids, absl::Span<const uint64_t> digests);
+// f_i(p) at the fixed probe point p_j = ((j mod 7) − 3)/8 for each client, and their sum in order:
+// the checkpoint's record of the data it was taken with.
 void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, double* out);
 double SumAscending(absl::Span<const double> values);
 

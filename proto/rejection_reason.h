@@ -2,7 +2,8 @@
 // ef21_rejected_messages_total. The codec (proto/codec.h), the stream reactors and the round
 // coordinator (server/) report a refusal as an absl::Status plus one of these; the metrics create
 // one counter per value from the table at start, so dashboards see every reason at 0 before the
-// first refusal. tests/server/aggregator_test.cc sends one hostile message per reason.
+// first refusal. tests/server/aggregator_test.cc sends one hostile message per reason (and, for
+// the transport and limit refusals, runs its row on an aggregator with TLS or that limit set).
 #ifndef EF21_PROTO_REJECTION_REASON_H_
 #define EF21_PROTO_REJECTION_REASON_H_
 
@@ -11,6 +12,9 @@
 namespace ef21 {
 
 enum class RejectionReason {
+  // Who is sending (before the first message is read or before Attach reaches the run).
+  kUnauthenticated,         // no verified client certificate or listed bearer token
+  kNotAuthorized,           // the identity may not carry some of the ids it attaches
   // The shape of a WorkerMessage.
   kMalformedMessage,        // attach and updates together, a batch out of order, a missing field
   kEmptyMessage,            // neither attach nor updates
@@ -23,6 +27,7 @@ enum class RejectionReason {
   kWrongProblem,            // other problem flags, dimension, client count or data
   kClientBusy,              // a client attached on another live stream
   kRunOver,                 // the run is complete or shutting down
+  kRoundTimeout,            // the stream left the open round unanswered past --round-timeout
   // Which update.
   kClientNotAttached,       // an update for a client this stream does not carry
   kFutureRound,             // an update for a round not yet open
@@ -36,11 +41,16 @@ enum class RejectionReason {
   kTooManyEntries,          // more entries than the compressor keeps
   kBadIndexCode,            // an index code that does not decode to indices < d
   kNonFiniteValue,          // NaN or ±inf in c, the loss or the gradient
-  kBadDiagnostics,          // a dense gradient missing on a diagnostic round or sent on another
+  kValueTooLarge,           // an entry of c above --max-update-value in absolute value
+  kStateOverflow,           // c would take the aggregator's g_i past --max-update-value
+  kBadDiagnostics,          // a dense gradient missing on a diagnostic round or sent on another,
+                            // or a loss / gradient that differs from the aggregator's own
   kMaxValue = kBadDiagnostics,
 };
 
 inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>("rejection reason", {
+    {RejectionReason::kUnauthenticated, "unauthenticated"},
+    {RejectionReason::kNotAuthorized, "not_authorized"},
     {RejectionReason::kMalformedMessage, "malformed_message"},
     {RejectionReason::kEmptyMessage, "empty_message"},
     {RejectionReason::kUnreadableOrEarlyClose, "unreadable_or_early_close"},
@@ -51,6 +61,7 @@ inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>("re
     {RejectionReason::kWrongProblem, "wrong_problem"},
     {RejectionReason::kClientBusy, "client_busy"},
     {RejectionReason::kRunOver, "run_over"},
+    {RejectionReason::kRoundTimeout, "round_timeout"},
     {RejectionReason::kClientNotAttached, "client_not_attached"},
     {RejectionReason::kFutureRound, "future_round"},
     {RejectionReason::kStaleRound, "stale_round"},
@@ -62,6 +73,8 @@ inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>("re
     {RejectionReason::kTooManyEntries, "too_many_entries"},
     {RejectionReason::kBadIndexCode, "bad_index_code"},
     {RejectionReason::kNonFiniteValue, "non_finite_value"},
+    {RejectionReason::kValueTooLarge, "value_too_large"},
+    {RejectionReason::kStateOverflow, "state_overflow"},
     {RejectionReason::kBadDiagnostics, "bad_diagnostics"},
 });
 constexpr const auto& NamesOf(RejectionReason) { return kRejectionReasonNames; }

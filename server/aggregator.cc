@@ -19,9 +19,12 @@
 #include "common/run/problem_factory.h"
 #include "common/run/round_close.h"
 #include "common/base/status_macros.h"
+#include "common/base/bounded_file.h"
+#include "common/base/host_port.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "nlohmann/json.hpp"
+#include "grpcpp/resource_quota.h"
 #include "server/aggregator_service.h"
 
 namespace ef21 {
@@ -34,6 +37,23 @@ std::string NewRunId() {
                     static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
   std::mt19937_64 rng(seq);
   return absl::StrFormat("%016x", rng());
+}
+
+// TLS for the gRPC port: the server's certificate and key, and with a CA, client certificates
+// requested and verified (a worker may instead prove itself with a bearer token over TLS).
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTlsCredentials(
+    const Aggregator::Options& options) {
+  constexpr int64_t kMaxPemBytes = 1 << 20;
+  grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  EF21_ASSIGN_OR_RETURN(pair.cert_chain, ReadBoundedFile(options.tls_cert, kMaxPemBytes, "--tls-cert"));
+  EF21_ASSIGN_OR_RETURN(pair.private_key, ReadBoundedFile(options.tls_key, kMaxPemBytes, "--tls-key"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  if (!options.tls_ca.empty()) {
+    EF21_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadBoundedFile(options.tls_ca, kMaxPemBytes, "--tls-ca"));
+    ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(ssl);
 }
 
 int Milliseconds(absl::Duration d) { return static_cast<int>(absl::ToInt64Milliseconds(d)); }
@@ -137,13 +157,41 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
 
 absl::Status Aggregator::Options::Validate() const {
   EF21_RETURN_IF_ERROR(config.Validate());
-  if (listen.empty()) return absl::InvalidArgumentError("--listen needs HOST:PORT");
+  EF21_RETURN_IF_ERROR(ParseHostPort(listen, "--listen").status());
+  if (!metrics_listen.empty()) {
+    EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
+  }
   if (expected_clients < 0) {
     return absl::InvalidArgumentError(absl::StrCat("--clients must be >= 0; got ", expected_clients));
   }
   if (per_client_metric_bound < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--per-client-metrics-max must be >= 0; got ", per_client_metric_bound));
+  }
+  if (round_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat("--round-timeout must be >= 0 (0: none); got ",
+                                                   absl::FormatDuration(round_timeout)));
+  }
+  if (!(max_update_value > 0) || !(max_update_value <= 1e300)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-update-value must be in (0, 1e300]; got ", max_update_value));
+  }
+  if (insecure) {
+    if (!tls_cert.empty() || !tls_key.empty() || !tls_ca.empty() || !workers_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--insecure serves plaintext: it excludes --tls-cert, --tls-key, --tls-ca and "
+          "--workers-file");
+    }
+  } else {
+    if (tls_cert.empty() || tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "the aggregator needs --tls-cert and --tls-key (and --workers-file), or an explicit "
+          "--insecure to serve plaintext to anyone who can reach the port");
+    }
+    if (workers_file.empty()) {
+      return absl::InvalidArgumentError(
+          "--workers-file is required with TLS: it binds each worker identity to its client ids");
+    }
   }
   if (keepalive_time <= absl::ZeroDuration() || keepalive_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive durations must be positive");
@@ -163,6 +211,10 @@ int Aggregator::MaxReceiveMessageBytes(int64_t dim, int64_t clients) {
   const int64_t per_client = 24 * dim + 256;
   const int64_t cap = per_client * std::max<int64_t>(1, clients) + 64 * 1024;
   return static_cast<int>(std::min<int64_t>(cap, INT32_MAX));
+}
+
+int64_t Aggregator::ServerMemoryQuotaBytes(int max_message_bytes) {
+  return 4 * static_cast<int64_t>(max_message_bytes) + (int64_t{64} << 20);
 }
 
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
@@ -211,6 +263,10 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   metrics_options.clients = context->num_clients();
   metrics_options.per_client_bound = options.per_client_metric_bound;
   EF21_ASSIGN_OR_RETURN(a->metrics_, AggregatorMetrics::Start(metrics_options));
+  AuditLog::Options audit_options;
+  audit_options.out = options.audit_out;
+  audit_options.metrics = a->metrics_.get();
+  a->audit_ = std::make_unique<AuditLog>(audit_options);
 
   RoundCoordinator::Options coordinator_options;
   coordinator_options.context = context;
@@ -226,16 +282,45 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
     coordinator_options.checkpoint_every_seconds = options.checkpoint_every_seconds;
   }
   coordinator_options.resume = std::move(run_start.resume);
+  a->served_finished_ = a->coordinator_->complete();
+  coordinator_options.audit = a->audit_.get();
+  coordinator_options.round_timeout = options.round_timeout;
+  coordinator_options.coverage_report_after = options.coverage_report_after;
+  coordinator_options.max_abs_value = options.max_update_value;
   EF21_ASSIGN_OR_RETURN(a->coordinator_, RoundCoordinator::Create(std::move(coordinator_options)));
   a->served_finished_ = a->coordinator_->complete();
-  a->service_ = std::make_unique<AggregatorService>(a->coordinator_.get(), a->metrics_.get());
+  AggregatorService::Options service_options;
+  service_options.coordinator = a->coordinator_.get();
+  service_options.metrics = a->metrics_.get();
+  service_options.audit = a->audit_.get();
+  service_options.max_abs_value = options.max_update_value;
+  service_options.verify_diagnostics = options.verify_diagnostics;
+
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!options.insecure) {
+    EF21_ASSIGN_OR_RETURN(a->authorizer_, WorkerAuthorizer::Load(options.workers_file));
+    EF21_ASSIGN_OR_RETURN(credentials, ServerTlsCredentials(options));
+  }
+  service_options.authorizer = a->authorizer_.get();
+  a->service_ = std::make_unique<AggregatorService>(service_options);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &a->port_);
+  builder.AddListeningPort(options.listen, credentials, &a->port_);
   builder.RegisterService(a->service_.get());
-  builder.SetMaxReceiveMessageSize(MaxReceiveMessageBytes(context->dim(), context->num_clients()));
+  const int max_message = MaxReceiveMessageBytes(context->dim(), context->num_clients());
+  builder.SetMaxReceiveMessageSize(max_message);
+  // gRPC checks the size cap only once a message is whole, and its HTTP/2 flow control opens the
+  // window to whatever length the message header announces: a 400 MB message against a 404 kB cap
+  // was buffered whole. A memory quota for the server's transports bounds that: past it, gRPC
+  // reclaims memory by cancelling streams.
+  grpc::ResourceQuota quota("ef21-aggregator");
+  quota.Resize(static_cast<size_t>(ServerMemoryQuotaBytes(max_message)));
+  builder.SetResourceQuota(quota);
   builder.SetMaxSendMessageSize(-1);
+  // gRPC sets SO_REUSEPORT by default: a second aggregator on the same port would start without
+  // error and the kernel would split the workers between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(options.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Milliseconds(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
@@ -244,7 +329,9 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   a->server_ = builder.BuildAndStart();
   if (a->server_ == nullptr || a->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", options.listen));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on ", options.listen,
+        ": the port is in use (another aggregator?), the address is not local, or the TLS certificate or key is not valid PEM"));
   }
   const size_t colon = options.listen.rfind(':');
   a->address_ = absl::StrCat(options.listen.substr(0, colon), ":", a->port_);

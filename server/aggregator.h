@@ -20,6 +20,7 @@
 #define EF21_SERVER_AGGREGATOR_H_
 
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
@@ -30,6 +31,8 @@
 #include "common/run/run_log.h"
 #include "grpcpp/server.h"
 #include "server/aggregator_metrics.h"
+#include "server/audit_log.h"
+#include "server/worker_auth.h"
 #include "server/round_coordinator.h"
 
 namespace ef21 {
@@ -57,6 +60,26 @@ class Aggregator {
     // and/or seconds (0: not by that measure), at the start, after the last round and on Stop.
     int64_t checkpoint_every_rounds = 1000;
     double checkpoint_every_seconds = 30.0;
+    // Hostile-input limits (server/round_coordinator.h, server/aggregator_service.h): a round
+    // open this long detaches the clients that have not answered (zero: never); the bound on
+    // |entries| of c_i and of the aggregator's g_i copies; recomputing reported diagnostics.
+    absl::Duration round_timeout = absl::ZeroDuration();
+    double max_update_value = 1e30;
+    bool verify_diagnostics = true;
+    // Clients no worker carries are reported this long into a round (RoundCoordinator).
+    absl::Duration coverage_report_after = absl::Seconds(5);
+    // Transport security (docs/DEPLOY.md "Certificates and tokens"). With tls_cert and tls_key
+    // the port serves TLS; tls_ca makes it request client certificates verified against that CA
+    // (mutual TLS); workers_file lists the worker identities and the clients each may carry
+    // (server/worker_auth.h) and is required with TLS. insecure serves plaintext to anyone (tests,
+    // `ef21 run` on loopback); the command line sets it only on an explicit --insecure.
+    std::string tls_cert;
+    std::string tls_key;
+    std::string tls_ca;
+    std::string workers_file;
+    bool insecure = true;
+    // Where the audit log's JSON lines go (server/audit_log.h); null: nowhere.
+    std::FILE* audit_out = stderr;
 
     absl::Status Validate() const;
   };
@@ -92,12 +115,17 @@ class Aggregator {
   // The largest message a worker may send for a run of dimension d and n clients: a batch of all
   // n clients' updates with dense float64 values and gradients, plus slack for the index code.
   static int MaxReceiveMessageBytes(int64_t dim, int64_t clients);
+  // The memory gRPC's transports may hold at once: room for a few legitimate messages in flight
+  // plus slack, so an oversized one is cut off instead of buffered whole.
+  static int64_t ServerMemoryQuotaBytes(int max_message_bytes);
 
  private:
   Aggregator() = default;
 
   std::unique_ptr<RunLog> log_;
   std::unique_ptr<AggregatorMetrics> metrics_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<WorkerAuthorizer> authorizer_;
   std::unique_ptr<RoundCoordinator> coordinator_;
   std::unique_ptr<AggregatorService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -169,7 +169,11 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                         .Name("ef21_duplicate_updates_total")
                         .Help("Updates ignored because the client already sent one this round.")
                         .Register(*registry_)
-                        .Add({})) {
+                        .Add({})),
+        audit_family_(prometheus::BuildCounter()
+                          .Name("ef21_audit_events_total")
+                          .Help("Audit log events (attach, detach, refusal, ...), by event.")
+                          .Register(*registry_)) {
     prometheus::BuildGauge()
         .Name("ef21_build_info")
         .Help("Build of the aggregator; the value is always 1.")
@@ -183,6 +187,9 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     }
     for (size_t i = 0; i < kRejectionReasonNames.size(); ++i) {
       rejected_[i] = &rejected_family_.Add({{"reason", kRejectionReasonNames.names()[i]}});
+    }
+    for (size_t i = 0; i < kAuditEventKindNames.size(); ++i) {
+      audit_[i] = &audit_family_.Add({{"event", kAuditEventKindNames.names()[i]}});
     }
     if (options.clients <= options.per_client_bound) {
       client_uplink_.reserve(static_cast<size_t>(options.clients));
@@ -251,6 +258,10 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     if (seconds > 0) waiting_.Increment(seconds);
   }
 
+  void OnAuditEvent(AuditEventKind event) override {
+    audit_[static_cast<size_t>(event)]->Increment();
+  }
+
   void SetConnectedWorkers(int64_t workers) override {
     connected_workers_.Set(static_cast<double>(workers));
   }
@@ -287,10 +298,13 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Counter& waiting_;
   prometheus::Family<prometheus::Counter>& rejected_family_;
   prometheus::Counter& duplicates_;
+  prometheus::Family<prometheus::Counter>& audit_family_;
   // Indexed by client; empty when the run has more clients than the per-client bound.
   std::vector<prometheus::Counter*> client_uplink_;
   // Indexed by RejectionReason: every reason's series exists from the start.
   std::array<prometheus::Counter*, kRejectionReasonNames.size()> rejected_{};
+  // Indexed by AuditEventKind.
+  std::array<prometheus::Counter*, kAuditEventKindNames.size()> audit_{};
 
   absl::Mutex mu_;
   int64_t last_paper_bits_ ABSL_GUARDED_BY(mu_) = 0;

@@ -29,6 +29,7 @@
 //   ef21_waiting_for_workers_seconds_total   counter: time the open round lacked a worker
 //   ef21_rejected_messages_total{reason}     counter, one series per RejectionReason from the start
 //   ef21_duplicate_updates_total             counter
+//   ef21_audit_events_total{event}           counter: audit log lines (server/audit_log.h)
 #ifndef EF21_SERVER_AGGREGATOR_METRICS_H_
 #define EF21_SERVER_AGGREGATOR_METRICS_H_
 
@@ -40,6 +41,7 @@
 #include "common/run/downlink.h"
 #include "common/run/run_log.h"
 #include "proto/rejection_reason.h"
+#include "server/audit_event_kind.h"
 
 namespace ef21 {
 
@@ -78,6 +80,8 @@ class AggregatorMetrics {
   virtual void OnDuplicate() = 0;
   // Time the open round could not progress for lack of a worker.
   virtual void AddWaitingSeconds(double seconds) = 0;
+  // An audit log line (server/audit_log.h) of kind `event`.
+  virtual void OnAuditEvent(AuditEventKind event) = 0;
   virtual void SetConnectedWorkers(int64_t workers) = 0;
   virtual void SetRound(uint64_t round) = 0;
 

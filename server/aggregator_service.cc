@@ -1,8 +1,13 @@
 #include "server/aggregator_service.h"
 
+#include <algorithm>
+#include <cmath>
 #include <deque>
+#include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/status_macros.h"
 #include "proto/codec.h"
@@ -13,13 +18,33 @@ namespace {
 class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>,
                            public StreamSink {
  public:
-  TrainReactor(grpc::CallbackServerContext* context, RoundCoordinator* coordinator,
-               AggregatorMetrics* metrics)
-      : coordinator_(coordinator),
-        metrics_(metrics),
-        context_(coordinator->context()),
+  TrainReactor(grpc::CallbackServerContext* context, const AggregatorService::Options& options)
+      : options_(options),
+        coordinator_(options.coordinator),
+        metrics_(options.metrics),
+        context_(coordinator_->context()),
         server_context_(context) {
-    context->AddTrailingMetadata(kRunIdMetadataKey, coordinator->run_id());
+    info_.peer = context->peer();
+    if (options.authorizer != nullptr) {
+      absl::string_view authorization;
+      const auto& metadata = context->client_metadata();
+      if (auto it = metadata.find("authorization"); it != metadata.end()) {
+        authorization = absl::string_view(it->second.data(), it->second.size());
+      }
+      std::optional<std::string> identity =
+          options.authorizer->Authenticate(context->auth_context().get(), authorization);
+      if (!identity) {
+        // Nothing is read and nothing about the run is said.
+        const absl::Status refusal = absl::UnauthenticatedError(
+            "authentication required: a client certificate or a bearer token this aggregator "
+            "lists");
+        if (metrics_ != nullptr) metrics_->OnRejected(RejectionReason::kUnauthenticated);
+        Audit(AuditEventKind::kRefusal, refusal, RejectionReason::kUnauthenticated);
+        RequestFinish(ToGrpcStatus(refusal), /*drop_queue=*/true);
+        return;
+      }
+      info_.identity = *identity;
+    }
     StartRead(&in_);
   }
 
@@ -50,6 +75,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     const absl::Status status = Handle(&reason);
     if (!status.ok()) {
       if (metrics_ != nullptr) metrics_->OnRejected(reason);
+      Audit(AuditEventKind::kRefusal, status, reason);
       coordinator_->Detach(this);
       RequestFinish(ToGrpcStatus(status), /*drop_queue=*/true);
       return;
@@ -103,6 +129,12 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
 
   void FinishAfterQueue() override { RequestFinish(grpc::Status::OK, /*drop_queue=*/false); }
 
+  void Abort(const absl::Status& status) override {
+    RequestFinish(ToGrpcStatus(status), /*drop_queue=*/true);
+  }
+
+  const StreamInfo& info() const override { return info_; }
+
  private:
   struct Action {
     const v1::ServerMessage* write = nullptr;
@@ -146,6 +178,28 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     Perform(action);
   }
 
+  void Audit(AuditEventKind event, const absl::Status& status,
+             std::optional<RejectionReason> reason) {
+    if (options_.audit == nullptr) return;
+    AuditEvent e;
+    e.event = event;
+    e.peer = info_.peer;
+    e.identity = info_.identity;
+    e.worker = info_.worker;
+    if (in_.has_attach()) {
+      std::vector<int64_t> ids(in_.attach().client_ids().begin(), in_.attach().client_ids().end());
+      std::sort(ids.begin(), ids.end());
+      ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+      e.clients = FormatIdRanges(ids);
+    }
+    if (!status.ok()) {
+      e.code = absl::StatusCodeToString(status.code());
+      e.reason = reason;
+      e.detail = std::string(status.message().substr(0, 300));
+    }
+    options_.audit->Record(e);
+  }
+
   absl::Status Handle(RejectionReason* reason) {
     if (in_.has_attach() && in_.updates_size() > 0) {
       *reason = RejectionReason::kMalformedMessage;
@@ -157,8 +211,28 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
         *reason = RejectionReason::kAttachTwice;
         return absl::FailedPreconditionError("Attach sent twice on one stream");
       }
-      EF21_RETURN_IF_ERROR(coordinator_->Attach(this, in_.attach(), reason));
+      // The name is the worker's own claim: keep it printable and short for the logs.
+      info_.worker = absl::CHexEscape(in_.attach().worker_name().substr(0, 128));
+      if (options_.authorizer != nullptr) {
+        std::vector<int64_t> ids(in_.attach().client_ids().begin(),
+                                 in_.attach().client_ids().end());
+        std::sort(ids.begin(), ids.end());
+        ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+        const std::vector<int64_t> denied = options_.authorizer->Denied(info_.identity, ids);
+        if (!denied.empty()) {
+          *reason = RejectionReason::kNotAuthorized;
+          return absl::PermissionDeniedError(absl::StrCat(
+              "identity '", info_.identity, "' may not carry clients ", FormatIdRanges(denied)));
+        }
+      }
+      const absl::Status status = coordinator_->Attach(this, in_.attach(), reason);
+      // Only a worker admitted to the run, or one that was in it before a restart, learns its id.
+      if (status.ok() || *reason == RejectionReason::kWrongRun) {
+        server_context_->AddTrailingMetadata(kRunIdMetadataKey, coordinator_->run_id());
+      }
+      EF21_RETURN_IF_ERROR(status);
       attached_ = true;
+      Audit(AuditEventKind::kAttach, absl::OkStatus(), std::nullopt);
       return absl::OkStatus();
     }
     if (in_.updates_size() == 0) {
@@ -181,17 +255,76 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
             absl::StrCat("update for round ", u.round(), " from client ", client,
                          ": client ids of a batch must increase; ", client, " follows ", previous));
       }
-      EF21_RETURN_IF_ERROR(DecodeUpdate(u, context_, &decoded_[j], reason));
+      EF21_RETURN_IF_ERROR(DecodeUpdate(u, context_, &decoded_[j], reason, options_.max_abs_value));
       previous = client;
     }
+    const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
+    if (options_.verify_diagnostics) {
+      // After every other check, so a refusal names the first thing wrong with the batch.
+      EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
+      for (size_t j = 0; j < count; ++j) {
+        EF21_RETURN_IF_ERROR(VerifyDiagnostics(in_.updates(static_cast<int>(j)),
+                                               decoded_[j].gradient, reason));
+      }
+    }
     int duplicates = 0;
-    return coordinator_->Submit(this, absl::MakeSpan(decoded_.data(), count), &duplicates, reason);
+    return coordinator_->Submit(this, batch, &duplicates, reason);
   }
+
+  // Recomputes f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) from the aggregator's data and
+  // compares. Updates for another round than the open one are left to the coordinator (stale,
+  // future or a resend).
+  absl::Status VerifyDiagnostics(const v1::Update& u, const Vector& gradient,
+                                 RejectionReason* reason) {
+    std::shared_ptr<const OpenPoint> open = coordinator_->open_point();
+    if (open == nullptr || open->round != u.round()) return absl::OkStatus();
+    const Problem& problem = *context_.problem;
+    const int64_t client = u.client_id();
+    *reason = RejectionReason::kBadDiagnostics;
+    auto differs = [](double reported, double computed) {
+      return !(std::abs(reported - computed) <= kDiagnosticsTolerance * (1.0 + std::abs(computed)));
+    };
+    auto loss_error = [&](double computed) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update for round ", u.round(), " from client ", client, " reports f_", client,
+          "(x) = ", absl::StrFormat("%.17g", u.loss()), "; the aggregator computes ",
+          absl::StrFormat("%.17g", computed)));
+    };
+    thread_local Vector computed;
+    if (!open->diagnostics) {
+      // What the client reports off diagnostic rounds: with noise, the problem's own choice of
+      // loss (a minibatch's), a pure function of (seed, client, round) like the rest.
+      const double loss =
+          problem.IsStochastic(context_.noise)
+              ? problem.StochasticLossAndGradient(client, open->point, context_.noise, u.round(),
+                                                  &computed)
+              : problem.Loss(client, open->point);
+      return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
+    }
+    const double loss = problem.LossAndGradient(client, open->point, &computed);
+    if (differs(u.loss(), loss)) return loss_error(loss);
+    for (Eigen::Index j = 0; j < computed.size(); ++j) {
+      if (differs(gradient[j], computed[j])) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "update for round ", u.round(), " from client ", client, " reports gradient entry ",
+            j, " = ", absl::StrFormat("%.17g", gradient[j]), "; the aggregator computes ",
+            absl::StrFormat("%.17g", computed[j])));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Reported and recomputed diagnostics agree this closely (relative), allowing for the two
+  // evaluation orders of Loss and LossAndGradient.
+  static constexpr double kDiagnosticsTolerance = 1e-9;
+
+  const AggregatorService::Options& options_;
 
   RoundCoordinator* const coordinator_;
   AggregatorMetrics* const metrics_;
   const MethodContext& context_;
   grpc::CallbackServerContext* const server_context_;
+  StreamInfo info_;  // written before Attach reaches the coordinator, read-only after
 
   // Read side: one read at a time, touched only by OnReadDone.
   v1::WorkerMessage in_;
@@ -211,7 +344,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
 
 grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>* AggregatorService::Train(
     grpc::CallbackServerContext* context) {
-  return new TrainReactor(context, coordinator_, metrics_);
+  return new TrainReactor(context, options_);
 }
 
 }  // namespace ef21

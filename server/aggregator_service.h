@@ -5,8 +5,13 @@
 // coordinator's state is left unchanged and the other streams go on. Outgoing messages are queued
 // with one write in flight per stream.
 //
-// Every stream's trailing metadata carries the run id under kRunIdMetadataKey (proto/codec.h), so
-// a worker refused after an aggregator restart can say which run replaced its own.
+// A stream whose Attach was accepted, or refused for naming another run, carries the run id (kRunIdMetadataKey, proto/codec.h) in
+// its trailing metadata so a worker refused after an aggregator restart can say which run
+// replaced its own; no other refusal reveals it.
+//
+// Diagnostics are checked by recomputation: the loss f_i(x^r) every update reports (and the dense
+// ∇f_i(x^r) of diagnostic rounds) is recomputed from the aggregator's own copy of the data and
+// must agree to a relative 1e-9, so a worker cannot write made-up values into metrics.csv.
 //
 // Thread-safety: thread-safe (gRPC calls it from its own threads).
 #ifndef EF21_SERVER_AGGREGATOR_SERVICE_H_
@@ -15,22 +20,35 @@
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
+#include "server/audit_log.h"
+#include "server/worker_auth.h"
 #include "server/round_coordinator.h"
 
 namespace ef21 {
 
 class AggregatorService final : public v1::Aggregator::CallbackService {
  public:
-  // Neither is owned; both outlive the service's server.
-  AggregatorService(RoundCoordinator* coordinator, AggregatorMetrics* metrics)
-      : coordinator_(coordinator), metrics_(metrics) {}
+  struct Options {
+    // Not owned; they outlive the service's server. metrics and audit may be null.
+    RoundCoordinator* coordinator = nullptr;
+    AggregatorMetrics* metrics = nullptr;
+    AuditLog* audit = nullptr;
+    // Entries of c_i above this in absolute value are refused (value_too_large).
+    double max_abs_value = 1e30;
+    // Recompute each reported loss (and diagnostic gradient) and refuse disagreeing ones.
+    bool verify_diagnostics = true;
+    // Worker identities and the clients each may carry (server/worker_auth.h); null: any stream
+    // may attach any client (plaintext, --insecure).
+    const WorkerAuthorizer* authorizer = nullptr;
+  };
+
+  explicit AggregatorService(Options options) : options_(options) {}
 
   grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>* Train(
       grpc::CallbackServerContext* context) override;
 
  private:
-  RoundCoordinator* coordinator_;
-  AggregatorMetrics* metrics_;
+  const Options options_;
 };
 
 }  // namespace ef21

@@ -1,6 +1,7 @@
 #include "server/round_coordinator.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -18,9 +19,33 @@ uint64_t Mix(uint64_t h, const void* data, size_t size) {
   return h;
 }
 
-std::string IdList(const std::vector<int64_t>& ids) {
-  if (ids.empty()) return "none";
-  return absl::StrCat(ids.front(), "-", ids.back(), ids.size() == static_cast<size_t>(ids.back() - ids.front() + 1) ? "" : " (gaps)");
+// Audit events gathered under the coordinator's lock and written when the batch goes out of scope:
+// declared before the lock, it is destroyed after the lock is released.
+struct AuditBatch {
+  AuditLog* log;
+  std::vector<AuditEvent> events;
+  ~AuditBatch() {
+    if (log == nullptr) return;
+    for (const AuditEvent& event : events) log->Record(event);
+  }
+};
+
+bool AllFiniteWithin(const Vector& v, double bound) {
+  for (Eigen::Index j = 0; j < v.size(); ++j) {
+    if (!(std::abs(v[j]) <= bound)) return false;  // NaN fails too
+  }
+  return true;
+}
+
+AuditEvent EventFor(AuditEventKind event, const StreamSink* sink) {
+  AuditEvent e;
+  e.event = event;
+  if (sink != nullptr) {
+    e.peer = sink->info().peer;
+    e.identity = sink->info().identity;
+    e.worker = sink->info().worker;
+  }
+  return e;
 }
 
 }  // namespace
@@ -69,6 +94,10 @@ RoundCoordinator::RoundCoordinator(Options options)
       checkpoint_every_rounds_(options.checkpoint_every_rounds),
       checkpoint_every_seconds_(options.checkpoint_every_seconds),
       resumed_(options.resume.has_value()),
+      audit_(options.audit),
+      round_timeout_(options.round_timeout),
+      coverage_report_after_(options.coverage_report_after),
+      max_abs_value_(options.max_abs_value),
       round_closer_(context_, options.resume ? options.resume->totals : CommTotals{},
                     options.config.downlink),
       downlink_mode_(options.config.downlink) {
@@ -78,6 +107,8 @@ RoundCoordinator::RoundCoordinator(Options options)
   probe_losses_.resize(n);
   ProbeLosses(*context_->problem, all, probe_losses_.data());
   fingerprint_ = SumAscending(probe_losses_);
+  data_digests_.resize(n);
+  ClientDataDigests(*context_->problem, all, data_digests_.data());
   RunConfigToSpec(options.config, &spec_);
 
   absl::MutexLock lock(&mu_);
@@ -106,6 +137,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   open_round_checkpointed_ = checkpointed;
   OpenDownlinkLocked();
   if (metrics_ != nullptr) metrics_->SetRound(server_->round());
+  round_opened_ = deadline_start_ = absl::Now();
   closer_ = std::thread([this] { CloserLoop(); });
 }
 
@@ -217,6 +249,12 @@ RoundCoordinator::~RoundCoordinator() {
 void RoundCoordinator::OpenDownlinkLocked() {
   for (auto& message : open_round_start_) message.reset();
   const uint64_t round = server_->round();
+  // The open round's point, for checking what workers report about it.
+  auto point = std::make_shared<OpenPoint>();
+  point->round = round;
+  point->diagnostics = context_->DiagnosticRound(round);
+  context_->problem->Prepare(server_->x(), &point->point);
+  open_point_ = std::move(point);
   if (round == 0 || downlink_mode_ == DownlinkMode::kDense) {
     open_sizes_ = DownlinkSizes{};
     return;
@@ -269,6 +307,11 @@ void RoundCoordinator::BroadcastRoundStartLocked() {
     SendRoundStartLocked(i, ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0,
                                            open_sizes_.delta, open_sizes_.dense));
   }
+}
+
+std::shared_ptr<const OpenPoint> RoundCoordinator::open_point() const {
+  absl::MutexLock lock(&mu_);
+  return done_ ? nullptr : open_point_;
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeFinishLocked(
@@ -349,16 +392,15 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         "the worker's problem has ", attach.clients(), " clients; the run has ", n));
   }
   if (absl::Status s = CompareProblemSpecs(attach.problem(), spec_); !s.ok()) return s;
-  std::vector<double> probes(sorted.size());
-  for (size_t j = 0; j < sorted.size(); ++j) probes[j] = probe_losses_[sorted[j]];
-  const double expected = SumAscending(probes);
-  if (!(attach.probe_loss() == expected)) {
+  std::vector<uint64_t> digests(sorted.size());
+  for (size_t j = 0; j < sorted.size(); ++j) digests[j] = data_digests_[sorted[j]];
+  if (attach.data_digest() != CombineDataDigests(sorted, digests)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "the worker's data differs from the run's: clients ", IdList(sorted),
-        " give the fingerprint ", absl::StrFormat("%.17g", attach.probe_loss()), ", expected ",
-        absl::StrFormat("%.17g", expected)));
+        "the worker's data differs from the run's for clients ", FormatIdRanges(sorted),
+        " (data fingerprint mismatch: some row, coordinate or label differs)"));
   }
 
+  AuditBatch audit{audit_, {}};  // declared before the lock: written after it is released
   absl::MutexLock lock(&mu_);
   *reason = RejectionReason::kRunOver;
   if (stop_requested_) return absl::UnavailableError("the aggregator is shutting down");
@@ -375,12 +417,30 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     return absl::FailedPreconditionError(
         complete_ ? absl::StrCat("run ", run_id_, " is complete") : std::string(status_.message()));
   }
-  for (int64_t id : ids) {
+  std::vector<int64_t> busy;
+  StreamSink* holder = nullptr;
+  for (int64_t id : sorted) {
     if (slots_[id].sink != nullptr) {
-      *reason = RejectionReason::kClientBusy;
-      return absl::AbortedError(
-          absl::StrCat("client ", id, " is attached by another worker"));
+      busy.push_back(id);
+      if (holder == nullptr) holder = slots_[id].sink;
     }
+  }
+  if (!busy.empty()) {
+    *reason = RejectionReason::kClientBusy;
+    // Two workers asking for the same ids is an operator error (overlapping --client-ids) or a
+    // squatter; either way the operator must see both parties.
+    AuditEvent event = EventFor(AuditEventKind::kClientOverlap, sink);
+    event.clients = FormatIdRanges(busy);
+    event.detail = absl::StrCat(
+        "asked for clients ", FormatIdRanges(sorted), "; ", FormatIdRanges(busy),
+        " are carried by worker '", holder->info().worker, "' at ", holder->info().peer,
+        holder->info().identity.empty() ? std::string()
+                                        : absl::StrCat(" (", holder->info().identity, ")"));
+    audit.events.push_back(std::move(event));
+    return absl::AbortedError(absl::StrCat(
+        "client ", busy[0], " is attached by another worker",
+        busy.size() > 1 ? absl::StrCat(" (clients ", FormatIdRanges(busy), " are)") : "",
+        "; retry later"));
   }
   for (int64_t id : ids) slots_[id].sink = sink;
   sinks_.push_back(sink);
@@ -420,14 +480,12 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   return absl::OkStatus();
 }
 
-absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates,
-                                      int* duplicates, RejectionReason* reason) {
-  *duplicates = 0;
+absl::Status RoundCoordinator::ValidateBatchLocked(StreamSink* sink,
+                                                  absl::Span<const DecodedUpdate> updates,
+                                                  RejectionReason* reason) const {
   *reason = RejectionReason::kRunOver;
-  absl::MutexLock lock(&mu_);
   if (done_) return absl::FailedPreconditionError(absl::StrCat("run ", run_id_, " is over"));
   const uint64_t open = server_->round();
-  // Validate the whole batch first: a refused batch changes nothing.
   for (const DecodedUpdate& u : updates) {
     const ClientSlot& slot = slots_[u.client];
     if (slot.sink != sink) {
@@ -463,6 +521,21 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
           " (--participation=", context_->options.participation, "): it sends nothing this round"));
     }
   }
+  return absl::OkStatus();
+}
+
+absl::Status RoundCoordinator::Precheck(StreamSink* sink, absl::Span<const DecodedUpdate> updates,
+                                        RejectionReason* reason) const {
+  absl::MutexLock lock(&mu_);
+  return ValidateBatchLocked(sink, updates, reason);
+}
+
+absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates,
+                                      int* duplicates, RejectionReason* reason) {
+  *duplicates = 0;
+  absl::MutexLock lock(&mu_);
+  // Validate the whole batch first: a refused batch changes nothing.
+  if (absl::Status s = ValidateBatchLocked(sink, updates, reason); !s.ok()) return s;
   for (DecodedUpdate& u : updates) {
     ClientSlot& slot = slots_[u.client];
     if (static_cast<int64_t>(u.round) == slot.last_round) {
@@ -483,10 +556,9 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
   return absl::OkStatus();
 }
 
-void RoundCoordinator::Detach(StreamSink* sink) {
-  absl::MutexLock lock(&mu_);
+bool RoundCoordinator::RemoveSinkLocked(StreamSink* sink) {
   auto it = std::find(sinks_.begin(), sinks_.end(), sink);
-  if (it == sinks_.end()) return;
+  if (it == sinks_.end()) return false;
   sink_in_sync_.erase(sink_in_sync_.begin() + (it - sinks_.begin()));
   sinks_.erase(it);
   for (ClientSlot& slot : slots_) {
@@ -494,6 +566,133 @@ void RoundCoordinator::Detach(StreamSink* sink) {
   }
   if (!done_) UpdateWaitingLocked(MonotonicSeconds());
   if (metrics_ != nullptr) metrics_->SetConnectedWorkers(static_cast<int64_t>(sinks_.size()));
+  return true;
+}
+
+void RoundCoordinator::Detach(StreamSink* sink) {
+  AuditBatch audit{audit_, {}};  // declared before the lock: written after it is released
+  absl::MutexLock lock(&mu_);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
+    if (slots_[i].sink == sink) ids.push_back(i);
+  }
+  if (!RemoveSinkLocked(sink)) return;
+  AuditEvent event = EventFor(AuditEventKind::kDetach, sink);
+  event.clients = FormatIdRanges(ids);
+  audit.events.push_back(std::move(event));
+}
+
+void RoundCoordinator::FlushAuditLocked() {
+  if (audit_queue_.empty()) return;
+  std::vector<AuditEvent> events;
+  events.swap(audit_queue_);
+  mu_.Unlock();
+  if (audit_ != nullptr) {
+    for (const AuditEvent& event : events) audit_->Record(event);
+  }
+  mu_.Lock();
+}
+
+int RoundCoordinator::RefuseOverflowingLocked() {
+  const uint64_t round = server_->round();
+  int refused = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
+    ClientSlot& slot = slots_[i];
+    if (!slot.received) continue;
+    candidate_ = slot.g;
+    server_->ApplyToClientCopy(slot.pending.c, &candidate_);
+    if (AllFiniteWithin(candidate_, max_abs_value_)) continue;
+    // Refuse the update as if it had never come: the client must send another for this round.
+    ++refused;
+    slot.received = false;
+    slot.last_round = static_cast<int64_t>(round) - 1;
+    slot.last_digest = 0;
+    --received_;
+    const std::string message = absl::StrCat(
+        "update for round ", round, " from client ", i, " would take g_", i,
+        " beyond the bound |entry| <= ", max_abs_value_,
+        " (--max-update-value) or out of the finite range; refused");
+    if (metrics_ != nullptr) metrics_->OnRejected(RejectionReason::kStateOverflow);
+    AuditEvent event = EventFor(AuditEventKind::kRefusal, slot.sink);
+    event.clients = absl::StrCat(i);
+    event.code = "INVALID_ARGUMENT";
+    event.reason = RejectionReason::kStateOverflow;
+    event.detail = message;
+    audit_queue_.push_back(std::move(event));
+    if (StreamSink* sink = slot.sink; sink != nullptr) {
+      sink->Abort(absl::InvalidArgumentError(message));
+      RemoveSinkLocked(sink);
+    }
+  }
+  return refused;
+}
+
+absl::Time RoundCoordinator::WatchRoundLocked() {
+  const absl::Time now = absl::Now();
+  absl::Time next = now + absl::Seconds(1);
+  const uint64_t round = server_->round();
+  // The round deadline: streams carrying a client that has not answered are detached.
+  if (round_timeout_ > absl::ZeroDuration()) {
+    if (now >= deadline_start_ + round_timeout_) {
+      // Only the round's participants (EF21-PP) owe it an update.
+      std::vector<StreamSink*> late;
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        const ClientSlot& slot = slots_[i];
+        if (participants_[i] && !slot.received && slot.sink != nullptr &&
+            std::find(late.begin(), late.end(), slot.sink) == late.end()) {
+          late.push_back(slot.sink);
+        }
+      }
+      for (StreamSink* sink : late) {
+        std::vector<int64_t> silent;
+        for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
+          if (slots_[i].sink == sink && participants_[i] && !slots_[i].received) {
+            silent.push_back(i);
+          }
+        }
+        const std::string message = absl::StrCat(
+            "round ", round, " has been open for ", absl::FormatDuration(round_timeout_),
+            " (--round-timeout-seconds) without updates from clients ", FormatIdRanges(silent),
+            "; the stream is detached and its clients freed");
+        if (metrics_ != nullptr) metrics_->OnRejected(RejectionReason::kRoundTimeout);
+        AuditEvent event = EventFor(AuditEventKind::kRoundTimeout, sink);
+        event.clients = FormatIdRanges(silent);
+        event.code = "DEADLINE_EXCEEDED";
+        event.reason = RejectionReason::kRoundTimeout;
+        event.detail = message;
+        audit_queue_.push_back(std::move(event));
+        sink->Abort(absl::DeadlineExceededError(message));
+        RemoveSinkLocked(sink);
+      }
+      deadline_start_ = now;
+    }
+    next = std::min(next, deadline_start_ + round_timeout_);
+  }
+  // Clients nobody carries: the run cannot go on until a worker attaches them.
+  if (now - round_opened_ >= coverage_report_after_) {
+    std::vector<int64_t> unassigned;
+    for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
+      if (participants_[i] && slots_[i].sink == nullptr && !slots_[i].received) {
+        unassigned.push_back(i);
+      }
+    }
+    const std::string ranges = unassigned.empty() ? "" : FormatIdRanges(unassigned);
+    if (!unassigned.empty() &&
+        (ranges != last_unassigned_ || now - last_coverage_report_ >= absl::Seconds(30))) {
+      AuditEvent event = EventFor(AuditEventKind::kUnassignedClients, nullptr);
+      event.clients = ranges;
+      event.detail = absl::StrCat(
+          "round ", round, " is waiting for clients ", ranges, ", which have no worker (",
+          unassigned.size(), " of ", slots_.size(),
+          " clients: check the workers' --client-ids for gaps or overlaps)");
+      audit_queue_.push_back(std::move(event));
+      last_coverage_report_ = now;
+    }
+    last_unassigned_ = ranges;
+  } else {
+    next = std::min(next, round_opened_ + coverage_report_after_);
+  }
+  return next;
 }
 
 void RoundCoordinator::Stop(const std::string& reason) {
@@ -583,13 +782,33 @@ bool RoundCoordinator::CloserHasWorkLocked() const {
 }
 
 bool RoundCoordinator::CloseNextRoundLocked() {
-  mu_.Await(absl::Condition(this, &RoundCoordinator::CloserHasWorkLocked));
+  for (;;) {
+    const absl::Time wake = WatchRoundLocked();
+    FlushAuditLocked();
+    mu_.AwaitWithDeadline(absl::Condition(this, &RoundCoordinator::CloserHasWorkLocked), wake);
+    if (done_ || stop_requested_) return false;
+    if (received_ != expected_) continue;
+    // Before anything is committed: an update that would overflow its g_i copy is refused.
+    if (RefuseOverflowingLocked() == 0) break;
+    FlushAuditLocked();
+  }
   if (done_ || stop_requested_) return false;
   const uint64_t round = server_->round();
   const bool last = round == static_cast<uint64_t>(context_->options.rounds);
   for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
   const double now = MonotonicSeconds();
   const MetricsRow row = round_closer_.Close(reports_, now - started_, server_.get());
+  // Every g_i copy was checked before the close, so x and g stay finite unless
+  // --max-update-value is set beyond what the stepsize can absorb: stop rather than serve a model
+  // of infinities.
+  if (!AllFiniteWithin(server_->x(), HUGE_VAL) || !AllFiniteWithin(server_->g(), HUGE_VAL)) {
+    absl::Status overflow = absl::InternalError(absl::StrCat(
+        "x or g left the finite range when round ", round,
+        " closed; lower --max-update-value (now ", max_abs_value_, ")"));
+    BroadcastLocked(MakeFinishLocked(true, std::string(overflow.message())), true);
+    SetDoneLocked(std::move(overflow));
+    return false;
+  }
   for (size_t i = 0; i < slots_.size(); ++i) {
     ClientSlot& slot = slots_[i];
     if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
@@ -612,6 +831,8 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   // marked `checkpointed` must never name a checkpoint a crash can still lose.
   std::optional<AggregatorCheckpoint> snapshot;
   if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
+  round_opened_ = deadline_start_ = absl::Now();
+  last_unassigned_.clear();
   if (!last) {
     if (metrics_ != nullptr) metrics_->SetRound(server_->round());
     open_round_checkpointed_ = false;

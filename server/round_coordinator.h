@@ -35,8 +35,16 @@
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
 #include "server/checkpoint.h"
+#include "server/audit_log.h"
 
 namespace ef21 {
+
+// Who is at the other end of a Train stream, for the audit log.
+struct StreamInfo {
+  std::string peer;      // gRPC peer address
+  std::string identity;  // authenticated identity ("" without TLS)
+  std::string worker;    // Attach.worker_name, cut to a sane length
+};
 
 // The sending half of a Train stream, as the coordinator sees it.
 class StreamSink {
@@ -46,6 +54,16 @@ class StreamSink {
   // queue is written.
   virtual void Send(std::shared_ptr<const v1::ServerMessage> message) = 0;
   virtual void FinishAfterQueue() = 0;
+  // Ends the stream now with `status`, dropping what is queued; never blocks.
+  virtual void Abort(const absl::Status& status) = 0;
+  virtual const StreamInfo& info() const = 0;
+};
+
+// The open round's point, prepared once, for checking what workers report about it.
+struct OpenPoint {
+  uint64_t round = 0;
+  bool diagnostics = false;
+  EvalPoint point;
 };
 
 class RoundCoordinator {
@@ -71,6 +89,17 @@ class RoundCoordinator {
     // Continue from this checkpoint (its configuration, data and plan checked by the caller):
     // same run id, its round open, every g_i as it was. A complete one is served as finished.
     std::optional<AggregatorCheckpoint> resume;
+    AuditLog* audit = nullptr;              // not owned, may be null
+    // A round open this long detaches the streams of clients that have not answered, freeing
+    // their ids for their owners (the round still waits for every id). Zero: never.
+    absl::Duration round_timeout = absl::ZeroDuration();
+    // Clients no stream carries are reported (audit event unassigned_clients) once a round has
+    // waited this long for them, and again every 30 s while it lasts.
+    absl::Duration coverage_report_after = absl::Seconds(5);
+    // The largest |entry| an aggregator copy of g_i may reach (and, checked by the service, an
+    // entry of c_i): an update that would take a g_i past it, or out of the finite range, is
+    // refused when its round would close, naming the client.
+    double max_abs_value = 1e30;
   };
 
   // What checkpoints cost so far (for logs and benchmarks).
@@ -100,6 +129,14 @@ class RoundCoordinator {
   // storage with the coordinator's, so `updates` come back holding reusable buffers.
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
                       RejectionReason* reason);
+
+  // Submit's checks alone, changing nothing: lets the stream run expensive checks (recomputing
+  // diagnostics) only on a batch the coordinator would take.
+  absl::Status Precheck(StreamSink* sink, absl::Span<const DecodedUpdate> updates,
+                        RejectionReason* reason) const;
+
+  // The open round's prepared point; null once the run is over.
+  std::shared_ptr<const OpenPoint> open_point() const;
 
   // The stream is gone: its clients may attach elsewhere. Idempotent.
   void Detach(StreamSink* sink);
@@ -184,6 +221,17 @@ class RoundCoordinator {
   // Draws the open round's participants (EF21-PP; everyone with --participation=1) and points the
   // round closer's reports at their pending updates.
   void DrawParticipantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ValidateBatchLocked(StreamSink* sink, absl::Span<const DecodedUpdate> updates,
+                                   RejectionReason* reason) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Removes `sink` and frees its clients; false if it was not attached.
+  bool RemoveSinkLocked(StreamSink* sink) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Refuses the pending updates that would take a g_i copy out of bounds: their streams are
+  // aborted and the clients named. Returns how many were refused.
+  int RefuseOverflowingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Round deadline and unassigned-client report; returns when to look again.
+  absl::Time WatchRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the queued audit events with mu_ released.
+  void FlushAuditLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
     Vector g;                        // the aggregator's copy of g_i (after the last closed round)
@@ -208,6 +256,11 @@ class RoundCoordinator {
   double fingerprint_ = 0.0;
   absl::Status first_checkpoint_;
   std::vector<double> probe_losses_;  // f_i(p) of every client, the data fingerprint
+  AuditLog* const audit_;
+  const absl::Duration round_timeout_;
+  const absl::Duration coverage_report_after_;
+  const double max_abs_value_;
+  std::vector<uint64_t> data_digests_;  // Problem::DataDigest of every client
   v1::RunSpec spec_;
 
   mutable absl::Mutex mu_;
@@ -229,6 +282,15 @@ class RoundCoordinator {
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<const OpenPoint> open_point_ ABSL_GUARDED_BY(mu_);
+  // Round watch: when the round opened, when the deadline's clock (re)started, the last
+  // unassigned-clients report.
+  absl::Time round_opened_ ABSL_GUARDED_BY(mu_);
+  absl::Time deadline_start_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_coverage_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string last_unassigned_ ABSL_GUARDED_BY(mu_);
+  std::vector<AuditEvent> audit_queue_ ABSL_GUARDED_BY(mu_);
+  Vector candidate_ ABSL_GUARDED_BY(mu_);  // scratch of RefuseOverflowingLocked
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
   // The closer is writing a closed round's row (lock released); Stop leaves the end to it.

@@ -67,11 +67,11 @@ awk -F, 'NR == 2 { p0 = $2; u0 = $3 } END { printf "paper %.0f B/client/round   
 echo "== (d) aggregator memory per client per coordinate (polynomial, d = 1e5, diagnostics every round)"
 peak_rss() {  # clients -> peak RSS (bytes) of the aggregator process
   local n=$1 out="$work/mem-$1.out" port pid rss=""
-  "$bin" aggregator --exit-when-complete --listen=127.0.0.1:0 --problem=polynomial --dim=100000 --clients="$n" \
+  "$bin" aggregator --insecure --exit-when-complete --listen=127.0.0.1:0 --problem=polynomial --dim=100000 --clients="$n" \
     --algorithm=norm-ef21 --k=1000 --rounds=3 --linger-seconds=2 --out="$work/mem-$n" > "$out" 2>&1 &
   pid=$!
   for _ in $(seq 500); do port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out"); [ -n "$port" ] && break; sleep 0.02; done
-  "$bin" worker --aggregator=127.0.0.1:"$port" --client-ids=0-$((n - 1)) --problem=polynomial \
+  "$bin" worker --insecure --aggregator=127.0.0.1:"$port" --client-ids=0-$((n - 1)) --problem=polynomial \
     --dim=100000 --clients="$n" > /dev/null 2>&1
   for _ in $(seq 500); do [ -f "$work/mem-$n/summary.json" ] && break; sleep 0.02; done  # lingering
   rss=$(awk '/VmHWM/ { print $2 * 1024 }' "/proc/$pid/status")

@@ -15,6 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "common/base/rng.h"
+#include "common/base/bounded_file.h"
+#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {
@@ -157,20 +159,9 @@ absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view na
 }
 
 absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions& options) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (file == nullptr) {
-    const int error = errno;
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot open LIBSVM file \"", path, "\""));
-  }
-  // Read the whole file at once: one allocation, then parsing works on views into it.
-  std::string text;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) text.append(buffer, n);
-  if (std::ferror(file.get())) {
-    const int error = errno;
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot read LIBSVM file \"", path, "\""));
-  }
+  // The whole file at once: one allocation, then parsing works on views into it.
+  EF21_ASSIGN_OR_RETURN(const std::string text,
+                        ReadBoundedFile(path, options.max_bytes, "LIBSVM file"));
   return ParseLibsvm(text, path, options);
 }
 

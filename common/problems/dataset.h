@@ -28,6 +28,8 @@ struct LibsvmOptions {
   // Declared dimension d. 0: the largest index in the file. A declared d smaller than an index in
   // the file is an error; a larger one is accepted (a1a declares 123 but uses indices up to 119).
   int64_t features = 0;
+  // Larger files (and anything that is not a regular file) are refused before they are read.
+  int64_t max_bytes = int64_t{4} << 30;
 };
 
 // Reads a LIBSVM file: `label idx:value ...` with 1-based strictly increasing indices. Accepts CRLF
@@ -35,7 +37,8 @@ struct LibsvmOptions {
 // +1/1/-1/0/2/4 and the like. Label rule: if the file has exactly two distinct label values, the
 // smaller becomes -1 and the larger +1; with one distinct value, positive becomes +1 and anything
 // else -1; more than two distinct values is an error. Malformed input is an INVALID_ARGUMENT error
-// naming the file and the 1-based line; a missing file is NOT_FOUND.
+// naming the file and the 1-based line; a missing file is NOT_FOUND; a device, pipe or directory,
+// or a file above options.max_bytes, is INVALID_ARGUMENT before anything is read.
 absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions& options = {});
 
 // Parses LIBSVM text already in memory; `name` is used in error messages in place of a path.

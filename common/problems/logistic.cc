@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_format.h"
 #include "common/base/linalg.h"
+#include "common/base/digest.h"
 
 namespace ef21 {
 
@@ -193,6 +194,23 @@ SmoothnessConstants Logistic::Constants() const {
   c.L = LargestEigenvalue([&](const Vector& x, Vector* y) { apply(0, a.rows, weight, x, y); }, d) +
         2.0 * lambda;
   return c;
+}
+
+uint64_t Logistic::DataDigest(int64_t client) const {
+  const Dataset& d = *data_;
+  const int64_t begin = RowBegin(client);
+  const int64_t end = RowEnd(client);
+  Digest64 digest;
+  digest.AddValue(d.cols);
+  digest.AddValue(end - begin);
+  for (int64_t j = begin; j < end; ++j) {
+    const int64_t first = d.row_offsets[j];
+    const size_t count = static_cast<size_t>(d.row_offsets[j + 1] - first);
+    digest.AddValue(d.labels[j]);
+    digest.Add(d.col_indices.data() + first, sizeof(int32_t) * count);
+    digest.Add(d.values.data() + first, sizeof(double) * count);
+  }
+  return digest.value();
 }
 
 }  // namespace ef21

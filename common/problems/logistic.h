@@ -54,6 +54,7 @@ class Logistic final : public Problem {
   // L_i = λ_max(A_iᵀA_i)/(4m_i) + 2λ; L = λ_max((1/n) Σ_i A_iᵀA_i/(4m_i)) + 2λ;
   // L1 = max_j ‖a_j‖; L0 = 2λ + λ√d·max_j ‖a_j‖.
   SmoothnessConstants Constants() const override;
+  uint64_t DataDigest(int64_t client) const override;
 
  private:
   Logistic(std::shared_ptr<const Dataset> data, const LogisticOptions& options);

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
+#include "common/base/digest.h"
 
 namespace ef21 {
 
@@ -85,6 +86,18 @@ double SmoothnessConstants::LTilde() const {
   double sum = 0.0;
   for (double l : L_i) sum += l * l;
   return std::sqrt(sum / static_cast<double>(L_i.size()));
+}
+
+uint64_t Polynomial::DataDigest(int64_t client) const {
+  // Every client's f_i is the same function of the options: digest them.
+  Digest64 digest;
+  digest.AddValue(options_.dim);
+  digest.AddValue(options_.L0);
+  digest.AddValue(options_.L1);
+  digest.AddValue(options_.box);
+  digest.AddValue(options_.clients);
+  digest.AddValue(client);
+  return digest.value();
 }
 
 }  // namespace ef21

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/base/digest.h"
 #include "common/base/rng.h"
 #include "common/base/vector.h"
 
@@ -92,6 +93,22 @@ class Problem {
   virtual Evaluation Evaluate(const EvalPoint& p) const { return {}; }
 
   virtual SmoothnessConstants Constants() const = 0;
+
+  // A digest of everything f_i depends on beyond the run's flags: client i's rows (indices,
+  // values, labels) and the dimension. Two processes that built the same problem from the same
+  // data agree; a difference in any coordinate of any row changes it (common/digest.h).
+  // The default digests f_i at the fixed probe point p_j = ((j mod 7) - 3)/8, for problems whose
+  // data is not at hand as rows (networks).
+  virtual uint64_t DataDigest(int64_t client) const {
+    Vector probe(dim());
+    for (int64_t j = 0; j < dim(); ++j) probe[j] = static_cast<double>((j % 7) - 3) / 8.0;
+    EvalPoint point;
+    Prepare(probe, &point);
+    Digest64 digest;
+    digest.AddValue(dim());
+    digest.AddValue(ProbeLoss(client, point));
+    return digest.value();
+  }
 };
 
 }  // namespace ef21

@@ -1,9 +1,8 @@
 #include "common/run/problem_factory.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -13,6 +12,7 @@
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
 #include "common/base/status_macros.h"
+#include "common/base/bounded_file.h"
 
 namespace ef21 {
 namespace {
@@ -76,11 +76,9 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
 }
 
 absl::StatusOr<Vector> ReadVectorFile(const std::string& path, int64_t dim) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open x0 file \"", path, "\""));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  // One number per line: 64 bytes a coordinate is ample room for "%.17g" and a comment.
+  const int64_t max_bytes = std::min<int64_t>(kDefaultMaxFileBytes, 64 * dim + (int64_t{1} << 20));
+  EF21_ASSIGN_OR_RETURN(const std::string text, ReadBoundedFile(path, max_bytes, "x0 file"));
   std::vector<double> values;
   int line_number = 0;
   for (absl::string_view line : absl::StrSplit(text, '\n')) {

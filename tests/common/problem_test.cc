@@ -1,5 +1,7 @@
 #include <cmath>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "Eigen/Eigenvalues"
 #include "common/base/linalg.h"
@@ -200,6 +202,37 @@ TEST(LogisticTest, ConstantsMatchClosedForms) {
     EXPECT_DOUBLE_EQ(c.L1, max_row);
     EXPECT_DOUBLE_EQ(c.L0, 2 * lambda + lambda * std::sqrt(3.0) * max_row);
   }
+}
+
+// The data fingerprint covers every coordinate of every row: issue 10 found a worker whose data
+// differed from the aggregator's only in feature 4, where the old probe point was zero.
+TEST(LogisticTest, DataDigestChangesWithAnyCoordinateOrLabel) {
+  const std::string base = "1 1:0.5 4:0.25 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n";
+  LogisticOptions options;
+  options.split = Split::kContiguous;
+  options.clients = 2;
+  auto digests = [&](const std::string& text) {
+    auto data = ParseLibsvm(text, "digest.svm");
+    EXPECT_TRUE(data.ok()) << data.status();
+    auto problem = Logistic::Create(std::make_shared<Dataset>(*data), options);
+    EXPECT_TRUE(problem.ok()) << problem.status();
+    return std::vector<uint64_t>{(*problem)->DataDigest(0), (*problem)->DataDigest(1)};
+  };
+  const std::vector<uint64_t> reference = digests(base);
+  EXPECT_EQ(digests(base), reference);
+  EXPECT_NE(reference[0], reference[1]);
+  for (const std::string& changed : {
+           std::string("1 1:0.5 4:0.26 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n"),   // feature 4, row 0
+           std::string("1 1:0.5 4:0.25 5:2\n-1 2:1 4:-1.5\n1 3:3\n-1 1:1\n"),  // feature 4, row 1
+           std::string("1 1:0.5 4:0.25 5:2\n1 2:1 4:-1\n1 3:3\n-1 1:1\n"),     // a label
+           std::string("1 2:0.5 4:0.25 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n"),    // an index
+       }) {
+    SCOPED_TRACE(changed);
+    EXPECT_NE(digests(changed)[0], reference[0]);
+    EXPECT_EQ(digests(changed)[1], reference[1]);
+  }
+  // Rows 2 and 3 belong to client 1.
+  EXPECT_NE(digests("1 1:0.5 4:0.25 5:2\n-1 2:1 4:-1\n1 3:3.5\n-1 1:1\n")[1], reference[1]);
 }
 
 TEST(LinalgTest, PowerIterationMatchesDenseSolverWithoutFormingTheMatrix) {

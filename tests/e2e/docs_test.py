@@ -249,7 +249,7 @@ def aggregator(box, cmd):
         port = box.wait_for_port(proc, "fed-aggregator")
     except RuntimeError as e:
         return report("FAIL", cmd, str(e))
-    flags = [a for a in argv[2:] if not a.startswith(("--listen=", "--metrics-listen=", "--out="))]
+    flags = [a for a in argv[2:] if not a.startswith(TRANSPORT_FLAGS)]
     box.state["fed"] = {"proc": proc, "port": port, "flags": flags, "workers": [],
                         "out": re.search(r"--out=(\S+)", cmd.text).group(1)}
     report("PASS", cmd, f"listening on 127.0.0.1:{port} (free port, loopback)")
@@ -328,6 +328,11 @@ def docker_run(box, cmd):
                                                         "and paths, without Docker)")
 
 
+# Flags of the aggregator's transport and security, not of the run: simulate and run take none.
+TRANSPORT_FLAGS = ("--listen=", "--metrics-listen=", "--out=", "--insecure", "--tls-",
+                   "--workers-file=")
+
+
 def compose_up(box, cmd):
     """The compose file's ef21 services as local processes, a short run."""
     import yaml  # python3-yaml (scripts/bootstrap.sh)
@@ -335,7 +340,16 @@ def compose_up(box, cmd):
     passed, detail = ok(p)
     if not passed:
         return report("FAIL", cmd, f"docker-compose config: {detail}")
-    services = yaml.safe_load(p.stdout)["services"]
+    config = yaml.safe_load(p.stdout)
+    services = config["services"]
+    # The compose secrets (mutual TLS) are made the way its header says, with tools/make_certs.sh.
+    secrets = {name: os.path.basename(str(spec.get("file", "")))
+               for name, spec in (config.get("secrets") or {}).items()}
+    if secrets:
+        g = box.run(f"{shlex_quote(os.path.join(SRC, 'tools', 'make_certs.sh'))} certs "
+                    "worker-0=0-534 worker-1=535-1069 worker-2=1070-1604")
+        if not ok(g)[0]:
+            return report("FAIL", cmd, f"tools/make_certs.sh: {ok(g)[1]}")
     ef21 = {n: s for n, s in services.items() if str(s.get("image", "")).startswith("ef21")}
     aggs = [n for n, s in ef21.items() if s["command"][0] == "aggregator"]
     workers = [n for n, s in ef21.items() if s["command"][0] == "worker"]
@@ -345,6 +359,8 @@ def compose_up(box, cmd):
         for a in map(str, args):
             a = a.replace("/opt/ef21/data/", "data/").replace("--out=/data/", "--out=runs/compose-")
             a = re.sub(r"^--rounds=\d+$", "--rounds=50", a)
+            a = re.sub(r"/run/secrets/([\w.-]+)",
+                       lambda m: box.path("certs", secrets.get(m.group(1), m.group(1))), a)
             a = re.sub(r"^--(listen|metrics-listen)=0\.0\.0\.0:\d+$", r"--\1=127.0.0.1:0", a)
             a = re.sub(r"^--target=127\.0\.0\.1:50051$", f"--target=127.0.0.1:{port}", a)
             if port is not None:
@@ -377,8 +393,7 @@ def compose_up(box, cmd):
         proc.kill()
     out = next(a for a in agg_args if a.startswith("--out=")).split("=", 1)[1]
     if not problems:
-        sim = [a for a in agg_args[1:] if not a.startswith(("--listen=", "--metrics-listen=",
-                                                            "--out=", "--clients="))]
+        sim = [a for a in agg_args[1:] if not a.startswith(TRANSPORT_FLAGS + ("--clients=",))]
         s = box.run(" ".join(["ef21", "simulate"] + sim + ["--out=runs/compose-simulate"]))
         if not ok(s)[0]:
             problems.append(f"ef21 simulate: {ok(s)[1]}")
@@ -461,7 +476,7 @@ def k8s_apply(box, cmd):
             q.wait()
     if not problems:
         flags = [a for a in local(agg["args"][1:]) if not a.startswith(
-            ("--listen=", "--metrics-listen=", "--clients=", "--checkpoint-"))]
+            TRANSPORT_FLAGS + ("--clients=", "--checkpoint-"))]
         s = box.run(" ".join(["ef21", "simulate"] + flags + ["--out=runs/k8s-simulate"]))
         same = compare.compare_files(box.path(run_dir.group(1)), box.path("runs", "k8s-simulate")) \
             if ok(s)[0] else None

@@ -134,7 +134,7 @@ scenario() {
     fail "$name: simulate failed: $(tail -n 2 "$dir/sim.log")"
     return
   fi
-  "$bin" aggregator --listen=127.0.0.1:0 --exit-when-complete "${flags[@]}" --clients=$n --out="$dir/run" \
+  "$bin" aggregator --insecure --listen=127.0.0.1:0 --exit-when-complete "${flags[@]}" --clients=$n --out="$dir/run" \
     > "$dir/agg.out" 2> "$dir/agg.err" &
   local agg=$!
   if ! wait_for 30 find_port "$dir/agg.out" listening; then
@@ -151,7 +151,7 @@ scenario() {
   local via=127.0.0.1:$port
   local workers=() ranges=(0-340 341-682) metrics_ports=() i
   for i in 0 1; do
-    "$bin" worker --aggregator="$via" --client-ids="${ranges[$i]}" "${problem[@]}" "${extra[@]}" \
+    "$bin" worker --insecure --aggregator="$via" --client-ids="${ranges[$i]}" "${problem[@]}" "${extra[@]}" \
       --metrics-listen=127.0.0.1:0 --connect-timeout-seconds=30 > "$dir/w$i.log" 2>&1 &
     workers+=($!)
   done

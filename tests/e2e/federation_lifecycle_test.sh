@@ -42,7 +42,7 @@ port_of() { sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head
 start_aggregator() {  # name, flags...: starts it, sets $agg_pid and $agg_port
   local name=$1
   shift
-  "$bin" aggregator --listen=127.0.0.1:"${AGG_PORT:-0}" --exit-when-complete "$@" > "$work/$name.out" 2> "$work/$name.err" &
+  "$bin" aggregator --insecure --listen=127.0.0.1:"${AGG_PORT:-0}" --exit-when-complete "$@" > "$work/$name.out" 2> "$work/$name.err" &
   agg_pid=$!
   pids+=("$agg_pid")
   if ! wait_for "[ -n \"\$(port_of $work/$name.out)\" ]" 30; then
@@ -66,7 +66,7 @@ for spec in norm-ef21 ef21 norm-ef21:--downlink=delta; do
   flags=("${problem[@]}" --algorithm=${spec%%:*} --rounds=$rounds "${downlink[@]}")
   "$bin" simulate "${flags[@]}" --out="$work/crash-$algorithm-sim" > /dev/null
   start_aggregator "crash-$algorithm" "${flags[@]}" --clients=$n --out="$work/crash-$algorithm"
-  w=(--aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)
+  w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)
   "$bin" worker "${w[@]}" --client-ids=0-340 > "$work/w0.log" 2>&1 &
   w0=$!
   pids+=("$w0")
@@ -105,7 +105,7 @@ if "$bin" health --target=127.0.0.1:$agg_port > "$work/health.out" 2>&1; then
 else
   fail "health: not SERVING: $(cat "$work/health.out")"
 fi
-w=(--aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)
+w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)
 "$bin" worker "${w[@]}" --client-ids=0-400 --test-drop-stream-at-round=37 > "$work/c0.log" 2>&1 &
 c0=$!
 "$bin" worker "${w[@]}" --client-ids=401-682 --test-drop-stream-at-round=0 > "$work/c1.log" 2>&1 &
@@ -129,7 +129,7 @@ fi
 ########################################## SIGTERM to the aggregator while workers stream
 flags=("${problem[@]}" --algorithm=norm-ef21 --rounds=100000)
 start_aggregator term "${flags[@]}" --out="$work/term"
-w=(--aggregator=127.0.0.1:$agg_port "${problem[@]}")
+w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}")
 "$bin" worker "${w[@]}" --client-ids=0-682 > "$work/t0.log" 2>&1 &
 t0=$!
 pids+=("$t0")
@@ -191,7 +191,7 @@ fi
 ########################################## worker started before the aggregator
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 flags=(--problem=polynomial --dim=4 --clients=3 --algorithm=norm-ef21 --rounds=50)
-"$bin" worker --aggregator=127.0.0.1:$port --client-ids=0-2 --problem=polynomial --dim=4 --clients=3 \
+"$bin" worker --insecure --aggregator=127.0.0.1:$port --client-ids=0-2 --problem=polynomial --dim=4 --clients=3 \
   --connect-timeout-seconds=60 > "$work/early.log" 2>&1 &
 early=$!
 pids+=("$early")
@@ -209,7 +209,7 @@ fi
 flags=("${problem[@]}" --algorithm=norm-ef21 --rounds=100000)
 start_aggregator restart1 "${flags[@]}" --out="$work/restart1"
 port=$agg_port
-"$bin" worker --aggregator=127.0.0.1:$port --client-ids=0-682 "${problem[@]}" --connect-timeout-seconds=60 \
+"$bin" worker --insecure --aggregator=127.0.0.1:$port --client-ids=0-682 "${problem[@]}" --connect-timeout-seconds=60 \
   > "$work/r0.log" 2>&1 &
 r0=$!
 pids+=("$r0")

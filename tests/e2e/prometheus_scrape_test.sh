@@ -280,14 +280,14 @@ fi
 if "$bin" aggregator --help >/dev/null 2>&1 && "$bin" worker --help >/dev/null 2>&1; then
   grpc_port=$(free_port); agg_port=$(free_port); wrk_port=$(free_port)
   problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
-  timeout 300 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_port" \
+  timeout 300 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_port" \
     --clients=683 "${problem[@]}" --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=200 \
     --out="$work/fed" > "$work/aggregator.log" 2>&1 &
   agg_pid=$!; pids+=("$agg_pid")
   capture_exposition "http://127.0.0.1:$agg_port/metrics" "$agg_pid" "$work/fed-aggregator.prom" &
   pids+=($!)
   for _ in $(seq 100); do "$bin" health --target="127.0.0.1:$grpc_port" >/dev/null 2>&1 && break; sleep 0.1; done
-  timeout 300 "$bin" worker --aggregator="127.0.0.1:$grpc_port" --client-ids=0-682 \
+  timeout 300 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=0-682 \
     --metrics-listen="127.0.0.1:$wrk_port" "${problem[@]}" > "$work/worker.log" 2>&1 &
   wrk_pid=$!; pids+=("$wrk_pid")
   capture_exposition "http://127.0.0.1:$wrk_port/metrics" "$wrk_pid" "$work/worker.prom" &

@@ -4,11 +4,16 @@
 // hash and that exactly its RejectionReason's counter moved; every reason in the enum has a row.
 // Then exactly-once (a resent update is a counted duplicate) and a run that finishes equal to the
 // simulation bit for bit.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -33,6 +38,7 @@
 #include "server/aggregator.h"
 #include "server/checkpoint.h"
 #include "nlohmann/json.hpp"
+#include "server/worker_auth.h"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
 
@@ -50,8 +56,10 @@ RunConfig TestConfig(const std::string& out) {
 // A raw Train stream: what a hostile or buggy worker could send.
 class RawStream {
  public:
-  explicit RawStream(v1::Aggregator::Stub* stub) {
+  // `authorization`: the "authorization" metadata (a bearer token), none when empty.
+  explicit RawStream(v1::Aggregator::Stub* stub, const std::string& authorization = "") {
     context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    if (!authorization.empty()) context_.AddMetadata("authorization", authorization);
     stream_ = stub->Train(&context_);
   }
   bool Write(const v1::WorkerMessage& m) { return stream_->Write(m); }
@@ -89,10 +97,19 @@ class AggregatorTest : public ::testing::Test {
     Aggregator::Options options;
     options.config = config_;
     options.listen = "127.0.0.1:0";
+    options.audit_out = nullptr;
+    ASSERT_NO_FATAL_FAILURE(EditOptions(&options));
+    tls_ = !options.insecure;
     auto aggregator = Aggregator::Start(options);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
     aggregator_ = std::move(*aggregator);
-    channel_ = grpc::CreateChannel(aggregator_->address(), grpc::InsecureChannelCredentials());
+    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    if (tls_) {
+      grpc::SslCredentialsOptions ssl;
+      ssl.pem_root_certs = ReadCertFile(CertDir() + "/ca.pem");
+      credentials = grpc::SslCredentials(ssl);
+    }
+    channel_ = grpc::CreateChannel(aggregator_->address(), credentials);
     stub_ = v1::Aggregator::NewStub(channel_);
     auto problem = CreateProblem(config_);
     ASSERT_TRUE(problem.ok());
@@ -108,10 +125,47 @@ class AggregatorTest : public ::testing::Test {
     if (aggregator_ != nullptr) (void)aggregator_->Shutdown(absl::Seconds(2));
   }
 
+  // Aggregator options of the test before it starts (plaintext unless a test overrides this).
+  virtual void EditOptions(Aggregator::Options* options) {}
+
+  // Certificates (tools/make_certs.sh) and the workers file of the tests that serve TLS: identity
+  // "honest" may carry clients 1-3 and "row" client 0, each proven by its bearer token.
+  static std::string CertDir() {
+    static const std::string* const dir = [] {
+      auto* d = new std::string(::testing::TempDir() + "/aggregator_test_certs_" +
+                                std::to_string(::getpid()));
+      const std::string make = std::string(EF21_SOURCE_DIR) + "/tools/make_certs.sh";
+      EXPECT_EQ(std::system((make + " " + *d + " honest row 2>/dev/null").c_str()), 0);
+      std::ofstream(*d + "/workers") << "honest 1-3 token-sha256=" << Sha256Hex(kHonestToken)
+                                     << "\nrow 0 token-sha256=" << Sha256Hex(kRowToken) << "\n";
+      std::ofstream(*d + "/honest-token") << kHonestToken << "\n";
+      return d;
+    }();
+    return *dir;
+  }
+  static std::string ReadCertFile(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  static void ServeTls(Aggregator::Options* options) {
+    options->insecure = false;
+    options->tls_cert = CertDir() + "/aggregator.pem";
+    options->tls_key = CertDir() + "/aggregator.key";
+    options->workers_file = CertDir() + "/workers";
+  }
+  static constexpr char kHonestToken[] = "token-of-the-honest-worker";
+  static constexpr char kRowToken[] = "token-of-the-row-stream";
+
   // An honest worker host for clients first..last, run on a thread.
   void StartHost(int64_t first, int64_t last) {
-    const absl::Status started =
-        hosts_.Start(test::HostOptions(config_, aggregator_->address(), first, last));
+    WorkerHost::Options options = test::HostOptions(config_, aggregator_->address(), first, last);
+    if (tls_) {
+      options.insecure = false;
+      options.tls_ca = CertDir() + "/ca.pem";
+      options.token_file = CertDir() + "/honest-token";
+      options.connect_timeout = absl::Seconds(20);
+    }
+    const absl::Status started = hosts_.Start(options);
     EXPECT_TRUE(started.ok()) << started;
   }
 
@@ -211,6 +265,7 @@ class AggregatorTest : public ::testing::Test {
   }
 
   std::string dir_;
+  bool tls_ = false;
   RunConfig config_;
   std::unique_ptr<Aggregator> aggregator_;
   std::shared_ptr<grpc::Channel> channel_;
@@ -262,6 +317,7 @@ struct HostileCase {
     kAttached,   // a new stream that attached client 0 first
     kHalfClose,  // attach client 0, then half-close before the run ends (no message)
     kRawBytes,   // bytes that are no WorkerMessage, sent past protobuf
+    kSilent,     // attach client 0, then send nothing and wait for the aggregator to end it
   };
   std::string name;
   Stream stream;
@@ -279,7 +335,25 @@ struct HostileCase {
   // The run's --participation; with p < 1 the honest host carries clients 2-3 and the row's stream
   // attaches clients 0 and 1.
   double participation = 1.0;
+  // The row's aggregator: a limit set (--max-update-value, --round-timeout-seconds) or TLS with
+  // the workers file of AggregatorTest::CertDir(). Null: the default plaintext aggregator.
+  std::function<void(Aggregator::Options*)> options;
+  // Over TLS, the row stream's "authorization" metadata (default: the token of identity "row",
+  // which may carry client 0 only).
+  std::optional<std::string> authorization;
 };
+
+// `c` on an aggregator edited by `options`.
+HostileCase On(std::function<void(Aggregator::Options*)> options, HostileCase c) {
+  c.options = std::move(options);
+  return c;
+}
+// `c` on a TLS aggregator (tokens), its stream carrying `authorization`.
+HostileCase OverTls(std::optional<std::string> authorization, HostileCase c) {
+  c.options = AggregatorTest::ServeTls;
+  c.authorization = std::move(authorization);
+  return c;
+}
 
 using HostileStream = HostileCase::Stream;
 using grpc::StatusCode;
@@ -301,6 +375,20 @@ v1::WorkerMessage AttachEdited(AggregatorTest& t, const std::function<void(v1::A
 const std::vector<HostileCase>& Catalogue() {
   using R = RejectionReason;
   static const auto* const cases = new std::vector<HostileCase>{
+      // Who is sending: the row stream over TLS, refused before it touches the run.
+      OverTls("", {"no credentials", HostileStream::kFresh, nullptr,
+                   [](AggregatorTest& t) { return t.AttachMessage({0}); },
+                   StatusCode::UNAUTHENTICATED, "authentication required",
+                   R::kUnauthenticated}),
+      OverTls("Bearer not-a-listed-token",
+              {"a token the workers file does not list", HostileStream::kFresh, nullptr,
+               [](AggregatorTest& t) { return t.AttachMessage({0}); },
+               StatusCode::UNAUTHENTICATED, "authentication required", R::kUnauthenticated}),
+      OverTls(std::nullopt,
+              {"attach ids the identity is not granted", HostileStream::kFresh, nullptr,
+               [](AggregatorTest& t) { return t.AttachMessage({0, 2}); },
+               StatusCode::PERMISSION_DENIED, "identity 'row' may not carry clients 2",
+               R::kNotAuthorized}),
       // The shape of a WorkerMessage.
       {"empty message", HostileStream::kFresh, nullptr,
        [](AggregatorTest&) { return v1::WorkerMessage(); }, StatusCode::INVALID_ARGUMENT,
@@ -376,7 +464,7 @@ const std::vector<HostileCase>& Catalogue() {
        StatusCode::FAILED_PRECONDITION, "--seed is 9", R::kWrongProblem},
       {"attach other data", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) {
-         return AttachEdited(t, [](v1::Attach* a) { a->set_probe_loss(a->probe_loss() + 1e-9); });
+         return AttachEdited(t, [](v1::Attach* a) { a->set_data_digest(a->data_digest() ^ 1); });
        },
        StatusCode::FAILED_PRECONDITION, "data differs", R::kWrongProblem},
       {"attach a client live on another stream", HostileStream::kFresh, nullptr,
@@ -390,6 +478,10 @@ const std::vector<HostileCase>& Catalogue() {
        [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
        [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,
        "shutting down", R::kRunOver},
+      On([](Aggregator::Options* o) { o->round_timeout = absl::Milliseconds(500); },
+         {"attach and stay silent past the round timeout", HostileStream::kSilent, nullptr,
+          nullptr, StatusCode::DEADLINE_EXCEEDED, "without updates from clients 0",
+          R::kRoundTimeout}),
       // Which update.
       {"another client's id", HostileStream::kAttached, nullptr,
        [](AggregatorTest& t) { return t.SparseUpdate(0, 1, {2}, {1.0}); },
@@ -552,12 +644,43 @@ const std::vector<HostileCase>& Catalogue() {
          return WithUpdate(Good(t), [](v1::Update* u) { u->set_gradient(4, -HUGE_VAL); });
        },
        StatusCode::INVALID_ARGUMENT, "gradient value -inf at coordinate 4", R::kNonFiniteValue},
+      {"a finite value above --max-update-value", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return t.SparseUpdate(0, 0, {2, 7}, {0.5, 3e38}); },
+       StatusCode::INVALID_ARGUMENT, "|values| must be at most 1e+30", R::kValueTooLarge},
+      // Client 0 brings g_0 to 9 in round 0, within the bound of 10; in round 1 another 9 at the
+      // same coordinate, each entry within the bound, would take g_0 to 18. Refused when the
+      // round would close, as if never sent.
+      On([](Aggregator::Options* o) { o->max_update_value = 10; },
+         {"an update that would take g_i past --max-update-value", HostileStream::kAttached,
+          [](AggregatorTest& t, RawStream* s, const v1::RoundStart&) {
+            ASSERT_TRUE(s->Write(t.SparseUpdate(0, 0, {2}, {9.0})));
+            v1::ServerMessage m;
+            ASSERT_TRUE(s->Read(&m));
+            ASSERT_TRUE(m.has_round_start()) << m.DebugString();
+            ASSERT_EQ(m.round_start().round(), 1u);
+          },
+          [](AggregatorTest& t) { return t.SparseUpdate(1, 0, {2}, {9.0}); },
+          StatusCode::INVALID_ARGUMENT, "from client 0 would take g_0 beyond the bound",
+          R::kStateOverflow}),
       {"missing diagnostic gradient", HostileStream::kAttached, nullptr,
        [](AggregatorTest& t) {
          return WithUpdate(Good(t), [](v1::Update* u) { u->clear_gradient(); });
        },
        StatusCode::INVALID_ARGUMENT, "asks for the dense gradient (10 values); got 0",
        R::kBadDiagnostics},
+      {"a made-up loss (the aggregator recomputes it)", HostileStream::kAttached, nullptr, Good,
+       StatusCode::INVALID_ARGUMENT, "reports f_0(x) = 0.5; the aggregator computes",
+       R::kBadDiagnostics},
+      {"a made-up diagnostic gradient", HostileStream::kAttached,
+       [](AggregatorTest& t, RawStream*, const v1::RoundStart& open) {
+         t.client0_ = ClientMethod::Create(t.context_, 0);
+         t.prepared_ = t.HonestUpdate(t.client0_.get(), open);
+       },
+       [](AggregatorTest& t) {
+         return WithUpdate(t.prepared_,
+                           [](v1::Update* u) { u->set_gradient(3, u->gradient(3) + 1.0); });
+       },
+       StatusCode::INVALID_ARGUMENT, "reports gradient entry 3", R::kBadDiagnostics},
   };
   return *cases;
 }
@@ -582,6 +705,15 @@ std::string TestName(const ::testing::TestParamInfo<HostileCase>& info) {
 class HostileMessageTest : public AggregatorTest,
                            public ::testing::WithParamInterface<HostileCase> {
  protected:
+  void EditOptions(Aggregator::Options* options) override {
+    if (GetParam().options) GetParam().options(options);
+  }
+  // The row stream's metadata: over TLS the row's token unless the row names another.
+  std::string RowAuthorization() const {
+    if (!tls_) return "";
+    return GetParam().authorization.value_or(absl::StrCat("Bearer ", kRowToken));
+  }
+
   void SetUp() override {
     participation_ = GetParam().participation;
     AggregatorTest::SetUp();
@@ -599,9 +731,10 @@ class HostileMessageTest : public AggregatorTest,
 TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) {
   const HostileCase& c = GetParam();
   std::optional<RawStream> s;
-  if (c.stream != HostileStream::kRawBytes) s.emplace(stub_.get());
+  if (c.stream != HostileStream::kRawBytes) s.emplace(stub_.get(), RowAuthorization());
   v1::RoundStart open;
-  if (c.stream == HostileStream::kAttached || c.stream == HostileStream::kHalfClose) {
+  if (c.stream == HostileStream::kAttached || c.stream == HostileStream::kHalfClose ||
+      c.stream == HostileStream::kSilent) {
     v1::Welcome welcome;
     std::vector<int64_t> ids = {0};
     if (c.participation < 1.0) ids.push_back(1);
@@ -621,6 +754,9 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
       break;
     case HostileStream::kHalfClose:
       status = s->Finish(/*writes_done=*/true);
+      break;
+    case HostileStream::kSilent:
+      status = s->Finish(/*writes_done=*/false);
       break;
     case HostileStream::kRawBytes:
       status = SendGarbage(channel_, std::string("\xff\xff\xff\xff\x0f\x12", 6));
@@ -709,7 +845,8 @@ TEST_F(AggregatorTest, ExactlyOnceAcrossReconnectsAndFinishesEqualToSimulation) 
     // The stream stays open after a duplicate: a later message is still read (and this one,
     // a different update for the accepted (client, round), refused).
     v1::WorkerMessage conflicting = update0;
-    conflicting.mutable_updates(0)->set_loss(update0.updates(0).loss() + 1);
+    v1::SparseVector* c = conflicting.mutable_updates(0)->mutable_c();
+    if (c->values_f32_size() > 0) c->set_values_f32(0, c->values_f32(0) + 1.0f);
     ASSERT_TRUE(s.Write(conflicting));
     const grpc::Status status = s.Finish(false);
     EXPECT_EQ(status.error_code(), StatusCode::FAILED_PRECONDITION) << status.error_message();

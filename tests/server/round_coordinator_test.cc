@@ -30,6 +30,11 @@ class FakeSink final : public StreamSink {
     absl::MutexLock lock(&mu_);
     finished_ = true;
   }
+  void Abort(const absl::Status&) override {
+    absl::MutexLock lock(&mu_);
+    finished_ = true;
+  }
+  const StreamInfo& info() const override { return info_; }
   // Waits for message number `index` (0-based); null on timeout.
   std::shared_ptr<const v1::ServerMessage> Await(size_t index, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -39,6 +44,7 @@ class FakeSink final : public StreamSink {
     if (!mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout)) return nullptr;
     return messages_[index];
   }
+  StreamInfo info_{"fake", "", "fake"};
   bool finished() {
     absl::MutexLock lock(&mu_);
     return finished_;

@@ -45,9 +45,9 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
   ProblemToSpec(config, a.mutable_problem());
   a.set_dim(static_cast<uint32_t>(problem.dim()));
   a.set_clients(static_cast<uint32_t>(problem.num_clients()));
-  std::vector<double> probes(ids.size());
-  ProbeLosses(problem, ids, probes.data());
-  a.set_probe_loss(SumAscending(probes));
+  std::vector<uint64_t> digests(ids.size());
+  ClientDataDigests(problem, ids, digests.data());
+  a.set_data_digest(CombineDataDigests(ids, digests));
   return a;
 }
 
