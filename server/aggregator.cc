@@ -169,7 +169,7 @@ absl::Status Aggregator::Options::Validate() const {
         "--per-client-metrics-max must be >= 0; got ", per_client_metric_bound));
   }
   if (round_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("--round-timeout must be >= 0 (0: none); got ",
+    return absl::InvalidArgumentError(absl::StrCat("--round-timeout-seconds must be >= 0 (0: none); got ",
                                                    absl::FormatDuration(round_timeout)));
   }
   if (!(max_update_value > 0) || !(max_update_value <= 1e300)) {
@@ -282,7 +282,6 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
     coordinator_options.checkpoint_every_seconds = options.checkpoint_every_seconds;
   }
   coordinator_options.resume = std::move(run_start.resume);
-  a->served_finished_ = a->coordinator_->complete();
   coordinator_options.audit = a->audit_.get();
   coordinator_options.round_timeout = options.round_timeout;
   coordinator_options.coverage_report_after = options.coverage_report_after;

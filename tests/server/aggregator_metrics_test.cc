@@ -139,7 +139,7 @@ TEST(AggregatorMetricsTest, EveryFamilyHasHelp) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# HELP ", parts[2], " "))) << line;
     EXPECT_TRUE(absl::StartsWith(parts[2], "ef21_")) << line;
   }
-  EXPECT_EQ(families, 25);
+  EXPECT_EQ(families, 26);  // 25 + ef21_audit_events_total
 }
 
 TEST(AggregatorMetricsTest, RoundDurationBucketsSpan100MicrosecondsTo100Seconds) {
@@ -347,6 +347,21 @@ TEST(AggregatorMetricsReasonsTest, EveryKnownReasonExistsAtZeroFromTheStart) {
               std::string::npos)
         << reason;
   }
+}
+
+TEST(AggregatorMetricsReasonsTest, EveryAuditEventExistsAtZeroAndCountsByItsLabel) {
+  auto metrics = AggregatorMetrics::Start({.listen = "", .clients = 3});
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  const std::string before = (*metrics)->Render();
+  for (const char* event : kAuditEventKindNames.names()) {
+    EXPECT_THAT(before, HasSubstr(absl::StrCat("ef21_audit_events_total{event=\"", event, "\"} 0")))
+        << event;
+  }
+  (*metrics)->OnAuditEvent(AuditEventKind::kRoundTimeout);
+  (*metrics)->OnAuditEvent(AuditEventKind::kRoundTimeout);
+  const std::string after = (*metrics)->Render();
+  EXPECT_THAT(after, HasSubstr("ef21_audit_events_total{event=\"round_timeout\"} 2"));
+  EXPECT_THAT(after, HasSubstr("ef21_audit_events_total{event=\"attach\"} 0"));
 }
 
 }  // namespace

@@ -221,6 +221,17 @@ class AggregatorTest : public ::testing::Test {
     return m;
   }
 
+  // `m` (one update, honest loss and diagnostics) with c replaced by the given sparse entries.
+  v1::WorkerMessage WithC(v1::WorkerMessage m, std::vector<int32_t> indices,
+                          std::vector<double> values) {
+    SparseVector c;
+    c.Clear(problem_->dim());
+    c.indices = std::move(indices);
+    c.values = std::move(values);
+    EncodeSparseVector(c, config_.value_type, m.mutable_updates(0)->mutable_c());
+    return m;
+  }
+
   // The sum of the samples of `name` (all label sets) in the current exposition.
   int64_t MetricTotal(const std::string& name) {
     int64_t total = 0;
@@ -652,14 +663,16 @@ const std::vector<HostileCase>& Catalogue() {
       // round would close, as if never sent.
       On([](Aggregator::Options* o) { o->max_update_value = 10; },
          {"an update that would take g_i past --max-update-value", HostileStream::kAttached,
-          [](AggregatorTest& t, RawStream* s, const v1::RoundStart&) {
-            ASSERT_TRUE(s->Write(t.SparseUpdate(0, 0, {2}, {9.0})));
+          [](AggregatorTest& t, RawStream* s, const v1::RoundStart& open) {
+            t.client0_ = ClientMethod::Create(t.context_, 0);
+            ASSERT_TRUE(s->Write(t.WithC(t.HonestUpdate(t.client0_.get(), open), {2}, {9.0})));
             v1::ServerMessage m;
             ASSERT_TRUE(s->Read(&m));
             ASSERT_TRUE(m.has_round_start()) << m.DebugString();
             ASSERT_EQ(m.round_start().round(), 1u);
+            t.prepared_ = t.WithC(t.HonestUpdate(t.client0_.get(), m.round_start()), {2}, {9.0});
           },
-          [](AggregatorTest& t) { return t.SparseUpdate(1, 0, {2}, {9.0}); },
+          [](AggregatorTest& t) { return t.prepared_; },
           StatusCode::INVALID_ARGUMENT, "from client 0 would take g_0 beyond the bound",
           R::kStateOverflow}),
       {"missing diagnostic gradient", HostileStream::kAttached, nullptr,
@@ -731,7 +744,11 @@ class HostileMessageTest : public AggregatorTest,
 TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) {
   const HostileCase& c = GetParam();
   std::optional<RawStream> s;
-  if (c.stream != HostileStream::kRawBytes) s.emplace(stub_.get(), RowAuthorization());
+  // A fresh stream starts only after the state is taken: over TLS its refusal comes as the call
+  // starts.
+  if (c.stream != HostileStream::kRawBytes && c.stream != HostileStream::kFresh) {
+    s.emplace(stub_.get(), RowAuthorization());
+  }
   v1::RoundStart open;
   if (c.stream == HostileStream::kAttached || c.stream == HostileStream::kHalfClose ||
       c.stream == HostileStream::kSilent) {
@@ -748,6 +765,10 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
   grpc::Status status;
   switch (c.stream) {
     case HostileStream::kFresh:
+      s.emplace(stub_.get(), RowAuthorization());
+      s->Write(c.message(*this));
+      status = s->Finish(/*writes_done=*/false);
+      break;
     case HostileStream::kAttached:
       s->Write(c.message(*this));
       status = s->Finish(/*writes_done=*/false);
