@@ -85,14 +85,14 @@ scenario() {
 
   local agg agg_port proxy via workers=() i
   start_aggregator() {
-    "$bin" aggregator --listen=127.0.0.1:"${1:-0}" "${agg_flags[@]}" >> "$dir/agg.out" 2>> "$dir/agg.err" &
+    "$bin" aggregator --insecure --listen=127.0.0.1:"${1:-0}" "${agg_flags[@]}" >> "$dir/agg.out" 2>> "$dir/agg.err" &
     agg=$!
     : > "$dir/agg.port"
     wait_for 30 find_port "$dir/agg.out" listening || { echo "FAIL seed $s: aggregator did not start: $(tail -n 2 "$dir/agg.err")"; return 1; }
     agg_port=$port
   }
   start_worker() {  # I
-    "$bin" worker --aggregator="$via" --client-ids="${ranges[$1]}" "${problem[@]}" --state-dir="$dir/state" \
+    "$bin" worker --insecure --aggregator="$via" --client-ids="${ranges[$1]}" "${problem[@]}" --state-dir="$dir/state" \
       --connect-timeout-seconds=60 >> "$dir/w$1.log" 2>&1 &
     workers[$1]=$!
   }

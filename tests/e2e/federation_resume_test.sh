@@ -101,7 +101,7 @@ ranges=(0-340 341-682)
 start_aggregator() {  # LOG FLAGS...: sets $agg and $port (the port given by AGG_PORT, or a free one)
   local log=$1
   shift
-  "$bin" aggregator --listen=127.0.0.1:"${AGG_PORT:-0}" --clients=$n "$@" > "$log.out" 2> "$log.err" &
+  "$bin" aggregator --insecure --listen=127.0.0.1:"${AGG_PORT:-0}" --clients=$n "$@" > "$log.out" 2> "$log.err" &
   agg=$!
   if ! wait_for 30 port_of "$log.out"; then
     fail "aggregator $log did not print 'listening on': $(tail -n 2 "$log.err")"
@@ -111,7 +111,7 @@ start_aggregator() {  # LOG FLAGS...: sets $agg and $port (the port given by AGG
 start_worker() {  # I LOG EXTRA...: sets workers[I]
   local i=$1 log=$2
   shift 2
-  "$bin" worker --aggregator=127.0.0.1:"$port" --client-ids="${ranges[$i]}" "${problem[@]}" \
+  "$bin" worker --insecure --aggregator=127.0.0.1:"$port" --client-ids="${ranges[$i]}" "${problem[@]}" \
     --connect-timeout-seconds=60 "$@" > "$log" 2>&1 &
   workers[$i]=$!
 }
@@ -335,7 +335,7 @@ fi
 agg_flags=("${flags[@]}" --out="$work/run")
 before=$(digest "$work/run"/*)
 rc=0
-"$bin" aggregator --listen=127.0.0.1:0 --clients=$n "${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 \
+"$bin" aggregator --insecure --listen=127.0.0.1:0 --clients=$n "${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 \
   --downlink=delta --rounds=$((rounds + 1)) --out="$work/run" > "$work/r1.out" 2> "$work/r1.err" || rc=$?
 if [ $rc != 0 ] && grep -q "another configuration (rounds: $rounds there, $((rounds + 1)) here)" "$work/r1.err" &&
    [ "$(digest "$work/run"/*)" = "$before" ]; then
@@ -345,7 +345,7 @@ else
 fi
 before=$(digest "$work/sim"/*)
 rc=0
-"$bin" aggregator --listen=127.0.0.1:0 --clients=$n "${flags[@]}" --out="$work/sim" > "$work/r2.out" 2> "$work/r2.err" || rc=$?
+"$bin" aggregator --insecure --listen=127.0.0.1:0 --clients=$n "${flags[@]}" --out="$work/sim" > "$work/r2.out" 2> "$work/r2.err" || rc=$?
 if [ $rc != 0 ] && grep -q "already holds a run" "$work/r2.err" && [ "$(digest "$work/sim"/*)" = "$before" ]; then
   pass "an aggregator on simulate's directory (rows, no checkpoint) refused (exit $rc)"
 else

@@ -85,7 +85,7 @@ rounds=2000
 linger=10
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
 start=$(now)
-timeout 300 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_metrics" \
+timeout 300 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_metrics" \
   --linger-seconds=$linger --clients=683 --out="$work/run" "${problem[@]}" \
   --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=$rounds > "$work/aggregator.out" 2> "$work/aggregator.err" &
 agg_pid=$!; pids+=("$agg_pid")
@@ -94,7 +94,7 @@ wait_for '"$bin" health --target=127.0.0.1:$grpc_port >/dev/null 2>&1' 30 ||
 slices=(0-227 228-455 456-682)
 w_pids=()
 for i in 0 1 2; do
-  timeout 300 "$bin" worker --aggregator="127.0.0.1:$grpc_port" --client-ids=${slices[$i]} \
+  timeout 300 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=${slices[$i]} \
     --metrics-listen="127.0.0.1:${w_ports[$i]}" --linger-seconds=$linger "${problem[@]}" \
     > "$work/worker-$i.out" 2> "$work/worker-$i.err" &
   w_pids+=($!); pids+=($!)
@@ -176,16 +176,16 @@ fi
 # 300-682: the aggregator refuses client 300 while A holds it; B retries for its connect timeout and
 # then names the reason.
 grpc_port=$(free_port)
-timeout 120 "$bin" aggregator --exit-when-complete --listen="127.0.0.1:$grpc_port" --clients=683 "${problem[@]}" \
+timeout 120 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --clients=683 "${problem[@]}" \
   --algorithm=norm-ef21 --rounds=5 > "$work/overlap-aggregator.out" 2> "$work/overlap-aggregator.err" &
 agg_pid=$!; pids+=("$agg_pid")
 wait_for '"$bin" health --target=127.0.0.1:$grpc_port >/dev/null 2>&1' 30
-timeout 120 "$bin" worker --aggregator="127.0.0.1:$grpc_port" --client-ids=0-400 "${problem[@]}" \
+timeout 120 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=0-400 "${problem[@]}" \
   > /dev/null 2> "$work/overlap-a.err" &
 a_pid=$!; pids+=("$a_pid")
 wait_for 'grep -q "attached to aggregator" "$work/overlap-a.err"' 30
 t0=$(now)
-timeout 60 "$bin" worker --aggregator="127.0.0.1:$grpc_port" --client-ids=300-682 \
+timeout 60 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=300-682 \
   --connect-timeout-seconds=3 "${problem[@]}" > /dev/null 2> "$work/overlap-b.err"
 b_rc=$?
 t1=$(now)
@@ -199,7 +199,7 @@ else
   fail "overlapping --client-ids: exit $b_rc after ${secs} s: $(cat "$work/overlap-b.err")"
 fi
 # The first worker is unaffected: with the rest of the clients the run completes.
-timeout 120 "$bin" worker --aggregator="127.0.0.1:$grpc_port" --client-ids=401-682 "${problem[@]}" \
+timeout 120 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=401-682 "${problem[@]}" \
   > /dev/null 2> "$work/overlap-c.err"
 c_rc=$?
 wait "$a_pid"; a_rc=$?
