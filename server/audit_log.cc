@@ -1,7 +1,7 @@
 #include "server/audit_log.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/base/json.h"
+#include "nlohmann/json.hpp"
 
 namespace ef21 {
 
@@ -21,11 +21,11 @@ std::string FormatIdRanges(const std::vector<int64_t>& ids) {
 }
 
 std::string AuditLog::Format(const AuditEvent& e, absl::Time time, int64_t repeats) {
-  std::string line = absl::StrCat(
-      "{\"time\":", JsonQuote(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone())),
-      ",\"event\":", JsonQuote(EnumName(e.event)));
+  nlohmann::ordered_json line = nlohmann::ordered_json::object();
+  line["time"] = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
+  line["event"] = EnumName(e.event);
   auto field = [&](const char* key, const std::string& value) {
-    if (!value.empty()) absl::StrAppend(&line, ",\"", key, "\":", JsonQuote(value));
+    if (!value.empty()) line[key] = value;
   };
   field("peer", e.peer);
   field("identity", e.identity);
@@ -34,9 +34,9 @@ std::string AuditLog::Format(const AuditEvent& e, absl::Time time, int64_t repea
   field("code", e.code);
   if (e.reason.has_value()) field("reason", EnumName(*e.reason));
   field("detail", e.detail);
-  if (repeats > 0) absl::StrAppend(&line, ",\"repeats\":", repeats);
-  line += "}";
-  return line;
+  if (repeats > 0) line["repeats"] = repeats;
+  // What a peer sent may be any bytes: invalid UTF-8 is replaced, never thrown on.
+  return line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 void AuditLog::Record(const AuditEvent& event) {
