@@ -1,0 +1,217 @@
+// libFuzzer target: a whole WorkerMessage through the aggregator's validation, as a Train stream
+// applies it (server/aggregator_service.cc): the shape checks, Attach against the run, the batch
+// order, DecodeUpdate with the value cap, and the RoundCoordinator's Submit. Each input runs on a
+// fresh coordinator of a small run (logistic regression on breast-cancer, 2 clients, norm-EF21
+// top-2) in which client 1 has already sent its round-0 update and client 0 is attached on the
+// fuzzed stream, so an accepted update for client 0 closes the round.
+//
+// Invariants (a violation aborts):
+//   - a refused message leaves the coordinator's state hash unchanged;
+//   - whatever is accepted, every x a RoundStart carries and the state stay finite: no message
+//     can overflow the model (issue 10: one client sending 1.7e308 killed the run).
+//
+// EF21_SOURCE_DIR (environment, else the compile-time source directory) locates the data: the
+// target works in that directory.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <unistd.h>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/run/problem_factory.h"
+#include "common/run/run_config.h"
+#include "common/run/run_log.h"
+#include "ef21/v1/ef21.pb.h"
+#include "proto/codec.h"
+#include "server/round_coordinator.h"
+
+namespace ef21 {
+namespace {
+
+// A stream end that keeps what the coordinator sends it.
+class RecordingSink final : public StreamSink {
+ public:
+  void Send(std::shared_ptr<const v1::ServerMessage> message) override {
+    absl::MutexLock lock(&mu_);
+    sent_.push_back(std::move(message));
+  }
+  void FinishAfterQueue() override {}
+  void Abort(const absl::Status&) override {}
+  const StreamInfo& info() const override { return info_; }
+  std::vector<std::shared_ptr<const v1::ServerMessage>> sent() {
+    absl::MutexLock lock(&mu_);
+    return sent_;
+  }
+
+ private:
+  StreamInfo info_{"fuzz", "", "fuzz"};
+  absl::Mutex mu_;
+  std::vector<std::shared_ptr<const v1::ServerMessage>> sent_;
+};
+
+struct Fixture {
+  RunConfig config;
+  std::shared_ptr<const MethodContext> context;
+  Vector x0;
+  v1::Attach attach0;
+  v1::Attach attach1;
+  v1::Update update1;  // client 1's honest round-0 update
+};
+
+const Fixture& GetFixture() {
+  static const Fixture* const fixture = [] {
+    auto* f = new Fixture;
+    const char* env = std::getenv("EF21_SOURCE_DIR");
+    const std::string source = env != nullptr ? env : EF21_SOURCE_DIR;
+    // The data path relative to the source directory, as in the seeds (make_fuzz_seeds).
+    if (::chdir(source.c_str()) != 0) std::abort();
+    f->config.problem = ProblemKind::kLogreg;
+    f->config.data = "data/libsvm/breast-cancer_scale";
+    f->config.split = Split::kContiguous;
+    f->config.clients = 2;
+    f->config.algorithm = Algorithm::kNormEf21;
+    f->config.k = 2;
+    f->config.rounds = 3;
+    f->config.threads = 1;
+    // Every RoundStart carries x, which the finiteness check reads.
+    f->config.downlink = DownlinkMode::kDense;
+    auto problem = CreateProblem(f->config);
+    if (!problem.ok()) {
+      std::fprintf(stderr, "worker_message_fuzzer: %s\n", problem.status().ToString().c_str());
+      std::abort();
+    }
+    auto x0 = CreateStartingPoint(f->config, **problem);
+    auto context = MethodContext::Create(f->config.ToMethodOptions(), *problem);
+    if (!x0.ok() || !context.ok()) std::abort();
+    f->x0 = *x0;
+    f->context = *context;
+    for (int64_t id : {0, 1}) {
+      v1::Attach& a = id == 0 ? f->attach0 : f->attach1;
+      a.add_client_ids(static_cast<uint32_t>(id));
+      ProblemToSpec(f->config, a.mutable_problem());
+      a.set_dim(static_cast<uint32_t>((*problem)->dim()));
+      a.set_clients(static_cast<uint32_t>((*problem)->num_clients()));
+      const std::vector<int64_t> ids = {id};
+      uint64_t digest = 0;
+      ClientDataDigests(**problem, ids, &digest);
+      a.set_data_digest(CombineDataDigests(ids, {&digest, 1}));
+    }
+    // Client 1's honest round 0 at x0.
+    std::unique_ptr<ClientMethod> client1 = ClientMethod::Create(f->context, 1);
+    EvalPoint point;
+    (*problem)->Prepare(f->x0, &point);
+    ClientRound request;
+    request.round = 0;
+    request.point = &point;
+    request.stepsize = 0;
+    request.want_gradient = f->context->DiagnosticRound(0);
+    ClientMessage message;
+    client1->Step(request, &message);
+    EncodeUpdate(0, 1, message, request.want_gradient, f->config.value_type, &f->update1);
+    return f;
+  }();
+  return *fixture;
+}
+
+bool AllFinite(const v1::ServerMessage& m) {
+  if (!m.has_round_start()) return true;
+  for (double v : m.round_start().x()) {
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+// What the Train stream does with one message after `attached` attached client 0 (see
+// TrainReactor::Handle); returns whether it was accepted.
+bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, RecordingSink& attached,
+           RecordingSink& fresh) {
+  const MethodContext& context = coordinator.context();
+  RejectionReason reason = RejectionReason::kMalformedMessage;
+  if (in.has_attach() && in.updates_size() > 0) return false;
+  if (in.has_attach()) {
+    // On the attached stream a second Attach is refused before the coordinator; a fresh stream
+    // takes it to the run.
+    return coordinator.Attach(&fresh, in.attach(), &reason).ok();
+  }
+  if (in.updates_size() == 0) return false;
+  std::vector<DecodedUpdate> decoded(static_cast<size_t>(in.updates_size()));
+  int64_t previous = -1;
+  for (int j = 0; j < in.updates_size(); ++j) {
+    const v1::Update& u = in.updates(j);
+    const int64_t client = u.client_id();
+    if (client <= previous && client < context.num_clients()) return false;
+    if (!DecodeUpdate(u, context, &decoded[j], &reason, 1e30).ok()) return false;
+    previous = client;
+  }
+  int duplicates = 0;
+  return coordinator.Submit(&attached, absl::MakeSpan(decoded), &duplicates, &reason).ok();
+}
+
+}  // namespace
+}  // namespace ef21
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace ef21;
+  const Fixture& f = GetFixture();
+  v1::WorkerMessage in;
+  if (!in.ParseFromArray(data, static_cast<int>(size))) return 0;
+
+  auto log = RunLog::Create("", f.config.ToJson(), f.config.eps);
+  if (!log.ok()) std::abort();
+  RoundCoordinator::Options options;
+  options.context = f.context;
+  options.config = f.config;
+  options.x0 = f.x0;
+  options.log = log->get();
+  options.run_id = "fuzz";
+  options.max_abs_value = 1e30;
+  auto coordinator = RoundCoordinator::Create(std::move(options));
+  if (!coordinator.ok()) std::abort();
+  RoundCoordinator& c = **coordinator;
+
+  RecordingSink sink0, sink1, fresh;
+  RejectionReason reason;
+  if (!c.Attach(&sink0, f.attach0, &reason).ok() || !c.Attach(&sink1, f.attach1, &reason).ok()) {
+    std::abort();
+  }
+  std::vector<DecodedUpdate> honest(1);
+  if (!DecodeUpdate(f.update1, c.context(), &honest[0], &reason, 1e30).ok()) std::abort();
+  int duplicates = 0;
+  if (!c.Submit(&sink1, absl::MakeSpan(honest), &duplicates, &reason).ok()) std::abort();
+  if (!c.WaitForReceived(1, absl::Seconds(10))) std::abort();
+
+  const uint64_t before = c.StateHash();
+  const bool accepted = Apply(in, c, sink0, fresh);
+  if (!accepted && c.StateHash() != before) {
+    std::fprintf(stderr, "a refused message changed the state\n");
+    std::abort();
+  }
+  if (accepted) {
+    // An accepted update of client 0 closes round 0 on the closer thread, or is refused there
+    // (it would take g_0 past the bound), which restores the state as it was: wait for either.
+    auto round1_started = [&] {
+      for (const auto& m : sink1.sent()) {
+        if (m->has_round_start() && m->round_start().round() == 1) return true;
+      }
+      return false;
+    };
+    const absl::Time end = absl::Now() + absl::Seconds(5);
+    while (!round1_started() && c.StateHash() != before && absl::Now() < end) {
+      absl::SleepFor(absl::Microseconds(20));
+    }
+  }
+  for (RecordingSink* sink : {&sink0, &sink1, &fresh}) {
+    for (const auto& m : sink->sent()) {
+      if (!AllFinite(*m)) {
+        std::fprintf(stderr, "a RoundStart carries a non-finite x\n");
+        std::abort();
+      }
+    }
+  }
+  c.Stop("fuzz input done");
+  return 0;
+}
