@@ -1,9 +1,9 @@
 // The exact delta downlink against dense x (issue 11): on the polynomial with d = 10^6, 16 clients
-// (Gaussian gradient noise, so their messages differ), top-k with k = 10^4, f32 values, norm-ef21-sgd,
-// it prints per round the bytes of the RoundStart a host receives under --downlink=delta, the
-// coded size of the round's sparse update (Σ_i c_i on its union of indices, coded as one uplink
-// SparseVector with f32 values), their ratio (target ≤ 1.3), and the dense RoundStart (8·d bytes).
-// Byte counts, not times: exact and independent of the machine.
+// (Gaussian gradient noise, so their messages differ), top-k with k = 10^4, f32 values,
+// norm-ef21-sgd, it prints per round the bytes of the RoundStart a host receives under
+// --downlink=delta, the coded size of the round's sparse update (Σ_i c_i on its union of indices,
+// coded as one uplink SparseVector with f32 values), their ratio (target ≤ 1.3), and the dense
+// RoundStart (8·d bytes). Byte counts, not times: exact and independent of the machine.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -33,15 +33,15 @@ int main(int argc, char** argv) {
   std::printf("polynomial d=%lld, %lld clients, norm-ef21-sgd (sigma 0.5), top-k k=%lld, f32:\n",
               static_cast<long long>(d), static_cast<long long>(config.clients),
               static_cast<long long>(config.k));
-  std::printf("%6s %10s %12s %14s %8s %12s %8s\n", "round", "union", "delta bytes",
-              "update bytes", "ratio", "dense bytes", "dense/delta");
+  std::printf("%6s %10s %12s %14s %8s %12s %8s\n", "round", "union", "delta bytes", "update bytes",
+              "ratio", "dense bytes", "dense/delta");
   double worst = 0.0;
   while ((*sim)->RunRound(nullptr)) {
     const ef21::ServerMethod& server = (*sim)->server();
     const ef21::RoundDelta& delta = server.last_delta();
     if (delta.round == 0 || server.round() > static_cast<uint64_t>(config.rounds)) continue;
-    const ef21::DownlinkSizes sizes =
-        ef21::MeasureDownlink(server.round(), d, server.stepsize(), false, delta, config.value_type);
+    const ef21::DownlinkSizes sizes = ef21::MeasureDownlink(server.round(), d, server.stepsize(),
+                                                            false, delta, config.value_type);
     const int64_t update = ef21::SparseVectorWireBytes(delta.sum, config.value_type);
     const double ratio = static_cast<double>(sizes.delta) / static_cast<double>(update);
     worst = std::max(worst, ratio);

@@ -8,7 +8,6 @@
 #include <cstdio>
 
 #include "Eigen/Dense"
-
 #include "Spectra/SymEigsSolver.h"
 #include "bench/ratio_reporter.h"
 #include "common/base/linalg.h"
@@ -101,13 +100,15 @@ int main(int argc, char** argv) {
   const double exact_row = ef21::Row().squaredNorm();
   // λ_max(AᵀA/m) = λ_max(AAᵀ/m): a dense 200 × 200 eigenproblem, solved exactly for reference.
   const Eigen::MatrixXd small = ef21::Wide() * ef21::Wide().transpose() / ef21::Wide().rows();
-  const double exact_wide = Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(small).eigenvalues().maxCoeff();
-  std::printf("\nwide (200 x 20000, exact %.15g): ours %.15g (rel. error %.2e), Spectra %.15g "
-              "(rel. error %.2e); Spectra/ours time %.2fx\n",
-              exact_wide, ours_wide, std::abs(ours_wide - exact_wide) / exact_wide, spectra_wide,
-              std::abs(spectra_wide - exact_wide) / exact_wide,
-              reporter.Nanoseconds("BM_SpectraWide/min_time:2.000") /
-                  reporter.Nanoseconds("BM_OursWide/min_time:2.000"));
+  const double exact_wide =
+      Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd>(small).eigenvalues().maxCoeff();
+  std::printf(
+      "\nwide (200 x 20000, exact %.15g): ours %.15g (rel. error %.2e), Spectra %.15g "
+      "(rel. error %.2e); Spectra/ours time %.2fx\n",
+      exact_wide, ours_wide, std::abs(ours_wide - exact_wide) / exact_wide, spectra_wide,
+      std::abs(spectra_wide - exact_wide) / exact_wide,
+      reporter.Nanoseconds("BM_SpectraWide/min_time:2.000") /
+          reporter.Nanoseconds("BM_OursWide/min_time:2.000"));
   std::printf("row (rank 1, exact %.15g): ours %.15g, Spectra %.15g; Spectra/ours time %.2fx\n",
               exact_row, ours_row, spectra_row,
               reporter.Nanoseconds("BM_SpectraRow") / reporter.Nanoseconds("BM_OursRow"));

@@ -51,7 +51,8 @@ std::shared_ptr<const ImageData> RandomCifarLike(int64_t train, int64_t test) {
     CounterRng rng(1, Purpose::kSynthetic, set == &data->train ? 0 : 1, 0);
     set->pixels.resize(set->count * set->image_size());
     for (uint8_t& p : set->pixels) p = static_cast<uint8_t>(rng.NextBelow(256));
-    for (int64_t i = 0; i < set->count; ++i) set->labels.push_back(static_cast<int32_t>(rng.NextBelow(10)));
+    for (int64_t i = 0; i < set->count; ++i)
+      set->labels.push_back(static_cast<int32_t>(rng.NextBelow(10)));
   }
   return data;
 }
@@ -142,9 +143,11 @@ void TopK(int64_t d, int64_t k) {
     top_k->Compress(v, {0, 0, static_cast<uint64_t>(r)}, &out);
   }
   const double select = (Now() - t0) / reps;
-  std::printf("top-k d=%lld k=%lld: %.3f ms; one pass (sum of squares) %.3f ms; ratio %.2f (target <= 3)%s\n",
-              static_cast<long long>(d), static_cast<long long>(k), select * 1e3, pass * 1e3,
-              select / pass, sink == 0 ? " " : "");
+  std::printf(
+      "top-k d=%lld k=%lld: %.3f ms; one pass (sum of squares) %.3f ms; ratio %.2f (target <= "
+      "3)%s\n",
+      static_cast<long long>(d), static_cast<long long>(k), select * 1e3, pass * 1e3, select / pass,
+      sink == 0 ? " " : "");
 }
 
 }  // namespace
@@ -157,18 +160,19 @@ int main(int argc, char** argv) {
   }
   using namespace ef21;
   const Timing floor = Floor(2);
-  std::printf("floor: 5 fwd+bwd ResNet-20 batch 128, 1 thread: %.3f s wall, %.3f s CPU\n", floor.wall,
-              floor.cpu);
+  std::printf("floor: 5 fwd+bwd ResNet-20 batch 128, 1 thread: %.3f s wall, %.3f s CPU\n",
+              floor.wall, floor.cpu);
   std::fflush(stdout);
   int64_t d = 0;
   for (int64_t threads : {2, 5}) {
     const double rss_before = PeakRssMb();
     const Timing sim = Simulate(threads, rounds, &d);
-    std::printf("simulate, %lld threads: %.3f s/round wall (%.2f x floor, target <= 0.55), "
-                "%.3f s CPU/round; non-compute CPU share %.1f %% (target <= 3 %%); peak RSS %.0f MB "
-                "(was %.0f)\n",
-                static_cast<long long>(threads), sim.wall, sim.wall / floor.wall, sim.cpu,
-                100.0 * (sim.cpu - floor.cpu) / sim.cpu, PeakRssMb(), rss_before);
+    std::printf(
+        "simulate, %lld threads: %.3f s/round wall (%.2f x floor, target <= 0.55), "
+        "%.3f s CPU/round; non-compute CPU share %.1f %% (target <= 3 %%); peak RSS %.0f MB "
+        "(was %.0f)\n",
+        static_cast<long long>(threads), sim.wall, sim.wall / floor.wall, sim.cpu,
+        100.0 * (sim.cpu - floor.cpu) / sim.cpu, PeakRssMb(), rss_before);
     std::fflush(stdout);
   }
   TopK(d, 2700);

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "bench/ratio_reporter.h"
-#include "common/compress/compressor.h"
 #include "common/base/rng.h"
+#include "common/compress/compressor.h"
 
 namespace ef21 {
 namespace {

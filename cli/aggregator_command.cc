@@ -6,12 +6,12 @@
 #include <cstdio>
 #include <mutex>
 
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
 #include "cli/signal_waiter.h"
-#include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/base/status_macros.h"
 #include "server/aggregator.h"
 
@@ -20,8 +20,10 @@ namespace {
 
 // Waiting for workers is part of the wall time but not of the round durations.
 void PrintWaiting(const char* who, double seconds) {
-  std::fprintf(stderr, "%s: waited %.3f s for workers (in the wall time, not in "
-               "ef21_round_duration_seconds)\n", who, seconds);
+  std::fprintf(stderr,
+               "%s: waited %.3f s for workers (in the wall time, not in "
+               "ef21_round_duration_seconds)\n",
+               who, seconds);
 }
 
 absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
@@ -54,9 +56,10 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   }
   const RoundCoordinator& coordinator = aggregator->coordinator();
   const std::string resumed =
-      !aggregator->resumed()           ? ""
-      : aggregator->served_finished() ? " (complete: serving the finished run)"
-                                       : absl::StrCat(" (resumed at round ", coordinator.rounds_closed(), ")");
+      !aggregator->resumed() ? ""
+      : aggregator->served_finished()
+          ? " (complete: serving the finished run)"
+          : absl::StrCat(" (resumed at round ", coordinator.rounds_closed(), ")");
   std::printf("run %s: %lld clients, %lld rounds%s\n", aggregator->run_id().c_str(),
               static_cast<long long>(coordinator.context().num_clients()),
               static_cast<long long>(options.config.rounds), resumed.c_str());
@@ -70,7 +73,8 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
     // supervisor that restarts whatever the exit code would otherwise start it again.
     EF21_RETURN_IF_ERROR(aggregator->WriteSummary());
     if (!aggregator->served_finished()) {
-      std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
+      std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary())
+                     .c_str(),
                  stdout);
     }
     std::printf("run %s complete; serving it until SIGTERM\n", aggregator->run_id().c_str());
@@ -79,17 +83,20 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   }
   const RoundCoordinator::CheckpointStats stats = coordinator.checkpoint_stats();
   if (stats.count > 0) {
-    std::fprintf(stderr, "ef21 aggregator: %lld checkpoints of %lld bytes, %.3f s in all, %.3f s at most\n",
+    std::fprintf(stderr,
+                 "ef21 aggregator: %lld checkpoints of %lld bytes, %.3f s in all, %.3f s at most\n",
                  static_cast<long long>(stats.count), static_cast<long long>(stats.bytes),
                  stats.total_seconds, stats.max_seconds);
   }
   absl::Status status = aggregator->Shutdown();
   // The outcome first, so it is visible while /metrics lingers.
   if (status.ok() && complete && exit_when_complete && !aggregator->served_finished()) {
-    std::fputs(FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
-               stdout);
+    std::fputs(
+        FormatSummary(AlgorithmName(options.config.algorithm), aggregator->log().summary()).c_str(),
+        stdout);
   } else if (status.ok() && !complete) {
-    std::fprintf(stderr, "ef21 aggregator: stopped (%s) %s; %s/metrics.csv holds every closed "
+    std::fprintf(stderr,
+                 "ef21 aggregator: stopped (%s) %s; %s/metrics.csv holds every closed "
                  "round\n",
                  signals.received().empty() ? "shutdown" : signals.received().c_str(),
                  DescribeClosedRounds(aggregator->coordinator().rounds_closed()).c_str(),
@@ -98,8 +105,10 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   PrintWaiting("ef21 aggregator", aggregator->coordinator().waiting_seconds());
   std::fflush(stdout);
   if (linger_seconds > 0 && !signalled) {
-    std::fprintf(stderr, "ef21 aggregator: keeping /metrics up for %g s (--linger-seconds; a "
-                 "signal ends it)\n", linger_seconds);
+    std::fprintf(stderr,
+                 "ef21 aggregator: keeping /metrics up for %g s (--linger-seconds; a "
+                 "signal ends it)\n",
+                 linger_seconds);
     const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
     while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
   }
@@ -132,12 +141,15 @@ int AggregatorCommand(const std::vector<std::string>& args) {
       "serves it as finished. Another configuration in --out is refused (--overwrite\n"
       "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.");
   const std::string g = "Federation";
-  AddString(flags.get(), "listen", &options.listen, "HOST:PORT", "HOST:PORT to serve on (port 0 picks one)")
+  AddString(flags.get(), "listen", &options.listen, "HOST:PORT",
+            "HOST:PORT to serve on (port 0 picks one)")
       ->group(g);
   AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
             "HOST:PORT for Prometheus /metrics")
-      ->default_str("none")->group(g);
-  AddDouble(flags.get(), "linger-seconds", &linger_seconds, "keep /metrics up this long after the run")
+      ->default_str("none")
+      ->group(g);
+  AddDouble(flags.get(), "linger-seconds", &linger_seconds,
+            "keep /metrics up this long after the run")
       ->group(g);
   AddInt(flags.get(), "checkpoint-every", &options.checkpoint_every_rounds,
          "checkpoint every this many closed rounds (0: not by rounds)")
@@ -184,7 +196,8 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   AddProblemFlags(flags.get(), &config);
   AddAlgorithmFlags(flags.get(), &config);
   return RunSubcommand(*flags, args, [&] {
-    if (config.problem == ProblemKind::kLogreg && config.split == Split::kRow && config.clients != 0) {
+    if (config.problem == ProblemKind::kLogreg && config.split == Split::kRow &&
+        config.clients != 0) {
       options.expected_clients = config.clients;
       config.clients = 0;
     }

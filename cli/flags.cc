@@ -45,7 +45,8 @@ class HelpFormatter : public CLI::Formatter {
 
   HelpFormatter() { column_width(32); }
 
-  std::string make_help(const CLI::App* app, std::string name, CLI::AppFormatMode mode) const override {
+  std::string make_help(const CLI::App* app, std::string name,
+                        CLI::AppFormatMode mode) const override {
     std::string help = absl::StrCat(make_usage(app, name), "\n", app->get_description(), "\n",
                                     make_groups(app, mode), "\n", make_footer(app));
     return absl::StrReplaceAll(help, {{"\n\n\n", "\n\n"}});
@@ -66,7 +67,8 @@ class HelpFormatter : public CLI::Formatter {
     const std::string& desc = opt->get_description();
     if (opt->get_default_str().empty()) return desc;
     const std::string shown = absl::StrCat("(default: ", opt->get_default_str(), ")");
-    const size_t last_line = desc.size() - (desc.rfind('\n') == std::string::npos ? 0 : desc.rfind('\n') + 1);
+    const size_t last_line =
+        desc.size() - (desc.rfind('\n') == std::string::npos ? 0 : desc.rfind('\n') + 1);
     return absl::StrCat(desc, last_line + 1 + shown.size() > kDescriptionWidth ? "\n" : " ", shown);
   }
 };
@@ -79,7 +81,8 @@ class ConfigFile : public CLI::ConfigTOML {
   explicit ConfigFile(std::string command) : command_(std::move(command)) {}
 
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    const std::string text((std::istreambuf_iterator<char>(input)), std::istreambuf_iterator<char>());
+    const std::string text((std::istreambuf_iterator<char>(input)),
+                           std::istreambuf_iterator<char>());
     const size_t first = text.find_first_not_of(" \t\r\n");
     std::vector<CLI::ConfigItem> items;
     if (first != std::string::npos && text[first] == '{') {
@@ -111,14 +114,16 @@ class ConfigFile : public CLI::ConfigTOML {
     } catch (const nlohmann::json::parse_error& e) {
       throw CLI::ConfigError(absl::StrCat("not valid JSON: ", e.what()));
     }
-    if (!o.is_object()) throw CLI::ConfigError(absl::StrCat("expected a JSON object, got ", o.type_name()));
+    if (!o.is_object())
+      throw CLI::ConfigError(absl::StrCat("expected a JSON object, got ", o.type_name()));
     std::vector<CLI::ConfigItem> items;
     auto add = [&items](const std::vector<std::string>& parents, const std::string& key,
                         const nlohmann::ordered_json& value) {
       absl::StatusOr<std::string> text = JsonFlagText(value);
       if (!text.ok()) {
         throw CLI::ConfigError(absl::StrCat("key \"", absl::StrJoin(parents, "."),
-                                            parents.empty() ? "" : ".", key, "\": ", text.status().message()));
+                                            parents.empty() ? "" : ".", key,
+                                            "\": ", text.status().message()));
       }
       items.push_back({parents, key, {*text}});
     };
@@ -163,8 +168,9 @@ std::string UnknownFlag(const CLI::App& app, const std::string& name) {
       }
     }
   }
-  return absl::StrCat("unknown flag --", name,
-                      suggestion.empty() ? "" : absl::StrCat(" (did you mean --", suggestion, "?)"));
+  return absl::StrCat(
+      "unknown flag --", name,
+      suggestion.empty() ? "" : absl::StrCat(" (did you mean --", suggestion, "?)"));
 }
 
 std::string CommandName(const CLI::App& app) {
@@ -200,8 +206,9 @@ absl::Status Translate(const CLI::App& app, const CLI::ParseError& e) {
       const bool sectioned = key.find('.') != std::string::npos;
       return absl::InvalidArgumentError(absl::StrCat(
           config, ": unknown key \"", key, "\": ",
-          sectioned ? "sections are named after subcommands (simulate, run, aggregator, worker, health)"
-                    : absl::StrCat(app.get_name(), " has no flag --", key)));
+          sectioned
+              ? "sections are named after subcommands (simulate, run, aggregator, worker, health)"
+              : absl::StrCat(app.get_name(), " has no flag --", key)));
     }
     return absl::InvalidArgumentError(absl::StrCat(config, ": ", message));
   }
@@ -213,9 +220,9 @@ absl::Status Translate(const CLI::App& app, const CLI::ParseError& e) {
 }
 
 // A RunConfig field as a flag: the value goes through RunConfig::Set.
-CLI::Option* AddRunFlag(CLI::App* app, RunConfig* c, const std::string& group, const std::string& name,
-                        const std::string& value_hint, const std::string& help,
-                        const std::string& default_text = "") {
+CLI::Option* AddRunFlag(CLI::App* app, RunConfig* c, const std::string& group,
+                        const std::string& name, const std::string& value_hint,
+                        const std::string& help, const std::string& default_text = "") {
   CLI::Option* opt = app->add_option_function<std::string>(
       "--" + name, [c, name](const std::string& v) { ThrowIfError(c->Set(name, v)); }, help);
   const std::string vocabulary = RunConfig::ValueHint(name);
@@ -231,7 +238,8 @@ std::unique_ptr<CLI::App> NewCommandFlags(const std::string& command, const std:
   auto app = std::make_unique<CLI::App>(synopsis, "ef21 " + command);
   app->formatter(std::make_shared<HelpFormatter>());
   app->get_help_ptr()->group("General");
-  app->set_config("--config", "", "run configuration file, JSON or TOML, whose keys are flag names;\n"
+  app->set_config("--config", "",
+                  "run configuration file, JSON or TOML, whose keys are flag names;\n"
                   "flags given here override it (README: \"Configuration files\")")
       ->type_name("FILE")
       ->group("General");
@@ -252,7 +260,8 @@ CLI::Option* AddString(CLI::App* app, const std::string& name, std::string* targ
   return opt;
 }
 
-CLI::Option* AddInt(CLI::App* app, const std::string& name, int64_t* target, const std::string& help) {
+CLI::Option* AddInt(CLI::App* app, const std::string& name, int64_t* target,
+                    const std::string& help) {
   CLI::Option* opt = app->add_option_function<std::string>(
       "--" + name,
       [name, target](const std::string& v) {
@@ -263,7 +272,8 @@ CLI::Option* AddInt(CLI::App* app, const std::string& name, int64_t* target, con
   return opt;
 }
 
-CLI::Option* AddDouble(CLI::App* app, const std::string& name, double* target, const std::string& help) {
+CLI::Option* AddDouble(CLI::App* app, const std::string& name, double* target,
+                       const std::string& help) {
   CLI::Option* opt = app->add_option_function<std::string>(
       "--" + name,
       [name, target](const std::string& v) {
@@ -278,7 +288,8 @@ CLI::Option* AddDouble(CLI::App* app, const std::string& name, double* target, c
   return opt;
 }
 
-CLI::Option* AddBool(CLI::App* app, const std::string& name, bool* target, const std::string& help) {
+CLI::Option* AddBool(CLI::App* app, const std::string& name, bool* target,
+                     const std::string& help) {
   CLI::Option* opt = app->add_option_function<std::string>(
       "--" + name,
       [name, target](const std::string& v) {
@@ -306,7 +317,8 @@ void AddProblemFlags(CLI::App* app, RunConfig* c) {
   AddRunFlag(app, c, g, "data", "PATH",
              "LIBSVM file (logreg); data-set directory (network, default\n"
              "/usr/share/datasets/fashion-mnist)");
-  AddRunFlag(app, c, g, "features", "D", "declared dimension of the LIBSVM file (0: its largest index)");
+  AddRunFlag(app, c, g, "features", "D",
+             "declared dimension of the LIBSVM file (0: its largest index)");
   AddRunFlag(app, c, g, "synthetic", "MxD",
              "logreg on a synthetic set: M rows, D features, A_ij ~ N(0,1),\nb = ±1");
   AddRunFlag(app, c, g, "lambda", "X", "logreg regularizer λ", "0.1");
@@ -327,14 +339,16 @@ void AddProblemFlags(CLI::App* app, RunConfig* c) {
              "batches, --data=DIR)");
   AddRunFlag(app, c, g, "shards", "random|contiguous",
              "network: split of the training set among clients (random: the\npaper's)");
-  AddRunFlag(app, c, g, "train-samples", "N", "network: train on the first N training images only (0: all)");
+  AddRunFlag(app, c, g, "train-samples", "N",
+             "network: train on the first N training images only (0: all)");
   AddRunFlag(app, c, g, "diagnostics-samples", "N",
              "network: evaluate diagnostics on a fixed seeded subsample of N\n"
              "training and N test images (0: all)");
   AddRunFlag(app, c, g, "batch", "N",
              "minibatch rows per client per round, with replacement; networks:\n"
              "without replacement inside the batch (0: full gradient)");
-  AddRunFlag(app, c, g, "sigma", "X", "polynomial: std of Gaussian noise added to ∇f_i\n(0: exact)");
+  AddRunFlag(app, c, g, "sigma", "X",
+             "polynomial: std of Gaussian noise added to ∇f_i\n(0: exact)");
   AddRunFlag(app, c, g, "seed", "N", "run seed: x^0, rand-k, minibatches, noise, synthetic data");
 }
 
@@ -368,7 +382,8 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
   g = "Run";
   AddRunFlag(app, c, g, "out", "DIR", "run directory for config.json, metrics.csv, summary.json",
              "none: nothing is written");
-  AddBool(app, "overwrite", &c->overwrite, "replace a run already in --out (refused otherwise)")->group(g);
+  AddBool(app, "overwrite", &c->overwrite, "replace a run already in --out (refused otherwise)")
+      ->group(g);
   AddRunFlag(app, c, g, "threads", "N", "threads for client computation (0: one per core)");
   AddRunFlag(app, c, g, "diagnostics-every", "N",
              "rounds between exact ‖∇f(x)‖ evaluations (the last round always;\n"
@@ -399,9 +414,9 @@ absl::Status ParseFlags(CLI::App& app, const std::vector<std::string>& args, boo
   if (!extras.empty()) {
     absl::string_view first = extras.front();
     if (absl::ConsumePrefix(&first, "--") || absl::ConsumePrefix(&first, "-")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          UnknownFlag(app, std::string(first.substr(0, first.find('=')))), "; see ", app.get_name(),
-          " --help"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(UnknownFlag(app, std::string(first.substr(0, first.find('=')))), "; see ",
+                       app.get_name(), " --help"));
     }
     return absl::InvalidArgumentError(
         absl::StrCat("expected --name=value or --name value, got \"", extras.front(), "\""));

@@ -28,7 +28,7 @@ namespace ef21 {
 
 // The subcommands whose names may head a section of a configuration file.
 inline constexpr const char* kSubcommandNames[] = {"simulate", "run", "aggregator", "worker",
-                                                    "health"};
+                                                   "health"};
 
 // A subcommand's flag set: `command` is "simulate", "run", ...; `synopsis` opens its --help. Has
 // --help and --config=FILE.
@@ -38,8 +38,10 @@ std::unique_ptr<CLI::App> NewCommandFlags(const std::string& command, const std:
 // the default in --help unless it is empty (or `default_text` is given).
 CLI::Option* AddString(CLI::App* app, const std::string& name, std::string* target,
                        const std::string& value_hint, const std::string& help);
-CLI::Option* AddInt(CLI::App* app, const std::string& name, int64_t* target, const std::string& help);
-CLI::Option* AddDouble(CLI::App* app, const std::string& name, double* target, const std::string& help);
+CLI::Option* AddInt(CLI::App* app, const std::string& name, int64_t* target,
+                    const std::string& help);
+CLI::Option* AddDouble(CLI::App* app, const std::string& name, double* target,
+                       const std::string& help);
 // A boolean flag: --name (true), --name=true or --name=false; `name = true` in a file.
 CLI::Option* AddBool(CLI::App* app, const std::string& name, bool* target, const std::string& help);
 

@@ -2,8 +2,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "cli/commands.h"
 #include "absl/strings/str_cat.h"
+#include "cli/commands.h"
 #include "cli/flags.h"
 #include "common/base/bounded_file.h"
 #include "common/base/status_macros.h"
@@ -21,7 +21,8 @@ int HealthCommand(const std::vector<std::string>& args) {
       "Asks a server's grpc.health.v1 health service whether it is serving; exits 0 iff\n"
       "SERVING (1 when not serving or unreachable, 2 on bad flags).");
   const std::string g = "Health check";
-  AddString(flags.get(), "target", &target, "HOST:PORT", "HOST:PORT of the aggregator; required")->group(g);
+  AddString(flags.get(), "target", &target, "HOST:PORT", "HOST:PORT of the aggregator; required")
+      ->group(g);
   AddString(flags.get(), "service", &service, "NAME", "service name to ask about")
       ->default_str("\"\": the whole server")
       ->group(g);
@@ -36,7 +37,8 @@ int HealthCommand(const std::vector<std::string>& args) {
   bool asked = false, serving = false;
   const int code = RunSubcommand(*flags, args, [&]() -> absl::Status {
     if (target.empty()) return absl::InvalidArgumentError("--target=HOST:PORT is required");
-    if (!(timeout_seconds > 0)) return absl::InvalidArgumentError("--timeout-seconds must be positive");
+    if (!(timeout_seconds > 0))
+      return absl::InvalidArgumentError("--timeout-seconds must be positive");
     std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
     grpc::ChannelArguments channel_args;
     if (!tls_ca.empty()) {
@@ -57,7 +59,9 @@ int HealthCommand(const std::vector<std::string>& args) {
     grpc::health::v1::HealthCheckResponse response;
     const grpc::Status s = stub->Check(&context, request, &response);
     if (!s.ok()) return absl::UnavailableError(absl::StrCat(target, ": ", s.error_message()));
-    std::printf("%s\n", grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()).c_str());
+    std::printf(
+        "%s\n",
+        grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()).c_str());
     asked = true;
     serving = response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
     return absl::OkStatus();

@@ -37,10 +37,11 @@ constexpr Subcommand kSubcommands[] = {
 };
 
 void PrintUsage(std::FILE* out) {
-  std::fprintf(out,
-               "ef21: normalized error feedback (||EF21||, ||EF21-SGDM||) and baselines, simulated "
-               "or as a gRPC federation.\n\nusage: ef21 <command> [--flag=value | --flag value ...] "
-               "[--config=FILE]\n\ncommands:\n");
+  std::fprintf(
+      out,
+      "ef21: normalized error feedback (||EF21||, ||EF21-SGDM||) and baselines, simulated "
+      "or as a gRPC federation.\n\nusage: ef21 <command> [--flag=value | --flag value ...] "
+      "[--config=FILE]\n\ncommands:\n");
   for (const Subcommand& s : kSubcommands) std::fprintf(out, "  %-12s %s\n", s.name, s.summary);
   std::fprintf(out, "\n`ef21 <command> --help` lists a command's flags and their defaults.\n");
 }

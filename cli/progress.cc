@@ -22,7 +22,8 @@ void ProgressLine::Update(const MetricsRow& row) {
   const double now = MonotonicSeconds();
   if (row.round != rounds_ && now - last_draw_ < 0.1) return;
   last_draw_ = now;
-  std::fprintf(stderr, "\r%s round %llu/%llu  |g|=%.4g  loss=%.6g  |grad f|^2=%.3g  bits/client=%.4g  ",
+  std::fprintf(stderr,
+               "\r%s round %llu/%llu  |g|=%.4g  loss=%.6g  |grad f|^2=%.3g  bits/client=%.4g  ",
                label_.c_str(), static_cast<unsigned long long>(row.round),
                static_cast<unsigned long long>(rounds_), row.g_norm, row.loss, row.grad_norm_sq,
                row.paper_bits_per_client);
@@ -30,10 +31,11 @@ void ProgressLine::Update(const MetricsRow& row) {
 }
 
 std::string FormatSummary(const std::string& label, const RunSummary& s) {
-  std::string reached = s.first_round_below_eps >= 0
-                            ? absl::StrFormat("round %d (%.4g bits/client)", s.first_round_below_eps,
-                                              s.paper_bits_per_client_at_eps)
-                            : std::string("not reached");
+  std::string reached =
+      s.first_round_below_eps >= 0
+          ? absl::StrFormat("round %d (%.4g bits/client)", s.first_round_below_eps,
+                            s.paper_bits_per_client_at_eps)
+          : std::string("not reached");
   return absl::StrFormat(
       "%s: %d rounds in %.3f s; |grad f|^2 < %g: %s; min |grad f| = %.6g (round %d); final loss "
       "%.8g; %.6g paper bits/client, %.6g uplink bytes/client\n",

@@ -9,9 +9,9 @@
 #include <cstdio>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
@@ -47,7 +47,8 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv) {
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, raw[0], nullptr, &attr, raw.data(), environ);
   posix_spawnattr_destroy(&attr);
-  if (rc != 0) return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
+  if (rc != 0)
+    return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
   return pid;
 }
 
@@ -134,11 +135,13 @@ absl::Status Run(const RunOptions& o) {
     Child& c = children[w];
     c.first = n * w / p;
     c.last = n * (w + 1) / p - 1;
-    std::vector<std::string> argv = {"/proc/self/exe", "worker",
+    std::vector<std::string> argv = {"/proc/self/exe",
+                                     "worker",
                                      absl::StrCat("--aggregator=", aggregator->address()),
                                      absl::StrCat("--client-ids=", c.first, "-", c.last),
                                      absl::StrCat("--threads=", threads),
-                                     "--connect-timeout-seconds=10", "--insecure"};
+                                     "--connect-timeout-seconds=10",
+                                     "--insecure"};
     if (!o.metrics_listen.empty()) {
       argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
       argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));
@@ -176,8 +179,10 @@ absl::Status Run(const RunOptions& o) {
   }
   std::fputs(FormatSummary(AlgorithmName(o.config.algorithm), aggregator->log().summary()).c_str(),
              stdout);
-  std::fprintf(stderr, "ef21 run: waited %.3f s for workers (in the wall time, not in "
-               "ef21_round_duration_seconds)\n", aggregator->coordinator().waiting_seconds());
+  std::fprintf(stderr,
+               "ef21 run: waited %.3f s for workers (in the wall time, not in "
+               "ef21_round_duration_seconds)\n",
+               aggregator->coordinator().waiting_seconds());
   return absl::OkStatus();
 }
 
@@ -192,13 +197,16 @@ int RunCommand(const std::vector<std::string>& args) {
       "directory (config.json, metrics.csv, summary.json) and prints the same summary.");
   const std::string g = "Federation";
   AddInt(flags.get(), "worker-processes", &o.worker_processes,
-         "worker processes, each hosting a contiguous block of clients")->group(g);
+         "worker processes, each hosting a contiguous block of clients")
+      ->group(g);
   AddString(flags.get(), "metrics-listen", &o.metrics_listen, "HOST:PORT",
             "HOST:PORT for the aggregator's Prometheus /metrics; worker process w\n"
             "serves its own on HOST:PORT+1+w (port 0: free ports, printed)")
-      ->default_str("none")->group(g);
+      ->default_str("none")
+      ->group(g);
   AddDouble(flags.get(), "linger-seconds", &o.linger_seconds,
-            "keep every /metrics up this long after the last round")->group(g);
+            "keep every /metrics up this long after the last round")
+      ->group(g);
   AddProblemFlags(flags.get(), &o.config);
   AddAlgorithmFlags(flags.get(), &o.config);
   return RunSubcommand(*flags, args, [&] {

@@ -45,7 +45,8 @@ SignalWaiter::~SignalWaiter() {
 }
 
 void ExitWhileLoading(const std::string& command, const std::string& signal_name) {
-  std::fprintf(stderr, "ef21 %s: %s while loading; exiting\n", command.c_str(), signal_name.c_str());
+  std::fprintf(stderr, "ef21 %s: %s while loading; exiting\n", command.c_str(),
+               signal_name.c_str());
   std::fflush(stderr);
   std::_Exit(128 + (signal_name == "SIGINT" ? SIGINT : SIGTERM));
 }

@@ -4,8 +4,8 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
-#include "common/run/simulator.h"
 #include "common/base/status_macros.h"
+#include "common/run/simulator.h"
 
 namespace ef21 {
 namespace {
@@ -16,7 +16,8 @@ absl::Status Simulate(const RunConfig& config) {
   EF21_ASSIGN_OR_RETURN(auto log, RunLog::Create(config.out, config.ToJson(), config.eps));
   {
     ProgressLine progress(AlgorithmName(config.algorithm), config.rounds);
-    EF21_RETURN_IF_ERROR(simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
+    EF21_RETURN_IF_ERROR(
+        simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
   }
   EF21_RETURN_IF_ERROR(log->Finish(DescribeRun(simulator->context()), absl::OkStatus()));
   std::fputs(FormatSummary(AlgorithmName(config.algorithm), log->summary()).c_str(), stdout);
@@ -37,9 +38,10 @@ int SimulateCommand(const std::vector<std::string>& args) {
   return RunSubcommand(*flags, args, [&] {
     EF21_RETURN_IF_ERROR(config.Validate());
     if (config.out.empty()) {
-      std::fputs("ef21 simulate: no --out: nothing is written (no config.json, metrics.csv or "
-                 "summary.json); only the summary below\n",
-                 stderr);
+      std::fputs(
+          "ef21 simulate: no --out: nothing is written (no config.json, metrics.csv or "
+          "summary.json); only the summary below\n",
+          stderr);
     }
     return Simulate(config);
   });

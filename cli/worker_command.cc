@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/signal_waiter.h"
@@ -31,10 +30,10 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
     }
     ExitWhileLoading("worker", name);
   });
-  const std::string clients = options.first_client == options.last_client
-                                  ? absl::StrCat("client ", options.first_client)
-                                  : absl::StrCat("clients ", options.first_client, "-",
-                                                 options.last_client);
+  const std::string clients =
+      options.first_client == options.last_client
+          ? absl::StrCat("client ", options.first_client)
+          : absl::StrCat("clients ", options.first_client, "-", options.last_client);
   // One line per new reason to reconnect, and a reminder at most every 10 s while it persists.
   std::string last_message;
   absl::Time last_print = absl::InfinitePast();
@@ -51,8 +50,8 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   options.on_attached = [&](const std::string& id, uint64_t round, bool reattach) {
     run_id = id;
     std::fprintf(stderr, "ef21 worker: %s %s to aggregator %s, run %s, at round %llu\n",
-                 clients.c_str(), reattach ? "re-attached" : "attached",
-                 options.aggregator.c_str(), id.c_str(), static_cast<unsigned long long>(round));
+                 clients.c_str(), reattach ? "re-attached" : "attached", options.aggregator.c_str(),
+                 id.c_str(), static_cast<unsigned long long>(round));
     last_message.clear();
   };
   int64_t computed = 0;
@@ -81,18 +80,23 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
     return result.status();
   }
   if (result->stopped) {
-    std::fprintf(stderr, "ef21 worker: the aggregator stopped the run %s after round %llu (%s); "
-                 "exiting\n", run_id.c_str(), static_cast<unsigned long long>(result->rounds),
+    std::fprintf(stderr,
+                 "ef21 worker: the aggregator stopped the run %s after round %llu (%s); "
+                 "exiting\n",
+                 run_id.c_str(), static_cast<unsigned long long>(result->rounds),
                  result->reason.c_str());
   } else {
-    std::fprintf(stderr, "ef21 worker: run %s complete (rounds 0..%llu); %s computed %lld rounds, "
-                 "%lld reconnects\n", run_id.c_str(),
-                 static_cast<unsigned long long>(result->rounds), clients.c_str(),
+    std::fprintf(stderr,
+                 "ef21 worker: run %s complete (rounds 0..%llu); %s computed %lld rounds, "
+                 "%lld reconnects\n",
+                 run_id.c_str(), static_cast<unsigned long long>(result->rounds), clients.c_str(),
                  static_cast<long long>(computed), static_cast<long long>(result->reconnects));
   }
   if (linger_seconds > 0 && !signalled && host->metrics_port() != 0) {
-    std::fprintf(stderr, "ef21 worker: keeping /metrics up for %g s (--linger-seconds; a signal "
-                 "ends it)\n", linger_seconds);
+    std::fprintf(stderr,
+                 "ef21 worker: keeping /metrics up for %g s (--linger-seconds; a signal "
+                 "ends it)\n",
+                 linger_seconds);
     const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
     while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
   }
@@ -114,21 +118,25 @@ int WorkerCommand(const std::vector<std::string>& args) {
       "Reconnects with backoff when the aggregator is unreachable or the stream breaks;\n"
       "exits 0 when the aggregator ends the run.");
   const std::string g = "Federation";
-  AddString(flags.get(), "aggregator", &options.aggregator, "HOST:PORT", "HOST:PORT of the aggregator")
+  AddString(flags.get(), "aggregator", &options.aggregator, "HOST:PORT",
+            "HOST:PORT of the aggregator")
       ->group(g);
-  CLI::Option* client_ids =
-      AddString(flags.get(), "client-ids", &ids, "A-B", "the clients hosted: N or A-B (inclusive); required")
-          ->group(g);
+  CLI::Option* client_ids = AddString(flags.get(), "client-ids", &ids, "A-B",
+                                      "the clients hosted: N or A-B (inclusive); required")
+                                ->group(g);
   AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
             "HOST:PORT for Prometheus /metrics")
-      ->default_str("none")->group(g);
-  AddDouble(flags.get(), "linger-seconds", &linger_seconds, "keep /metrics up this long after the run ends")
+      ->default_str("none")
+      ->group(g);
+  AddDouble(flags.get(), "linger-seconds", &linger_seconds,
+            "keep /metrics up this long after the run ends")
       ->group(g);
   AddInt(flags.get(), "threads", &options.threads, "threads stepping the hosted clients")->group(g);
   AddString(flags.get(), "state-dir", &options.state_dir, "DIR",
             "directory for the hosted clients' momentum / EF14 error, saved\n"
             "every round so a restarted worker continues exactly")
-      ->default_str("none: memory only")->group(g);
+      ->default_str("none: memory only")
+      ->group(g);
   AddDouble(flags.get(), "connect-timeout-seconds", &connect_timeout_seconds,
             "how long the aggregator may stay unreachable, at start or after a\nbroken stream")
       ->group(g);
@@ -151,8 +159,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
   AddString(flags.get(), "tls-server-name", &options.tls_server_name, "NAME",
             "name the aggregator's certificate carries, when it differs from\n--aggregator's host")
       ->group(sec);
-  AddBool(flags.get(), "insecure", &insecure,
-          "connect in plaintext without authentication")
+  AddBool(flags.get(), "insecure", &insecure, "connect in plaintext without authentication")
       ->group(sec);
   AddProblemFlags(flags.get(), &options.problem);
   return RunSubcommand(*flags, args, [&] {

@@ -3,19 +3,19 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <random>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/run/problem_factory.h"
-#include "common/base/clock.h"
-#include "common/base/status_macros.h"
-#include "absl/strings/ascii.h"
 #include "common/base/bounded_file.h"
+#include "common/base/clock.h"
 #include "common/base/host_port.h"
+#include "common/base/status_macros.h"
+#include "common/run/problem_factory.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/codec.h"
 
@@ -79,7 +79,8 @@ absl::Status WorkerHost::Options::Validate() const {
           "the worker needs an identity: --tls-cert and --tls-key, or --token-file");
     }
   }
-  if (threads < 1) return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 1; got ", threads));
+  if (threads < 1)
+    return absl::InvalidArgumentError(absl::StrCat("--threads must be >= 1; got ", threads));
   if (connect_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--connect-timeout-seconds must be positive");
   }
@@ -93,9 +94,9 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   const Options& o = host->options_;
   EF21_ASSIGN_OR_RETURN(host->problem_, CreateProblem(o.problem));
   if (o.last_client >= host->problem_->num_clients()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--client-ids=", o.first_client, "-", o.last_client, " reaches beyond the problem's ",
-        host->problem_->num_clients(), " clients"));
+    return absl::InvalidArgumentError(absl::StrCat("--client-ids=", o.first_client, "-",
+                                                   o.last_client, " reaches beyond the problem's ",
+                                                   host->problem_->num_clients(), " clients"));
   }
   for (int64_t i = o.first_client; i <= o.last_client; ++i) host->ids_.push_back(i);
   std::vector<uint64_t> digests(host->ids_.size());
@@ -126,14 +127,17 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
     grpc::SslCredentialsOptions ssl;
     EF21_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadBoundedFile(o.tls_ca, kMaxPemBytes, "--tls-ca"));
     if (!o.tls_cert.empty()) {
-      EF21_ASSIGN_OR_RETURN(ssl.pem_cert_chain, ReadBoundedFile(o.tls_cert, kMaxPemBytes, "--tls-cert"));
-      EF21_ASSIGN_OR_RETURN(ssl.pem_private_key, ReadBoundedFile(o.tls_key, kMaxPemBytes, "--tls-key"));
+      EF21_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                            ReadBoundedFile(o.tls_cert, kMaxPemBytes, "--tls-cert"));
+      EF21_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                            ReadBoundedFile(o.tls_key, kMaxPemBytes, "--tls-key"));
     }
     if (!o.token_file.empty()) {
       EF21_ASSIGN_OR_RETURN(std::string token, ReadBoundedFile(o.token_file, 4096, "--token-file"));
       token = std::string(absl::StripAsciiWhitespace(token));
       if (token.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("--token-file \"", o.token_file, "\" is empty"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("--token-file \"", o.token_file, "\" is empty"));
       }
       host->authorization_ = absl::StrCat("Bearer ", token);
     }
@@ -200,9 +204,9 @@ absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
             " overlaps another worker's, or the aggregator has not yet seen this worker's previous "
             "stream end"));
       }
-      return absl::UnavailableError(absl::StrCat(
-          "aggregator at ", options_.aggregator, " unreachable for ",
-          absl::FormatDuration(options_.connect_timeout), ": ", last.message()));
+      return absl::UnavailableError(
+          absl::StrCat("aggregator at ", options_.aggregator, " unreachable for ",
+                       absl::FormatDuration(options_.connect_timeout), ": ", last.message()));
     }
     if (options_.on_retry) options_.on_retry(last);
     // Jitter in [backoff/2, backoff].
@@ -302,7 +306,8 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
     }
   }
   absl::Status s = FromGrpcStatus(status);
-  return absl::Status(s.code(), absl::StrCat("aggregator ", options_.aggregator, ": ", s.message()));
+  return absl::Status(s.code(),
+                      absl::StrCat("aggregator ", options_.aggregator, ": ", s.message()));
 }
 
 absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
@@ -448,8 +453,8 @@ absl::Status WorkerHost::AdvanceModel(const v1::RoundStart& start) {
           "RoundStart of round ", round, " carries a delta, but this host holds ",
           model_in_sync_ ? absl::StrCat("round ", model_->round(), "'s model") : "no model"));
     }
-    EF21_RETURN_IF_ERROR(DecodeRoundDelta(start.delta(), round - 1, d,
-                                          context_->options.value_type, &delta_));
+    EF21_RETURN_IF_ERROR(
+        DecodeRoundDelta(start.delta(), round - 1, d, context_->options.value_type, &delta_));
     return model_->Replay(delta_);
   }
   if (start.x_size() != d) {
@@ -514,15 +519,16 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   while (updates->size() > static_cast<int>(todo_.size())) updates->RemoveLast();
   while (updates->size() < static_cast<int>(todo_.size())) updates->Add();
   const ValueType type = context_->options.value_type;
-  grain_.ParallelFor(pool_.get(), static_cast<int64_t>(todo_.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end; ++k) {
-      const size_t j = todo_[k];
-      ClientMessage& message = messages_[j];
-      clients_[j]->Step(request, &message);
-      EncodeUpdate(start.round(), ids_[j], message, start.diagnostics(), type,
-                   updates->Mutable(static_cast<int>(k)));
-    }
-  });
+  grain_.ParallelFor(pool_.get(), static_cast<int64_t>(todo_.size()),
+                     [&](int64_t begin, int64_t end) {
+                       for (int64_t k = begin; k < end; ++k) {
+                         const size_t j = todo_[k];
+                         ClientMessage& message = messages_[j];
+                         clients_[j]->Step(request, &message);
+                         EncodeUpdate(start.round(), ids_[j], message, start.diagnostics(), type,
+                                      updates->Mutable(static_cast<int>(k)));
+                       }
+                     });
   for (size_t j : todo_) computed_round_[j] = round;
   // Saved before the updates leave: whatever the aggregator receives, the state behind it is kept.
   EF21_RETURN_IF_ERROR(SaveStates());

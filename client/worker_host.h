@@ -2,8 +2,8 @@
 // It builds the problem from its own problem flags, attaches, takes the algorithm configuration
 // from Welcome (so it builds the same MethodContext as the aggregator), and on every RoundStart
 // learns x^r (dense, or by replaying the last round's exact delta on its own copy of x and g:
-// --downlink, common/run/downlink.h), prepares it once, steps every hosted client with the same ClientMethod as `ef21 simulate` and
-// sends their updates in one batch.
+// --downlink, common/run/downlink.h), prepares it once, steps every hosted client with the same
+// ClientMethod as `ef21 simulate` and sends their updates in one batch.
 //
 // Failures: when the aggregator is unreachable or the stream breaks, the host reconnects with
 // capped exponential backoff with jitter, re-attaches with the run id and resumes from the
@@ -34,9 +34,9 @@
 #include "absl/time/time.h"
 #include "client/worker_metrics.h"
 #include "client/worker_state.h"
+#include "common/base/thread_pool.h"
 #include "common/methods/method.h"
 #include "common/run/run_config.h"
-#include "common/base/thread_pool.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/client_context.h"
 
@@ -51,7 +51,7 @@ class WorkerHost {
     int64_t first_client = 0;
     int64_t last_client = 0;  // inclusive
     std::string metrics_listen;
-    int64_t threads = 1;      // for stepping the hosted clients (results do not depend on it)
+    int64_t threads = 1;  // for stepping the hosted clients (results do not depend on it)
     // How long the aggregator may stay unreachable (at start, or after a broken stream).
     absl::Duration connect_timeout = absl::Seconds(60);
     absl::Duration backoff_initial = absl::Milliseconds(50);
@@ -131,7 +131,8 @@ class WorkerHost {
   std::vector<int64_t> ids_;
   std::shared_ptr<const Problem> problem_;
   uint64_t data_digest_ = 0;
-  std::string authorization_;  // "Bearer <token>", or empty  // Attach.data_digest of the hosted clients
+  std::string
+      authorization_;  // "Bearer <token>", or empty  // Attach.data_digest of the hosted clients
   std::unique_ptr<WorkerMetrics> metrics_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Aggregator::Stub> stub_;
@@ -142,10 +143,10 @@ class WorkerHost {
   std::string run_id_;
   std::shared_ptr<const MethodContext> context_;
   std::vector<std::unique_ptr<ClientMethod>> clients_;  // by hosted index
-  std::vector<int64_t> computed_round_;                // last round stepped, -1: none
-  std::vector<ClientMessage> messages_;                // the last round's messages
-  std::vector<v1::Update> sent_;                       // the last round's encoded updates
-  std::vector<size_t> todo_;       // hosted indices stepped in the last batch (out_'s order)
+  std::vector<int64_t> computed_round_;                 // last round stepped, -1: none
+  std::vector<ClientMessage> messages_;                 // the last round's messages
+  std::vector<v1::Update> sent_;                        // the last round's encoded updates
+  std::vector<size_t> todo_;  // hosted indices stepped in the last batch (out_'s order)
   std::vector<size_t> next_todo_;
   EvalPoint point_;
   std::unique_ptr<WorkerStateStore> store_;  // with --state-dir and a method with private state

@@ -48,8 +48,8 @@ absl::StatusOr<std::unique_ptr<WorkerStateStore>> WorkerStateStore::Open(Options
   std::unique_ptr<WorkerStateStore> store(new WorkerStateStore(std::move(options)));
   DIR* dir = ::opendir(store->options_.dir.c_str());
   if (dir == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot list --state-dir \"", store->options_.dir,
-                                                    "\": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(absl::StrCat(
+        "cannot list --state-dir \"", store->options_.dir, "\": ", std::strerror(errno)));
   }
   const std::string ours = absl::StrCat(store->options_.run_id, "-", store->Prefix());
   std::vector<std::string> stale;
@@ -58,7 +58,8 @@ absl::StatusOr<std::unique_ptr<WorkerStateStore>> WorkerStateStore::Open(Options
     if (!absl::EndsWith(name, kSuffix)) continue;
     if (absl::StartsWith(name, ours)) {
       int64_t round;
-      const std::string middle = name.substr(ours.size(), name.size() - ours.size() - strlen(kSuffix));
+      const std::string middle =
+          name.substr(ours.size(), name.size() - ours.size() - strlen(kSuffix));
       if (absl::SimpleAtoi(middle, &round) && round >= 0) store->rounds_.insert(round);
     } else {
       // <other run id>-<A>-<B>-<round>.state of the same clients: a previous run's.
@@ -75,10 +76,12 @@ absl::StatusOr<std::unique_ptr<WorkerStateStore>> WorkerStateStore::Open(Options
   return store;
 }
 
-absl::StatusOr<int64_t> WorkerStateStore::Save(int64_t round, absl::Span<const Vector* const> states) {
+absl::StatusOr<int64_t> WorkerStateStore::Save(int64_t round,
+                                               absl::Span<const Vector* const> states) {
   const int64_t count = options_.last_client - options_.first_client + 1;
   if (static_cast<int64_t>(states.size()) != count) {
-    return absl::InternalError(absl::StrCat("saving ", states.size(), " states for ", count, " clients"));
+    return absl::InternalError(
+        absl::StrCat("saving ", states.size(), " states for ", count, " clients"));
   }
   std::string payload;
   payload.reserve(64 + options_.run_id.size() + states.size() * (8 + 8 * options_.dim));
@@ -91,8 +94,8 @@ absl::StatusOr<int64_t> WorkerStateStore::Save(int64_t round, absl::Span<const V
   for (const Vector* v : states) {
     const int64_t size = v->size();
     if (size != 0 && size != options_.dim) {
-      return absl::InternalError(absl::StrCat("a client state has ", size, " values; expected ",
-                                              options_.dim));
+      return absl::InternalError(
+          absl::StrCat("a client state has ", size, " values; expected ", options_.dim));
     }
     AppendU64(&payload, static_cast<uint64_t>(size));
     payload.append(reinterpret_cast<const char*>(v->data()), sizeof(double) * size);
@@ -119,9 +122,11 @@ absl::StatusOr<std::vector<Vector>> WorkerStateStore::Load(int64_t round) const 
   const int64_t count = options_.last_client - options_.first_client + 1;
   if (round == -1) return std::vector<Vector>(count);
   const std::string path = PathOf(round);
-  if (rounds_.count(round) == 0) return absl::NotFoundError(absl::StrCat("no state of round ", round));
+  if (rounds_.count(round) == 0)
+    return absl::NotFoundError(absl::StrCat("no state of round ", round));
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
   std::string bytes;
   char buffer[1 << 16];
   for (ssize_t got; (got = ::read(fd, buffer, sizeof(buffer))) != 0;) {
@@ -149,8 +154,8 @@ absl::StatusOr<std::vector<Vector>> WorkerStateStore::Load(int64_t round) const 
     return true;
   };
   uint64_t id_size, r, first, n, dim;
-  if (!u64(&id_size) || id_size != options_.run_id.size() || end - p < static_cast<ptrdiff_t>(id_size) ||
-      std::string(p, id_size) != options_.run_id) {
+  if (!u64(&id_size) || id_size != options_.run_id.size() ||
+      end - p < static_cast<ptrdiff_t>(id_size) || std::string(p, id_size) != options_.run_id) {
     return damaged("another run");
   }
   p += id_size;

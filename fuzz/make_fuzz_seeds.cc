@@ -2,9 +2,10 @@
 // encoders, so the seeds are messages an honest worker or aggregator really produces:
 //   make_fuzz_seeds OUT_DIR      (tools/fuzz.sh --seeds regenerates fuzz/corpus)
 // The LIBSVM seeds are text files kept in the repository by hand.
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -116,9 +117,9 @@ int Main(int argc, char** argv) {
     const std::string dir = out + "/worker_message_fuzzer";
     const RunConfig config = SmallRun();
     auto problem = CreateProblem(config);
-    auto context = problem.ok() ? MethodContext::Create(config.ToMethodOptions(), *problem)
-                                : absl::StatusOr<std::shared_ptr<const MethodContext>>(
-                                      problem.status());
+    auto context = problem.ok()
+                       ? MethodContext::Create(config.ToMethodOptions(), *problem)
+                       : absl::StatusOr<std::shared_ptr<const MethodContext>>(problem.status());
     auto x0 = problem.ok() ? CreateStartingPoint(config, **problem)
                            : absl::StatusOr<Vector>(problem.status());
     if (!context.ok() || !x0.ok()) {
@@ -163,8 +164,7 @@ int Main(int argc, char** argv) {
     made_up.loss = 0.5;
     made_up.gradient = Vector::Zero((*problem)->dim());
     v1::WorkerMessage m;
-    EncodeUpdate(0, 0, made_up, (*context)->DiagnosticRound(0), config.value_type,
-                 m.add_updates());
+    EncodeUpdate(0, 0, made_up, (*context)->DiagnosticRound(0), config.value_type, m.add_updates());
     Write(dir, "made_up_update_client0", m.SerializeAsString());
   }
   std::fprintf(stderr, "make_fuzz_seeds: seeds in %s\n", out.c_str());

@@ -12,11 +12,12 @@
 //
 // EF21_SOURCE_DIR (environment, else the compile-time source directory) locates the data: the
 // target works in that directory.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <unistd.h>
 #include <memory>
 #include <string>
 #include <vector>

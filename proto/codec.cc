@@ -4,10 +4,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/digest.h"
 #include "common/base/enum_names.h"
 #include "common/base/status_macros.h"
 #include "common/compress/sparse_codec.h"
-#include "common/base/digest.h"
 
 namespace ef21 {
 
@@ -75,8 +75,9 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
   if (in.dense()) {
     *reason = RejectionReason::kUnexpectedDense;
     if (!limits.dense_allowed) {
-      return bad("c is dense; dense messages are only the initial g_i^0 (round 0 with "
-                 "--init=full) or the identity compressor's");
+      return bad(
+          "c is dense; dense messages are only the initial g_i^0 (round 0 with "
+          "--init=full) or the identity compressor's");
     }
     if (count != limits.dim) return bad("dense c has ", count, " values; expected ", limits.dim);
     if (in.rice_bits() != 0 || !in.index_code().empty()) {
@@ -88,8 +89,8 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
       return bad("c has ", count, " entries; at most ", limits.max_entries, " are allowed");
     }
     *reason = RejectionReason::kBadIndexCode;
-    if (absl::Status s = DecodeIndices(in.rice_bits(), in.index_code(), count, limits.dim,
-                                       &out->indices);
+    if (absl::Status s =
+            DecodeIndices(in.rice_bits(), in.index_code(), count, limits.dim, &out->indices);
         !s.ok()) {
       return s;
     }
@@ -142,9 +143,11 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   const int64_t client = u.client_id();
   if (client >= ctx.num_clients()) {
     *reason = RejectionReason::kClientNotAttached;
-    return absl::PermissionDeniedError(absl::StrCat(
-        "update for round ", u.round(), " names client ", client, ", which is not attached on "
-        "this stream (the run has ", ctx.num_clients(), " clients)"));
+    return absl::PermissionDeniedError(absl::StrCat("update for round ", u.round(),
+                                                    " names client ", client,
+                                                    ", which is not attached on "
+                                                    "this stream (the run has ",
+                                                    ctx.num_clients(), " clients)"));
   }
   if (!u.has_c()) {
     *reason = RejectionReason::kMalformedMessage;
@@ -247,8 +250,8 @@ absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, i
     }
   }
   if (!std::isfinite(in.scale())) {
-    return absl::InvalidArgumentError(absl::StrCat("round delta has scale ", in.scale(),
-                                                   "; it must be finite"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("round delta has scale ", in.scale(), "; it must be finite"));
   }
   out->round = closed_round;
   out->scale = in.scale();
@@ -263,13 +266,12 @@ absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, i
   sum.values.reserve(narrow.indices.size() + wide.indices.size());
   size_t a = 0, b = 0;
   while (a < narrow.indices.size() || b < wide.indices.size()) {
-    const bool take_narrow =
-        b == wide.indices.size() ||
-        (a < narrow.indices.size() && narrow.indices[a] < wide.indices[b]);
+    const bool take_narrow = b == wide.indices.size() ||
+                             (a < narrow.indices.size() && narrow.indices[a] < wide.indices[b]);
     if (a < narrow.indices.size() && b < wide.indices.size() &&
         narrow.indices[a] == wide.indices[b]) {
-      return absl::InvalidArgumentError(absl::StrCat("round delta has index ", narrow.indices[a],
-                                                     " in both sum and sum_wide"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("round delta has index ", narrow.indices[a], " in both sum and sum_wide"));
     }
     if (take_narrow) {
       sum.indices.push_back(narrow.indices[a]);
@@ -422,9 +424,9 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
 
 absl::Status CompareProblemSpecs(const v1::RunSpec& w, const v1::RunSpec& r) {
   auto differ = [](const char* flag, const auto& worker, const auto& run) {
-    return absl::FailedPreconditionError(absl::StrCat("the worker's problem differs from the run's: --",
-                                                      flag, " is ", worker, " on the worker, ", run,
-                                                      " in the run"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the worker's problem differs from the run's: --", flag, " is ", worker,
+                     " on the worker, ", run, " in the run"));
   };
   if (w.problem() != r.problem()) return differ("problem", w.problem(), r.problem());
   if (w.features() != r.features()) return differ("features", w.features(), r.features());

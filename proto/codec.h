@@ -19,9 +19,9 @@
 #include "common/methods/method.h"
 #include "common/problems/problem.h"
 #include "common/run/run_config.h"
-#include "proto/rejection_reason.h"
 #include "ef21/v1/ef21.pb.h"
 #include "grpcpp/support/status.h"
+#include "proto/rejection_reason.h"
 
 namespace ef21 {
 
@@ -47,8 +47,8 @@ void EncodeSparseVector(const SparseVector& c, ValueType type, v1::SparseVector*
 struct SparseLimits {
   int64_t dim = 0;
   ValueType type = ValueType::kF32;
-  int64_t max_entries = 0;     // entries of a sparse message (k, or d for the identity)
-  bool dense_allowed = false;  // round 0 with --init=full, or the identity compressor
+  int64_t max_entries = 0;          // entries of a sparse message (k, or d for the identity)
+  bool dense_allowed = false;       // round 0 with --init=full, or the identity compressor
   double max_abs_value = HUGE_VAL;  // the largest |value| accepted (--max-update-value)
 };
 // Decodes and validates `in` into `out` (reusing its capacity). Errors are INVALID_ARGUMENT with

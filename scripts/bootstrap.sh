@@ -7,6 +7,7 @@ packages=(
   cmake g++ make pkg-config
   clang-14  # thread-safety analysis of ABSL_GUARDED_BY (ctest thread_safety.*), fuzz targets
   libfuzzer-14-dev  # libFuzzer for fuzz/ (ctest fuzz.*, tools/fuzz.sh)
+  clang-format-14  # ctest format (.clang-format)
   libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libeigen3-dev libcli11-dev nlohmann-json3-dev libspectra-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc

@@ -8,24 +8,24 @@
 #include <random>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
-#include "proto/codec.h"
-#include "server/checkpoint.h"
-#include "common/run/problem_factory.h"
-#include "common/run/round_close.h"
-#include "common/base/status_macros.h"
 #include "common/base/bounded_file.h"
 #include "common/base/host_port.h"
+#include "common/base/status_macros.h"
+#include "common/run/problem_factory.h"
+#include "common/run/round_close.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
-#include "nlohmann/json.hpp"
 #include "grpcpp/resource_quota.h"
+#include "nlohmann/json.hpp"
+#include "proto/codec.h"
 #include "server/aggregator_service.h"
+#include "server/checkpoint.h"
 
 namespace ef21 {
 namespace {
@@ -33,8 +33,9 @@ namespace {
 // A fresh run id: 64 random bits, hex.
 std::string NewRunId() {
   std::random_device device;
-  std::seed_seq seq{device(), device(), static_cast<unsigned>(::getpid()),
-                    static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
+  std::seed_seq seq{
+      device(), device(), static_cast<unsigned>(::getpid()),
+      static_cast<unsigned>(std::chrono::steady_clock::now().time_since_epoch().count())};
   std::mt19937_64 rng(seq);
   return absl::StrFormat("%016x", rng());
 }
@@ -46,11 +47,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerTlsCredentials(
   constexpr int64_t kMaxPemBytes = 1 << 20;
   grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
-  EF21_ASSIGN_OR_RETURN(pair.cert_chain, ReadBoundedFile(options.tls_cert, kMaxPemBytes, "--tls-cert"));
-  EF21_ASSIGN_OR_RETURN(pair.private_key, ReadBoundedFile(options.tls_key, kMaxPemBytes, "--tls-key"));
+  EF21_ASSIGN_OR_RETURN(pair.cert_chain,
+                        ReadBoundedFile(options.tls_cert, kMaxPemBytes, "--tls-cert"));
+  EF21_ASSIGN_OR_RETURN(pair.private_key,
+                        ReadBoundedFile(options.tls_key, kMaxPemBytes, "--tls-key"));
   ssl.pem_key_cert_pairs.push_back(std::move(pair));
   if (!options.tls_ca.empty()) {
-    EF21_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadBoundedFile(options.tls_ca, kMaxPemBytes, "--tls-ca"));
+    EF21_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                          ReadBoundedFile(options.tls_ca, kMaxPemBytes, "--tls-ca"));
     ssl.client_certificate_request = GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
   }
   return grpc::SslServerCredentials(ssl);
@@ -104,7 +108,8 @@ std::string ReadWholeFile(const std::string& path) {
   std::string text;
   if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
     char buffer[4096];
-    for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), f)) > 0;) text.append(buffer, got);
+    for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), f)) > 0;)
+      text.append(buffer, got);
     std::fclose(f);
   }
   return text;
@@ -124,8 +129,8 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
   if (checkpoint.ok()) {
     if (!SameRun(checkpoint->config_json, here)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "--out=", config.out, " holds run ", checkpoint->run_id,
-          " with another configuration (", ConfigDifference(checkpoint->config_json, here),
+          "--out=", config.out, " holds run ", checkpoint->run_id, " with another configuration (",
+          ConfigDifference(checkpoint->config_json, here),
           "); start it with its own flags to resume it, choose another --out, or pass "
           "--overwrite to replace it"));
     }
@@ -133,9 +138,9 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
     return start;
   }
   if (checkpoint.status().code() != absl::StatusCode::kNotFound) {
-    return absl::Status(checkpoint.status().code(),
-                        absl::StrCat(checkpoint.status().message(),
-                                     "; pass --overwrite to replace the run"));
+    return absl::Status(
+        checkpoint.status().code(),
+        absl::StrCat(checkpoint.status().message(), "; pass --overwrite to replace the run"));
   }
   if (!HoldsRun(config.out)) return start;
   // A run directory without checkpoint: a run that died before its first checkpoint is started
@@ -145,10 +150,11 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
   const bool no_rows = metrics.empty() || metrics == absl::StrCat(kMetricsHeader, "\n");
   if (SameRun(there, here) && no_rows) return start;
   if (!there.empty() && !SameRun(there, here)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "--out=", config.out, " holds a run with another configuration (",
-        ConfigDifference(there, here), ") and no checkpoint; choose another --out, or pass "
-        "--overwrite to replace it"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("--out=", config.out, " holds a run with another configuration (",
+                     ConfigDifference(there, here),
+                     ") and no checkpoint; choose another --out, or pass "
+                     "--overwrite to replace it"));
   }
   return CheckFreshRunDirectory(config.out, false);
 }
@@ -162,19 +168,21 @@ absl::Status Aggregator::Options::Validate() const {
     EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
   }
   if (expected_clients < 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--clients must be >= 0; got ", expected_clients));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--clients must be >= 0; got ", expected_clients));
   }
   if (per_client_metric_bound < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--per-client-metrics-max must be >= 0; got ", per_client_metric_bound));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--per-client-metrics-max must be >= 0; got ", per_client_metric_bound));
   }
   if (round_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("--round-timeout-seconds must be >= 0 (0: none); got ",
-                                                   absl::FormatDuration(round_timeout)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--round-timeout-seconds must be >= 0 (0: none); got ",
+                     absl::FormatDuration(round_timeout)));
   }
   if (!(max_update_value > 0) || !(max_update_value <= 1e300)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max-update-value must be in (0, 1e300]; got ", max_update_value));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max-update-value must be in (0, 1e300]; got ", max_update_value));
   }
   if (insecure) {
     if (!tls_cert.empty() || !tls_key.empty() || !tls_ca.empty() || !workers_file.empty()) {
@@ -228,7 +236,8 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   }
   EF21_ASSIGN_OR_RETURN(RunStart run_start, PlanRunStart(config));
   EF21_ASSIGN_OR_RETURN(Vector x0, CreateStartingPoint(config, *problem));
-  EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
+  EF21_ASSIGN_OR_RETURN(auto context,
+                        MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
 
   std::unique_ptr<Aggregator> a(new Aggregator());
   if (run_start.resume) {
@@ -321,16 +330,18 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   // error and the kernel would split the workers between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(options.keepalive_time));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, Milliseconds(options.keepalive_timeout));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             Milliseconds(options.keepalive_timeout));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   // Workers ping every few seconds too; do not count that as abuse.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   a->server_ = builder.BuildAndStart();
   if (a->server_ == nullptr || a->port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen on ", options.listen,
-        ": the port is in use (another aggregator?), the address is not local, or the TLS certificate or key is not valid PEM"));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen,
+                     ": the port is in use (another aggregator?), the address is not local, or the "
+                     "TLS certificate or key is not valid PEM"));
   }
   const size_t colon = options.listen.rfind(':');
   a->address_ = absl::StrCat(options.listen.substr(0, colon), ":", a->port_);

@@ -32,8 +32,8 @@
 #include "grpcpp/server.h"
 #include "server/aggregator_metrics.h"
 #include "server/audit_log.h"
-#include "server/worker_auth.h"
 #include "server/round_coordinator.h"
+#include "server/worker_auth.h"
 
 namespace ef21 {
 
@@ -42,9 +42,9 @@ class AggregatorService;
 class Aggregator {
  public:
   struct Options {
-    RunConfig config;                 // the run; config.out is its directory ("" writes nothing)
+    RunConfig config;  // the run; config.out is its directory ("" writes nothing)
     std::string listen = "127.0.0.1:0";
-    std::string metrics_listen;       // "" serves no /metrics
+    std::string metrics_listen;  // "" serves no /metrics
     // Per-client metric series (ef21_client_uplink_bytes_total{client}) only while the run has at
     // most this many clients (--per-client-metrics-max).
     int64_t per_client_metric_bound = kDefaultPerClientMetricBound;

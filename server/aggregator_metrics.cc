@@ -15,9 +15,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "common/run/run_log.h"
 #include "common/base/status_macros.h"
 #include "common/base/version.h"
+#include "common/run/run_log.h"
 #include "metrics/metrics_endpoint.h"
 #include "prometheus/counter.h"
 #include "prometheus/exposer.h"
@@ -33,13 +33,14 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
  public:
   explicit AggregatorMetricsImpl(const Options& options)
       : registry_(std::make_shared<prometheus::Registry>()),
-        rounds_completed_(prometheus::BuildCounter()
-                              .Name("ef21_rounds_completed_total")
-                              .Help("Rounds t >= 1 closed by the aggregator. Round 0, the initialization "
-                                    "(metrics.csv row t = 0), is not counted: after --rounds=K it "
-                                    "reads K, as ef21_round does.")
-                              .Register(*registry_)
-                              .Add({})),
+        rounds_completed_(
+            prometheus::BuildCounter()
+                .Name("ef21_rounds_completed_total")
+                .Help("Rounds t >= 1 closed by the aggregator. Round 0, the initialization "
+                      "(metrics.csv row t = 0), is not counted: after --rounds=K it "
+                      "reads K, as ef21_round does.")
+                .Register(*registry_)
+                .Add({})),
         round_(prometheus::BuildGauge()
                    .Name("ef21_round")
                    .Help("The round t open now; K once a run of --rounds=K is complete.")
@@ -136,12 +137,13 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                              "diagnostics.")
                        .Register(*registry_)
                        .Add({})),
-        test_accuracy_(prometheus::BuildGauge()
-                           .Name("ef21_test_accuracy")
-                           .Help("Classifiers: accuracy over the test rows at x^t of the last round "
-                                 "with diagnostics.")
-                           .Register(*registry_)
-                           .Add({})),
+        test_accuracy_(
+            prometheus::BuildGauge()
+                .Name("ef21_test_accuracy")
+                .Help("Classifiers: accuracy over the test rows at x^t of the last round "
+                      "with diagnostics.")
+                .Register(*registry_)
+                .Add({})),
         stepsize_(prometheus::BuildGauge()
                       .Name("ef21_stepsize")
                       .Help("Stepsize used to leave x^t in the last closed round.")

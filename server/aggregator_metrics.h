@@ -71,7 +71,8 @@ class AggregatorMetrics {
   virtual void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
                              double duration_seconds) = 0;
   // An update was accepted: its algorithm and diagnostic wire bytes.
-  virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes, int64_t diagnostic_bytes) = 0;
+  virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes,
+                                int64_t diagnostic_bytes) = 0;
   virtual void OnDownlinkBytes(int64_t bytes) = 0;
   // A RoundStart of `kind` was queued for a worker host.
   virtual void OnRoundStartSent(DownlinkKind kind) = 0;

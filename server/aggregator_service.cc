@@ -203,8 +203,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   absl::Status Handle(RejectionReason* reason) {
     if (in_.has_attach() && in_.updates_size() > 0) {
       *reason = RejectionReason::kMalformedMessage;
-      return absl::InvalidArgumentError(
-          "a WorkerMessage carries an Attach or updates, not both");
+      return absl::InvalidArgumentError("a WorkerMessage carries an Attach or updates, not both");
     }
     if (in_.has_attach()) {
       if (attached_) {
@@ -241,7 +240,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     }
     if (!attached_) {
       *reason = RejectionReason::kUpdateBeforeAttach;
-      return absl::FailedPreconditionError("update before Attach: attach the stream's clients first");
+      return absl::FailedPreconditionError(
+          "update before Attach: attach the stream's clients first");
     }
     const size_t count = static_cast<size_t>(in_.updates_size());
     if (decoded_.size() < count) decoded_.resize(count);
@@ -263,8 +263,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
       for (size_t j = 0; j < count; ++j) {
-        EF21_RETURN_IF_ERROR(VerifyDiagnostics(in_.updates(static_cast<int>(j)),
-                                               decoded_[j].gradient, reason));
+        EF21_RETURN_IF_ERROR(
+            VerifyDiagnostics(in_.updates(static_cast<int>(j)), decoded_[j].gradient, reason));
       }
     }
     int duplicates = 0;
@@ -285,20 +285,19 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       return !(std::abs(reported - computed) <= kDiagnosticsTolerance * (1.0 + std::abs(computed)));
     };
     auto loss_error = [&](double computed) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "update for round ", u.round(), " from client ", client, " reports f_", client,
-          "(x) = ", absl::StrFormat("%.17g", u.loss()), "; the aggregator computes ",
-          absl::StrFormat("%.17g", computed)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("update for round ", u.round(), " from client ", client, " reports f_",
+                       client, "(x) = ", absl::StrFormat("%.17g", u.loss()),
+                       "; the aggregator computes ", absl::StrFormat("%.17g", computed)));
     };
     thread_local Vector computed;
     if (!open->diagnostics) {
       // What the client reports off diagnostic rounds: with noise, the problem's own choice of
       // loss (a minibatch's), a pure function of (seed, client, round) like the rest.
-      const double loss =
-          problem.IsStochastic(context_.noise)
-              ? problem.StochasticLossAndGradient(client, open->point, context_.noise, u.round(),
-                                                  &computed)
-              : problem.Loss(client, open->point);
+      const double loss = problem.IsStochastic(context_.noise)
+                              ? problem.StochasticLossAndGradient(
+                                    client, open->point, context_.noise, u.round(), &computed)
+                              : problem.Loss(client, open->point);
       return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
     }
     const double loss = problem.LossAndGradient(client, open->point, &computed);
@@ -306,8 +305,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     for (Eigen::Index j = 0; j < computed.size(); ++j) {
       if (differs(gradient[j], computed[j])) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "update for round ", u.round(), " from client ", client, " reports gradient entry ",
-            j, " = ", absl::StrFormat("%.17g", gradient[j]), "; the aggregator computes ",
+            "update for round ", u.round(), " from client ", client, " reports gradient entry ", j,
+            " = ", absl::StrFormat("%.17g", gradient[j]), "; the aggregator computes ",
             absl::StrFormat("%.17g", computed[j])));
       }
     }

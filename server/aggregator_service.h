@@ -5,9 +5,9 @@
 // coordinator's state is left unchanged and the other streams go on. Outgoing messages are queued
 // with one write in flight per stream.
 //
-// A stream whose Attach was accepted, or refused for naming another run, carries the run id (kRunIdMetadataKey, proto/codec.h) in
-// its trailing metadata so a worker refused after an aggregator restart can say which run
-// replaced its own; no other refusal reveals it.
+// A stream whose Attach was accepted, or refused for naming another run, carries the run id
+// (kRunIdMetadataKey, proto/codec.h) in its trailing metadata so a worker refused after an
+// aggregator restart can say which run replaced its own; no other refusal reveals it.
 //
 // Diagnostics are checked by recomputation: the loss f_i(x^r) every update reports (and the dense
 // ∇f_i(x^r) of diagnostic rounds) is recomputed from the aggregator's own copy of the data and
@@ -21,8 +21,8 @@
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
 #include "server/audit_log.h"
-#include "server/worker_auth.h"
 #include "server/round_coordinator.h"
+#include "server/worker_auth.h"
 
 namespace ef21 {
 

@@ -18,14 +18,15 @@ enum class AuditEventKind {
   kMaxValue = kClientOverlap,
 };
 
-inline constexpr auto kAuditEventKindNames = MakeEnumNames<AuditEventKind>("audit event", {
-    {AuditEventKind::kAttach, "attach"},
-    {AuditEventKind::kDetach, "detach"},
-    {AuditEventKind::kRefusal, "refusal"},
-    {AuditEventKind::kRoundTimeout, "round_timeout"},
-    {AuditEventKind::kUnassignedClients, "unassigned_clients"},
-    {AuditEventKind::kClientOverlap, "client_overlap"},
-});
+inline constexpr auto kAuditEventKindNames = MakeEnumNames<AuditEventKind>(
+    "audit event", {
+                       {AuditEventKind::kAttach, "attach"},
+                       {AuditEventKind::kDetach, "detach"},
+                       {AuditEventKind::kRefusal, "refusal"},
+                       {AuditEventKind::kRoundTimeout, "round_timeout"},
+                       {AuditEventKind::kUnassignedClients, "unassigned_clients"},
+                       {AuditEventKind::kClientOverlap, "client_overlap"},
+                   });
 constexpr const auto& NamesOf(AuditEventKind) { return kAuditEventKindNames; }
 
 }  // namespace ef21

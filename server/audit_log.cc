@@ -47,8 +47,8 @@ void AuditLog::Record(const AuditEvent& event) {
   {
     absl::MutexLock lock(&mu_);
     Seen& seen = seen_[absl::StrCat(EnumName(event.event), "\n", event.peer, "\n",
-                                    event.reason.has_value() ? EnumName(*event.reason) : "",
-                                    "\n", event.clients)];
+                                    event.reason.has_value() ? EnumName(*event.reason) : "", "\n",
+                                    event.clients)];
     if (now - seen.last_written < options_.repeat_interval) {
       ++seen.suppressed;
       return;

@@ -40,7 +40,7 @@ struct AuditEvent {
   std::string clients;   // client ids, as ranges ("0-340,400")
   std::string code;      // status code of a refusal
   std::optional<RejectionReason> reason;  // why, for a refusal or a round timeout
-  std::string detail;    // free text
+  std::string detail;                     // free text
 };
 
 // "0-3,7,9-10" for ascending ids; "none" for no ids.
@@ -49,7 +49,7 @@ std::string FormatIdRanges(const std::vector<int64_t>& ascending_ids);
 class AuditLog {
  public:
   struct Options {
-    std::FILE* out = stderr;  // not owned; null writes nothing (counters still count)
+    std::FILE* out = stderr;               // not owned; null writes nothing (counters still count)
     AggregatorMetrics* metrics = nullptr;  // not owned, may be null
     absl::Duration repeat_interval = absl::Seconds(10);
   };

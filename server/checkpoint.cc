@@ -129,8 +129,10 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
   const bool v1 = bytes.size() >= 24 && std::memcmp(bytes.data(), kMagicV1, sizeof(kMagicV1)) == 0;
   if (bytes.size() < 24 || (!v1 && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)) {
     return absl::DataLossError(
-        absl::StrCat(where, ": not an ef21 checkpoint (expected the magic \"EF21CKP2\" or "
-                            "\"EF21CKP1\" and at least 24 bytes; got ", bytes.size(), " bytes)"));
+        absl::StrCat(where,
+                     ": not an ef21 checkpoint (expected the magic \"EF21CKP2\" or "
+                     "\"EF21CKP1\" and at least 24 bytes; got ",
+                     bytes.size(), " bytes)"));
   }
   uint64_t size;
   std::memcpy(&size, bytes.data() + 8, 8);
@@ -159,8 +161,8 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
     if (!r.U64(&kind) || !r.U64(&start_bytes)) return r.Damaged("truncated header fields");
     const int64_t signed_bytes = static_cast<int64_t>(start_bytes);
     if (kind > static_cast<uint64_t>(DownlinkKind::kMaxValue) || signed_bytes < -1) {
-      return r.Damaged(absl::StrCat("implausible open RoundStart (kind ", kind, ", ",
-                                    signed_bytes, " bytes)"));
+      return r.Damaged(
+          absl::StrCat("implausible open RoundStart (kind ", kind, ", ", signed_bytes, " bytes)"));
     }
     c.open_round_start_kind = static_cast<DownlinkKind>(kind);
     c.open_round_start_bytes = signed_bytes;
@@ -208,7 +210,8 @@ absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
 absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat("no checkpoint at \"", path, "\""));
+    if (errno == ENOENT)
+      return absl::NotFoundError(absl::StrCat("no checkpoint at \"", path, "\""));
     return absl::PermissionDeniedError(
         absl::StrCat("cannot read \"", path, "\": ", std::strerror(errno)));
   }

@@ -45,10 +45,10 @@ struct AggregatorCheckpoint {
   // its kind decides the next one under --downlink=auto|delta, its bytes the next row.
   DownlinkKind open_round_start_kind = DownlinkKind::kDense;
   int64_t open_round_start_bytes = -1;  // -1: not counted yet (round 0)
-  double elapsed_seconds = 0.0;  // wall time of the run so far (metrics.csv's wall_seconds)
-  Vector x;                      // x^r
-  Vector g;                      // g^{r−1} (zero before round 0 closed)
-  std::vector<Vector> client_g;  // g_i by client id; empty: no update of i ever received
+  double elapsed_seconds = 0.0;         // wall time of the run so far (metrics.csv's wall_seconds)
+  Vector x;                             // x^r
+  Vector g;                             // g^{r−1} (zero before round 0 closed)
+  std::vector<Vector> client_g;         // g_i by client id; empty: no update of i ever received
 };
 
 std::string EncodeCheckpoint(const AggregatorCheckpoint& checkpoint);
@@ -62,7 +62,8 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 // process writes stops halfway through the temporary file and the process kills itself with
 // SIGKILL — a kill -9 during the write, on purpose.
 // Returns the bytes written.
-absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path, const AggregatorCheckpoint& checkpoint);
+absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
+                                        const AggregatorCheckpoint& checkpoint);
 // NOT_FOUND when there is no file at `path`.
 absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path);
 

@@ -59,9 +59,9 @@ absl::StatusOr<std::unique_ptr<RoundCoordinator>> RoundCoordinator::Create(Optio
   if (options.log == nullptr) return absl::InvalidArgumentError("no run log");
   if (options.run_id.empty()) return absl::InvalidArgumentError("no run id");
   if (options.checkpoint_every_rounds < 0 || !(options.checkpoint_every_seconds >= 0.0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint intervals must be >= 0; got ", options.checkpoint_every_rounds, " rounds and ",
-        options.checkpoint_every_seconds, " seconds"));
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint intervals must be >= 0; got ",
+                                                   options.checkpoint_every_rounds, " rounds and ",
+                                                   options.checkpoint_every_seconds, " seconds"));
   }
   if (options.resume) {
     const AggregatorCheckpoint& c = *options.resume;
@@ -72,10 +72,11 @@ absl::StatusOr<std::unique_ptr<RoundCoordinator>> RoundCoordinator::Create(Optio
                 c.round <= end && c.complete == (c.round == end);
     for (const Vector& gi : c.client_g) fits = fits && (gi.size() == 0 || gi.size() == d);
     if (!fits) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the checkpoint does not fit the run: round ", c.round, ", dimension ", c.x.size(), ", ",
-          c.client_g.size(), " clients; the run has dimension ", d, ", ",
-          options.context->num_clients(), " clients, ", options.context->options.rounds, " rounds"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the checkpoint does not fit the run: round ", c.round, ", dimension ",
+                       c.x.size(), ", ", c.client_g.size(), " clients; the run has dimension ", d,
+                       ", ", options.context->num_clients(), " clients, ",
+                       options.context->options.rounds, " rounds"));
     }
   }
   std::unique_ptr<RoundCoordinator> coordinator(new RoundCoordinator(std::move(options)));
@@ -198,9 +199,9 @@ absl::Status RoundCoordinator::WriteSnapshot(const AggregatorCheckpoint& c, int6
   const double begin = MonotonicSeconds();
   absl::StatusOr<int64_t> written = WriteCheckpoint(checkpoint_path_, c);
   if (!written.ok()) {
-    return absl::Status(written.status().code(),
-                        absl::StrCat("checkpoint of round ", c.round, " failed: ",
-                                     written.status().message()));
+    return absl::Status(
+        written.status().code(),
+        absl::StrCat("checkpoint of round ", c.round, " failed: ", written.status().message()));
   }
   *bytes = *written;
   *seconds = MonotonicSeconds() - begin;
@@ -233,7 +234,8 @@ bool RoundCoordinator::CheckpointDueLocked(uint64_t round, double now) const {
       round - last_checkpoint_round_ >= static_cast<uint64_t>(checkpoint_every_rounds_)) {
     return true;
   }
-  return checkpoint_every_seconds_ > 0.0 && now - last_checkpoint_time_ >= checkpoint_every_seconds_;
+  return checkpoint_every_seconds_ > 0.0 &&
+         now - last_checkpoint_time_ >= checkpoint_every_seconds_;
 }
 
 RoundCoordinator::CheckpointStats RoundCoordinator::checkpoint_stats() const {
@@ -259,9 +261,9 @@ void RoundCoordinator::OpenDownlinkLocked() {
     open_sizes_ = DownlinkSizes{};
     return;
   }
-  open_sizes_ = MeasureDownlink(round, context_->dim(), server_->stepsize(),
-                                context_->DiagnosticRound(round), server_->last_delta(),
-                                context_->options.value_type);
+  open_sizes_ =
+      MeasureDownlink(round, context_->dim(), server_->stepsize(), context_->DiagnosticRound(round),
+                      server_->last_delta(), context_->options.value_type);
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
@@ -284,8 +286,7 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(Down
       if (round != 0) AssignVector(server_->g(), start->mutable_g());
       break;
     case DownlinkKind::kDelta:
-      EncodeRoundDelta(server_->last_delta(), context_->options.value_type,
-                       start->mutable_delta());
+      EncodeRoundDelta(server_->last_delta(), context_->options.value_type, start->mutable_delta());
       break;
   }
   cached = std::move(message);
@@ -304,8 +305,8 @@ void RoundCoordinator::SendRoundStartLocked(size_t index, DownlinkKind kind) {
 
 void RoundCoordinator::BroadcastRoundStartLocked() {
   for (size_t i = 0; i < sinks_.size(); ++i) {
-    SendRoundStartLocked(i, ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0,
-                                           open_sizes_.delta, open_sizes_.dense));
+    SendRoundStartLocked(i, ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0, open_sizes_.delta,
+                                           open_sizes_.dense));
   }
 }
 
@@ -358,16 +359,18 @@ void RoundCoordinator::UpdateWaitingLocked(double now) {
   waiting_since_ = now;
 }
 
-absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach, RejectionReason* reason) {
+absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach,
+                                      RejectionReason* reason) {
   *reason = RejectionReason::kBadAttach;
   const int64_t n = context_->num_clients();
   if (!attach.run_id().empty() && attach.run_id() != run_id_) {
     *reason = RejectionReason::kWrongRun;
-    return absl::FailedPreconditionError(
-        absl::StrCat("run ", attach.run_id(), " is not this aggregator's run ", run_id_,
-                     " (the aggregator restarted)"));
+    return absl::FailedPreconditionError(absl::StrCat("run ", attach.run_id(),
+                                                      " is not this aggregator's run ", run_id_,
+                                                      " (the aggregator restarted)"));
   }
-  if (attach.client_ids().empty()) return absl::InvalidArgumentError("Attach carries no client ids");
+  if (attach.client_ids().empty())
+    return absl::InvalidArgumentError("Attach carries no client ids");
   std::vector<int64_t> ids(attach.client_ids().begin(), attach.client_ids().end());
   for (int64_t id : ids) {
     if (id >= n) {
@@ -388,8 +391,8 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         "the worker's problem has dimension ", attach.dim(), "; the run's is ", context_->dim()));
   }
   if (static_cast<int64_t>(attach.clients()) != n) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the worker's problem has ", attach.clients(), " clients; the run has ", n));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the worker's problem has ", attach.clients(), " clients; the run has ", n));
   }
   if (absl::Status s = CompareProblemSpecs(attach.problem(), spec_); !s.ok()) return s;
   std::vector<uint64_t> digests(sorted.size());
@@ -408,14 +411,15 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     // A finished run (also one served again after a restart): the worker learns it is over and
     // exits normally.
     std::shared_ptr<const v1::ServerMessage> finish = MakeFinishLocked(false, "");
-    if (metrics_ != nullptr) metrics_->OnDownlinkBytes(static_cast<int64_t>(finish->ByteSizeLong()));
+    if (metrics_ != nullptr)
+      metrics_->OnDownlinkBytes(static_cast<int64_t>(finish->ByteSizeLong()));
     sink->Send(std::move(finish));
     sink->FinishAfterQueue();
     return absl::OkStatus();
   }
   if (done_) {
-    return absl::FailedPreconditionError(
-        complete_ ? absl::StrCat("run ", run_id_, " is complete") : std::string(status_.message()));
+    return absl::FailedPreconditionError(complete_ ? absl::StrCat("run ", run_id_, " is complete")
+                                                   : std::string(status_.message()));
   }
   std::vector<int64_t> busy;
   StreamSink* holder = nullptr;
@@ -481,8 +485,8 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
 }
 
 absl::Status RoundCoordinator::ValidateBatchLocked(StreamSink* sink,
-                                                  absl::Span<const DecodedUpdate> updates,
-                                                  RejectionReason* reason) const {
+                                                   absl::Span<const DecodedUpdate> updates,
+                                                   RejectionReason* reason) const {
   *reason = RejectionReason::kRunOver;
   if (done_) return absl::FailedPreconditionError(absl::StrCat("run ", run_id_, " is over"));
   const uint64_t open = server_->round();
@@ -490,15 +494,15 @@ absl::Status RoundCoordinator::ValidateBatchLocked(StreamSink* sink,
     const ClientSlot& slot = slots_[u.client];
     if (slot.sink != sink) {
       *reason = RejectionReason::kClientNotAttached;
-      return absl::PermissionDeniedError(
-          absl::StrCat("update for round ", u.round, " names client ", u.client,
-                       ", which is not attached on this stream"));
+      return absl::PermissionDeniedError(absl::StrCat("update for round ", u.round,
+                                                      " names client ", u.client,
+                                                      ", which is not attached on this stream"));
     }
     if (u.round > open) {
       *reason = RejectionReason::kFutureRound;
-      return absl::FailedPreconditionError(absl::StrCat(
-          "update for round ", u.round, " from client ", u.client, " is ahead: round ", open,
-          " is open"));
+      return absl::FailedPreconditionError(absl::StrCat("update for round ", u.round,
+                                                        " from client ", u.client,
+                                                        " is ahead: round ", open, " is open"));
     }
     if (static_cast<int64_t>(u.round) == slot.last_round) {
       if (u.digest != slot.last_digest) {
@@ -608,10 +612,10 @@ int RoundCoordinator::RefuseOverflowingLocked() {
     slot.last_round = static_cast<int64_t>(round) - 1;
     slot.last_digest = 0;
     --received_;
-    const std::string message = absl::StrCat(
-        "update for round ", round, " from client ", i, " would take g_", i,
-        " beyond the bound |entry| <= ", max_abs_value_,
-        " (--max-update-value) or out of the finite range; refused");
+    const std::string message =
+        absl::StrCat("update for round ", round, " from client ", i, " would take g_", i,
+                     " beyond the bound |entry| <= ", max_abs_value_,
+                     " (--max-update-value) or out of the finite range; refused");
     if (metrics_ != nullptr) metrics_->OnRejected(RejectionReason::kStateOverflow);
     AuditEvent event = EventFor(AuditEventKind::kRefusal, slot.sink);
     event.clients = absl::StrCat(i);
@@ -681,10 +685,10 @@ absl::Time RoundCoordinator::WatchRoundLocked() {
         (ranges != last_unassigned_ || now - last_coverage_report_ >= absl::Seconds(30))) {
       AuditEvent event = EventFor(AuditEventKind::kUnassignedClients, nullptr);
       event.clients = ranges;
-      event.detail = absl::StrCat(
-          "round ", round, " is waiting for clients ", ranges, ", which have no worker (",
-          unassigned.size(), " of ", slots_.size(),
-          " clients: check the workers' --client-ids for gaps or overlaps)");
+      event.detail =
+          absl::StrCat("round ", round, " is waiting for clients ", ranges,
+                       ", which have no worker (", unassigned.size(), " of ", slots_.size(),
+                       " clients: check the workers' --client-ids for gaps or overlaps)");
       audit_queue_.push_back(std::move(event));
       last_coverage_report_ = now;
     }
@@ -726,9 +730,8 @@ bool RoundCoordinator::WaitDone(absl::Duration timeout) {
 
 bool RoundCoordinator::WaitForReceived(int64_t count, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
-  auto settled = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return done_ || received_ >= count;
-  };
+  auto settled = [this, count]()
+                     ABSL_SHARED_LOCKS_REQUIRED(mu_) { return done_ || received_ >= count; };
   return mu_.AwaitWithTimeout(absl::Condition(&settled), timeout);
 }
 
@@ -802,9 +805,9 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   // --max-update-value is set beyond what the stepsize can absorb: stop rather than serve a model
   // of infinities.
   if (!AllFiniteWithin(server_->x(), HUGE_VAL) || !AllFiniteWithin(server_->g(), HUGE_VAL)) {
-    absl::Status overflow = absl::InternalError(absl::StrCat(
-        "x or g left the finite range when round ", round,
-        " closed; lower --max-update-value (now ", max_abs_value_, ")"));
+    absl::Status overflow = absl::InternalError(
+        absl::StrCat("x or g left the finite range when round ", round,
+                     " closed; lower --max-update-value (now ", max_abs_value_, ")"));
     BroadcastLocked(MakeFinishLocked(true, std::string(overflow.message())), true);
     SetDoneLocked(std::move(overflow));
     return false;

@@ -2,9 +2,10 @@
 // the aggregator's copy of every g_i, the open round and its pending updates. Train streams hand
 // it decoded updates; it enforces exactly-once per (client, round), and when the updates of all
 // the open round's participants are in (all n clients; with --participation < 1 the clients drawn
-// for the round, common/methods/participation.h, and an update from any other is refused), a closer thread closes it with the simulator's own RoundCloser (so the rows
-// agree bit for bit), broadcasts the next RoundStart, and only then — with the lock released —
-// appends the metrics.csv row and calls the observer; Finish follows round K's row.
+// for the round, common/methods/participation.h, and an update from any other is refused), a closer
+// thread closes it with the simulator's own RoundCloser (so the rows agree bit for bit), broadcasts
+// the next RoundStart, and only then — with the lock released — appends the metrics.csv row and
+// calls the observer; Finish follows round K's row.
 //
 // Thread-safety: thread-safe. Attach/Submit/Detach are called from gRPC reactors and only take a
 // short mutex; nothing holds it across I/O (the disk, the observer) or waits for another stream.
@@ -27,15 +28,15 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "common/methods/method.h"
-#include "common/run/round_close.h"
 #include "common/run/downlink.h"
+#include "common/run/round_close.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
-#include "server/checkpoint.h"
 #include "server/audit_log.h"
+#include "server/checkpoint.h"
 
 namespace ef21 {
 
@@ -70,10 +71,10 @@ class RoundCoordinator {
  public:
   struct Options {
     std::shared_ptr<const MethodContext> context;
-    RunConfig config;                       // the run as Welcome describes it to workers
+    RunConfig config;  // the run as Welcome describes it to workers
     Vector x0;
-    RunLog* log = nullptr;                  // not owned; rows are appended as rounds close
-    AggregatorMetrics* metrics = nullptr;   // not owned, may be null
+    RunLog* log = nullptr;                 // not owned; rows are appended as rounds close
+    AggregatorMetrics* metrics = nullptr;  // not owned, may be null
     std::string run_id;
     // Called on the closer thread after each round with its metrics row (without the lock held,
     // after the row is appended to the log).
@@ -89,7 +90,7 @@ class RoundCoordinator {
     // Continue from this checkpoint (its configuration, data and plan checked by the caller):
     // same run id, its round open, every g_i as it was. A complete one is served as finished.
     std::optional<AggregatorCheckpoint> resume;
-    AuditLog* audit = nullptr;              // not owned, may be null
+    AuditLog* audit = nullptr;  // not owned, may be null
     // A round open this long detaches the streams of clients that have not answered, freeing
     // their ids for their owners (the round still waits for every id). Zero: never.
     absl::Duration round_timeout = absl::ZeroDuration();
@@ -117,8 +118,8 @@ class RoundCoordinator {
   // Registers `sink` as carrying `attach`'s clients and queues Welcome and the open round's
   // RoundStart on it (in that order, before any later broadcast). Refuses, changing nothing:
   // INVALID_ARGUMENT (no ids, an id out of range or repeated), FAILED_PRECONDITION (another run,
-  // another problem or data, the run is over), ABORTED (an id attached by another worker, on a live stream),
-  // UNAVAILABLE (shutting down). On a refusal *reason says which check refused.
+  // another problem or data, the run is over), ABORTED (an id attached by another worker, on a live
+  // stream), UNAVAILABLE (shutting down). On a refusal *reason says which check refused.
   absl::Status Attach(StreamSink* sink, const v1::Attach& attach, RejectionReason* reason);
 
   // Accepts a batch of updates from `sink`, all or nothing. Exact resends of accepted updates are
@@ -234,13 +235,13 @@ class RoundCoordinator {
   void FlushAuditLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
-    Vector g;                        // the aggregator's copy of g_i (after the last closed round)
-    bool ever_received = false;      // g is meaningful
-    StreamSink* sink = nullptr;      // the live stream carrying the client
-    bool received = false;           // its update for the open round is in
-    int64_t last_round = -1;         // round of its last accepted update
+    Vector g;                    // the aggregator's copy of g_i (after the last closed round)
+    bool ever_received = false;  // g is meaningful
+    StreamSink* sink = nullptr;  // the live stream carrying the client
+    bool received = false;       // its update for the open round is in
+    int64_t last_round = -1;     // round of its last accepted update
     uint64_t last_digest = 0;
-    DecodedUpdate pending;           // the open round's update
+    DecodedUpdate pending;  // the open round's update
   };
 
   const std::shared_ptr<const MethodContext> context_;

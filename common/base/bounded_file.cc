@@ -45,8 +45,8 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, int64_t max
     return absl::ErrnoToStatus(error, absl::StrCat("cannot stat ", what, " \"", path, "\""));
   }
   if (!S_ISREG(st.st_mode)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, " \"", path, "\" is ", FileKind(st.st_mode),
-                                                   "; expected a regular file"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " \"", path, "\" is ", FileKind(st.st_mode), "; expected a regular file"));
   }
   auto too_large = [&](int64_t size, absl::string_view qualifier) {
     return absl::InvalidArgumentError(absl::StrCat(what, " \"", path, "\" ", qualifier, size,
@@ -61,7 +61,8 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, int64_t max
     if (filled == static_cast<int64_t>(text.size())) {
       // The file may have grown since fstat: keep reading, up to one byte past the bound.
       if (filled > max_bytes) return too_large(filled, "grew to more than ");
-      const int64_t grow = std::min<int64_t>(std::max<int64_t>(filled, 1 << 16), max_bytes + 1 - filled);
+      const int64_t grow =
+          std::min<int64_t>(std::max<int64_t>(filled, 1 << 16), max_bytes + 1 - filled);
       text.resize(static_cast<size_t>(filled + grow));
     }
     const ssize_t n = ::read(file.fd, &text[filled], text.size() - filled);

@@ -51,7 +51,9 @@ double LargestEigenvalue(const SymmetricOperator& op, int64_t dim, const EigenOp
     const double b = w.norm();
     alpha.push_back(a);
     theta = TridiagonalMax(alpha, beta);
-    stable = std::abs(theta - theta_before) <= options.relative_tolerance * std::abs(theta) ? stable + 1 : 0;
+    stable = std::abs(theta - theta_before) <= options.relative_tolerance * std::abs(theta)
+                 ? stable + 1
+                 : 0;
     theta_before = theta;
     if (stable >= 5 || b <= 1e-14 * std::abs(theta)) break;
     beta.push_back(b);

@@ -22,8 +22,8 @@ namespace ef21 {
 using SymmetricOperator = std::function<void(const Vector& x, Vector* y)>;
 
 struct EigenOptions {
-  int64_t dense_max_dim = 512;    // at or below: form M by applying it to the unit vectors
-  int max_iterations = 3000;      // Lanczos steps at most
+  int64_t dense_max_dim = 512;  // at or below: form M by applying it to the unit vectors
+  int max_iterations = 3000;    // Lanczos steps at most
   double relative_tolerance = 1e-10;
 };
 
@@ -31,7 +31,8 @@ struct EigenOptions {
 // value still increases monotonically to λ_max) from a fixed start vector, stopped when the
 // largest Ritz value changes by at most relative_tolerance over five steps, or when the Krylov
 // space is exhausted (rank-deficient M, e.g. AᵀA with fewer rows than columns).
-double LargestEigenvalue(const SymmetricOperator& op, int64_t dim, const EigenOptions& options = {});
+double LargestEigenvalue(const SymmetricOperator& op, int64_t dim,
+                         const EigenOptions& options = {});
 
 }  // namespace ef21
 

@@ -11,13 +11,13 @@ namespace ef21 {
 
 // What a stream of draws is for; part of the key so that streams never overlap.
 enum class Purpose : uint64_t {
-  kX0 = 1,         // the starting point x^0
-  kRandK = 2,      // rand-k coordinate choice
-  kMinibatch = 3,  // minibatch row indices
-  kNoise = 4,      // Gaussian gradient noise (polynomial)
-  kSynthetic = 5,  // synthetic data set
-  kShard = 6,      // the seeded random split of a data set into client shards
-  kSubsample = 7,  // fixed diagnostic subsamples (network problems)
+  kX0 = 1,             // the starting point x^0
+  kRandK = 2,          // rand-k coordinate choice
+  kMinibatch = 3,      // minibatch row indices
+  kNoise = 4,          // Gaussian gradient noise (polynomial)
+  kSynthetic = 5,      // synthetic data set
+  kShard = 6,          // the seeded random split of a data set into client shards
+  kSubsample = 7,      // fixed diagnostic subsamples (network problems)
   kParticipation = 8,  // who takes part in a round (EF21-PP, --participation)
 };
 

@@ -12,10 +12,10 @@
 #define EF21_CONCAT_(a, b) EF21_CONCAT_INNER_(a, b)
 
 // Returns from the enclosing function when `expr` yields a non-OK absl::Status.
-#define EF21_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    ::absl::Status ef21_status_ = (expr);           \
-    if (!ef21_status_.ok()) return ef21_status_;    \
+#define EF21_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::absl::Status ef21_status_ = (expr);        \
+    if (!ef21_status_.ok()) return ef21_status_; \
   } while (false)
 
 // `EF21_ASSIGN_OR_RETURN(auto x, MakeX());` unwraps an absl::StatusOr or returns its status.

@@ -29,7 +29,8 @@ inline void RunChunk(const std::function<void(int64_t, int64_t)>& fn, int64_t n,
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain,
                              const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t chunks = std::min<int64_t>(size(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
+  const int64_t chunks =
+      std::min<int64_t>(size(), std::max<int64_t>(1, n / std::max<int64_t>(1, grain)));
   if (chunks <= 1) {
     if (n > 0) fn(0, n);
     return;
@@ -56,9 +57,8 @@ void ThreadPool::WorkerLoop(int64_t index) {
     int64_t n, chunks;
     {
       absl::MutexLock lock(&mu_);
-      auto woken = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stop_ || generation_ != seen;
-      };
+      auto woken = [this, seen]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || generation_ != seen; };
       mu_.Await(absl::Condition(&woken));
       if (stop_) return;
       seen = generation_;
@@ -77,7 +77,8 @@ void ThreadPool::WorkerLoop(int64_t index) {
 int64_t AdaptiveGrain::grain(int64_t n) const {
   if (seconds_per_iteration_ <= 0.0) return std::max<int64_t>(1, n + 1);
   const double g = std::ceil(kMinChunkSeconds / seconds_per_iteration_);
-  return g >= static_cast<double>(n + 1) ? std::max<int64_t>(1, n + 1) : std::max<int64_t>(1, static_cast<int64_t>(g));
+  return g >= static_cast<double>(n + 1) ? std::max<int64_t>(1, n + 1)
+                                         : std::max<int64_t>(1, static_cast<int64_t>(g));
 }
 
 void AdaptiveGrain::ParallelFor(ThreadPool* pool, int64_t n,
@@ -91,9 +92,8 @@ void AdaptiveGrain::ParallelFor(ThreadPool* pool, int64_t n,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // With c chunks running side by side the wall time is about the work of n/c iterations.
   const double measured = seconds * static_cast<double>(chunks) / static_cast<double>(n);
-  seconds_per_iteration_ = seconds_per_iteration_ <= 0.0
-                               ? measured
-                               : 0.5 * seconds_per_iteration_ + 0.5 * measured;
+  seconds_per_iteration_ =
+      seconds_per_iteration_ <= 0.0 ? measured : 0.5 * seconds_per_iteration_ + 0.5 * measured;
 }
 
 }  // namespace ef21

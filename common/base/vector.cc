@@ -7,7 +7,8 @@
 namespace ef21 {
 
 absl::Status SparseVector::Validate() const {
-  if (dim <= 0) return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
+  if (dim <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
   if (dense) {
     if (!indices.empty()) {
       return absl::InvalidArgumentError(
@@ -19,8 +20,8 @@ absl::Status SparseVector::Validate() const {
     }
   } else {
     if (indices.size() != values.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "sparse vector has ", indices.size(), " indices but ", values.size(), " values"));
+      return absl::InvalidArgumentError(absl::StrCat("sparse vector has ", indices.size(),
+                                                     " indices but ", values.size(), " values"));
     }
     if (nnz() > dim) {
       return absl::InvalidArgumentError(
@@ -33,15 +34,15 @@ absl::Status SparseVector::Validate() const {
             absl::StrCat("index ", index, " at entry ", j, " is outside [0, ", dim, ")"));
       }
       if (j > 0 && index <= indices[j - 1]) {
-        return absl::InvalidArgumentError(absl::StrCat("index ", index, " at entry ", j,
-                                                       " does not increase after ", indices[j - 1]));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "index ", index, " at entry ", j, " does not increase after ", indices[j - 1]));
       }
     }
   }
   for (size_t j = 0; j < values.size(); ++j) {
     if (!std::isfinite(values[j])) {
-      return absl::InvalidArgumentError(absl::StrCat("value ", values[j], " at entry ", j,
-                                                     " is not finite"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("value ", values[j], " at entry ", j, " is not finite"));
     }
   }
   return absl::OkStatus();

@@ -32,8 +32,8 @@ inline double RoundToWire(double v, ValueType type) {
 }
 
 // A compressed message: `values[j]` is coordinate `indices[j]` of a vector of dimension `dim`.
-// Indices are strictly increasing. A dense message (the initial g_i^0 with --init=full, the identity
-// compressor) has `dense == true`, no indices, and `dim` values.
+// Indices are strictly increasing. A dense message (the initial g_i^0 with --init=full, the
+// identity compressor) has `dense == true`, no indices, and `dim` values.
 struct SparseVector {
   int64_t dim = 0;
   bool dense = false;

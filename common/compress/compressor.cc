@@ -10,13 +10,14 @@ std::unique_ptr<Compressor> MakeRandK(int64_t dim, int64_t k);
 std::unique_ptr<Compressor> MakeIdentity(int64_t dim);
 
 absl::Status CompressorOptions::Validate() const {
-  if (dim <= 0) return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
+  if (dim <= 0)
+    return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " is not positive"));
   if (dim > (int64_t{1} << 31) - 1) {
     return absl::InvalidArgumentError(absl::StrCat("dimension ", dim, " exceeds 2^31 - 1"));
   }
   if (kind != CompressorKind::kIdentity && (k < 1 || k > dim)) {
-    return absl::InvalidArgumentError(absl::StrCat(CompressorKindName(kind), " needs 1 <= k <= d = ",
-                                                   dim, "; got k = ", k));
+    return absl::InvalidArgumentError(
+        absl::StrCat(CompressorKindName(kind), " needs 1 <= k <= d = ", dim, "; got k = ", k));
   }
   return absl::OkStatus();
 }
@@ -24,9 +25,12 @@ absl::Status CompressorOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<Compressor>> CreateCompressor(const CompressorOptions& options) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   switch (options.kind) {
-    case CompressorKind::kTopK: return MakeTopK(options.dim, options.k);
-    case CompressorKind::kRandK: return MakeRandK(options.dim, options.k);
-    case CompressorKind::kIdentity: return MakeIdentity(options.dim);
+    case CompressorKind::kTopK:
+      return MakeTopK(options.dim, options.k);
+    case CompressorKind::kRandK:
+      return MakeRandK(options.dim, options.k);
+    case CompressorKind::kIdentity:
+      return MakeIdentity(options.dim);
   }
   return absl::InternalError("unhandled compressor kind");
 }

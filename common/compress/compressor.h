@@ -20,16 +20,19 @@ namespace ef21 {
 enum class CompressorKind { kTopK, kRandK, kIdentity, kMaxValue = kIdentity };
 
 // The --compressor names.
-inline constexpr auto kCompressorKindNames = MakeEnumNames<CompressorKind>("compressor", {
-    {CompressorKind::kTopK, "top-k"},
-    {CompressorKind::kRandK, "rand-k"},
-    {CompressorKind::kIdentity, "identity"},
-});
+inline constexpr auto kCompressorKindNames =
+    MakeEnumNames<CompressorKind>("compressor", {
+                                                    {CompressorKind::kTopK, "top-k"},
+                                                    {CompressorKind::kRandK, "rand-k"},
+                                                    {CompressorKind::kIdentity, "identity"},
+                                                });
 constexpr const auto& NamesOf(CompressorKind) { return kCompressorKindNames; }
 inline absl::StatusOr<CompressorKind> ParseCompressorKind(absl::string_view name) {
   return kCompressorKindNames.Parse(name);
 }
-inline const char* CompressorKindName(CompressorKind kind) { return kCompressorKindNames.Name(kind); }
+inline const char* CompressorKindName(CompressorKind kind) {
+  return kCompressorKindNames.Name(kind);
+}
 
 // Which random stream a compression draws from (rand-k); ignored by deterministic compressors.
 struct DrawKey {

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "common/compress/compressor.h"
 #include "common/base/rng.h"
+#include "common/compress/compressor.h"
 
 namespace ef21 {
 namespace {

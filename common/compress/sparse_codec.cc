@@ -97,7 +97,8 @@ absl::Status DecodeIndices(uint32_t rice_bits, absl::string_view bytes, int64_t 
           absl::StrCat("index code ends inside entry ", j, " of ", count));
     }
     uint64_t low = 0;
-    for (uint32_t i = 0; i < rice_bits; ++i, ++pos) low |= static_cast<uint64_t>((in[pos >> 3] >> (pos & 7)) & 1) << i;
+    for (uint32_t i = 0; i < rice_bits; ++i, ++pos)
+      low |= static_cast<uint64_t>((in[pos >> 3] >> (pos & 7)) & 1) << i;
     const uint64_t gap = (q << rice_bits) | low;
     const uint64_t index = static_cast<uint64_t>(previous + 1) + gap;
     if (index >= static_cast<uint64_t>(dim)) {
@@ -131,7 +132,7 @@ int VarintBytes(uint64_t v) {
 // Field numbers and layout: proto/ef21/v1/ef21.proto. Proto3 omits fields holding their default.
 int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
   int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(c.dim));  // dim = 1
-  if (c.dense) bytes += 2;                                         // dense = 2
+  if (c.dense) bytes += 2;                                        // dense = 2
   if (!c.dense && !c.indices.empty()) {
     // rice_bits = 3 (omitted when 0), index_code = 4
     const uint32_t b = ChooseRiceBits(c.indices, c.dim);
@@ -144,8 +145,8 @@ int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
 
 int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type) {
   int64_t update = 0;
-  if (round != 0) update += 1 + VarintBytes(round);          // round = 1
-  if (client_id != 0) update += 1 + VarintBytes(client_id);  // client_id = 2
+  if (round != 0) update += 1 + VarintBytes(round);           // round = 1
+  if (client_id != 0) update += 1 + VarintBytes(client_id);   // client_id = 2
   update += LengthDelimited(SparseVectorWireBytes(c, type));  // c = 3
   return LengthDelimited(update);  // one element of WorkerMessage.updates = 2
 }
@@ -153,10 +154,10 @@ int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& 
 int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {
   int64_t start = 0;
   if (round != 0) start += 1 + VarintBytes(round);  // round = 1
-  if (dim > 0) start += LengthDelimited(dim * 8);  // x = 2, packed double
-  if (stepsize != 0.0) start += 9;                 // stepsize = 3, fixed64
-  if (diagnostics) start += 2;                     // diagnostics = 4
-  return LengthDelimited(start);                   // ServerMessage.round_start = 2
+  if (dim > 0) start += LengthDelimited(dim * 8);   // x = 2, packed double
+  if (stepsize != 0.0) start += 9;                  // stepsize = 3, fixed64
+  if (diagnostics) start += 2;                      // diagnostics = 4
+  return LengthDelimited(start);                    // ServerMessage.round_start = 2
 }
 
 void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narrow,
@@ -176,22 +177,23 @@ int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnosti
                                  ValueType type, double scale) {
   int64_t delta = LengthDelimited(
       SparseVectorWireBytes(narrow, narrow.dense ? ValueType::kF64 : type));  // sum = 1
-  if (wide.nnz() > 0) delta += LengthDelimited(SparseVectorWireBytes(wide, ValueType::kF64));  // sum_wide = 2
+  if (wide.nnz() > 0)
+    delta += LengthDelimited(SparseVectorWireBytes(wide, ValueType::kF64));  // sum_wide = 2
   if (scale != 0.0) delta += 9;                                              // scale = 3, fixed64
   int64_t start = 0;
   if (round != 0) start += 1 + VarintBytes(round);  // round = 1
-  if (stepsize != 0.0) start += 9;                 // stepsize = 3
-  if (diagnostics) start += 2;                     // diagnostics = 4
-  start += LengthDelimited(delta);                 // delta = 7
-  return LengthDelimited(start);                   // ServerMessage.round_start = 2
+  if (stepsize != 0.0) start += 9;                  // stepsize = 3
+  if (diagnostics) start += 2;                      // diagnostics = 4
+  start += LengthDelimited(delta);                  // delta = 7
+  return LengthDelimited(start);                    // ServerMessage.round_start = 2
 }
 
 int64_t ResyncRoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {
   int64_t start = 0;
-  if (round != 0) start += 1 + VarintBytes(round);       // round = 1
-  if (dim > 0) start += LengthDelimited(dim * 8);        // x = 2
-  if (stepsize != 0.0) start += 9;                       // stepsize = 3
-  if (diagnostics) start += 2;                           // diagnostics = 4
+  if (round != 0) start += 1 + VarintBytes(round);               // round = 1
+  if (dim > 0) start += LengthDelimited(dim * 8);                // x = 2
+  if (stepsize != 0.0) start += 9;                               // stepsize = 3
+  if (diagnostics) start += 2;                                   // diagnostics = 4
   if (round != 0 && dim > 0) start += LengthDelimited(dim * 8);  // g = 6
   return LengthDelimited(start);
 }

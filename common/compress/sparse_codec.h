@@ -55,8 +55,8 @@ int VarintBytes(uint64_t v);
 // ef21.v1.SparseVector carrying c.
 int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type);
 // The algorithm part of one client's update: one element of ef21.v1.WorkerMessage.updates,
-// Update{round, client_id, c} — what the client must send, without the diagnostics (loss, gradient) that ride
-// along and are counted apart.
+// Update{round, client_id, c} — what the client must send, without the diagnostics (loss, gradient)
+// that ride along and are counted apart.
 int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type);
 // ef21.v1.ServerMessage{round_start: RoundStart{round, x, stepsize, diagnostics}}: what one
 // client receives to start a round.

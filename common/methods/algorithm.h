@@ -23,17 +23,18 @@ enum class Algorithm {
 };
 
 // The --algorithm names (SPEC §3).
-inline constexpr auto kAlgorithmNames = MakeEnumNames<Algorithm>("algorithm", {
-    {Algorithm::kEf21, "ef21"},
-    {Algorithm::kNormEf21, "norm-ef21"},
-    {Algorithm::kEf21Sgdm, "ef21-sgdm"},
-    {Algorithm::kNormEf21Sgdm, "norm-ef21-sgdm"},
-    {Algorithm::kNormEf21Sgd, "norm-ef21-sgd"},
-    {Algorithm::kNormSgdm, "norm-sgdm"},
-    {Algorithm::kEf14, "ef14"},
-    {Algorithm::kGd, "gd"},
-    {Algorithm::kNormGd, "norm-gd"},
-});
+inline constexpr auto kAlgorithmNames =
+    MakeEnumNames<Algorithm>("algorithm", {
+                                              {Algorithm::kEf21, "ef21"},
+                                              {Algorithm::kNormEf21, "norm-ef21"},
+                                              {Algorithm::kEf21Sgdm, "ef21-sgdm"},
+                                              {Algorithm::kNormEf21Sgdm, "norm-ef21-sgdm"},
+                                              {Algorithm::kNormEf21Sgd, "norm-ef21-sgd"},
+                                              {Algorithm::kNormSgdm, "norm-sgdm"},
+                                              {Algorithm::kEf14, "ef14"},
+                                              {Algorithm::kGd, "gd"},
+                                              {Algorithm::kNormGd, "norm-gd"},
+                                          });
 constexpr const auto& NamesOf(Algorithm) { return kAlgorithmNames; }
 inline absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view name) {
   return kAlgorithmNames.Parse(name);

@@ -82,13 +82,15 @@ bool MethodContext::Participates(int64_t client, uint64_t round) const {
 
 std::unique_ptr<ClientMethod> ClientMethod::Create(std::shared_ptr<const MethodContext> context,
                                                    int64_t client) {
-  if (context->options.traits().error_feedback_14) return MakeEf14Client(std::move(context), client);
+  if (context->options.traits().error_feedback_14)
+    return MakeEf14Client(std::move(context), client);
   return MakeEf21Client(std::move(context), client);
 }
 
 std::unique_ptr<ServerMethod> ServerMethod::Create(std::shared_ptr<const MethodContext> context,
                                                    Vector x0) {
-  if (context->options.traits().error_feedback_14) return MakeEf14Server(std::move(context), std::move(x0));
+  if (context->options.traits().error_feedback_14)
+    return MakeEf14Server(std::move(context), std::move(x0));
   return MakeEf21Server(std::move(context), std::move(x0));
 }
 
@@ -186,8 +188,8 @@ absl::Status ServerMethod::Replay(const RoundDelta& delta) {
         "the delta closes round ", delta.round, "; this replica has round ", round_, " open"));
   }
   if (delta.sum.dim != x_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat("the delta has dimension ", delta.sum.dim,
-                                                   "; the model's is ", x_.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the delta has dimension ", delta.sum.dim, "; the model's is ", x_.size()));
   }
   Aggregate(delta.sum);
   ApplyStep(delta.scale);

@@ -21,9 +21,9 @@
 #include "absl/types/span.h"
 #include "common/base/enum_names.h"
 #include "common/compress/compressor.h"
-#include "common/problems/problem.h"
 #include "common/methods/algorithm.h"
 #include "common/methods/stepsize.h"
+#include "common/problems/problem.h"
 
 namespace ef21 {
 
@@ -43,7 +43,8 @@ inline const char* InitKindName(InitKind kind) { return kInitKindNames.Name(kind
 // aggregator's Welcome both produce one.
 struct MethodOptions {
   Algorithm algorithm = Algorithm::kNormEf21;
-  CompressorKind compressor = CompressorKind::kTopK;  // effective: identity for identity-only methods
+  CompressorKind compressor =
+      CompressorKind::kTopK;  // effective: identity for identity-only methods
   int64_t k = 1;
   InitKind init = InitKind::kFull;
   ValueType value_type = ValueType::kF32;
@@ -88,8 +89,9 @@ struct MethodContext {
   // t·k·b bits after t iterations, so round 0's message — dense g_i^0, compressed C(∇f_i(x^0))
   // with --init=compressed, or EF14's first c_i — is never counted; rounds 1..t are.
   bool CountsPaperBits(uint64_t round) const;
-  // Whether client i takes part in round r (EF21-PP; always with --participation=1, and in round 0).
-  // A client that does not keeps its state and sends nothing; the server's g stays (1/n) Σ_i g_i.
+  // Whether client i takes part in round r (EF21-PP; always with --participation=1, and in round
+  // 0). A client that does not keeps its state and sends nothing; the server's g stays (1/n) Σ_i
+  // g_i.
   bool Participates(int64_t client, uint64_t round) const;
   bool partial_participation() const { return options.participation < 1.0; }
 };

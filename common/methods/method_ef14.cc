@@ -32,7 +32,8 @@ class Ef14Client final : public ClientMethod {
     thread_local Vector p;
     p = e_ + round.stepsize * grad;
     SparseVector& c = out->c;
-    ctx.compressor->Compress(p, {ctx.options.seed, static_cast<uint64_t>(client_), round.round}, &c);
+    ctx.compressor->Compress(p, {ctx.options.seed, static_cast<uint64_t>(client_), round.round},
+                             &c);
     c.RoundValues(ctx.options.value_type);
     // e_i ← p_i − c_i with c_i exactly as sent; g_i is the last message, dense.
     e_ = p;

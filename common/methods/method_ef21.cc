@@ -42,7 +42,8 @@ class Ef21Client final : public ClientMethod {
       if (round.round == 0 || v_.size() == 0) {
         v_ = estimate;
       } else {
-        for (Eigen::Index j = 0; j < v_.size(); ++j) v_[j] = (1.0 - eta) * v_[j] + eta * estimate[j];
+        for (Eigen::Index j = 0; j < v_.size(); ++j)
+          v_[j] = (1.0 - eta) * v_[j] + eta * estimate[j];
       }
       target = &v_;
     }
@@ -57,7 +58,8 @@ class Ef21Client final : public ClientMethod {
       // c_i = C(v_i − g_i) (round 0 with --init=compressed: g_i^{−1} = 0).
       thread_local Vector diff;
       diff = *target - g_;
-      ctx.compressor->Compress(diff, {ctx.options.seed, static_cast<uint64_t>(client_), round.round}, &c);
+      ctx.compressor->Compress(diff,
+                               {ctx.options.seed, static_cast<uint64_t>(client_), round.round}, &c);
     }
     c.RoundValues(ctx.options.value_type);
     c.AddTo(1.0, &g_);

@@ -52,15 +52,14 @@ absl::StatusOr<StepsizePlan> PlanStepsize(const StepsizeOptions& options, Algori
         // EF21's Theorem 1 (also EF14's default): γ = 1/(L + L̃·√(β/θ)); 1/L when α = 1.
         const double L = constants.L, Lt = constants.LTilde();
         plan.gamma = alpha >= 1.0 ? 1.0 / L : 1.0 / (L + Lt * std::sqrt(cc.beta / cc.theta));
-        plan.rule = absl::StrFormat("EF21 Theorem 1: 1/(L + Ltilde sqrt(beta/theta)), L=%.6g Ltilde=%.6g",
-                                    L, Lt);
+        plan.rule = absl::StrFormat(
+            "EF21 Theorem 1: 1/(L + Ltilde sqrt(beta/theta)), L=%.6g Ltilde=%.6g", L, Lt);
       }
       break;
   }
   if (!(plan.gamma > 0.0) || !std::isfinite(plan.gamma)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("stepsize rule %s gave gamma=%g; expected a positive number", plan.rule,
-                        plan.gamma));
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "stepsize rule %s gave gamma=%g; expected a positive number", plan.rule, plan.gamma));
   }
   return plan;
 }

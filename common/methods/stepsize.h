@@ -14,18 +14,19 @@
 namespace ef21 {
 
 enum class StepsizeRule {
-  kTheory,      // SPEC §4, per method
-  kTheoryL1,    // ||EF21|| single client, Theorem 3: γ = 1/(2·c1)
-  kConstant,    // --gamma
+  kTheory,    // SPEC §4, per method
+  kTheoryL1,  // ||EF21|| single client, Theorem 3: γ = 1/(2·c1)
+  kConstant,  // --gamma
   kMaxValue = kConstant,
 };
 
 // The --stepsize names.
-inline constexpr auto kStepsizeRuleNames = MakeEnumNames<StepsizeRule>("stepsize rule", {
-    {StepsizeRule::kTheory, "theory"},
-    {StepsizeRule::kTheoryL1, "theory-l1"},
-    {StepsizeRule::kConstant, "constant"},
-});
+inline constexpr auto kStepsizeRuleNames =
+    MakeEnumNames<StepsizeRule>("stepsize rule", {
+                                                     {StepsizeRule::kTheory, "theory"},
+                                                     {StepsizeRule::kTheoryL1, "theory-l1"},
+                                                     {StepsizeRule::kConstant, "constant"},
+                                                 });
 constexpr const auto& NamesOf(StepsizeRule) { return kStepsizeRuleNames; }
 inline const char* StepsizeRuleName(StepsizeRule rule) { return kStepsizeRuleNames.Name(rule); }
 
@@ -39,8 +40,8 @@ struct StepsizeOptions {
 
 struct StepsizePlan {
   double gamma = 0.0;
-  double eta = 1.0;     // momentum weight; 1 for methods without momentum
-  std::string rule;     // how γ was obtained, for config.json and logs
+  double eta = 1.0;  // momentum weight; 1 for methods without momentum
+  std::string rule;  // how γ was obtained, for config.json and logs
 };
 
 // The constants of SPEC §4 for a compressor with parameter α: r = √(1−α), θ = 1 − r,

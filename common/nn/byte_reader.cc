@@ -13,8 +13,8 @@ absl::StatusOr<std::unique_ptr<ByteReader>> ByteReader::Open(const std::string& 
   errno = 0;
   gzFile file = gzopen(path.c_str(), "rb");
   if (file == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open \"", path, "\": ", errno != 0 ? std::strerror(errno) : "out of memory"));
+    return absl::NotFoundError(absl::StrCat(
+        "cannot open \"", path, "\": ", errno != 0 ? std::strerror(errno) : "out of memory"));
   }
   // Large buffer: the training images are ~50 MB decompressed.
   gzbuffer(file, 1 << 17);
@@ -31,7 +31,8 @@ ByteReader::ByteReader(std::string path, void* file, bool gzipped)
 ByteReader::~ByteReader() { gzclose(static_cast<gzFile>(file_)); }
 
 std::string ByteReader::Where(int64_t offset) const {
-  return absl::StrCat(path_, ": byte ", offset, gzipped_ ? " (of the decompressed stream)" : "", ": ");
+  return absl::StrCat(path_, ": byte ", offset, gzipped_ ? " (of the decompressed stream)" : "",
+                      ": ");
 }
 
 absl::Status ByteReader::Read(void* out, int64_t n, const std::string& what) {
@@ -52,7 +53,8 @@ absl::Status ByteReader::Read(void* out, int64_t n, const std::string& what) {
   if (got < n) {
     int code = 0;
     const char* message = gzerror(static_cast<gzFile>(file_), &code);
-    const std::string detail = code != Z_OK && code != Z_BUF_ERROR ? absl::StrCat(" (", message, ")") : "";
+    const std::string detail =
+        code != Z_OK && code != Z_BUF_ERROR ? absl::StrCat(" (", message, ")") : "";
     return absl::InvalidArgumentError(absl::StrCat(Where(offset_), "truncated: expected ", n,
                                                    " bytes of ", what, ", the file ends after ",
                                                    got, detail));

@@ -1,9 +1,9 @@
 // The CIFAR-10 binary format (Krizhevsky 2009): each file a sequence of 3,073-byte records, one
 // label byte then 1,024 red, 1,024 green and 1,024 blue pixel bytes of a 32 × 32 image.
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/nn/byte_reader.h"
 #include "common/nn/image_dataset.h"
-#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {
@@ -28,9 +28,9 @@ absl::StatusOr<ImageDataset> ReadCifar10(const std::vector<std::string>& paths) 
       uint8_t label = 0;
       EF21_RETURN_IF_ERROR(reader->Read(&label, 1, "label"));
       if (label >= kClasses) {
-        return absl::InvalidArgumentError(absl::StrCat(reader->Where(reader->offset() - 1), "label ",
-                                                       label, " of record ", records, ", expected 0..",
-                                                       kClasses - 1, " (is this a CIFAR-10 batch?)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(reader->Where(reader->offset() - 1), "label ", label, " of record ",
+                         records, ", expected 0..", kClasses - 1, " (is this a CIFAR-10 batch?)"));
       }
       const size_t at = out.pixels.size();
       out.pixels.resize(at + kPixels);
@@ -40,8 +40,8 @@ absl::StatusOr<ImageDataset> ReadCifar10(const std::vector<std::string>& paths) 
       ++records;
     }
     if (records == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(reader->Where(0), "empty, expected records of ",
-                                                     1 + kPixels, " bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(reader->Where(0), "empty, expected records of ", 1 + kPixels, " bytes"));
     }
   }
   out.count = static_cast<int64_t>(out.labels.size());

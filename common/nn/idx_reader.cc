@@ -1,10 +1,10 @@
-// The IDX format of MNIST and Fashion-MNIST (LeCun et al.): a big-endian magic 0x0000TTNN (TT = 0x08
-// for unsigned bytes, NN = number of dimensions), NN big-endian 32-bit sizes, then the data.
+// The IDX format of MNIST and Fashion-MNIST (LeCun et al.): a big-endian magic 0x0000TTNN (TT =
+// 0x08 for unsigned bytes, NN = number of dimensions), NN big-endian 32-bit sizes, then the data.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/base/status_macros.h"
 #include "common/nn/byte_reader.h"
 #include "common/nn/image_dataset.h"
-#include "common/base/status_macros.h"
 
 namespace ef21 {
 namespace {
@@ -28,7 +28,8 @@ absl::Status CheckEnd(ByteReader& reader, const char* what) {
 
 }  // namespace
 
-absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path, const std::string& labels_path) {
+absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path,
+                                     const std::string& labels_path) {
   ImageDataset out;
   out.channels = 1;
   out.num_classes = kIdxClasses;
@@ -48,13 +49,15 @@ absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path, const std::
     out.height = rows;
     out.width = cols;
     out.pixels.resize(static_cast<size_t>(out.count * out.image_size()));
-    EF21_RETURN_IF_ERROR(reader->Read(out.pixels.data(), static_cast<int64_t>(out.pixels.size()),
-                                      absl::StrCat("pixels (", count, " images of ", rows, "x", cols, ")")));
+    EF21_RETURN_IF_ERROR(
+        reader->Read(out.pixels.data(), static_cast<int64_t>(out.pixels.size()),
+                     absl::StrCat("pixels (", count, " images of ", rows, "x", cols, ")")));
     EF21_RETURN_IF_ERROR(CheckEnd(*reader, "image"));
   }
   EF21_ASSIGN_OR_RETURN(auto reader, ByteReader::Open(labels_path));
   EF21_ASSIGN_OR_RETURN(uint32_t magic, reader->ReadBigEndian32("magic number"));
-  EF21_RETURN_IF_ERROR(CheckMagic(*reader, magic, kLabelsMagic, "unsigned-byte labels with 1 dimension"));
+  EF21_RETURN_IF_ERROR(
+      CheckMagic(*reader, magic, kLabelsMagic, "unsigned-byte labels with 1 dimension"));
   EF21_ASSIGN_OR_RETURN(uint32_t count, reader->ReadBigEndian32("label count"));
   if (count != out.count) {
     return absl::InvalidArgumentError(absl::StrCat(reader->Where(4), count, " labels, but \"",

@@ -189,8 +189,9 @@ bool ModelOptions::IsTorchScript() const { return absl::EndsWith(model, ".pt"); 
 
 absl::Status ModelOptions::Validate() const {
   if (model != "resnet20" && model != "cnn" && model != "mlp" && !IsTorchScript()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unknown model \"", model, "\", expected resnet20, cnn, mlp or a TorchScript file PATH.pt"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown model \"", model,
+                     "\", expected resnet20, cnn, mlp or a TorchScript file PATH.pt"));
   }
   if (channels < 1 || height < 1 || width < 1 || classes < 2) {
     return absl::InvalidArgumentError(absl::StrCat("bad image shape ", channels, "x", height, "x",
@@ -199,11 +200,12 @@ absl::Status ModelOptions::Validate() const {
   if (model == "cnn" && (height < 4 || width < 4)) {
     return absl::InvalidArgumentError("the cnn model needs images of at least 4x4 pixels");
   }
-  if (model == "resnet20" && (height > 32 || width > 32 || channels > 3 ||
-                              (channels != 1 && channels != 3))) {
+  if (model == "resnet20" &&
+      (height > 32 || width > 32 || channels > 3 || (channels != 1 && channels != 3))) {
     return absl::InvalidArgumentError(absl::StrCat(
         "resnet20 takes 3x32x32 images (1 channel is replicated, smaller images are zero-padded); "
-        "got ", channels, "x", height, "x", width));
+        "got ",
+        channels, "x", height, "x", width));
   }
   if (mlp_hidden < 1) return absl::InvalidArgumentError("mlp_hidden must be >= 1");
   return absl::OkStatus();
@@ -220,18 +222,20 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelOptions& options
                                                        std::vector<int64_t>{3, 32, 32}, dtype);
     } else if (options.model == "cnn") {
       model = std::make_unique<BuiltinModel<SmallCnn>>(
-          SmallCnn(options.channels, options.height, options.width, options.classes), native, dtype);
+          SmallCnn(options.channels, options.height, options.width, options.classes), native,
+          dtype);
     } else if (options.model == "mlp") {
-      model = std::make_unique<BuiltinModel<Mlp>>(
-          Mlp(options.channels * options.height * options.width, options.mlp_hidden, options.classes),
-          native, dtype);
+      model =
+          std::make_unique<BuiltinModel<Mlp>>(Mlp(options.channels * options.height * options.width,
+                                                  options.mlp_hidden, options.classes),
+                                              native, dtype);
     } else {
       torch::jit::Module module;
       try {
         module = torch::jit::load(options.model);
       } catch (const c10::Error& e) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "cannot load TorchScript module \"", options.model, "\": ", TorchMessage(e)));
+        return absl::InvalidArgumentError(absl::StrCat("cannot load TorchScript module \"",
+                                                       options.model, "\": ", TorchMessage(e)));
       }
       model = std::make_unique<ScriptModel>(std::move(module), native, dtype);
     }
@@ -252,15 +256,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelOptions& options
     torch::Tensor logits = model->Forward(torch::zeros(shape, torch::TensorOptions().dtype(dtype)));
     for (size_t j = 0; j < saved.size(); ++j) model->buffers()[j].copy_(saved[j]);
     if (logits.dim() != 2 || logits.size(0) != 2 || logits.size(1) != options.classes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "model \"", options.model, "\" maps a batch [2, ", options.channels, ", ", options.height,
-          ", ", options.width, "] to logits of shape ", c10::str(logits.sizes()), ", expected [2, ",
-          options.classes, "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("model \"", options.model, "\" maps a batch [2, ", options.channels, ", ",
+                       options.height, ", ", options.width, "] to logits of shape ",
+                       c10::str(logits.sizes()), ", expected [2, ", options.classes, "]"));
     }
   } catch (const c10::Error& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("model \"", options.model, "\" failed on a [2, ", options.channels, ", ",
-                     options.height, ", ", options.width, "] batch: ", TorchMessage(e)));
+    return absl::InvalidArgumentError(absl::StrCat("model \"", options.model, "\" failed on a [2, ",
+                                                   options.channels, ", ", options.height, ", ",
+                                                   options.width, "] batch: ", TorchMessage(e)));
   }
   return model;
 }
@@ -288,7 +292,9 @@ Vector Model::InitialParameters(uint64_t seed) const {
   }
   CounterRng rng(seed, Purpose::kX0, 0, 0);
   const bool single = dtype_ == torch::kFloat;
-  auto round = [single](double v) { return single ? static_cast<double>(static_cast<float>(v)) : v; };
+  auto round = [single](double v) {
+    return single ? static_cast<double>(static_cast<float>(v)) : v;
+  };
   int64_t fan_in = 1;  // of the last weight, for the bias that follows it
   for (size_t j = 0; j < parameters_.size(); ++j) {
     const torch::Tensor& p = parameters_[j];
@@ -303,7 +309,8 @@ Vector Model::InitialParameters(uint64_t seed) const {
     } else {
       // Bias: U(−1/√fan_in, 1/√fan_in).
       const double bound = 1.0 / std::sqrt(static_cast<double>(fan_in));
-      for (int64_t e = 0; e < n; ++e) x[offset + e] = round(bound * (2.0 * rng.NextUniform() - 1.0));
+      for (int64_t e = 0; e < n; ++e)
+        x[offset + e] = round(bound * (2.0 * rng.NextUniform() - 1.0));
     }
     offset += n;
   }

@@ -7,12 +7,12 @@
 #ifndef EF21_COMMON_NN_MODEL_H_
 #define EF21_COMMON_NN_MODEL_H_
 
+#include <torch/torch.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "common/base/vector.h"
@@ -55,8 +55,8 @@ class Model {
 
   // The initial point x^0: built-in models use Kaiming-normal weights (He et al. 2015, fan-in,
   // gain √2) for convolutions and linear layers, PyTorch's default U(−1/√fan_in, 1/√fan_in) for
-  // their biases, 1 and 0 for batch-norm scales and shifts — drawn from CounterRng(seed, kX0, 0, 0),
-  // never torch's generator. A TorchScript module starts from its saved values.
+  // their biases, 1 and 0 for batch-norm scales and shifts — drawn from CounterRng(seed, kX0, 0,
+  // 0), never torch's generator. A TorchScript module starts from its saved values.
   Vector InitialParameters(uint64_t seed) const;
 
   // x → parameters (rounded to the model's precision) and parameter gradients → grad.
@@ -70,8 +70,8 @@ class Model {
 
   std::vector<torch::Tensor> parameters_;
   std::vector<torch::Tensor> buffers_;
-  // Per parameter, for the initialization rule: the constant of a batch-norm scale (1) or shift (0),
-  // NaN for any other parameter.
+  // Per parameter, for the initialization rule: the constant of a batch-norm scale (1) or shift
+  // (0), NaN for any other parameter.
   std::vector<double> batch_norm_value_;
   std::vector<int64_t> input_shape_;
   torch::ScalarType dtype_ = torch::kFloat;

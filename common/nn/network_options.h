@@ -15,17 +15,17 @@
 namespace ef21 {
 
 struct NetworkOptions {
-  std::string model = "cnn";           // resnet20 | cnn | mlp | PATH.pt
+  std::string model = "cnn";  // resnet20 | cnn | mlp | PATH.pt
   std::shared_ptr<const ImageData> data;
-  std::string data_name;               // for Describe()
+  std::string data_name;  // for Describe()
   int64_t clients = 5;
   ShardKind shards = ShardKind::kRandom;
-  int64_t train_samples = 0;           // use only the first N training images (0: all)
+  int64_t train_samples = 0;  // use only the first N training images (0: all)
   // Diagnostics (full loss, ‖∇f‖², accuracies) over a fixed seeded subsample: N training rows in
   // all (⌊N/n⌋ per client, from its shard) and N test rows. 0: every row.
   int64_t diagnostics_samples = 0;
   int64_t mlp_hidden = 64;
-  bool double_precision = false;       // parameters in double (gradient tests)
+  bool double_precision = false;  // parameters in double (gradient tests)
   uint64_t seed = 0;
 
   absl::Status Validate() const;

@@ -8,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/nn/model.h"
 #include "common/base/status_macros.h"
+#include "common/nn/model.h"
 
 namespace ef21 {
 namespace {
@@ -53,7 +53,7 @@ struct NetworkProblem::Impl {
   NetworkOptions options;
   ModelOptions model_options;
   int64_t train_count = 0;
-  std::vector<std::vector<int64_t>> shards;     // training rows per client
+  std::vector<std::vector<int64_t>> shards;      // training rows per client
   std::vector<std::vector<int64_t>> diagnostic;  // the rows of each client's f_i diagnostics
   std::vector<int64_t> test_rows;
   std::vector<std::unique_ptr<Replica>> replicas;  // one per client
@@ -106,7 +106,8 @@ struct NetworkProblem::Impl {
     model.SetTraining(true);
     const int64_t count = static_cast<int64_t>(rows.size());
     torch::Tensor logits = model.Forward(Images(model, train(), rows.data(), count));
-    torch::Tensor loss = torch::nn::functional::cross_entropy(logits, Labels(train(), rows.data(), count));
+    torch::Tensor loss =
+        torch::nn::functional::cross_entropy(logits, Labels(train(), rows.data(), count));
     loss.backward();
     model.GetGradient(grad);
     model.ZeroGradient();
@@ -151,13 +152,15 @@ struct NetworkProblem::Impl {
                                      uint64_t round) const {
     const std::vector<int64_t>& shard = shards[client];
     CounterRng rng(seed, Purpose::kMinibatch, static_cast<uint64_t>(client), round);
-    std::vector<int64_t> rows = SampleWithoutReplacement(static_cast<int64_t>(shard.size()), batch, &rng);
+    std::vector<int64_t> rows =
+        SampleWithoutReplacement(static_cast<int64_t>(shard.size()), batch, &rng);
     for (int64_t& r : rows) r = shard[r];
     return rows;
   }
 };
 
-absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(const NetworkOptions& options) {
+absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(
+    const NetworkOptions& options) {
   EF21_RETURN_IF_ERROR(options.Validate());
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -181,9 +184,11 @@ absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(const Net
     }
   }
   impl->dim = impl->evaluator->model->dim();
-  if (mo.IsTorchScript()) impl->saved_start = impl->evaluator->model->InitialParameters(options.seed);
+  if (mo.IsTorchScript())
+    impl->saved_start = impl->evaluator->model->InitialParameters(options.seed);
 
-  impl->train_count = options.train_samples > 0 ? std::min(options.train_samples, train.count) : train.count;
+  impl->train_count =
+      options.train_samples > 0 ? std::min(options.train_samples, train.count) : train.count;
   impl->shards = MakeShards(impl->train_count, options.clients, options.shards, options.seed);
   const int64_t n = options.clients;
   const int64_t N = options.diagnostics_samples;
@@ -194,8 +199,8 @@ absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(const Net
       continue;
     }
     CounterRng rng(options.seed, Purpose::kSubsample, static_cast<uint64_t>(i), 0);
-    std::vector<int64_t> positions = SampleWithoutReplacement(
-        static_cast<int64_t>(shard.size()), std::max<int64_t>(1, N / n), &rng);
+    std::vector<int64_t> positions = SampleWithoutReplacement(static_cast<int64_t>(shard.size()),
+                                                              std::max<int64_t>(1, N / n), &rng);
     std::sort(positions.begin(), positions.end());
     std::vector<int64_t> rows;
     for (int64_t pos : positions) rows.push_back(shard[pos]);
@@ -295,7 +300,8 @@ Evaluation NetworkProblem::Evaluate(const EvalPoint& p) const {
   }
   e.train_accuracy = static_cast<double>(correct) / static_cast<double>(total);
   int64_t right = 0;
-  e.test_loss = impl_->Pass(*impl_->evaluator, p.x, impl_->test(), impl_->test_rows, nullptr, &right);
+  e.test_loss =
+      impl_->Pass(*impl_->evaluator, p.x, impl_->test(), impl_->test_rows, nullptr, &right);
   e.test_accuracy = static_cast<double>(right) / static_cast<double>(impl_->test_rows.size());
   return e;
 }

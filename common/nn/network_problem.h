@@ -7,9 +7,9 @@
 //   inside the batch, fresh every round, from CounterRng(seed, kMinibatch, i, round), and returns
 //   the gradient of the batch's mean cross-entropy.
 // - Batch norm: gradients and every evaluation use the statistics of the batch at hand (training
-//   mode); evaluations go through the rows in fixed chunks of kEvalChunk, so every loss and accuracy
-//   is a pure function of x and the data. Each client's replica keeps its own running statistics,
-//   updated by its training batches only — buffers, never part of x, never sent.
+//   mode); evaluations go through the rows in fixed chunks of kEvalChunk, so every loss and
+//   accuracy is a pure function of x and the data. Each client's replica keeps its own running
+//   statistics, updated by its training batches only — buffers, never part of x, never sent.
 // - Determinism: every gradient runs on the calling thread with one intra-op thread, so results are
 //   bitwise identical whichever thread or process computes them and however many threads there are.
 //
@@ -54,7 +54,8 @@ class NetworkProblem final : public Problem {
                                    uint64_t round, Vector* grad) const override;
   bool IsStochastic(const NoiseOptions& noise) const override;
   double ProbeLoss(int64_t client, const EvalPoint& p) const override;
-  // No smoothness constants are known for a network: all zero (use a constant or γ0-based stepsize).
+  // No smoothness constants are known for a network: all zero (use a constant or γ0-based
+  // stepsize).
   SmoothnessConstants Constants() const override;
   std::optional<Vector> InitialPoint(uint64_t seed) const override;
   bool HasEvaluation() const override { return true; }

@@ -14,8 +14,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "common/base/rng.h"
 #include "common/base/bounded_file.h"
+#include "common/base/rng.h"
 #include "common/base/status_macros.h"
 
 namespace ef21 {

@@ -14,11 +14,11 @@ namespace ef21 {
 
 struct Dataset {
   int64_t rows = 0;
-  int64_t cols = 0;                   // the dimension d
-  std::vector<int64_t> row_offsets;   // size rows + 1; row j is [row_offsets[j], row_offsets[j+1])
-  std::vector<int32_t> col_indices;   // 0-based, strictly increasing inside a row
+  int64_t cols = 0;                  // the dimension d
+  std::vector<int64_t> row_offsets;  // size rows + 1; row j is [row_offsets[j], row_offsets[j+1])
+  std::vector<int32_t> col_indices;  // 0-based, strictly increasing inside a row
   std::vector<double> values;
-  std::vector<double> labels;         // each -1.0 or +1.0
+  std::vector<double> labels;  // each -1.0 or +1.0
 
   // ‖a_j‖² of row j.
   double RowSquaredNorm(int64_t j) const;
@@ -46,7 +46,8 @@ absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view na
                                     const LibsvmOptions& options = {});
 
 // The paper's synthetic set: A_ij ~ N(0, 1), b_j = ±1 with probability ½, all drawn from
-// CounterRng(seed, Purpose::kSynthetic, row, 0) so the set is a pure function of (rows, cols, seed).
+// CounterRng(seed, Purpose::kSynthetic, row, 0) so the set is a pure function of (rows, cols,
+// seed).
 Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed);
 
 }  // namespace ef21

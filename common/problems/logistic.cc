@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "absl/strings/str_format.h"
-#include "common/base/linalg.h"
 #include "common/base/digest.h"
+#include "common/base/linalg.h"
 
 namespace ef21 {
 
@@ -157,7 +157,8 @@ SmoothnessConstants Logistic::Constants() const {
   const double lambda = options_.lambda;
   SmoothnessConstants c;
   double max_row_norm = 0.0;
-  for (int64_t j = 0; j < a.rows; ++j) max_row_norm = std::max(max_row_norm, std::sqrt(a.RowSquaredNorm(j)));
+  for (int64_t j = 0; j < a.rows; ++j)
+    max_row_norm = std::max(max_row_norm, std::sqrt(a.RowSquaredNorm(j)));
   c.L1 = max_row_norm;
   c.L0 = 2.0 * lambda + lambda * std::sqrt(static_cast<double>(d)) * max_row_norm;
 
@@ -167,9 +168,11 @@ SmoothnessConstants Logistic::Constants() const {
     y->setZero(x.size());
     for (int64_t row = begin; row < end; ++row) {
       double z = 0.0;
-      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e) z += a.values[e] * x[a.col_indices[e]];
+      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+        z += a.values[e] * x[a.col_indices[e]];
       z *= w[row];
-      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e) (*y)[a.col_indices[e]] += z * a.values[e];
+      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+        (*y)[a.col_indices[e]] += z * a.values[e];
     }
   };
 
@@ -182,9 +185,9 @@ SmoothnessConstants Logistic::Constants() const {
       continue;
     }
     for (int64_t row = begin; row < end; ++row) weight[row] = 1.0 / (4.0 * m);
-    c.L_i[i] = LargestEigenvalue(
-                   [&](const Vector& x, Vector* y) { apply(begin, end, weight, x, y); }, d) +
-               2.0 * lambda;
+    c.L_i[i] =
+        LargestEigenvalue([&](const Vector& x, Vector* y) { apply(begin, end, weight, x, y); }, d) +
+        2.0 * lambda;
   }
   // The constant of f = (1/n) Σ f_i: rows of client i weigh 1/(4 n m_i).
   for (int64_t i = 0; i < n; ++i) {

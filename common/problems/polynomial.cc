@@ -8,7 +8,8 @@
 namespace ef21 {
 
 absl::Status PolynomialOptions::Validate() const {
-  if (dim < 1) return absl::InvalidArgumentError(absl::StrFormat("--dim must be >= 1; got %d", dim));
+  if (dim < 1)
+    return absl::InvalidArgumentError(absl::StrFormat("--dim must be >= 1; got %d", dim));
   if (!(L0 > 0.0) || !std::isfinite(L0)) {
     return absl::InvalidArgumentError(absl::StrFormat("--L0 must be positive; got %g", L0));
   }
@@ -18,7 +19,8 @@ absl::Status PolynomialOptions::Validate() const {
   if (clients < 1) {
     return absl::InvalidArgumentError(absl::StrFormat("--clients must be >= 1; got %d", clients));
   }
-  if (!(box > 0.0)) return absl::InvalidArgumentError(absl::StrFormat("box must be positive; got %g", box));
+  if (!(box > 0.0))
+    return absl::InvalidArgumentError(absl::StrFormat("box must be positive; got %g", box));
   return absl::OkStatus();
 }
 
@@ -29,7 +31,8 @@ absl::StatusOr<std::unique_ptr<Polynomial>> Polynomial::Create(const PolynomialO
 
 Polynomial::Polynomial(const PolynomialOptions& options)
     : options_(options),
-      lambda_(options.L0 / (9.0 * options.dim * options.dim / (2.0 * options.L1 * options.L1) + 2.0)) {}
+      lambda_(options.L0 /
+              (9.0 * options.dim * options.dim / (2.0 * options.L1 * options.L1) + 2.0)) {}
 
 std::string Polynomial::Describe() const {
   return absl::StrFormat("polynomial d=%d L0=%g L1=%g lambda=%.6g clients=%d", options_.dim,

@@ -17,7 +17,8 @@ struct PolynomialOptions {
   double L0 = 4.0;
   double L1 = 1.0;
   int64_t clients = 1;
-  // Half-width D of the box |x_j| ≤ D on which L = λ√d·D²/2 + 2λ bounds the Hessian (x^0 ~ N(20, 1)).
+  // Half-width D of the box |x_j| ≤ D on which L = λ√d·D²/2 + 2λ bounds the Hessian (x^0 ~ N(20,
+  // 1)).
   double box = 20.0;
 
   absl::Status Validate() const;

@@ -30,9 +30,9 @@ struct EvalPoint {
 
 // Smoothness constants (SPEC §1, §5).
 struct SmoothnessConstants {
-  double L = 0.0;               // f is L-smooth
-  std::vector<double> L_i;      // f_i is L_i-smooth
-  double L0 = 0.0;              // (L0, L1)-smoothness of every f_i
+  double L = 0.0;           // f is L-smooth
+  std::vector<double> L_i;  // f_i is L_i-smooth
+  double L0 = 0.0;          // (L0, L1)-smoothness of every f_i
   double L1 = 0.0;
   // L̃ = √((1/n) Σ L_i²).
   double LTilde() const;
@@ -40,8 +40,8 @@ struct SmoothnessConstants {
 
 // How stochastic gradients are drawn (SPEC §3).
 struct NoiseOptions {
-  int64_t batch = 0;     // rows per minibatch, drawn uniformly with replacement; 0: all rows
-  double sigma = 0.0;    // standard deviation of additive Gaussian noise (polynomial)
+  int64_t batch = 0;   // rows per minibatch, drawn uniformly with replacement; 0: all rows
+  double sigma = 0.0;  // standard deviation of additive Gaussian noise (polynomial)
   uint64_t seed = 0;
 };
 

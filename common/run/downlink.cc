@@ -29,8 +29,8 @@ DownlinkSizes MeasureDownlink(uint64_t round, int64_t dim, double stepsize, bool
   sizes.resync = ResyncRoundStartWireBytes(round, dim, stepsize, diagnostics);
   if (delta.sum.dense) {
     static const SparseVector kNone;
-    sizes.delta = DeltaRoundStartWireBytes(round, stepsize, diagnostics, delta.sum, kNone, type,
-                                           delta.scale);
+    sizes.delta =
+        DeltaRoundStartWireBytes(round, stepsize, diagnostics, delta.sum, kNone, type, delta.scale);
   } else {
     thread_local SparseVector narrow, wide;
     SplitExactValues(delta.sum, type, &narrow, &wide);

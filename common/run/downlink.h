@@ -27,11 +27,12 @@ enum class DownlinkMode {
   kMaxValue = kDelta,
 };
 // The --downlink names (config.json's "downlink").
-inline constexpr auto kDownlinkModeNames = MakeEnumNames<DownlinkMode>("downlink mode", {
-    {DownlinkMode::kAuto, "auto"},
-    {DownlinkMode::kDense, "dense"},
-    {DownlinkMode::kDelta, "delta"},
-});
+inline constexpr auto kDownlinkModeNames =
+    MakeEnumNames<DownlinkMode>("downlink mode", {
+                                                     {DownlinkMode::kAuto, "auto"},
+                                                     {DownlinkMode::kDense, "dense"},
+                                                     {DownlinkMode::kDelta, "delta"},
+                                                 });
 constexpr const auto& NamesOf(DownlinkMode) { return kDownlinkModeNames; }
 
 // What one RoundStart carries: the `kind` label of ef21_downlink_messages_total.
@@ -41,11 +42,12 @@ enum class DownlinkKind {
   kDelta,   // the closed round's delta
   kMaxValue = kDelta,
 };
-inline constexpr auto kDownlinkKindNames = MakeEnumNames<DownlinkKind>("downlink kind", {
-    {DownlinkKind::kDense, "dense"},
-    {DownlinkKind::kResync, "resync"},
-    {DownlinkKind::kDelta, "delta"},
-});
+inline constexpr auto kDownlinkKindNames =
+    MakeEnumNames<DownlinkKind>("downlink kind", {
+                                                     {DownlinkKind::kDense, "dense"},
+                                                     {DownlinkKind::kResync, "resync"},
+                                                     {DownlinkKind::kDelta, "delta"},
+                                                 });
 constexpr const auto& NamesOf(DownlinkKind) { return kDownlinkKindNames; }
 inline constexpr size_t kDownlinkKinds = kDownlinkKindNames.size();
 

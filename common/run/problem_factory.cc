@@ -8,11 +8,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/base/bounded_file.h"
+#include "common/base/status_macros.h"
 #include "common/nn/image_dataset.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
-#include "common/base/status_macros.h"
-#include "common/base/bounded_file.h"
 
 namespace ef21 {
 namespace {
@@ -88,14 +88,14 @@ absl::StatusOr<Vector> ReadVectorFile(const std::string& path, int64_t dim) {
     if (line.empty()) continue;
     double v;
     if (!absl::SimpleAtod(line, &v) || !std::isfinite(v)) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number,
-                                                     ": expected one finite number, got \"", line, "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", line_number, ": expected one finite number, got \"", line, "\""));
     }
     values.push_back(v);
   }
   if (static_cast<int64_t>(values.size()) != dim) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": expected ", dim,
-                                                   " numbers (the dimension), got ", values.size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": expected ", dim, " numbers (the dimension), got ", values.size()));
   }
   return Eigen::Map<const Vector>(values.data(), dim);
 }

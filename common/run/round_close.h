@@ -37,9 +37,9 @@ namespace ef21 {
 
 // One client's part in closing a round. The pointers must stay valid during Close().
 struct ClientReport {
-  const SparseVector* c = nullptr;    // c_i^r exactly as sent; null: client i did not take part
-  double loss = 0.0;                  // f_i(x^r)
-  const Vector* gradient = nullptr;   // ∇f_i(x^r); read on diagnostic rounds only
+  const SparseVector* c = nullptr;   // c_i^r exactly as sent; null: client i did not take part
+  double loss = 0.0;                 // f_i(x^r)
+  const Vector* gradient = nullptr;  // ∇f_i(x^r); read on diagnostic rounds only
 };
 
 class RoundCloser {

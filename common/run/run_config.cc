@@ -59,15 +59,17 @@ absl::Status RunConfig::Validate() const {
       return bad("--problem=logreg needs exactly one of --data=PATH or --synthetic=MxD");
     }
     if (synthetic && (synthetic_rows < 1 || synthetic_cols < 1)) {
-      return bad("--synthetic=MxD needs M >= 1 and D >= 1; got ", synthetic_rows, "x", synthetic_cols);
+      return bad("--synthetic=MxD needs M >= 1 and D >= 1; got ", synthetic_rows, "x",
+                 synthetic_cols);
     }
     if (features < 0) return bad("--features must be >= 0; got ", features);
     if (lambda && (!(*lambda >= 0.0) || !std::isfinite(*lambda))) {
       return bad("--lambda must be a finite number >= 0; got ", *lambda);
     }
     if (split == Split::kRow && clients != 0) {
-      return bad("--clients is set by --split=row (one client per row); use --split=contiguous "
-                 "to choose the number of clients");
+      return bad(
+          "--clients is set by --split=row (one client per row); use --split=contiguous "
+          "to choose the number of clients");
     }
     if (split == Split::kContiguous && clients < 1) {
       return bad("--split=contiguous needs --clients=N with N >= 1");
@@ -90,8 +92,9 @@ absl::Status RunConfig::Validate() const {
       return bad("--diagnostics-samples must be >= 0; got ", diagnostics_samples);
     }
     if (!x0_file.empty() || x0 != X0Kind::kGaussian) {
-      return bad("a network starts from its model's initialization; --x0 and --x0-file are not for "
-                 "--problem=network");
+      return bad(
+          "a network starts from its model's initialization; --x0 and --x0-file are not for "
+          "--problem=network");
     }
     // No smoothness constant of a network is known: only γ0/√(K+1) needs none.
     if (stepsize != StepsizeRule::kConstant &&
@@ -102,7 +105,8 @@ absl::Status RunConfig::Validate() const {
                  "--stepsize=constant --gamma=G");
     }
   } else {
-    if (!data.empty() || synthetic_rows > 0) return bad("--data and --synthetic are for --problem=logreg");
+    if (!data.empty() || synthetic_rows > 0)
+      return bad("--data and --synthetic are for --problem=logreg");
     if (lambda) return bad("--lambda is for logreg; the polynomial's λ follows from --L0 and --L1");
     if (dim < 1) return bad("--dim must be >= 1; got ", dim);
     if (!(L0 > 0.0) || !std::isfinite(L0)) return bad("--L0 must be positive; got ", L0);
@@ -112,7 +116,8 @@ absl::Status RunConfig::Validate() const {
     if (!(sigma >= 0.0) || !std::isfinite(sigma)) return bad("--sigma must be >= 0; got ", sigma);
   }
   if (compressor && t.identity_only && *compressor != CompressorKind::kIdentity) {
-    return bad(AlgorithmName(algorithm), " is defined with the identity compressor; got --compressor=",
+    return bad(AlgorithmName(algorithm),
+               " is defined with the identity compressor; got --compressor=",
                CompressorKindName(*compressor));
   }
   if (EffectiveCompressor() != CompressorKind::kIdentity && k < 1) {
@@ -123,10 +128,13 @@ absl::Status RunConfig::Validate() const {
   if (gamma && (!(*gamma > 0.0) || !std::isfinite(*gamma))) {
     return bad("--gamma must be positive; got ", *gamma);
   }
-  if (!(gamma0 > 0.0) || !std::isfinite(gamma0)) return bad("--gamma0 must be positive; got ", gamma0);
-  if (stepsize == StepsizeRule::kConstant && !gamma) return bad("--stepsize=constant needs --gamma");
+  if (!(gamma0 > 0.0) || !std::isfinite(gamma0))
+    return bad("--gamma0 must be positive; got ", gamma0);
+  if (stepsize == StepsizeRule::kConstant && !gamma)
+    return bad("--stepsize=constant needs --gamma");
   if (stepsize != StepsizeRule::kConstant && gamma) {
-    return bad("--gamma is only used with --stepsize=constant; got --stepsize=", StepsizeRuleName(stepsize));
+    return bad("--gamma is only used with --stepsize=constant; got --stepsize=",
+               StepsizeRuleName(stepsize));
   }
   if (stepsize == StepsizeRule::kTheoryL1 && algorithm != Algorithm::kNormEf21 &&
       algorithm != Algorithm::kNormGd) {
@@ -137,9 +145,12 @@ absl::Status RunConfig::Validate() const {
     return bad("ef21-sgdm has no theory stepsize here; pass --stepsize=constant --gamma=G --eta=E");
   }
   if (eta) {
-    if (!t.momentum) return bad("--eta is the momentum of the -sgdm methods; ", AlgorithmName(algorithm), " has none");
+    if (!t.momentum)
+      return bad("--eta is the momentum of the -sgdm methods; ", AlgorithmName(algorithm),
+                 " has none");
     if (!(*eta > 0.0 && *eta <= 1.0)) return bad("--eta must be in (0, 1]; got ", *eta);
-    if (t.eta_is_one && *eta != 1.0) return bad("norm-ef21-sgd is defined with --eta=1; got ", *eta);
+    if (t.eta_is_one && *eta != 1.0)
+      return bad("norm-ef21-sgd is defined with --eta=1; got ", *eta);
   } else if (algorithm == Algorithm::kEf21Sgdm) {
     return bad("ef21-sgdm needs --eta");
   } else if (t.momentum && !t.eta_is_one && stepsize == StepsizeRule::kConstant) {
@@ -152,10 +163,11 @@ absl::Status RunConfig::Validate() const {
     return bad("--diagnostics-every must be >= 1; got ", *diagnostics_every);
   }
   if (problem != ProblemKind::kNetwork &&
-      (train_samples != 0 || diagnostics_samples != 0 || model != "cnn" || dataset != "fashion-mnist" ||
-       shards != ShardKind::kRandom)) {
-    return bad("--model, --dataset, --shards, --train-samples and --diagnostics-samples are for "
-               "--problem=network");
+      (train_samples != 0 || diagnostics_samples != 0 || model != "cnn" ||
+       dataset != "fashion-mnist" || shards != ShardKind::kRandom)) {
+    return bad(
+        "--model, --dataset, --shards, --train-samples and --diagnostics-samples are for "
+        "--problem=network");
   }
   if (!(eps > 0.0)) return bad("--eps must be positive; got ", eps);
   if (!(participation > 0.0 && participation <= 1.0)) {
@@ -163,13 +175,15 @@ absl::Status RunConfig::Validate() const {
   }
   if (participation < 1.0) {
     if (t.error_feedback_14) {
-      return bad("--participation < 1 (EF21-PP) is for the EF21 family; ef14 sets g to the round's "
-                 "mean message, so an absent client's share would be lost");
+      return bad(
+          "--participation < 1 (EF21-PP) is for the EF21 family; ef14 sets g to the round's "
+          "mean message, so an absent client's share would be lost");
     }
     if (problem == ProblemKind::kNetwork) {
-      return bad("--participation < 1 is not available for --problem=network: the metrics of a "
-                 "round need f_i(x) of the absent clients, which the round's closer would have to "
-                 "compute over their whole shards");
+      return bad(
+          "--participation < 1 is not available for --problem=network: the metrics of a "
+          "round need f_i(x) of the absent clients, which the round's closer would have to "
+          "compute over their whole shards");
     }
     // Only a rule without problem constants carries over unchanged: ||EF21||'s γ0/√(K+1).
     const bool constant_free = stepsize == StepsizeRule::kTheory && t.normalized && !t.momentum;
@@ -258,14 +272,17 @@ struct Field {
 };
 
 #define EF21_ENUM_FIELD(flag, Type, member) \
-  {flag, &SetEnum<Type, &RunConfig::member>, &GetEnum<Type, &RunConfig::member>, &EnumHint<Type>}
+  { flag, &SetEnum<Type, &RunConfig::member>, &GetEnum<Type, &RunConfig::member>, &EnumHint<Type> }
 
 const Field kFields[] = {
     EF21_ENUM_FIELD("problem", ProblemKind, problem),
-    {"data", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->data, v); },
+    {"data",
+     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->data, v); },
      [](const RunConfig& c) { return c.data; }},
     {"features",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->features); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->features);
+     },
      [](const RunConfig& c) { return Text(c.features); }},
     {"synthetic",
      [](const std::string& n, const std::string& v, RunConfig* c) {
@@ -290,33 +307,47 @@ const Field kFields[] = {
      [](const RunConfig& c) { return Text(c.lambda); }},
     EF21_ENUM_FIELD("split", Split, split),
     {"clients",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->clients); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->clients);
+     },
      [](const RunConfig& c) { return Text(c.clients); }},
     {"dim",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->dim); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->dim);
+     },
      [](const RunConfig& c) { return Text(c.dim); }},
     {"L0",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->L0); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->L0);
+     },
      [](const RunConfig& c) { return Text(c.L0); }},
     {"L1",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->L1); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->L1);
+     },
      [](const RunConfig& c) { return Text(c.L1); }},
-    {"model", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->model, v); },
+    {"model",
+     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->model, v); },
      [](const RunConfig& c) { return c.model; }},
     {"dataset",
-     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->dataset, v); },
+     [](const std::string&, const std::string& v, RunConfig* c) {
+       return SetString(&c->dataset, v);
+     },
      [](const RunConfig& c) { return c.dataset; }},
     {"shards",
      [](const std::string& n, const std::string& v, RunConfig* c) {
        absl::StatusOr<ShardKind> kind = ParseShardKind(v);
-       if (!kind.ok()) return absl::InvalidArgumentError(absl::StrCat("--", n, ": ", kind.status().message()));
+       if (!kind.ok())
+         return absl::InvalidArgumentError(absl::StrCat("--", n, ": ", kind.status().message()));
        c->shards = *kind;
        return absl::OkStatus();
      },
      [](const RunConfig& c) -> std::string { return ShardKindName(c.shards); },
      []() -> std::string { return "random|contiguous"; }},
     {"train-samples",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->train_samples); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->train_samples);
+     },
      [](const RunConfig& c) { return Text(c.train_samples); }},
     {"diagnostics-samples",
      [](const std::string& n, const std::string& v, RunConfig* c) {
@@ -324,10 +355,14 @@ const Field kFields[] = {
      },
      [](const RunConfig& c) { return Text(c.diagnostics_samples); }},
     {"batch",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->batch); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->batch);
+     },
      [](const RunConfig& c) { return Text(c.batch); }},
     {"sigma",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->sigma); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->sigma);
+     },
      [](const RunConfig& c) { return Text(c.sigma); }},
     {"seed",
      [](const std::string& n, const std::string& v, RunConfig* c) {
@@ -345,13 +380,17 @@ const Field kFields[] = {
        c->compressor = kind;
        return absl::OkStatus();
      },
-     [](const RunConfig& c) -> std::string { return c.compressor ? CompressorKindName(*c.compressor) : ""; },
+     [](const RunConfig& c) -> std::string {
+       return c.compressor ? CompressorKindName(*c.compressor) : "";
+     },
      &EnumHint<CompressorKind>},
     {"k",
      [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->k); },
      [](const RunConfig& c) { return Text(c.k); }},
     {"rounds",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->rounds); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->rounds);
+     },
      [](const RunConfig& c) { return Text(c.rounds); }},
     EF21_ENUM_FIELD("stepsize", StepsizeRule, stepsize),
     {"gamma",
@@ -360,7 +399,9 @@ const Field kFields[] = {
      },
      [](const RunConfig& c) { return Text(c.gamma); }},
     {"gamma0",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->gamma0); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->gamma0);
+     },
      [](const RunConfig& c) { return Text(c.gamma0); }},
     {"eta",
      [](const std::string& n, const std::string& v, RunConfig* c) {
@@ -376,12 +417,17 @@ const Field kFields[] = {
      },
      [](const RunConfig& c) { return Text(c.participation); }},
     {"x0-file",
-     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->x0_file, v); },
+     [](const std::string&, const std::string& v, RunConfig* c) {
+       return SetString(&c->x0_file, v);
+     },
      [](const RunConfig& c) { return c.x0_file; }},
-    {"out", [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->out, v); },
+    {"out",
+     [](const std::string&, const std::string& v, RunConfig* c) { return SetString(&c->out, v); },
      [](const RunConfig& c) { return c.out; }},
     {"threads",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseInt(n, v, &c->threads); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseInt(n, v, &c->threads);
+     },
      [](const RunConfig& c) { return Text(c.threads); }},
     {"diagnostics-every",
      [](const std::string& n, const std::string& v, RunConfig* c) {
@@ -394,7 +440,9 @@ const Field kFields[] = {
        return c.diagnostics_every ? Text(*c.diagnostics_every) : "";
      }},
     {"eps",
-     [](const std::string& n, const std::string& v, RunConfig* c) { return ParseDouble(n, v, &c->eps); },
+     [](const std::string& n, const std::string& v, RunConfig* c) {
+       return ParseDouble(n, v, &c->eps);
+     },
      [](const RunConfig& c) { return Text(c.eps); }},
     EF21_ENUM_FIELD("downlink", DownlinkMode, downlink),
 };

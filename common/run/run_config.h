@@ -14,14 +14,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/base/enum_names.h"
+#include "common/base/vector.h"
+#include "common/compress/compressor.h"
 #include "common/methods/algorithm.h"
 #include "common/methods/method.h"
 #include "common/methods/stepsize.h"
-#include "common/run/downlink.h"
-#include "common/compress/compressor.h"
 #include "common/nn/shards.h"
 #include "common/problems/logistic.h"
-#include "common/base/vector.h"
+#include "common/run/downlink.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace ef21 {
@@ -30,10 +30,10 @@ enum class ProblemKind { kLogreg, kPolynomial, kNetwork, kMaxValue = kNetwork };
 enum class X0Kind { kGaussian, kZeros, kMaxValue = kZeros };
 
 // The --problem and --x0 names.
-inline constexpr auto kProblemKindNames = MakeEnumNames<ProblemKind>(
-    "problem", {{ProblemKind::kLogreg, "logreg"},
-                {ProblemKind::kPolynomial, "polynomial"},
-                {ProblemKind::kNetwork, "network"}});
+inline constexpr auto kProblemKindNames =
+    MakeEnumNames<ProblemKind>("problem", {{ProblemKind::kLogreg, "logreg"},
+                                           {ProblemKind::kPolynomial, "polynomial"},
+                                           {ProblemKind::kNetwork, "network"}});
 constexpr const auto& NamesOf(ProblemKind) { return kProblemKindNames; }
 inline const char* ProblemKindName(ProblemKind kind) { return kProblemKindNames.Name(kind); }
 inline constexpr auto kX0KindNames =
@@ -44,34 +44,34 @@ inline const char* X0KindName(X0Kind kind) { return kX0KindNames.Name(kind); }
 struct RunConfig {
   // Problem.
   ProblemKind problem = ProblemKind::kLogreg;
-  std::string data;           // LIBSVM file (logreg)
-  int64_t features = 0;       // declared dimension of the LIBSVM file (0: largest index)
-  int64_t synthetic_rows = 0; // --synthetic=MxD (logreg without --data)
+  std::string data;            // LIBSVM file (logreg)
+  int64_t features = 0;        // declared dimension of the LIBSVM file (0: largest index)
+  int64_t synthetic_rows = 0;  // --synthetic=MxD (logreg without --data)
   int64_t synthetic_cols = 0;
   std::optional<double> lambda;  // logreg regularizer λ (default 0.1)
   Split split = Split::kRow;
-  int64_t clients = 0;        // logreg --split=contiguous, or the polynomial's copies of f
-  int64_t dim = 4;            // polynomial
-  double L0 = 4.0;            // polynomial
-  double L1 = 1.0;            // polynomial
+  int64_t clients = 0;  // logreg --split=contiguous, or the polynomial's copies of f
+  int64_t dim = 4;      // polynomial
+  double L0 = 4.0;      // polynomial
+  double L1 = 1.0;      // polynomial
   // Network (SPEC §5 "Neural network"); --clients (default 5) and --batch apply too.
-  std::string model = "cnn";          // resnet20 | cnn | mlp | PATH.pt (TorchScript)
+  std::string model = "cnn";              // resnet20 | cnn | mlp | PATH.pt (TorchScript)
   std::string dataset = "fashion-mnist";  // fashion-mnist (Debian's files) | idx | cifar10
   ShardKind shards = ShardKind::kRandom;
-  int64_t train_samples = 0;          // only the first N training images (0: all)
-  int64_t diagnostics_samples = 0;    // diagnostics over a seeded subsample of N rows (0: all)
+  int64_t train_samples = 0;        // only the first N training images (0: all)
+  int64_t diagnostics_samples = 0;  // diagnostics over a seeded subsample of N rows (0: all)
 
   // Algorithm.
   Algorithm algorithm = Algorithm::kNormEf21;
   std::optional<CompressorKind> compressor;  // default top-k (identity for gd, norm-gd, norm-sgdm)
   int64_t k = 1;
-  int64_t rounds = 100;       // K
+  int64_t rounds = 100;  // K
   StepsizeRule stepsize = StepsizeRule::kTheory;
   std::optional<double> gamma;
   double gamma0 = 1.0;
   std::optional<double> eta;
-  int64_t batch = 0;          // minibatch rows per client per round (0: full gradient)
-  double sigma = 0.0;         // Gaussian gradient noise (polynomial)
+  int64_t batch = 0;   // minibatch rows per client per round (0: full gradient)
+  double sigma = 0.0;  // Gaussian gradient noise (polynomial)
   InitKind init = InitKind::kFull;
   ValueType value_type = ValueType::kF32;
   X0Kind x0 = X0Kind::kGaussian;
@@ -82,13 +82,13 @@ struct RunConfig {
   double participation = 1.0;
 
   // Run.
-  std::string out;            // run directory ("" writes nothing)
-  bool overwrite = false;     // replace a run already in `out` (otherwise refused); not in config.json
-  int64_t threads = 0;        // 0: one per core
+  std::string out;         // run directory ("" writes nothing)
+  bool overwrite = false;  // replace a run already in `out` (otherwise refused); not in config.json
+  int64_t threads = 0;     // 0: one per core
   // Rounds between exact ‖∇f(x)‖ evaluations (unset: 1, or 50 for networks, where a full pass costs
   // hundreds of training rounds).
   std::optional<int64_t> diagnostics_every;
-  double eps = 1e-4;          // target ‖∇f‖² of the summary
+  double eps = 1e-4;                            // target ‖∇f‖² of the summary
   DownlinkMode downlink = DownlinkMode::kAuto;  // what starts a round on a worker host
 
   absl::Status Validate() const;

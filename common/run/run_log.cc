@@ -5,12 +5,12 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "common/base/version.h"
@@ -76,7 +76,8 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(errno)));
   }
   size_t done = 0;
   while (done < contents.size()) {
@@ -98,12 +99,13 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   }
   if (::close(fd) != 0) return absl::DataLossError(absl::StrCat("short write to \"", tmp, "\""));
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot rename \"", tmp, "\" to \"", path,
-                                                    "\": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot rename \"", tmp, "\" to \"", path, "\": ", std::strerror(errno)));
   }
   if (sync) {
     const size_t slash = path.rfind('/');
-    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    const std::string dir =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
       ::fsync(dfd);
@@ -142,9 +144,10 @@ bool HoldsRun(const std::string& dir) {
 
 absl::Status CheckFreshRunDirectory(const std::string& dir, bool overwrite) {
   if (overwrite || !HoldsRun(dir)) return absl::OkStatus();
-  return absl::FailedPreconditionError(absl::StrCat(
-      "\"", dir, "\" already holds a run (config.json, metrics.csv or checkpoint.bin); choose "
-      "another --out, or pass --overwrite to replace it"));
+  return absl::FailedPreconditionError(
+      absl::StrCat("\"", dir,
+                   "\" already holds a run (config.json, metrics.csv or checkpoint.bin); choose "
+                   "another --out, or pass --overwrite to replace it"));
 }
 
 absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
@@ -156,9 +159,11 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Create(const std::string& dir,
     const std::string path = dir + "/metrics.csv";
     metrics.reset(std::fopen(path.c_str(), "wb"));
     if (metrics == nullptr) {
-      return absl::PermissionDeniedError(absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
     }
-    if (std::fprintf(metrics.get(), "%s\n", kMetricsHeader) < 0 || std::fflush(metrics.get()) != 0) {
+    if (std::fprintf(metrics.get(), "%s\n", kMetricsHeader) < 0 ||
+        std::fflush(metrics.get()) != 0) {
       return absl::DataLossError(absl::StrCat("cannot write \"", path, "\""));
     }
   }
@@ -180,10 +185,18 @@ bool ParseCell(absl::string_view cell, bool may_be_empty, double* out) {
 bool ParseRow(const std::string& line, MetricsRow* row) {
   const std::vector<absl::string_view> cells = absl::StrSplit(line, ',');
   if (cells.size() != 13 || !absl::SimpleAtoi(cells[0], &row->round)) return false;
-  double* const numbers[] = {&row->paper_bits_per_client, &row->uplink_bytes_per_client,
-                             &row->downlink_bytes_per_client, &row->loss, &row->grad_norm,
-                             &row->grad_norm_sq, &row->g_norm, &row->stepsize, &row->wall_seconds,
-                             &row->train_accuracy, &row->test_loss, &row->test_accuracy};
+  double* const numbers[] = {&row->paper_bits_per_client,
+                             &row->uplink_bytes_per_client,
+                             &row->downlink_bytes_per_client,
+                             &row->loss,
+                             &row->grad_norm,
+                             &row->grad_norm_sq,
+                             &row->g_norm,
+                             &row->stepsize,
+                             &row->wall_seconds,
+                             &row->train_accuracy,
+                             &row->test_loss,
+                             &row->test_accuracy};
   for (size_t i = 0; i < 12; ++i) {
     // grad_norm, grad_norm_sq and the three evaluation columns are empty on rounds without them.
     const bool may_be_empty = i == 4 || i == 5 || i >= 9;
@@ -237,7 +250,8 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, u
   }
   log->metrics_.reset(std::fopen(path.c_str(), "ab"));
   if (log->metrics_ == nullptr) {
-    return absl::PermissionDeniedError(absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
   }
   return log;
 }
@@ -250,7 +264,9 @@ RunLog::RunLog(std::string dir, File metrics, double eps)
 namespace {
 
 // %.17g, or "" (an empty CSV cell) when not measured.
-std::string Cell(double value) { return std::isfinite(value) ? absl::StrFormat("%.17g", value) : ""; }
+std::string Cell(double value) {
+  return std::isfinite(value) ? absl::StrFormat("%.17g", value) : "";
+}
 
 }  // namespace
 
@@ -299,7 +315,8 @@ absl::Status RunLog::Finish(const nlohmann::ordered_json& extra, const absl::Sta
   o["rounds"] = value_or_null(any_row, s.rounds);
   o["eps"] = JsonNumber(s.eps);
   o["first_round_below_eps"] = value_or_null(reached, s.first_round_below_eps);
-  o["paper_bits_per_client_at_eps"] = value_or_null(reached, JsonNumber(s.paper_bits_per_client_at_eps));
+  o["paper_bits_per_client_at_eps"] =
+      value_or_null(reached, JsonNumber(s.paper_bits_per_client_at_eps));
   o["min_grad_norm"] = value_or_null(measured, JsonNumber(s.min_grad_norm));
   o["min_grad_norm_round"] = value_or_null(measured, s.min_grad_norm_round);
   o["final_loss"] = value_or_null(any_row, JsonNumber(s.final_loss));

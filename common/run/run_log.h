@@ -12,15 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
 
 namespace ef21 {
 
 // The columns of metrics.csv (DESIGN.md), in order. Communication is cumulative per client after
 // the messages that produced g^t; loss = f(x^t); grad_norm = ‖∇f(x^t)‖ (nan on rounds without
-// diagnostics, written as an empty cell, as is grad_norm_sq); g_norm = ‖g^t‖; stepsize = γ_t used to leave x^t.
+// diagnostics, written as an empty cell, as is grad_norm_sq); g_norm = ‖g^t‖; stepsize = γ_t used
+// to leave x^t.
 inline constexpr char kMetricsHeader[] =
     "round,paper_bits_per_client,uplink_bytes_per_client,downlink_bytes_per_client,loss,grad_norm,"
     "grad_norm_sq,g_norm,stepsize,wall_seconds,train_accuracy,test_loss,test_accuracy";
@@ -53,7 +54,7 @@ struct CommTotals {
 
 // What summary.json reports, tracked row by row.
 struct RunSummary {
-  uint64_t rows = 0;                   // rows observed (0: the run stopped before round 0)
+  uint64_t rows = 0;  // rows observed (0: the run stopped before round 0)
   uint64_t rounds = 0;
   double eps = 1e-4;
   int64_t first_round_below_eps = -1;  // -1: never
@@ -85,8 +86,8 @@ class RunLog {
   RunLog(RunLog&&) = default;
   RunLog& operator=(RunLog&&) = default;
   // Continues the run in `dir` (a resumed aggregator): metrics.csv is cut back to its header and
-  // rows 0..rows−1, which are read back into rows() and summary(); later rows are dropped. Refuses a
-  // metrics.csv with another header or fewer than `rows` whole rows.
+  // rows 0..rows−1, which are read back into rows() and summary(); later rows are dropped. Refuses
+  // a metrics.csv with another header or fewer than `rows` whole rows.
   static absl::StatusOr<std::unique_ptr<RunLog>> Resume(const std::string& dir, uint64_t rows,
                                                         double eps);
 

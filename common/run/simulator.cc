@@ -14,7 +14,8 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& co
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& config,
                                                              std::shared_ptr<const Problem> problem,
                                                              Vector x0) {
-  EF21_ASSIGN_OR_RETURN(auto context, MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
+  EF21_ASSIGN_OR_RETURN(auto context,
+                        MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
   if (x0.size() != context->dim()) {
     return absl::InvalidArgumentError("x0 has the wrong dimension");
   }

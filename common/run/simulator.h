@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/methods/method.h"
 #include "common/base/thread_pool.h"
+#include "common/methods/method.h"
 #include "common/run/round_close.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"

@@ -20,12 +20,12 @@ namespace {
 
 // Every field, so a field the round trip loses shows up.
 auto Fields(const RunConfig& c) {
-  return std::make_tuple(c.problem, c.data, c.features, c.synthetic_rows, c.synthetic_cols, c.lambda,
-                         c.split, c.clients, c.dim, c.L0, c.L1, c.model, c.dataset, c.shards,
-                         c.train_samples, c.diagnostics_samples, c.algorithm, c.compressor, c.k,
-                         c.rounds, c.stepsize, c.gamma, c.gamma0, c.eta, c.batch, c.sigma, c.init,
-                         c.value_type, c.x0, c.x0_file, c.participation, c.seed, c.out, c.overwrite,
-                         c.threads, c.diagnostics_every, c.eps);
+  return std::make_tuple(c.problem, c.data, c.features, c.synthetic_rows, c.synthetic_cols,
+                         c.lambda, c.split, c.clients, c.dim, c.L0, c.L1, c.model, c.dataset,
+                         c.shards, c.train_samples, c.diagnostics_samples, c.algorithm,
+                         c.compressor, c.k, c.rounds, c.stepsize, c.gamma, c.gamma0, c.eta, c.batch,
+                         c.sigma, c.init, c.value_type, c.x0, c.x0_file, c.participation, c.seed,
+                         c.out, c.overwrite, c.threads, c.diagnostics_every, c.eps);
 }
 bool Same(const RunConfig& a, const RunConfig& b) { return Fields(a) == Fields(b); }
 
@@ -56,9 +56,9 @@ std::string WriteFile(const std::string& name, const std::string& text) {
 TEST(FlagsTest, EqualsAndSpaceFormsAgree) {
   const auto a = ParseRun({"--data=x.svm", "--algorithm=ef21-sgdm", "--k=3", "--rounds=7",
                            "--stepsize=constant", "--gamma=0.25", "--eta=0.5", "--seed=9"});
-  const auto b = ParseRun({"--data", "x.svm", "--algorithm", "ef21-sgdm", "--k", "3", "--rounds",
-                           "7", "--stepsize", "constant", "--gamma", "0.25", "--eta", "0.5",
-                           "--seed", "9"});
+  const auto b =
+      ParseRun({"--data", "x.svm", "--algorithm", "ef21-sgdm", "--k", "3", "--rounds", "7",
+                "--stepsize", "constant", "--gamma", "0.25", "--eta", "0.5", "--seed", "9"});
   ASSERT_TRUE(a.ok()) << a.status();
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_TRUE(Same(*a, *b));
@@ -111,8 +111,8 @@ void ExpectVocabularyFlag(const std::string& name, E RunConfig::*member) {
   const auto bad = ParseRun({"--" + name, "no-such-value"});
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            absl::StrCat("--", name, ": unknown ", NamesOf(E{}).noun(), " \"no-such-value\"; expected ",
-                         NamesOf(E{}).Expected()));
+            absl::StrCat("--", name, ": unknown ", NamesOf(E{}).noun(),
+                         " \"no-such-value\"; expected ", NamesOf(E{}).Expected()));
 }
 
 TEST(FlagsTest, VocabularyFlagsUseTheirNameTables) {
@@ -169,7 +169,8 @@ TEST(FlagsTest, HelpShowsEveryDefault) {
   auto app = RunFlags(&config);
   const std::string help = app->help();
   // Issue 12.5: these four had none.
-  for (const char* line : {"--split=row|contiguous", "--x0=gaussian|zeros", "--batch=N", "--threads=N"}) {
+  for (const char* line :
+       {"--split=row|contiguous", "--x0=gaussian|zeros", "--batch=N", "--threads=N"}) {
     const size_t at = help.find(line);
     ASSERT_NE(at, std::string::npos) << line;
     const std::string rest = help.substr(at, help.find("\n  --", at + 1) - at);
@@ -178,7 +179,8 @@ TEST(FlagsTest, HelpShowsEveryDefault) {
   EXPECT_NE(help.find("(default: row)"), std::string::npos);
   EXPECT_NE(help.find("(default: gaussian)"), std::string::npos);
   // Every flag with a value shows its default, except those that have none by nature.
-  const std::vector<std::string> no_default = {"--config", "--data", "--synthetic", "--gamma", "--x0-file"};
+  const std::vector<std::string> no_default = {"--config", "--data", "--synthetic", "--gamma",
+                                               "--x0-file"};
   for (const CLI::Option* opt : app->get_options()) {
     if (opt->get_type_name().empty()) continue;  // --help
     const std::string name = opt->get_name();
@@ -186,22 +188,26 @@ TEST(FlagsTest, HelpShowsEveryDefault) {
     EXPECT_FALSE(opt->get_default_str().empty()) << name << " shows no default";
     // The default shown is the value the flag leaves in place when not given.
     const std::string key = name.substr(2);
-    if (key != "clients" && key != "data" && !config.Get(key).empty()) EXPECT_EQ(opt->get_default_str(), config.Get(key)) << name;
+    if (key != "clients" && key != "data" && !config.Get(key).empty())
+      EXPECT_EQ(opt->get_default_str(), config.Get(key)) << name;
   }
 }
 
 TEST(FlagsTest, ConfigFileJsonAndTomlEqualTheFlags) {
-  const std::vector<std::string> flags = {"--problem=logreg",  "--data=a.svm",  "--algorithm=ef21",
-                                          "--compressor=rand-k", "--k=4",       "--rounds=12",
-                                          "--value-type=f64",  "--lambda=0.05", "--seed=3"};
+  const std::vector<std::string> flags = {
+      "--problem=logreg",    "--data=a.svm",  "--algorithm=ef21",
+      "--compressor=rand-k", "--k=4",         "--rounds=12",
+      "--value-type=f64",    "--lambda=0.05", "--seed=3"};
   const auto from_flags = ParseRun(flags);
   ASSERT_TRUE(from_flags.ok()) << from_flags.status();
   const std::string json = WriteFile("run.json", R"({"problem": "logreg", "data": "a.svm",
       "algorithm": "ef21", "compressor": "rand-k", "k": 4, "rounds": 12, "value-type": "f64",
       "lambda": 0.05, "seed": 3})");
-  const std::string toml = WriteFile("run.toml", "# a run\nproblem = \"logreg\"\ndata = \"a.svm\"\n"
-                                     "algorithm = \"ef21\"\ncompressor = \"rand-k\"\nk = 4\n"
-                                     "rounds = 12\nvalue-type = \"f64\"\nlambda = 0.05\nseed = 3\n");
+  const std::string toml =
+      WriteFile("run.toml",
+                "# a run\nproblem = \"logreg\"\ndata = \"a.svm\"\n"
+                "algorithm = \"ef21\"\ncompressor = \"rand-k\"\nk = 4\n"
+                "rounds = 12\nvalue-type = \"f64\"\nlambda = 0.05\nseed = 3\n");
   for (const std::string& file : {json, toml}) {
     const auto from_file = ParseRun({"--config=" + file});
     ASSERT_TRUE(from_file.ok()) << file << ": " << from_file.status();
@@ -234,11 +240,13 @@ TEST(FlagsTest, ConfigFileSectionsAndUnknownKeys) {
   struct Case {
     std::string name, text, message;
   } cases[] = {
-      {"unknown.json", R"({"data": "a.svm", "rouns": 5})", "unknown key \"rouns\": ef21 simulate has no flag --rouns"},
+      {"unknown.json", R"({"data": "a.svm", "rouns": 5})",
+       "unknown key \"rouns\": ef21 simulate has no flag --rouns"},
       {"unknown.toml", "data = \"a.svm\"\nrouns = 5\n", "unknown key \"rouns\""},
       {"section.toml", "[simulat]\nrounds = 5\n", "unknown key \"simulat.rounds\""},
       {"badvalue.json", R"({"k": "two"})", "--k: expected an integer, got \"two\""},
-      {"array.json", R"({"k": [1, 2]})", "key \"k\": expected a string, number or boolean, got array"},
+      {"array.json", R"({"k": [1, 2]})",
+       "key \"k\": expected a string, number or boolean, got array"},
       {"broken.json", R"({"k": 1,})", "not valid JSON"},
   };
   for (const Case& c : cases) {
@@ -246,7 +254,8 @@ TEST(FlagsTest, ConfigFileSectionsAndUnknownKeys) {
     const auto r = ParseRun({"--config=" + path});
     ASSERT_FALSE(r.ok()) << c.name;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_NE(r.status().message().find(c.message), std::string::npos) << c.name << ": " << r.status();
+    EXPECT_NE(r.status().message().find(c.message), std::string::npos)
+        << c.name << ": " << r.status();
     if (c.name != "badvalue.json") {
       EXPECT_NE(r.status().message().find(path), std::string::npos) << c.name << ": " << r.status();
     }
@@ -331,7 +340,8 @@ TEST(ConfigJsonTest, RecordsTheBuild) {
   EXPECT_EQ(j["build"]["build_type"], BuildType());
   EXPECT_FALSE(std::string(GitCommit()).empty());
   // Integral doubles are written as integers, as the %.17g writer before nlohmann-json did.
-  EXPECT_NE(RunConfig().ToJson().find("\"gamma0\": 1,\n"), std::string::npos) << RunConfig().ToJson();
+  EXPECT_NE(RunConfig().ToJson().find("\"gamma0\": 1,\n"), std::string::npos)
+      << RunConfig().ToJson();
 }
 
 TEST(ConfigJsonTest, JsonEqualsTheFlagsItNames) {
@@ -342,7 +352,8 @@ TEST(ConfigJsonTest, JsonEqualsTheFlagsItNames) {
     const nlohmann::ordered_json parsed = nlohmann::ordered_json::parse(json);
     for (const auto& [key, value] : parsed.items()) {
       if (key == "build") continue;
-      args.push_back("--" + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+      args.push_back("--" + key + "=" +
+                     (value.is_string() ? value.get<std::string>() : value.dump()));
     }
     const auto from_flags = ParseRun(args);
     ASSERT_TRUE(from_flags.ok()) << from_flags.status();
@@ -371,11 +382,13 @@ TEST(ConfigJsonTest, FromJsonErrorsNameTheKey) {
 TEST(FlagsTest, RunForwardsExactlyTheGivenProblemFlags) {
   RunConfig config;
   auto app = RunFlags(&config, "run");
-  const std::string file = WriteFile("forward.toml", "split = \"contiguous\"\nclients = 3\nrounds = 8\n");
+  const std::string file =
+      WriteFile("forward.toml", "split = \"contiguous\"\nclients = 3\nrounds = 8\n");
   bool help = false;
-  ASSERT_TRUE(ParseFlags(*app, {"--data", "a.svm", "--k=3", "--config=" + file, "--seed=4"}, &help).ok());
-  EXPECT_EQ(GivenProblemFlags(*app),
-            (std::vector<std::string>{"--data=a.svm", "--split=contiguous", "--clients=3", "--seed=4"}));
+  ASSERT_TRUE(
+      ParseFlags(*app, {"--data", "a.svm", "--k=3", "--config=" + file, "--seed=4"}, &help).ok());
+  EXPECT_EQ(GivenProblemFlags(*app), (std::vector<std::string>{"--data=a.svm", "--split=contiguous",
+                                                               "--clients=3", "--seed=4"}));
 }
 
 }  // namespace

@@ -58,16 +58,20 @@ std::string WithoutWallClock(const std::string& csv) {
   return out.str();
 }
 
-const std::string kData = std::string("--data=") + EF21_SOURCE_DIR + "/data/libsvm/breast-cancer_scale";
+const std::string kData =
+    std::string("--data=") + EF21_SOURCE_DIR + "/data/libsvm/breast-cancer_scale";
 
 TEST(SimulateCommandTest, HelpExplainsEveryFlag) {
   const Result r = Ef21("simulate --help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--problem", "--data", "--features", "--synthetic", "--lambda", "--split",
-                           "--clients", "--dim", "--L0", "--L1", "--algorithm", "--compressor", "--k",
-                           "--rounds", "--stepsize", "--gamma", "--gamma0", "--eta", "--batch",
-                           "--sigma", "--init", "--value-type", "--x0", "--x0-file", "--seed", "--out",
-                           "--threads", "--diagnostics-every", "--eps"}) {
+  for (const char* flag : {"--problem", "--data",       "--features",  "--synthetic",
+                           "--lambda",  "--split",      "--clients",   "--dim",
+                           "--L0",      "--L1",         "--algorithm", "--compressor",
+                           "--k",       "--rounds",     "--stepsize",  "--gamma",
+                           "--gamma0",  "--eta",        "--batch",     "--sigma",
+                           "--init",    "--value-type", "--x0",        "--x0-file",
+                           "--seed",    "--out",        "--threads",   "--diagnostics-every",
+                           "--eps"}) {
     EXPECT_NE(r.output.find(std::string(flag) + "="), std::string::npos) << flag;
   }
   // A vocabulary flag lists its values from the vocabulary's table.
@@ -90,11 +94,14 @@ TEST(SimulateCommandTest, EverySubcommandKeepsItsFlags) {
   const std::pair<std::string, std::string> commands[] = {
       {"simulate", problem + " " + algorithm},
       {"run", "--worker-processes --metrics-listen --linger-seconds " + problem + " " + algorithm},
-      {"aggregator", "--listen --metrics-listen --linger-seconds --checkpoint-every "
-                     "--checkpoint-seconds --exit-when-complete --per-client-metrics-max " +
-                         problem + " " + algorithm},
-      {"worker", "--aggregator --client-ids --metrics-listen --linger-seconds --threads --state-dir "
-                 "--connect-timeout-seconds --test-drop-stream-at-round " + problem},
+      {"aggregator",
+       "--listen --metrics-listen --linger-seconds --checkpoint-every "
+       "--checkpoint-seconds --exit-when-complete --per-client-metrics-max " +
+           problem + " " + algorithm},
+      {"worker",
+       "--aggregator --client-ids --metrics-listen --linger-seconds --threads --state-dir "
+       "--connect-timeout-seconds --test-drop-stream-at-round " +
+           problem},
       {"health", "--target --service --timeout-seconds"},
   };
   for (const auto& [command, flags] : commands) {
@@ -114,7 +121,8 @@ TEST(SimulateCommandTest, EverySubcommandHasHelpAndBadFlagExitCode) {
   for (const char* command : {"simulate", "run", "aggregator", "worker", "health"}) {
     const Result help = Ef21(std::string(command) + " --help");
     EXPECT_EQ(help.exit_code, 0) << command << ": " << help.output;
-    EXPECT_NE(help.output.find(std::string("usage: ef21 ") + command), std::string::npos) << help.output;
+    EXPECT_NE(help.output.find(std::string("usage: ef21 ") + command), std::string::npos)
+        << help.output;
     EXPECT_NE(help.output.find("--config=FILE"), std::string::npos) << help.output;
     const Result bad = Ef21(std::string(command) + " --no-such-flag=1");
     EXPECT_EQ(bad.exit_code, 2) << command << ": " << bad.output;
@@ -164,12 +172,15 @@ TEST(SimulateCommandTest, RunDirectoryAndThreadCountIndependence) {
   int i = 0;
   for (const char* threads : {"1", "2"}) {
     const std::string out = dir + "/threads-" + threads;
-    const Result r = Ef21("simulate " + kData +
-                          " --algorithm=norm-ef21-sgdm --compressor=rand-k --k=2 --batch=4 --rounds=30 "
-                          "--threads=" + threads + " --overwrite --out=" + out);
+    const Result r =
+        Ef21("simulate " + kData +
+             " --algorithm=norm-ef21-sgdm --compressor=rand-k --k=2 --batch=4 --rounds=30 "
+             "--threads=" +
+             threads + " --overwrite --out=" + out);
     ASSERT_EQ(r.exit_code, 0) << r.output;
     metrics[i++] = Read(out + "/metrics.csv");
-    EXPECT_NE(Read(out + "/config.json").find("\"algorithm\": \"norm-ef21-sgdm\""), std::string::npos);
+    EXPECT_NE(Read(out + "/config.json").find("\"algorithm\": \"norm-ef21-sgdm\""),
+              std::string::npos);
     EXPECT_NE(Read(out + "/summary.json").find("\"min_grad_norm\""), std::string::npos);
   }
   EXPECT_EQ(metrics[0].substr(0, metrics[0].find('\n')),
@@ -186,13 +197,15 @@ TEST(SimulateCommandTest, X0FileSetsTheStartingPoint) {
     std::ofstream f(dir + "/x0.txt");
     f << "20\n21\n19\n20.5\n";
   }
-  const Result r = Ef21("simulate --problem=polynomial --dim=4 --algorithm=norm-ef21 --rounds=3 --x0-file=" +
-                        dir + "/x0.txt --overwrite --out=" + dir + "/poly");
+  const Result r = Ef21(
+      "simulate --problem=polynomial --dim=4 --algorithm=norm-ef21 --rounds=3 --x0-file=" + dir +
+      "/x0.txt --overwrite --out=" + dir + "/poly");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // f(x^0) for x^0 = (20, 21, 19, 20.5), λ = 4/(9·16/2 + 2) = 1/18.5.
   const double lambda = 4.0 / 74.0;
   double f0 = 0;
-  for (double x : {20.0, 21.0, 19.0, 20.5}) f0 += lambda / 24 * x * x * x * x + lambda * x * x / (1 + x * x);
+  for (double x : {20.0, 21.0, 19.0, 20.5})
+    f0 += lambda / 24 * x * x * x * x + lambda * x * x / (1 + x * x);
   const std::string csv = Read(dir + "/poly/metrics.csv");
   std::stringstream lines(csv);
   std::string header, row0;
@@ -220,8 +233,8 @@ TEST(SimulateCommandTest, RunDirectoryRecordsTheBuildAndStatus) {
   ASSERT_EQ(Ef21("simulate " + kData + " --rounds=3 --overwrite --out=" + out).exit_code, 0);
   const std::string version = Ef21("--version").output;
   // "ef21 0.1.0 (commit C, T build)" names the commit config.json and summary.json record.
-  const std::string commit = version.substr(version.find("commit ") + 7,
-                                            version.find(',') - version.find("commit ") - 7);
+  const std::string commit =
+      version.substr(version.find("commit ") + 7, version.find(',') - version.find("commit ") - 7);
   for (const char* file : {"/config.json", "/summary.json"}) {
     const std::string json = Read(out + file);
     EXPECT_NE(json.find("\"version\": \"0.1.0\""), std::string::npos) << file << json;
@@ -235,13 +248,16 @@ TEST(SimulateCommandTest, WithoutOutSaysNothingIsWritten) {
   const Result r = Ef21("simulate " + kData + " --rounds=2");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("no --out: nothing is written"), std::string::npos) << r.output;
-  const Result with_out = Ef21("simulate " + kData + " --rounds=2 --overwrite --out=" + ::testing::TempDir() + "/with-out");
+  const Result with_out = Ef21(
+      "simulate " + kData + " --rounds=2 --overwrite --out=" + ::testing::TempDir() + "/with-out");
   EXPECT_EQ(with_out.output.find("nothing is written"), std::string::npos) << with_out.output;
 }
 
 TEST(SimulateCommandTest, RoundsWithoutDiagnosticsHaveEmptyCells) {
   const std::string out = ::testing::TempDir() + "/diagnostics";
-  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=6 --diagnostics-every=4 --overwrite --out=" + out).exit_code, 0);
+  ASSERT_EQ(Ef21("simulate " + kData + " --rounds=6 --diagnostics-every=4 --overwrite --out=" + out)
+                .exit_code,
+            0);
   std::stringstream csv(Read(out + "/metrics.csv"));
   std::string line;
   std::getline(csv, line);  // header
@@ -265,7 +281,8 @@ TEST(SimulateCommandTest, ConfigFileRunsTheSameAsItsFlags) {
   const std::string flags = kData + " --algorithm=ef21 --compressor=top-k --k=2 --rounds=20";
   ASSERT_EQ(Ef21("simulate " + flags + " --overwrite --out=" + dir + "/cfg-flags").exit_code, 0);
   // The first run's config.json, given back as --config, repeats it.
-  const Result again = Ef21("simulate --config=" + dir + "/cfg-flags/config.json --overwrite --out=" + dir + "/cfg-file");
+  const Result again = Ef21("simulate --config=" + dir +
+                            "/cfg-flags/config.json --overwrite --out=" + dir + "/cfg-file");
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_EQ(WithoutWallClock(Read(dir + "/cfg-flags/metrics.csv")),
             WithoutWallClock(Read(dir + "/cfg-file/metrics.csv")));

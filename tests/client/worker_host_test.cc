@@ -1,6 +1,8 @@
 // Worker hosts against a real aggregator on 127.0.0.1: a stream cut mid-run resumes bit for bit
 // (even for a momentum method, whose v_i the live worker keeps), a worker started before its
 // aggregator waits and retries, and configuration mistakes are refused with clear messages.
+#include "client/worker_host.h"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,7 +12,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
-#include "client/worker_host.h"
 #include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "server/aggregator.h"
@@ -144,10 +145,11 @@ TEST(WorkerHostTest, OverlappingClientIdsAreReportedAsSuch) {
   ASSERT_TRUE(host.ok());
   auto result = (*host)->Run();
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
-  EXPECT_TRUE(absl::StrContains(result.status().message(), "client 3 is attached by another worker"))
+  EXPECT_TRUE(
+      absl::StrContains(result.status().message(), "client 3 is attached by another worker"))
       << result.status();
-  EXPECT_TRUE(absl::StrContains(result.status().message(),
-                                "--client-ids=3-5 overlaps another worker's"))
+  EXPECT_TRUE(
+      absl::StrContains(result.status().message(), "--client-ids=3-5 overlaps another worker's"))
       << result.status();
   EXPECT_FALSE(absl::StrContains(result.status().message(), "unreachable")) << result.status();
   EXPECT_GE(retries, 1);

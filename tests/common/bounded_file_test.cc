@@ -9,8 +9,8 @@
 #include <fstream>
 #include <string>
 
-#include "common/problems/dataset.h"
 #include "common/base/host_port.h"
+#include "common/problems/dataset.h"
 #include "common/run/problem_factory.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -36,8 +36,9 @@ TEST(BoundedFileTest, ReadsARegularFileWhole) {
 TEST(BoundedFileTest, RefusesDevicesDirectoriesAndPipes) {
   absl::StatusOr<std::string> zero = ReadBoundedFile("/dev/zero", 1 << 20, "LIBSVM file");
   EXPECT_EQ(zero.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(zero.status().message(),
-              HasSubstr("LIBSVM file \"/dev/zero\" is a character device; expected a regular file"));
+  EXPECT_THAT(
+      zero.status().message(),
+      HasSubstr("LIBSVM file \"/dev/zero\" is a character device; expected a regular file"));
   absl::StatusOr<std::string> dir = ReadBoundedFile(::testing::TempDir(), 1 << 20, "x0 file");
   EXPECT_EQ(dir.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(dir.status().message(), HasSubstr("is a directory"));
@@ -88,7 +89,8 @@ TEST(HostPortTest, AcceptsHostPortAndRefusesBadPorts) {
     SCOPED_TRACE(bad);
     absl::StatusOr<HostPort> parsed = ParseHostPort(bad, "--listen");
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
-    EXPECT_THAT(parsed.status().message(), HasSubstr("expected HOST:PORT with a port in [0, 65535]"));
+    EXPECT_THAT(parsed.status().message(),
+                HasSubstr("expected HOST:PORT with a port in [0, 65535]"));
   }
 }
 

@@ -14,8 +14,10 @@ Vector RandomVector(int64_t d, uint64_t seed, int distinct_levels = 0) {
   CounterRng rng(seed, Purpose::kNoise, 99, 0);
   Vector v(d);
   for (int64_t j = 0; j < d; ++j) {
-    v[j] = distinct_levels > 0 ? static_cast<double>(static_cast<int64_t>(rng.NextBelow(distinct_levels)) - distinct_levels / 2)
-                               : rng.NextGaussian();
+    v[j] = distinct_levels > 0
+               ? static_cast<double>(static_cast<int64_t>(rng.NextBelow(distinct_levels)) -
+                                     distinct_levels / 2)
+               : rng.NextGaussian();
   }
   return v;
 }
@@ -55,7 +57,8 @@ TEST(TopKTest, MatchesSortingReferenceIncludingTiesAndSampledPath) {
           SparseVector c;
           Make(CompressorKind::kTopK, d, k)->Compress(v, {}, &c);
           ASSERT_EQ(c.nnz(), k) << "d=" << d << " k=" << k;
-          ASSERT_EQ(c.indices, ReferenceTopK(v, k)) << "d=" << d << " k=" << k << " levels=" << levels;
+          ASSERT_EQ(c.indices, ReferenceTopK(v, k))
+              << "d=" << d << " k=" << k << " levels=" << levels;
           ASSERT_TRUE(c.Validate().ok());
           for (int64_t j = 0; j < k; ++j) ASSERT_EQ(c.values[j], v[c.indices[j]]);
         }
@@ -109,7 +112,8 @@ TEST(RandKTest, ContractiveInExpectationDistinctAndDeterministic) {
   }
   // E‖C(v) − v‖² = (1 − k/d)‖v‖² exactly for unscaled rand-k; the Monte Carlo error of the mean
   // is far below 2 % at 20000 trials.
-  EXPECT_NEAR(mean_err, (1.0 - static_cast<double>(k) / d) * v.squaredNorm(), 0.02 * v.squaredNorm());
+  EXPECT_NEAR(mean_err, (1.0 - static_cast<double>(k) / d) * v.squaredNorm(),
+              0.02 * v.squaredNorm());
   // Every coordinate is chosen with probability k/d = 0.1: 2000 expected hits, sd ~ 42.
   for (int h : hits) EXPECT_NEAR(h, trials * 0.1, 250);
 

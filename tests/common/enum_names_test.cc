@@ -25,8 +25,7 @@ template <typename E>
 class VocabularyTest : public ::testing::Test {};
 
 using Vocabularies = ::testing::Types<Algorithm, CompressorKind, Split, StepsizeRule, InitKind,
-                                      X0Kind, ValueType, ProblemKind, DownlinkMode,
-                                      DownlinkKind>;
+                                      X0Kind, ValueType, ProblemKind, DownlinkMode, DownlinkKind>;
 TYPED_TEST_SUITE(VocabularyTest, Vocabularies);
 
 TYPED_TEST(VocabularyTest, EveryValueRoundTripsThroughItsName) {
@@ -56,7 +55,8 @@ TYPED_TEST(VocabularyTest, UnknownNameIsRefusedWithEveryValidName) {
     ASSERT_FALSE(parsed.ok()) << "\"" << bad << "\" parsed";
     EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
     const std::string message(parsed.status().message());
-    EXPECT_TRUE(absl::StrContains(message, absl::StrCat("unknown ", table.noun(), " \"", bad, "\"")))
+    EXPECT_TRUE(
+        absl::StrContains(message, absl::StrCat("unknown ", table.noun(), " \"", bad, "\"")))
         << message;
     for (const char* name : table.names()) {
       EXPECT_TRUE(absl::StrContains(message, name)) << message << " lacks " << name;

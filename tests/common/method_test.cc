@@ -6,9 +6,9 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/status_macros.h"
 #include "common/run/problem_factory.h"
 #include "common/run/simulator.h"
-#include "common/base/status_macros.h"
 #include "gtest/gtest.h"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
@@ -94,13 +94,15 @@ TEST(MethodTest, Reductions) {
   ExpectSameTrajectory(RunRows(sgdm), RunRows(norm), "norm-ef21-sgdm(eta=1) vs norm-ef21");
 
   // With the identity compressor EF21 is GD and ||EF21|| is normalized GD.
-  for (auto [ef, gd] : {std::pair{Algorithm::kEf21, Algorithm::kGd}, std::pair{Algorithm::kNormEf21, Algorithm::kNormGd}}) {
+  for (auto [ef, gd] : {std::pair{Algorithm::kEf21, Algorithm::kGd},
+                        std::pair{Algorithm::kNormEf21, Algorithm::kNormGd}}) {
     RunConfig a = BreastCancer(ef, 30);
     a.compressor = CompressorKind::kIdentity;
     a.value_type = ValueType::kF64;
     RunConfig b = BreastCancer(gd, 30);
     b.value_type = ValueType::kF64;
-    ExpectSameTrajectory(RunRows(a), RunRows(b), std::string(AlgorithmName(ef)) + " vs " + AlgorithmName(gd));
+    ExpectSameTrajectory(RunRows(a), RunRows(b),
+                         std::string(AlgorithmName(ef)) + " vs " + AlgorithmName(gd));
   }
 
   // And GD really is GD: x^{t+1} = x^t − γ∇f(x^t), checked against a direct loop.
@@ -195,13 +197,16 @@ TEST(MethodTest, ReplicaReplayingDeltasHoldsTheServersStateBitForBit) {
           ASSERT_EQ(from_delta, dense_sum) << what;
           if (delta.round == 9) {
             // Missed rounds 7..9: resynchronized from the server's state instead.
-            ASSERT_TRUE(replica->Reset(sim->server().round(), sim->server().x(), sim->server().g()).ok());
+            ASSERT_TRUE(
+                replica->Reset(sim->server().round(), sim->server().x(), sim->server().g()).ok());
           } else if (delta.round < 7 || delta.round > 9) {
             ASSERT_TRUE(replica->Replay(delta).ok()) << what << " round " << delta.round;
           }
           if (delta.round < 7 || delta.round > 9) {
-            ASSERT_TRUE(SameBits(replica->x(), sim->server().x())) << what << " round " << delta.round;
-            ASSERT_TRUE(SameBits(replica->g(), sim->server().g())) << what << " round " << delta.round;
+            ASSERT_TRUE(SameBits(replica->x(), sim->server().x()))
+                << what << " round " << delta.round;
+            ASSERT_TRUE(SameBits(replica->g(), sim->server().g()))
+                << what << " round " << delta.round;
             ASSERT_EQ(replica->round(), sim->server().round());
           }
         }
@@ -240,7 +245,8 @@ TEST(MethodTest, CommunicationAccounting) {
     EXPECT_GT(rows[r].uplink_bytes_per_client, rows[r - 1].uplink_bytes_per_client);
     EXPECT_GT(rows[r].downlink_bytes_per_client, rows[r - 1].downlink_bytes_per_client);
     // The wire costs more than the paper convention (indices, framing), but not wildly more.
-    const double wire_bits = 8 * (rows[r].uplink_bytes_per_client - rows[0].uplink_bytes_per_client);
+    const double wire_bits =
+        8 * (rows[r].uplink_bytes_per_client - rows[0].uplink_bytes_per_client);
     EXPECT_GT(wire_bits, rows[r].paper_bits_per_client);
     EXPECT_LT(wire_bits, 3 * rows[r].paper_bits_per_client);
   }
@@ -277,7 +283,8 @@ TEST(PaperBehaviourTest, PolynomialNormalizedEf21BeatsEf21) {
     const int64_t t_l1 = first_below(RunRows(l1));
     const int64_t t_sqrt = first_below(RunRows(sqrtk));
     ASSERT_GE(t_l1, 0) << "norm-ef21 with 1/(2 c1) did not reach 1e-4 within K, seed " << seed;
-    ASSERT_GE(t_sqrt, 0) << "norm-ef21 with gamma0/sqrt(K+1) did not reach 1e-4 within K, seed " << seed;
+    ASSERT_GE(t_sqrt, 0) << "norm-ef21 with gamma0/sqrt(K+1) did not reach 1e-4 within K, seed "
+                         << seed;
     ASSERT_GE(t_ef21, 0) << "ef21 did not reach 1e-4 within 30000 rounds, seed " << seed;
     EXPECT_LT(t_l1, t_ef21) << "seed " << seed;
     EXPECT_LT(t_sqrt, t_ef21) << "seed " << seed;
@@ -317,7 +324,8 @@ TEST(RunConfigTest, BadCombinationsAreClearErrors) {
   EXPECT_EQ(message(eta), "--eta is the momentum of the -sgdm methods; norm-ef21 has none");
   RunConfig sgdm = c;
   sgdm.algorithm = Algorithm::kEf21Sgdm;
-  EXPECT_EQ(message(sgdm), "ef21-sgdm has no theory stepsize here; pass --stepsize=constant --gamma=G --eta=E");
+  EXPECT_EQ(message(sgdm),
+            "ef21-sgdm has no theory stepsize here; pass --stepsize=constant --gamma=G --eta=E");
   RunConfig rounds = c;
   rounds.rounds = 0;
   EXPECT_EQ(message(rounds), "--rounds must be >= 1; got 0");

@@ -1,11 +1,12 @@
 // Partial participation (EF21-PP, SPEC §3): the seeded draw of who takes part in a round, and the
 // method with it — g = (1/n) Σ_i g_i after every round, absent clients' state untouched,
 // communication counted only for what was sent, convergence, and the refusals.
+#include "common/methods/participation.h"
+
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "common/methods/participation.h"
 #include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "tests/testing/runs.h"
@@ -132,7 +133,8 @@ TEST(PartialParticipationTest, CommunicationCountsOnlyTheParticipants) {
     sent += participants;
     // Paper bits: k·32 per message actually sent, averaged over all n clients.
     ASSERT_EQ((*rows)[r].paper_bits_per_client * n, static_cast<double>(sent * 3 * 32)) << r;
-    const double uplink = ((*rows)[r].uplink_bytes_per_client - (*rows)[r - 1].uplink_bytes_per_client) * n;
+    const double uplink =
+        ((*rows)[r].uplink_bytes_per_client - (*rows)[r - 1].uplink_bytes_per_client) * n;
     if (participants == 0) {
       EXPECT_EQ(uplink, 0.0) << r;
     } else {
@@ -175,7 +177,8 @@ TEST(PartialParticipationTest, Ef21FamilyConvergesWithHalfTheClients) {
       double best = INFINITY;
       for (const MetricsRow& r : *rows) best = std::min(best, r.grad_norm_sq);
       EXPECT_LT(best, 1e-3 * rows->front().grad_norm_sq) << AlgorithmName(algorithm) << " p " << p;
-      EXPECT_LT(rows->back().loss, 0.5 * rows->front().loss) << AlgorithmName(algorithm) << " p " << p;
+      EXPECT_LT(rows->back().loss, 0.5 * rows->front().loss)
+          << AlgorithmName(algorithm) << " p " << p;
     }
   }
 }

@@ -5,11 +5,11 @@
 
 #include "Eigen/Eigenvalues"
 #include "common/base/linalg.h"
+#include "common/base/rng.h"
 #include "common/compress/compressor.h"
 #include "common/problems/dataset.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
-#include "common/base/rng.h"
 #include "gtest/gtest.h"
 
 namespace ef21 {
@@ -74,7 +74,8 @@ TEST(PolynomialTest, ConstantsFollowSpec) {
     double hess = 0;  // diagonal Hessian: max |f''(x_j)|
     for (int j = 0; j < 4; ++j) {
       const double xj = x[j], q = 1 + xj * xj;
-      hess = std::max(hess, std::abs(lambda / 2 * xj * xj + 2 * lambda * (1 - 3 * xj * xj) / (q * q * q)));
+      hess = std::max(
+          hess, std::abs(lambda / 2 * xj * xj + 2 * lambda * (1 - 3 * xj * xj) / (q * q * q)));
     }
     EXPECT_LE(hess, c.L0 + c.L1 * g.norm());
   }
@@ -97,7 +98,8 @@ std::shared_ptr<Dataset> SmallDataset() {
 Eigen::MatrixXd DenseRows(const Dataset& d, int64_t begin, int64_t end) {
   Eigen::MatrixXd a = Eigen::MatrixXd::Zero(end - begin, d.cols);
   for (int64_t r = begin; r < end; ++r) {
-    for (int64_t e = d.row_offsets[r]; e < d.row_offsets[r + 1]; ++e) a(r - begin, d.col_indices[e]) = d.values[e];
+    for (int64_t e = d.row_offsets[r]; e < d.row_offsets[r + 1]; ++e)
+      a(r - begin, d.col_indices[e]) = d.values[e];
   }
   return a;
 }
@@ -113,7 +115,8 @@ TEST(LogisticTest, LossAndGradientMatchDefinitionAndFiniteDifferences) {
     ASSERT_TRUE(p.ok()) << p.status();
     for (int64_t i = 0; i < (*p)->num_clients(); ++i) {
       for (uint64_t seed = 0; seed < 4; ++seed) {
-        const Vector x = Gaussian(3, seed) * (seed == 3 ? 30.0 : 1.0);  // large |z| exercises stability
+        const Vector x =
+            Gaussian(3, seed) * (seed == 3 ? 30.0 : 1.0);  // large |z| exercises stability
         EvalPoint point;
         (*p)->Prepare(x, &point);
         Vector g;
@@ -172,7 +175,8 @@ TEST(LogisticTest, ExactTiesSurviveSummationOrder) {
 }
 
 TEST(LogisticTest, ContiguousSplitGivesLastBlockTheRemainder) {
-  auto p = Logistic::Create(SmallDataset(), {.lambda = 0.1, .split = Split::kContiguous, .clients = 2});
+  auto p =
+      Logistic::Create(SmallDataset(), {.lambda = 0.1, .split = Split::kContiguous, .clients = 2});
   ASSERT_TRUE(p.ok());
   EXPECT_EQ((*p)->RowBegin(0), 0);
   EXPECT_EQ((*p)->RowEnd(0), 2);
@@ -184,14 +188,17 @@ TEST(LogisticTest, ContiguousSplitGivesLastBlockTheRemainder) {
 TEST(LogisticTest, ConstantsMatchClosedForms) {
   const double lambda = 0.1;
   for (Split split : {Split::kRow, Split::kContiguous}) {
-    auto p = Logistic::Create(SmallDataset(), {.lambda = lambda, .split = split, .clients = split == Split::kRow ? 0 : 2});
+    auto p = Logistic::Create(
+        SmallDataset(),
+        {.lambda = lambda, .split = split, .clients = split == Split::kRow ? 0 : 2});
     ASSERT_TRUE(p.ok());
     const Dataset& d = (*p)->data();
     const SmoothnessConstants c = (*p)->Constants();
     const int64_t n = (*p)->num_clients();
     Eigen::MatrixXd mean = Eigen::MatrixXd::Zero(3, 3);
     double max_row = 0;
-    for (int64_t r = 0; r < d.rows; ++r) max_row = std::max(max_row, std::sqrt(d.RowSquaredNorm(r)));
+    for (int64_t r = 0; r < d.rows; ++r)
+      max_row = std::max(max_row, std::sqrt(d.RowSquaredNorm(r)));
     for (int64_t i = 0; i < n; ++i) {
       const Eigen::MatrixXd a = DenseRows(d, (*p)->RowBegin(i), (*p)->RowEnd(i));
       const Eigen::MatrixXd ata = a.transpose() * a / (4.0 * a.rows());
@@ -222,7 +229,7 @@ TEST(LogisticTest, DataDigestChangesWithAnyCoordinateOrLabel) {
   EXPECT_EQ(digests(base), reference);
   EXPECT_NE(reference[0], reference[1]);
   for (const std::string& changed : {
-           std::string("1 1:0.5 4:0.26 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n"),   // feature 4, row 0
+           std::string("1 1:0.5 4:0.26 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n"),    // feature 4, row 0
            std::string("1 1:0.5 4:0.25 5:2\n-1 2:1 4:-1.5\n1 3:3\n-1 1:1\n"),  // feature 4, row 1
            std::string("1 1:0.5 4:0.25 5:2\n1 2:1 4:-1\n1 3:3\n-1 1:1\n"),     // a label
            std::string("1 2:0.5 4:0.25 5:2\n-1 2:1 4:-1\n1 3:3\n-1 1:1\n"),    // an index

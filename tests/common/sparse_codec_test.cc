@@ -1,6 +1,5 @@
 #include "common/compress/sparse_codec.h"
 
-
 #include "common/base/rng.h"
 #include "gtest/gtest.h"
 
@@ -54,7 +53,7 @@ TEST(IndexCodeTest, RejectsMalformedStreams) {
   std::vector<int32_t> out;
   EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes, 3, 12, &out).ok());  // index 12 >= 12
   // Padding bits may legitimately decode as one more small gap, but not as seven more entries.
-  EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes, 10, 16, &out).ok());  // truncated
+  EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes, 10, 16, &out).ok());       // truncated
   EXPECT_FALSE(DecodeIndices(code.rice_bits, code.bytes + "x", 3, 16, &out).ok());  // trailing
   std::string bad_padding = code.bytes;
   bad_padding[1] = static_cast<char>(bad_padding[1] | 0x80);

@@ -31,8 +31,7 @@ StepsizeOptions Options(StepsizeRule rule) {
 
 StepsizePlan PlanOrDie(const StepsizeOptions& options, Algorithm algorithm, int64_t rounds,
                        double alpha, const SmoothnessConstants& constants = Constants()) {
-  absl::StatusOr<StepsizePlan> plan =
-      PlanStepsize(options, algorithm, rounds, constants, alpha);
+  absl::StatusOr<StepsizePlan> plan = PlanStepsize(options, algorithm, rounds, constants, alpha);
   EXPECT_TRUE(plan.ok()) << plan.status();
   return plan.ok() ? *plan : StepsizePlan{};
 }
@@ -126,8 +125,8 @@ TEST(StepsizeTest, Theorem3TheoryL1) {
   EXPECT_DOUBLE_EQ(plan.gamma, 0.4);
   EXPECT_EQ(plan.eta, 1.0);
   EXPECT_TRUE(absl::StrContains(plan.rule, "Theorem 3")) << plan.rule;
-  EXPECT_DOUBLE_EQ(
-      PlanOrDie(Options(StepsizeRule::kTheoryL1), Algorithm::kNormGd, 100, 1.0).gamma, 2.0);
+  EXPECT_DOUBLE_EQ(PlanOrDie(Options(StepsizeRule::kTheoryL1), Algorithm::kNormGd, 100, 1.0).gamma,
+                   2.0);
 }
 
 TEST(StepsizeTest, ConstantTakesGammaAndEtaAsGiven) {

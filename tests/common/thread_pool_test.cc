@@ -30,7 +30,8 @@ TEST(ThreadPoolTest, EveryIndexOnceForAnyThreadCountAndGrain) {
 }
 
 // The chunks one run of the loop used, identified by the threads that ran them.
-int64_t ChunksOf(AdaptiveGrain* grain, ThreadPool* pool, int64_t n, std::chrono::microseconds work) {
+int64_t ChunksOf(AdaptiveGrain* grain, ThreadPool* pool, int64_t n,
+                 std::chrono::microseconds work) {
   std::atomic<int64_t> calls{0};
   grain->ParallelFor(pool, n, [&](int64_t begin, int64_t end) {
     ++calls;

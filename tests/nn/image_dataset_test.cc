@@ -136,7 +136,8 @@ TEST(IdxTest, TruncatedHeaderLabelsAndBadLabels) {
     WriteFile(dir + "/long", IdxImages(d) + "x");
     absl::StatusOr<ImageDataset> r = ReadIdx(dir + "/long", dir + "/labels");
     ASSERT_FALSE(r.ok());
-    EXPECT_THAT(r.status().message(), AllOf(HasSubstr("long: byte 52"), HasSubstr("after the last image")));
+    EXPECT_THAT(r.status().message(),
+                AllOf(HasSubstr("long: byte 52"), HasSubstr("after the last image")));
   }
 }
 

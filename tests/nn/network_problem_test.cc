@@ -201,7 +201,8 @@ TEST(NetworkProblemTest, FlattenUnflattenRoundTrip) {
     auto p = Make(o);
     ASSERT_NE(p, nullptr);
     Vector x(p->dim());
-    for (int64_t j = 0; j < x.size(); ++j) x[j] = static_cast<float>(0.001 * static_cast<double>(j % 1009) - 0.5);
+    for (int64_t j = 0; j < x.size(); ++j)
+      x[j] = static_cast<float>(0.001 * static_cast<double>(j % 1009) - 0.5);
     EvalPoint point;
     p->Prepare(x, &point);
     NoiseOptions noise;
@@ -233,7 +234,8 @@ TEST(NetworkProblemTest, RejectsBadOptions) {
   o.data = RandomData(3, 2, 1, 8);
   p = NetworkProblem::Create(o);
   ASSERT_FALSE(p.ok());
-  EXPECT_THAT(p.status().message(), HasSubstr("cannot load TorchScript module \"/nonexistent/model.pt\""));
+  EXPECT_THAT(p.status().message(),
+              HasSubstr("cannot load TorchScript module \"/nonexistent/model.pt\""));
 }
 
 }  // namespace

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "common/nn/image_dataset.h"
 #include "common/base/rng.h"
+#include "common/nn/image_dataset.h"
 
 namespace ef21 {
 
@@ -29,7 +29,8 @@ inline ImageDataset RandomImages(int64_t count, int64_t channels, int64_t side, 
   CounterRng rng(seed, Purpose::kSynthetic, 0, 0);
   d.pixels.resize(count * d.image_size());
   for (uint8_t& p : d.pixels) p = static_cast<uint8_t>(rng.NextBelow(256));
-  for (int64_t i = 0; i < count; ++i) d.labels.push_back(static_cast<int32_t>(rng.NextBelow(classes)));
+  for (int64_t i = 0; i < count; ++i)
+    d.labels.push_back(static_cast<int32_t>(rng.NextBelow(classes)));
   return d;
 }
 

@@ -61,11 +61,13 @@ TEST(TorchScriptTest, LoadsAPythonModuleAndMatchesItsGradient) {
   auto data = std::make_shared<ImageData>();
   data->train = RandomImages(24, 1, 8, 10, 41);
   data->test = RandomImages(5, 1, 8, 10, 42);
-  std::string bytes(reinterpret_cast<const char*>(data->train.pixels.data()), data->train.pixels.size());
+  std::string bytes(reinterpret_cast<const char*>(data->train.pixels.data()),
+                    data->train.pixels.size());
   for (int32_t l : data->train.labels) bytes.push_back(static_cast<char>(l));
   WriteFile(dir + "/data.bin", bytes);
   WriteFile(dir + "/make_net.py", kScript);
-  const std::string command = std::string(kPython) + " " + dir + "/make_net.py " + dir + " " + dir + "/data.bin";
+  const std::string command =
+      std::string(kPython) + " " + dir + "/make_net.py " + dir + " " + dir + "/data.bin";
   ASSERT_EQ(std::system(command.c_str()), 0) << command;
 
   NetworkOptions o;
@@ -109,7 +111,8 @@ TEST(TorchScriptTest, ANonModuleFileIsAClearError) {
   absl::StatusOr<std::unique_ptr<NetworkProblem>> p = NetworkProblem::Create(o);
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(p.status().message(), HasSubstr("cannot load TorchScript module \"" + dir + "/junk.pt\""));
+  EXPECT_THAT(p.status().message(),
+              HasSubstr("cannot load TorchScript module \"" + dir + "/junk.pt\""));
 }
 
 }  // namespace

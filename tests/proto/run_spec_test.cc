@@ -95,7 +95,8 @@ void ExpectRoundTrip(const RunConfig& config) {
   v1::RunSpec again;
   RunConfigToSpec(back, &again);
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(again, spec))
-      << again.DebugString() << "\nvs\n" << spec.DebugString();
+      << again.DebugString() << "\nvs\n"
+      << spec.DebugString();
 }
 
 TEST(RunSpecTest, DefaultAndNonDefaultConfigsRoundTrip) {

@@ -15,8 +15,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "common/run/run_log.h"
 #include "common/base/version.h"
+#include "common/run/run_log.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/server/exposition_test_util.h"
@@ -258,10 +258,9 @@ TEST(AggregatorMetricsTest, RejectedReasonsFromManyThreads) {
   for (std::thread& thread : threads) thread.join();
   const std::string text = metrics->Render();
   for (RejectionReason reason : reasons) {
-    EXPECT_THAT(
-        SampleValue(text, absl::StrCat("ef21_rejected_messages_total{reason=\"", EnumName(reason),
-                                       "\"}")),
-        Optional(static_cast<double>(kThreads * kPerThread / reasons.size())))
+    EXPECT_THAT(SampleValue(text, absl::StrCat("ef21_rejected_messages_total{reason=\"",
+                                               EnumName(reason), "\"}")),
+                Optional(static_cast<double>(kThreads * kPerThread / reasons.size())))
         << EnumName(reason);
   }
   EXPECT_THAT(SampleValue(text, "ef21_uplink_bytes_total"),

@@ -4,6 +4,8 @@
 // hash and that exactly its RejectionReason's counter moved; every reason in the enum has a row.
 // Then exactly-once (a resent update is a counted duplicate) and a run that finishes equal to the
 // simulation bit for bit.
+#include "server/aggregator.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,17 +29,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/worker_host.h"
-#include "common/run/problem_factory.h"
 #include "common/compress/sparse_codec.h"
+#include "common/run/problem_factory.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "proto/codec.h"
 #include "proto/rejection_reason.h"
-#include "server/aggregator.h"
 #include "server/checkpoint.h"
-#include "nlohmann/json.hpp"
 #include "server/worker_auth.h"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
@@ -249,8 +250,8 @@ class AggregatorTest : public ::testing::Test {
   std::vector<int64_t> RejectionCounts() {
     std::vector<int64_t> counts;
     for (const char* reason : kRejectionReasonNames.names()) {
-      counts.push_back(MetricTotal(
-          absl::StrCat("ef21_rejected_messages_total{reason=\"", reason, "\"}")));
+      counts.push_back(
+          MetricTotal(absl::StrCat("ef21_rejected_messages_total{reason=\"", reason, "\"}")));
     }
     return counts;
   }
@@ -914,7 +915,8 @@ TEST_F(AggregatorTest, CountersAfterKRoundsAndWaitingApartFromRoundDurations) {
     return -1.0;
   };
   const double k = static_cast<double>(config_.rounds);
-  EXPECT_EQ(aggregator_->coordinator().rounds_closed(), static_cast<uint64_t>(config_.rounds + 1));  // rows 0..K
+  EXPECT_EQ(aggregator_->coordinator().rounds_closed(),
+            static_cast<uint64_t>(config_.rounds + 1));  // rows 0..K
   EXPECT_EQ(aggregator_->log().summary().rounds, static_cast<uint64_t>(config_.rounds));
   EXPECT_EQ(value("ef21_rounds_completed_total"), k);
   EXPECT_EQ(value("ef21_round"), k);
@@ -947,7 +949,8 @@ TEST(AggregatorOptionsTest, PerClientMetricBoundIsAnOption) {
   bad.per_client_metric_bound = -1;
   const auto refused = Aggregator::Start(bad);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "--per-client-metrics-max must be >= 0; got -1"))
+  EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                "--per-client-metrics-max must be >= 0; got -1"))
       << refused.status();
 }
 
@@ -1027,7 +1030,8 @@ TEST(AggregatorResumeTest, ConfigurationIdentitySkipsTheBuildObject) {
   options.config.rounds += 1;
   const auto refused = Aggregator::Start(options);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_TRUE(absl::StrContains(refused.status().message(), "another configuration (rounds: 6 there, 7 here)"))
+  EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                "another configuration (rounds: 6 there, 7 here)"))
       << refused.status();
 }
 

@@ -95,8 +95,8 @@ TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   const std::string v2 = EncodeCheckpoint(c);
   std::string payload = v2.substr(16, v2.size() - 24);
   // run_id, config_json (u64 size + bytes), 5 × 8 bytes, stepsize_rule, 7 × 8 bytes up to n.
-  const size_t at = 8 + c.run_id.size() + 8 + c.config_json.size() + 5 * 8 + 8 +
-                    c.stepsize_rule.size() + 7 * 8;
+  const size_t at =
+      8 + c.run_id.size() + 8 + c.config_json.size() + 5 * 8 + 8 + c.stepsize_rule.size() + 7 * 8;
   uint64_t kind, bytes;
   std::memcpy(&kind, payload.data() + at, 8);
   std::memcpy(&bytes, payload.data() + at + 8, 8);

@@ -2,9 +2,9 @@
 // bad --listen values, a silent squatter (--round-timeout), values near the top of the float64
 // range, a g_i pushed past the bound, data that differs in one feature, clients no worker carries
 // or two workers claim, and half-sent HTTP requests to /metrics.
-#include <sys/socket.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>

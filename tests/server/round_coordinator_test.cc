@@ -3,6 +3,8 @@
 // proto/codec.h. Checks the run against the simulation bit for bit, and that the closer holds no
 // lock while it writes a row or runs the observer: attaches, submissions and Stop() go on while
 // the observer is blocked.
+#include "server/round_coordinator.h"
+
 #include <memory>
 #include <thread>
 #include <vector>
@@ -12,7 +14,6 @@
 #include "common/run/problem_factory.h"
 #include "gtest/gtest.h"
 #include "proto/codec.h"
-#include "server/round_coordinator.h"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
 
@@ -38,9 +39,8 @@ class FakeSink final : public StreamSink {
   // Waits for message number `index` (0-based); null on timeout.
   std::shared_ptr<const v1::ServerMessage> Await(size_t index, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
-    auto arrived = [this, index]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return messages_.size() > index;
-    };
+    auto arrived = [this, index]()
+                       ABSL_SHARED_LOCKS_REQUIRED(mu_) { return messages_.size() > index; };
     if (!mu_.AwaitWithTimeout(absl::Condition(&arrived), timeout)) return nullptr;
     return messages_[index];
   }
@@ -127,7 +127,8 @@ TEST_F(RoundCoordinatorTest, ARunThroughAFakeSinkEqualsTheSimulation) {
   std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator();
   FakeSink sink;
   RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
+      << EnumName(reason);
   auto welcome = sink.Await(0, absl::Seconds(10));
   ASSERT_NE(welcome, nullptr);
   ASSERT_TRUE(welcome->has_welcome());
@@ -173,7 +174,8 @@ TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) 
   });
   FakeSink sink;
   RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
+      << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
@@ -225,7 +227,8 @@ TEST_F(RoundCoordinatorTest, StopDuringARowWaitsForTheRow) {
   });
   FakeSink sink;
   RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
+      << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
@@ -265,7 +268,8 @@ TEST_F(RoundCoordinatorTest, StopFromTheObserverEndsTheRunAfterIt) {
   self = coordinator.get();
   FakeSink sink;
   RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok()) << EnumName(reason);
+  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
+      << EnumName(reason);
   auto start0 = sink.Await(1, absl::Seconds(10));
   ASSERT_NE(start0, nullptr);
   std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});

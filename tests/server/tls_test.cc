@@ -225,9 +225,8 @@ TEST_F(TlsTest, AnIdentityMayCarryOnlyItsOwnClients) {
 }
 
 TEST(WorkerAuthorizerTest, ParsesTheWorkersFileAndNamesBadLines) {
-  auto ok = WorkerAuthorizer::Parse("a 0-3,7 # comment\n\nb 4-6 token-sha256=" +
-                                        std::string(64, 'A') + "\n",
-                                    "workers");
+  auto ok = WorkerAuthorizer::Parse(
+      "a 0-3,7 # comment\n\nb 4-6 token-sha256=" + std::string(64, 'A') + "\n", "workers");
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ((*ok)->Denied("a", {0, 3, 4, 7, 8}), (std::vector<int64_t>{4, 8}));
   EXPECT_EQ((*ok)->Denied("nobody", {1}), (std::vector<int64_t>{1}));

@@ -157,8 +157,8 @@ TEST(WireSizeTest, UpdateEncoderAndDecoderRoundTrip) {
       std::unique_ptr<ClientMethod> client = ClientMethod::Create(*context, 3);
       Vector x = Vector::Constant((*problem)->dim(), 0.25);
       for (uint64_t round = 0; round < 4; ++round) {
-        SCOPED_TRACE(testing::Message() << ValueTypeName(type) << " " << InitKindName(init)
-                                        << " round " << round);
+        SCOPED_TRACE(testing::Message()
+                     << ValueTypeName(type) << " " << InitKindName(init) << " round " << round);
         const bool diagnostics = (*context)->DiagnosticRound(round);
         EvalPoint point;
         (*problem)->Prepare(x, &point);
@@ -230,7 +230,8 @@ TEST(WireSizeTest, DeltaResyncAndDenseRoundStartsMatchProtobuf) {
           for (uint64_t round : {1ull, 300ull}) {
             for (double scale : {0.0, 0.125}) {
               const RoundDelta delta = RandomDelta(rng, dim, dense, k, type, scale);
-              const DownlinkSizes sizes = MeasureDownlink(round, dim, 0.5, round == 300, delta, type);
+              const DownlinkSizes sizes =
+                  MeasureDownlink(round, dim, 0.5, round == 300, delta, type);
               v1::ServerMessage message;
               v1::RoundStart* start = message.mutable_round_start();
               start->set_round(round);

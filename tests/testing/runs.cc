@@ -51,8 +51,8 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
   return a;
 }
 
-WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address,
-                                int64_t first, int64_t last) {
+WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
+                                int64_t last) {
   WorkerHost::Options o;
   o.problem = config;
   o.aggregator = address;
@@ -115,8 +115,8 @@ absl::StatusOr<std::vector<MetricsRow>> FederateRows(
     }
   }
   if (!aggregator->coordinator().complete()) {
-    return absl::InternalError(absl::StrCat("the run did not complete: ",
-                                            aggregator->coordinator().status().ToString()));
+    return absl::InternalError(
+        absl::StrCat("the run did not complete: ", aggregator->coordinator().status().ToString()));
   }
   return aggregator->log().rows();
 }

@@ -34,9 +34,9 @@ RunConfig BreastCancer(Algorithm algorithm, int64_t clients, int64_t rounds);
 
 // All nine algorithms of SPEC §3.
 inline constexpr Algorithm kAllAlgorithms[] = {
-    Algorithm::kEf21,        Algorithm::kNormEf21, Algorithm::kEf21Sgdm,
+    Algorithm::kEf21,         Algorithm::kNormEf21,    Algorithm::kEf21Sgdm,
     Algorithm::kNormEf21Sgdm, Algorithm::kNormEf21Sgd, Algorithm::kNormSgdm,
-    Algorithm::kEf14,        Algorithm::kGd,       Algorithm::kNormGd};
+    Algorithm::kEf14,         Algorithm::kGd,          Algorithm::kNormGd};
 
 // The metrics rows of `ef21 simulate` for `config` (nothing written to disk).
 absl::StatusOr<std::vector<MetricsRow>> SimulateRows(RunConfig config);
@@ -46,8 +46,8 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
                         const std::vector<int64_t>& ids);
 
 // A worker host's options for clients first..last of `config` against `address`.
-WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address,
-                                int64_t first, int64_t last);
+WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
+                                int64_t last);
 
 // Worker hosts run on threads; their results are read after Join() (the destructor joins).
 class HostThreads {

@@ -45,8 +45,8 @@ uint64_t Bits(double v) {
       const double y = column.get(b);
       if (Bits(x) != Bits(y)) {
         return ::testing::AssertionFailure()
-               << "round " << a.round << ", " << column.name << ": "
-               << absl::StrFormat("%.17g", x) << ", expected " << absl::StrFormat("%.17g", y);
+               << "round " << a.round << ", " << column.name << ": " << absl::StrFormat("%.17g", x)
+               << ", expected " << absl::StrFormat("%.17g", y);
       }
     }
   }
@@ -58,8 +58,7 @@ uint64_t Bits(double v) {
 ::testing::AssertionResult SameTrajectory(const std::vector<MetricsRow>& got,
                                           const std::vector<MetricsRow>& expected) {
   if (got.size() != expected.size()) {
-    return ::testing::AssertionFailure()
-           << got.size() << " rows, expected " << expected.size();
+    return ::testing::AssertionFailure() << got.size() << " rows, expected " << expected.size();
   }
   return CompareRows(got, expected, got.size());
 }
