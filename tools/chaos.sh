@@ -33,41 +33,8 @@ for arg in "$@"; do
   esac
 done
 python=/usr/bin/python3
-work=$(mktemp -d)
-cleanup() {
-  local p
-  for p in $(jobs -pr); do kill -CONT "$p" 2>/dev/null || true; kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-exec {nap_fd}<> <(:)
-nap() { read -r -t 0.01 -u "$nap_fd" _ || true; }
-wait_for() {  # SECONDS COMMAND...
-  local seconds=$1 i
-  shift
-  for ((i = 0; i < seconds * 100; i++)); do
-    if "$@"; then return 0; fi
-    nap
-  done
-  return 1
-}
-exited() { ! kill -0 "$1" 2>/dev/null; }
-wait_exit() {  # PID SECONDS: sets $rc
-  if wait_for "$2" exited "$1"; then rc=0; wait "$1" || rc=$?; else kill -9 "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; rc=124; fi
-}
-load() { lines=(); if [ -f "$1" ]; then mapfile -t lines < "$1"; fi; }
-count_rows() { load "$1"; nrows=$((${#lines[@]} > 0 ? ${#lines[@]} - 1 : 0)); }
-rows_at_least() { count_rows "$1"; [ "$nrows" -ge "$2" ]; }
-find_port() {  # FILE PREFIX: sets $port from "PREFIX on HOST:PORT"
-  local line
-  port=
-  load "$1"
-  for line in "${lines[@]}"; do
-    if [[ $line =~ ^$2\ on\ .*:([0-9]+)$ ]]; then port=${BASH_REMATCH[1]}; return 0; fi
-  done
-  return 1
-}
+source "$(dirname "$0")/lib/e2e.sh"
+e2e_workdir
 
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row --batch=4)
 ranges=(0-340 341-682)

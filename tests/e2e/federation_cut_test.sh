@@ -19,58 +19,8 @@ bin=$1
 src=$2
 python=/usr/bin/python3
 proxy_py=$src/tools/tcp_proxy.py
-work=$(mktemp -d)
-cleanup() {
-  local p
-  for p in $(jobs -pr); do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-
-exec {nap_fd}<> <(:)  # a pipe nobody writes to: `read -t` on it is a sleep without a fork
-nap() { read -r -t 0.01 -u "$nap_fd" _ || true; }
-# wait_for SECONDS COMMAND...: polls COMMAND (a function or builtin) every 10 ms, at most SECONDS.
-wait_for() {
-  local seconds=$1 i
-  shift
-  for ((i = 0; i < seconds * 100; i++)); do
-    if "$@"; then return 0; fi
-    nap
-  done
-  return 1
-}
-# Sets $rc to child $1's exit status, waiting at most $2 seconds (then kill -9 and rc=124).
-wait_exit() {
-  local pid=$1 seconds=$2
-  if wait_for "$seconds" exited "$pid"; then
-    rc=0
-    wait "$pid" || rc=$?
-  else
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rc=124
-  fi
-}
-exited() { ! kill -0 "$1" 2>/dev/null; }
-# The lines of file $1 in ${lines[@]} (none if it does not exist yet).
-load() { lines=(); if [ -f "$1" ]; then mapfile -t lines < "$1"; fi; }
-# $nrows: data rows of the CSV $1.
-count_rows() { load "$1"; nrows=$((${#lines[@]} > 0 ? ${#lines[@]} - 1 : 0)); }
-rows_at_least() { count_rows "$1"; [ "$nrows" -ge "$2" ]; }
-# $port: the port of the first line of file $1 reading "$2 on HOST:PORT" (empty if none yet).
-find_port() {
-  local line
-  port=
-  load "$1"
-  for line in "${lines[@]}"; do
-    if [[ $line =~ ^$2\ on\ .*:([0-9]+)$ ]]; then port=${BASH_REMATCH[1]}; return 0; fi
-  done
-  return 1
-}
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
 # $accepted: connections the proxy (output $1) accepted; $cut_line: its line for cut $2.
 scan_proxy() {
   local line
@@ -248,5 +198,4 @@ scenario norm-ef21-sgdm norm-ef21-sgdm --batch=4
 run_extra=(--downlink=delta)
 scenario norm-ef21-delta norm-ef21
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary

@@ -10,41 +10,9 @@
 set -euo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-
-check() {
-  local name=$1
-  shift
-  if ! "$bin" simulate "$@" --out="$work/$name-sim" > "$work/$name-sim.log" 2>&1; then
-    echo "FAIL $name: simulate failed: $(tail -n 3 "$work/$name-sim.log")"
-    failures=$((failures + 1))
-    return
-  fi
-  if ! timeout 300 "$bin" run "$@" --worker-processes="${P:-2}" --out="$work/$name-run" > "$work/$name-run.log" 2>&1; then
-    echo "FAIL $name: run failed: $(tail -n 3 "$work/$name-run.log")"
-    failures=$((failures + 1))
-    return
-  fi
-  local same
-  if same=$("$src/tools/compare_metrics.py" --min-rows=2 "$work/$name-sim" "$work/$name-run"); then
-    echo "PASS $name: $same"
-  else
-    echo "FAIL $name: metrics.csv: $same"
-    failures=$((failures + 1))
-  fi
-  if ! cmp -s "$work/$name-sim/config.json" "$work/$name-run/config.json"; then
-    echo "FAIL $name: config.json differ"
-    failures=$((failures + 1))
-  fi
-  # summary.json agrees except for wall time.
-  if ! diff <(grep -v wall_seconds "$work/$name-sim/summary.json") \
-            <(grep -v wall_seconds "$work/$name-run/summary.json") > /dev/null; then
-    echo "FAIL $name: summary.json differ"
-    failures=$((failures + 1))
-  fi
-}
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
+check() { simulate_vs_run "$@" || true; }
 
 bc=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row --rounds=25)
 check ef21 "${bc[@]}" --algorithm=ef21
@@ -94,12 +62,8 @@ P=3 check pp-sgdm --problem=logreg --data="$src/data/libsvm/breast-cancer_scale"
 last_uplink() { tail -n 1 "$1/metrics.csv" | cut -d, -f3; }
 if ! awk -v pp="$(last_uplink "$work/pp-norm-ef21-run")" -v full="$(last_uplink "$work/norm-ef21-run")" \
     'BEGIN { exit !(pp < 0.75 * full && pp > 0.25 * full) }'; then
-  echo "FAIL pp-norm-ef21: uplink bytes per client $(last_uplink "$work/pp-norm-ef21-run") not about half of $(last_uplink "$work/norm-ef21-run")"
-  failures=$((failures + 1))
+  fail "pp-norm-ef21: uplink bytes per client $(last_uplink "$work/pp-norm-ef21-run") not about half of $(last_uplink "$work/norm-ef21-run")"
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)"
-  exit 1
-fi
+e2e_summary
 echo "all federation runs equal their simulation"

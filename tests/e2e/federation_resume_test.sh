@@ -31,55 +31,9 @@
 set -euo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-cleanup() {
-  local p
-  for p in $(jobs -pr); do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-passed=0
-failed=0
-pass() { echo "PASS $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL $*"; failed=$((failed + 1)); }
-
-exec {nap_fd}<> <(:)
-nap() { read -r -t 0.01 -u "$nap_fd" _ || true; }
-wait_for() {  # SECONDS COMMAND...: polls COMMAND every 10 ms
-  local seconds=$1 i
-  shift
-  for ((i = 0; i < seconds * 100; i++)); do
-    if "$@"; then return 0; fi
-    nap
-  done
-  return 1
-}
-exited() { ! kill -0 "$1" 2>/dev/null; }
-wait_exit() {  # PID SECONDS: sets $rc (124 and kill -9 on timeout)
-  local pid=$1 seconds=$2
-  if wait_for "$seconds" exited "$pid"; then
-    rc=0
-    wait "$pid" || rc=$?
-  else
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    rc=124
-  fi
-}
-load() { lines=(); if [ -f "$1" ]; then mapfile -t lines < "$1"; fi; }
-count_rows() { load "$1"; nrows=$((${#lines[@]} > 0 ? ${#lines[@]} - 1 : 0)); }
-rows_at_least() { count_rows "$1"; [ "$nrows" -ge "$2" ]; }
-has_line() {  # FILE REGEX: sets $match to the first matching line
-  local line
-  match=
-  load "$1"
-  for line in "${lines[@]}"; do
-    if [[ $line =~ $2 ]]; then match=$line; return 0; fi
-  done
-  return 1
-}
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
 port_of() { has_line "$1" '^listening on .*:([0-9]+)$' && port=${BASH_REMATCH[1]}; }
-same_metrics() { cmp -s <(cut -d, -f1-9 "$1") <(cut -d, -f1-9 "$2"); }
 metrics_port_of() { has_line "$1" '^metrics on port ([0-9]+)$' && mport=${BASH_REMATCH[1]}; }
 # ef21_downlink_messages_total{kind="$2"} of the aggregator whose /metrics is on port $1 (plain
 # HTTP/1.0 over bash's /dev/tcp).
@@ -367,5 +321,4 @@ else
   fail "simulate --overwrite: exit $rc, $nrows rows: $(cat "$work/r4.err")"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+e2e_summary
