@@ -263,6 +263,19 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
           "pass --overwrite to start over",
           config.out, c.fingerprint, fingerprint));
     }
+    // The probe fingerprint misses a coordinate where the probe point is zero; the digest of
+    // every row, coordinate and label does not (checkpoints before EF21CKP3 lack it).
+    if (c.data_digest.has_value()) {
+      std::vector<uint64_t> digests(all.size());
+      ClientDataDigests(*context->problem, all, digests.data());
+      const uint64_t digest = CombineDataDigests(all, digests);
+      if (digest != *c.data_digest) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "--out=%s: the data differs from the checkpointed run's (data digest %016x, now "
+            "%016x: some row, coordinate or label changed); pass --overwrite to start over",
+            config.out, *c.data_digest, digest));
+      }
+    }
     EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Resume(config.out, c.round, config.eps));
   } else {
     EF21_ASSIGN_OR_RETURN(a->log_, RunLog::Create(config.out, config.ToJson(), config.eps));

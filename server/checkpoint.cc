@@ -15,7 +15,9 @@
 namespace ef21 {
 namespace {
 
-constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '2'};
+constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '3'};
+// The format before the data digest was recorded.
+constexpr char kMagicV2[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '2'};
 // The format before the open round's RoundStart was recorded.
 constexpr char kMagicV1[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '1'};
 // Bounds a decoder accepts, so a damaged size field cannot ask for an absurd allocation.
@@ -96,6 +98,7 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   w.Str(c.run_id);
   w.Str(c.config_json);
   w.F64(c.fingerprint);
+  w.U64(c.data_digest.value_or(0));
   w.U64(c.round);
   w.U64(c.complete ? 1 : 0);
   w.F64(c.gamma);
@@ -126,12 +129,16 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
 
 absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
                                                       const std::string& where) {
-  const bool v1 = bytes.size() >= 24 && std::memcmp(bytes.data(), kMagicV1, sizeof(kMagicV1)) == 0;
-  if (bytes.size() < 24 || (!v1 && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0)) {
+  auto has_magic = [&](const char* magic) {
+    return bytes.size() >= 24 && std::memcmp(bytes.data(), magic, 8) == 0;
+  };
+  const bool v1 = has_magic(kMagicV1);
+  const bool v2 = has_magic(kMagicV2);
+  if (!v1 && !v2 && !has_magic(kMagic)) {
     return absl::DataLossError(
         absl::StrCat(where,
-                     ": not an ef21 checkpoint (expected the magic \"EF21CKP2\" or "
-                     "\"EF21CKP1\" and at least 24 bytes; got ",
+                     ": not an ef21 checkpoint (expected the magic \"EF21CKP3\", \"EF21CKP2\" "
+                     "or \"EF21CKP1\" and at least 24 bytes; got ",
                      bytes.size(), " bytes)"));
   }
   uint64_t size;
@@ -150,9 +157,16 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
   AggregatorCheckpoint c;
   Reader r(payload, where);
   uint64_t complete, paper, up, down, diag, d, n;
-  if (!r.Str(&c.run_id) || !r.Str(&c.config_json) || !r.F64(&c.fingerprint) || !r.U64(&c.round) ||
-      !r.U64(&complete) || !r.F64(&c.gamma) || !r.F64(&c.eta) || !r.Str(&c.stepsize_rule) ||
-      !r.U64(&paper) || !r.U64(&up) || !r.U64(&down) || !r.U64(&diag) ||
+  if (!r.Str(&c.run_id) || !r.Str(&c.config_json) || !r.F64(&c.fingerprint)) {
+    return r.Damaged("truncated header fields");
+  }
+  if (!v1 && !v2) {
+    uint64_t digest;
+    if (!r.U64(&digest)) return r.Damaged("truncated header fields");
+    c.data_digest = digest;
+  }
+  if (!r.U64(&c.round) || !r.U64(&complete) || !r.F64(&c.gamma) || !r.F64(&c.eta) ||
+      !r.Str(&c.stepsize_rule) || !r.U64(&paper) || !r.U64(&up) || !r.U64(&down) || !r.U64(&diag) ||
       !r.F64(&c.elapsed_seconds) || !r.U64(&d) || !r.U64(&n)) {
     return r.Damaged("truncated header fields");
   }

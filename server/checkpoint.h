@@ -6,9 +6,11 @@
 // resuming it and running to the end gives the same rows as a run never interrupted.
 //
 // On disk (<out>/checkpoint.bin), little-endian:
-//   "EF21CKP2"  u64 payload size  payload  u64 checksum of the payload
-// ("EF21CKP1", written before the delta downlink, is read too: it lacks the open round's
-// RoundStart, which then counts as dense x, as those runs sent it.)
+//   "EF21CKP3"  u64 payload size  payload  u64 checksum of the payload
+// The older formats are read too: "EF21CKP2" lacks the data digest (a resume then compares only
+// the probe fingerprint, which misses a change in a coordinate where the probe point is zero);
+// "EF21CKP1", written before the delta downlink, also lacks the open round's RoundStart, which
+// then counts as dense x, as those runs sent it.
 // written to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
 // a crash at any moment leaves the previous checkpoint or the new one, whole. A file whose
 // magic, size or checksum is wrong is refused with DATA_LOSS.
@@ -18,6 +20,7 @@
 #define EF21_SERVER_CHECKPOINT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,10 +37,13 @@ inline constexpr char kCheckpointFileName[] = "checkpoint.bin";
 struct AggregatorCheckpoint {
   std::string run_id;
   std::string config_json;   // RunConfig::ToJson() of the run: the identity of its configuration
-  double fingerprint = 0.0;  // Σ_i f_i(p) over all clients: the data the run was started on
-  uint64_t round = 0;        // the open round (K + 1 once complete)
-  bool complete = false;     // every round 0..K closed
-  double gamma = 0.0;        // the stepsize plan (SPEC §4)
+  double fingerprint = 0.0;  // Σ_i f_i(p) over all clients at the probe point p (ProbeLosses)
+  // The data the run was started on: CombineDataDigests over every client's Problem::DataDigest
+  // (every row, coordinate and label). Absent in checkpoints older than EF21CKP3.
+  std::optional<uint64_t> data_digest;
+  uint64_t round = 0;     // the open round (K + 1 once complete)
+  bool complete = false;  // every round 0..K closed
+  double gamma = 0.0;     // the stepsize plan (SPEC §4)
   double eta = 0.0;
   std::string stepsize_rule;
   CommTotals totals;

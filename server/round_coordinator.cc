@@ -110,6 +110,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   fingerprint_ = SumAscending(probe_losses_);
   data_digests_.resize(n);
   ClientDataDigests(*context_->problem, all, data_digests_.data());
+  data_digest_ = CombineDataDigests(all, data_digests_);
   RunConfigToSpec(options.config, &spec_);
 
   absl::MutexLock lock(&mu_);
@@ -175,6 +176,7 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.run_id = run_id_;
   c.config_json = config_json_;
   c.fingerprint = fingerprint_;
+  c.data_digest = data_digest_;
   c.round = server_->round();
   c.complete = complete_;
   c.gamma = context_->plan.gamma;

@@ -178,8 +178,10 @@ class RoundCoordinator {
 
   const MethodContext& context() const { return *context_; }
   const std::string& run_id() const { return run_id_; }
-  // Σ_i f_i(p) over all clients: the data fingerprint a checkpoint records.
+  // Σ_i f_i(p) over all clients: the probe fingerprint a checkpoint records.
   double fingerprint() const { return fingerprint_; }
+  // CombineDataDigests over every client: the data digest a checkpoint records.
+  uint64_t data_digest() const { return data_digest_; }
 
  private:
   explicit RoundCoordinator(Options options);
@@ -262,6 +264,7 @@ class RoundCoordinator {
   const absl::Duration coverage_report_after_;
   const double max_abs_value_;
   std::vector<uint64_t> data_digests_;  // Problem::DataDigest of every client
+  uint64_t data_digest_ = 0;            // CombineDataDigests of all of them
   v1::RunSpec spec_;
 
   mutable absl::Mutex mu_;

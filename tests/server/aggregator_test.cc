@@ -1035,5 +1035,63 @@ TEST(AggregatorResumeTest, ConfigurationIdentitySkipsTheBuildObject) {
       << refused.status();
 }
 
+// Issue 10: data that differs only in feature 4, where the probe point p_j = ((j mod 7) − 3)/8 is
+// zero, kept Σ_i f_i(p) and resumed the checkpointed run on other data. The checkpoint's digest of
+// every row and coordinate refuses it (a constant stepsize: the stepsize plan, which depends on
+// the data's smoothness constants, would catch the change otherwise).
+TEST(AggregatorResumeTest, DataChangedOnlyWhereTheProbePointIsZeroIsRefused) {
+  const std::string dir = ::testing::TempDir() + "/resume-data-digest";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string data = dir + "/data.svm";
+  std::ifstream in(test::BreastCancerPath());
+  const std::string original((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  const size_t at = original.find(" 4:-1 ");  // row 0's feature 4 (coordinate 3)
+  ASSERT_LT(at, original.find('\n'));
+  std::ofstream(data) << original;
+  Aggregator::Options options;
+  options.listen = "127.0.0.1:0";
+  options.config = TestConfig(dir + "/out");
+  options.config.data = data;
+  options.config.stepsize = StepsizeRule::kConstant;
+  options.config.gamma = 0.05;
+  auto first = Aggregator::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const double probe_fingerprint = (*first)->coordinator().fingerprint();
+  (*first)->Stop("test");
+  EXPECT_TRUE((*first)->Shutdown().ok());
+  first->reset();
+
+  std::string changed = original;
+  changed.replace(at, 6, " 4:-0.5 ");
+  std::ofstream(data, std::ios::trunc) << changed;
+  {
+    // The probe fingerprint cannot tell the two apart.
+    auto problem = CreateProblem(options.config);
+    ASSERT_TRUE(problem.ok()) << problem.status();
+    std::vector<int64_t> all((*problem)->num_clients());
+    for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+    std::vector<double> probes(all.size());
+    ProbeLosses(**problem, all, probes.data());
+    EXPECT_EQ(SumAscending(probes), probe_fingerprint);
+  }
+  const auto refused = Aggregator::Start(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(),
+                                "the data differs from the "
+                                "checkpointed run's (data digest"))
+      << refused.status();
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "--overwrite")) << refused.status();
+  // Nothing in the run directory changed: the original data resumes it.
+  std::ofstream(data, std::ios::trunc) << original;
+  auto again = Aggregator::Start(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE((*again)->resumed());
+  (*again)->Stop("test");
+  EXPECT_TRUE((*again)->Shutdown().ok());
+}
+
 }  // namespace
 }  // namespace ef21

@@ -1,6 +1,7 @@
 // server/checkpoint.h: a checkpoint round-trips bit for bit; a torn, damaged or foreign file is
-// refused with DATA_LOSS naming the file; writing is atomic (no temporary file left behind); a
-// checkpoint of the format before the delta downlink (EF21CKP1) still reads.
+// refused with DATA_LOSS naming the file; writing is atomic (no temporary file left behind);
+// checkpoints of the formats before the data digest (EF21CKP2) and before the delta downlink
+// (EF21CKP1) still read.
 #include "server/checkpoint.h"
 
 #include <sys/stat.h>
@@ -22,6 +23,7 @@ AggregatorCheckpoint Sample() {
   c.run_id = "0123456789abcdef";
   c.config_json = "{\"problem\": \"polynomial\", \"rounds\": 10}";
   c.fingerprint = 1.0 / 3.0;
+  c.data_digest = 0xfedcba9876543210ULL;
   c.round = 7;
   c.gamma = 0.125;
   c.eta = 0.5;
@@ -49,6 +51,7 @@ TEST(CheckpointTest, RoundTripsBitForBit) {
   EXPECT_EQ(d->run_id, c.run_id);
   EXPECT_EQ(d->config_json, c.config_json);
   EXPECT_EQ(d->fingerprint, c.fingerprint);
+  EXPECT_EQ(d->data_digest, c.data_digest);
   EXPECT_EQ(d->round, c.round);
   EXPECT_FALSE(d->complete);
   EXPECT_EQ(d->gamma, c.gamma);
@@ -89,11 +92,54 @@ TEST(CheckpointTest, RefusesTornDamagedAndForeignBytes) {
       << foreign.status();
 }
 
+// `payload` framed as a checkpoint file with `magic`.
+std::string Frame(const std::string& magic, const std::string& payload) {
+  std::string out = magic;
+  const uint64_t size = payload.size(), checksum = Checksum64(payload.data(), payload.size());
+  out.append(reinterpret_cast<const char*>(&size), 8);
+  out += payload;
+  out.append(reinterpret_cast<const char*>(&checksum), 8);
+  return out;
+}
+
+// Where the data digest sits in an EF21CKP3 payload: after run_id, config_json (u64 size + bytes)
+// and the probe fingerprint.
+size_t DigestOffset(const AggregatorCheckpoint& c) {
+  return 8 + c.run_id.size() + 8 + c.config_json.size() + 8;
+}
+
+// The EF21CKP2 layout: EF21CKP3's without the data digest. Such a checkpoint reads, without a
+// digest (a resume then compares the probe fingerprint only).
+TEST(CheckpointTest, ReadsTheFormatBeforeTheDataDigest) {
+  const AggregatorCheckpoint c = Sample();
+  const std::string v3 = EncodeCheckpoint(c);
+  ASSERT_EQ(v3.substr(0, 8), "EF21CKP3");
+  std::string payload = v3.substr(16, v3.size() - 24);
+  uint64_t digest;
+  std::memcpy(&digest, payload.data() + DigestOffset(c), 8);
+  ASSERT_EQ(digest, *c.data_digest);  // the layout assumed above
+  payload.erase(DigestOffset(c), 8);
+  auto d = DecodeCheckpoint(Frame("EF21CKP2", payload), "v2");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_FALSE(d->data_digest.has_value());
+  EXPECT_EQ(d->fingerprint, c.fingerprint);
+  EXPECT_EQ(d->round, c.round);
+  EXPECT_EQ(d->open_round_start_kind, DownlinkKind::kDelta);
+  EXPECT_TRUE(SameBits(d->x, c.x));
+  ASSERT_EQ(d->client_g.size(), 3u);
+  EXPECT_TRUE(SameBits(d->client_g[2], c.client_g[2]));
+  // The same bytes under the current magic are one field short: refused, not misread.
+  auto refused = DecodeCheckpoint(Frame("EF21CKP3", payload), "short");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+}
+
 // The EF21CKP1 layout: EF21CKP2's without the open RoundStart's two u64 after the client count.
 TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   const AggregatorCheckpoint c = Sample();
-  const std::string v2 = EncodeCheckpoint(c);
-  std::string payload = v2.substr(16, v2.size() - 24);
+  const std::string v3 = EncodeCheckpoint(c);
+  std::string payload = v3.substr(16, v3.size() - 24);
+  payload.erase(DigestOffset(c), 8);  // EF21CKP2
   // run_id, config_json (u64 size + bytes), 5 × 8 bytes, stepsize_rule, 7 × 8 bytes up to n.
   const size_t at =
       8 + c.run_id.size() + 8 + c.config_json.size() + 5 * 8 + 8 + c.stepsize_rule.size() + 7 * 8;
@@ -103,12 +149,7 @@ TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   ASSERT_EQ(kind, static_cast<uint64_t>(DownlinkKind::kDelta));  // the layout assumed above
   ASSERT_EQ(bytes, 4321u);
   payload.erase(at, 16);
-  std::string v1 = "EF21CKP1";
-  const uint64_t size = payload.size(), checksum = Checksum64(payload.data(), payload.size());
-  v1.append(reinterpret_cast<const char*>(&size), 8);
-  v1 += payload;
-  v1.append(reinterpret_cast<const char*>(&checksum), 8);
-  auto d = DecodeCheckpoint(v1, "v1");
+  auto d = DecodeCheckpoint(Frame("EF21CKP1", payload), "v1");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->round, c.round);
   EXPECT_EQ(d->totals.downlink_bytes, 789);
@@ -117,14 +158,12 @@ TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   EXPECT_TRUE(SameBits(d->x, c.x));
   ASSERT_EQ(d->client_g.size(), 3u);
   EXPECT_TRUE(SameBits(d->client_g[2], c.client_g[2]));
+  EXPECT_FALSE(d->data_digest.has_value());
   // An implausible kind in a current checkpoint is refused.
-  std::string bad_payload = v2.substr(16, v2.size() - 24);
+  std::string bad_payload = v3.substr(16, v3.size() - 24);
   const uint64_t bad_kind = 7;
-  std::memcpy(&bad_payload[at], &bad_kind, 8);
-  std::string bad = v2.substr(0, 16) + bad_payload;
-  const uint64_t bad_checksum = Checksum64(bad_payload.data(), bad_payload.size());
-  bad.append(reinterpret_cast<const char*>(&bad_checksum), 8);
-  auto refused = DecodeCheckpoint(bad, "bad");
+  std::memcpy(&bad_payload[at + 8], &bad_kind, 8);
+  auto refused = DecodeCheckpoint(Frame("EF21CKP3", bad_payload), "bad");
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_NE(refused.status().message().find("implausible open RoundStart (kind 7"),
