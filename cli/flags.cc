@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "cli/network_binary.h"
 #include "nlohmann/json.hpp"
 
 namespace ef21 {
@@ -431,6 +432,13 @@ int RunSubcommand(CLI::App& app, const std::vector<std::string>& args,
   if (help) {
     std::fputs(app.help().c_str(), stdout);
     return 0;
+  }
+  if (status.ok()) {
+    const CLI::Option* problem = app.get_option_no_throw("--problem");
+    if (problem != nullptr && problem->count() > 0 &&
+        NeedsNetworkBinary(problem->as<std::string>())) {
+      status = ExecNetworkBinary();  // returns only on failure
+    }
   }
   if (status.ok()) status = body();
   if (status.ok()) return 0;

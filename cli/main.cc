@@ -1,13 +1,18 @@
-// The single ef21 binary: `ef21 <subcommand> [--flag=value | --flag value ...]`. Each subcommand
-// parses its own flags (cli/flags.h); this file only picks the subcommand.
+// The ef21 program: `ef21 <subcommand> [--flag=value | --flag value ...]`. Each subcommand parses
+// its own flags (cli/flags.h); this file only picks the subcommand. Built twice: `ef21` and, with
+// EF21_NETWORKS and LibTorch, `ef21-networks`, which `ef21` becomes for --problem=network
+// (cli/network_binary.h).
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/network_binary.h"
 #include "common/base/version.h"
+#ifdef EF21_NETWORKS
 #include "common/run/networks/enable_networks.h"
+#endif
 
 namespace {
 
@@ -49,7 +54,11 @@ void PrintUsage(std::FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ef21::EnableNetworkProblems();
+#ifdef EF21_NETWORKS
+  ef21::EnableNetworkProblems();  // ef21-networks: LibTorch linked in
+#else
+  ef21::SetCommandLineForNetworkBinary(argc, argv);  // ef21: --problem=network re-executes
+#endif
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
       std::strcmp(argv[1], "help") == 0) {
     PrintUsage(argc < 2 ? stderr : stdout);

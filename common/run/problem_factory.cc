@@ -23,6 +23,8 @@ std::atomic<NetworkProblemFactory> network_factory{nullptr};
 
 void SetNetworkProblemFactory(NetworkProblemFactory factory) { network_factory.store(factory); }
 
+bool NetworkProblemsEnabled() { return network_factory.load() != nullptr; }
+
 absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config) {
   EF21_RETURN_IF_ERROR(config.Validate());
   if (config.problem == ProblemKind::kPolynomial) {

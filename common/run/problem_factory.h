@@ -21,6 +21,8 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
 using NetworkProblemFactory =
     absl::StatusOr<std::unique_ptr<Problem>> (*)(const NetworkOptions& options);
 void SetNetworkProblemFactory(NetworkProblemFactory factory);
+// Whether this program can build networks (EnableNetworkProblems was called).
+bool NetworkProblemsEnabled();
 
 // x^0: --x0-file (one number per line), zeros, or Gaussian — N(0, 1) for logreg (Section 6.1),
 // N(20, 1) for the polynomial (Appendix E.1) — drawn from CounterRng(seed, kX0, 0, 0).

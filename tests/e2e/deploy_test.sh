@@ -317,6 +317,9 @@ grep -q -- '-DEF21_BUILD_TESTS=OFF' "$df" && grep -q -- '-DEF21_BUILD_BENCH=OFF'
 grep -Eq '^USER [1-9][0-9]*' "$df" || problems="$problems; final stage does not run as a numeric non-root USER"
 for p in 50051 9464 9465; do grep -Eq "^EXPOSE .*\b$p\b" "$df" || problems="$problems; port $p not exposed"; done
 grep -q '^ENTRYPOINT \["ef21"\]' "$df" || problems="$problems; ENTRYPOINT is not [\"ef21\"]"
+# Both executables built (with LibTorch's headers) and shipped: ef21 re-executes ef21-networks.
+grep -q 'libtorch-dev' "$df" || problems="$problems; the build stage lacks libtorch-dev (ef21-networks)"
+grep -Eq '^COPY --from=build .*/ef21 .*/ef21-networks ' "$df" || problems="$problems; ef21 and ef21-networks not both copied"
 for f in breast-cancer_scale a1a; do [ -f "data/libsvm/$f" ] || problems="$problems; data/libsvm/$f missing"; done
 last_from=$(grep -n '^FROM ' "$df" | tail -n1 | cut -d: -f1)
 if tail -n +"$last_from" "$df" | grep -Eq -- '-dev\b|cmake|g\+\+'; then problems="$problems; build tools in the runtime stage"; fi
