@@ -385,7 +385,9 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
              "none: nothing is written");
   AddBool(app, "overwrite", &c->overwrite, "replace a run already in --out (refused otherwise)")
       ->group(g);
-  AddRunFlag(app, c, g, "threads", "N", "threads for client computation (0: one per core)");
+  AddRunFlag(app, c, g, "threads", "N",
+             "threads for client computation (0: one per core; one per client\n"
+             "for networks, whose client steps are long)");
   AddRunFlag(app, c, g, "diagnostics-every", "N",
              "rounds between exact ‖∇f(x)‖ evaluations (the last round always;\n"
              "metrics.csv leaves grad_norm and grad_norm_sq empty in between)",

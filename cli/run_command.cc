@@ -128,13 +128,16 @@ absl::Status Run(const RunOptions& o) {
   const int64_t n = aggregator->coordinator().context().num_clients();
   const int64_t p = std::max<int64_t>(1, std::min(o.worker_processes, n));
   const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  const int64_t threads = std::max<int64_t>(1, cores / p);
+  // A worker steps its clients on one thread per core it may use, or — clients with long steps
+  // (networks) — on one thread per client, as `ef21 simulate` does (Problem::ClientStepsAreLong).
+  const bool long_steps = aggregator->coordinator().context().problem->ClientStepsAreLong();
   std::vector<Child> children(p);
   absl::Status failure;
   for (int64_t w = 0; w < p && failure.ok(); ++w) {
     Child& c = children[w];
     c.first = n * w / p;
     c.last = n * (w + 1) / p - 1;
+    const int64_t threads = long_steps ? c.last - c.first + 1 : std::max<int64_t>(1, cores / p);
     std::vector<std::string> argv = {"/proc/self/exe",
                                      "worker",
                                      absl::StrCat("--aggregator=", aggregator->address()),

@@ -149,6 +149,7 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   host->channel_ = grpc::CreateCustomChannel(o.aggregator, credentials, args);
   host->stub_ = v1::Aggregator::NewStub(host->channel_);
   host->pool_ = std::make_unique<ThreadPool>(o.threads);
+  if (host->problem_->ClientStepsAreLong()) host->grain_.AssumeLongIterations();
   return host;
 }
 

@@ -59,6 +59,10 @@ class AdaptiveGrain {
   // Runs fn over [0, n) on `pool` with the current grain and measures it.
   void ParallelFor(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn);
 
+  // For loops known to be long per iteration (a network client's step): the first run, too, is
+  // spread over the pool, one iteration per chunk at least.
+  void AssumeLongIterations() { seconds_per_iteration_ = kMinChunkSeconds; }
+
   // Iterations per chunk for the next run (n + 1 before any measurement: one chunk).
   int64_t grain(int64_t n) const;
   // Seconds of work per iteration as last estimated; 0 before any measurement.

@@ -1,8 +1,11 @@
 #include "common/nn/model.h"
 
+#include <malloc.h>
 #include <torch/script.h>
 
+#include <climits>
 #include <cmath>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -184,6 +187,18 @@ std::string TorchMessage(const c10::Error& e) {
 }
 
 }  // namespace
+
+void KeepFreedMemoryForTheNextPass() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#ifdef __GLIBC__
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_TOP_PAD, 64 << 20);
+#endif
+  });
+}
 
 bool ModelOptions::IsTorchScript() const { return absl::EndsWith(model, ".pt"); }
 

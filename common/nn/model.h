@@ -33,6 +33,17 @@ struct ModelOptions {
   bool IsTorchScript() const;
 };
 
+// A forward and backward pass allocates and frees its activations, tens of blocks of megabytes
+// (ResNet-20, batch 128: 8 MB each, ~250 MB a pass), and glibc's defaults give such blocks back to
+// the kernel when they are freed (mmap'd blocks above its threshold, trimmed arena tops, deleted
+// thread heaps), so every pass faults its memory in again and the kernel zeroes it: a quarter of a
+// pass's CPU time on the development machine, more with passes on several threads. This sets the
+// process's malloc to serve blocks up to glibc's largest threshold (32 MB) from one arena shared by
+// all threads (a pass allocates a few hundred blocks: no contention to speak of) and to keep freed
+// memory for the next pass; the process keeps its peak memory until it exits. Idempotent;
+// NetworkProblem::Create calls it.
+void KeepFreedMemoryForTheNextPass();
+
 class Model {
  public:
   virtual ~Model() = default;

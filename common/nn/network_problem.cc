@@ -1,9 +1,11 @@
 #include "common/nn/network_problem.h"
 
 #include <ATen/Parallel.h>
+#include <time.h>
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -22,6 +24,13 @@ void UseOneIntraOpThread() {
     at::set_num_threads(1);
     done = true;
   }
+}
+
+// CPU time of the calling thread in nanoseconds.
+int64_t ThreadCpuNanos() {
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
 // A model replica and the lock that gives it to one thread at a time.
@@ -60,6 +69,8 @@ struct NetworkProblem::Impl {
   std::unique_ptr<Replica> evaluator;
   int64_t dim = 0;
   std::optional<Vector> saved_start;  // a TorchScript module's own parameters
+  // PassPhases in nanoseconds: passes, assemble, load_x, forward_backward, store_gradient.
+  mutable std::atomic<int64_t> phase_nanos[5] = {};
 
   const ImageDataset& train() const { return options.data->train; }
   const ImageDataset& test() const { return options.data->test; }
@@ -100,18 +111,30 @@ struct NetworkProblem::Impl {
                Vector* grad) const {
     std::lock_guard<std::mutex> lock(replica.mu);
     UseOneIntraOpThread();
+    int64_t t = ThreadCpuNanos();
+    auto lap = [this, &t](int phase) {
+      const int64_t now = ThreadCpuNanos();
+      phase_nanos[phase].fetch_add(now - t, std::memory_order_relaxed);
+      t = now;
+    };
     Model& model = *replica.model;
+    const int64_t count = static_cast<int64_t>(rows.size());
+    torch::Tensor images = Images(model, train(), rows.data(), count);
+    torch::Tensor labels = Labels(train(), rows.data(), count);
+    lap(1);
     model.SetParameters(x);
     model.ZeroGradient();
     model.SetTraining(true);
-    const int64_t count = static_cast<int64_t>(rows.size());
-    torch::Tensor logits = model.Forward(Images(model, train(), rows.data(), count));
-    torch::Tensor loss =
-        torch::nn::functional::cross_entropy(logits, Labels(train(), rows.data(), count));
+    lap(2);
+    torch::Tensor loss = torch::nn::functional::cross_entropy(model.Forward(images), labels);
     loss.backward();
+    const double value = loss.item<double>();
+    lap(3);
     model.GetGradient(grad);
     model.ZeroGradient();
-    return loss.item<double>();
+    lap(4);
+    phase_nanos[0].fetch_add(1, std::memory_order_relaxed);
+    return value;
   }
 
   // (1/m) Σ_rows cross-entropy over `rows` of `set` in chunks of kEvalChunk; with grad, its
@@ -162,6 +185,7 @@ struct NetworkProblem::Impl {
 absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(
     const NetworkOptions& options) {
   EF21_RETURN_IF_ERROR(options.Validate());
+  KeepFreedMemoryForTheNextPass();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   const ImageDataset& train = options.data->train;
@@ -304,6 +328,19 @@ Evaluation NetworkProblem::Evaluate(const EvalPoint& p) const {
       impl_->Pass(*impl_->evaluator, p.x, impl_->test(), impl_->test_rows, nullptr, &right);
   e.test_accuracy = static_cast<double>(right) / static_cast<double>(impl_->test_rows.size());
   return e;
+}
+
+NetworkProblem::PassPhases NetworkProblem::pass_phases() const {
+  auto seconds = [this](int phase) {
+    return 1e-9 * static_cast<double>(impl_->phase_nanos[phase].load(std::memory_order_relaxed));
+  };
+  PassPhases p;
+  p.passes = impl_->phase_nanos[0].load(std::memory_order_relaxed);
+  p.assemble = seconds(1);
+  p.load_x = seconds(2);
+  p.forward_backward = seconds(3);
+  p.store_gradient = seconds(4);
+  return p;
 }
 
 const std::vector<int64_t>& NetworkProblem::shard(int64_t client) const {

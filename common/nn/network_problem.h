@@ -12,6 +12,9 @@
 //   statistics, updated by its training batches only — buffers, never part of x, never sent.
 // - Determinism: every gradient runs on the calling thread with one intra-op thread, so results are
 //   bitwise identical whichever thread or process computes them and however many threads there are.
+// - Memory: Create sets the process's malloc (glibc mallopt: KeepFreedMemoryForTheNextPass in
+//   model.h) to keep freed memory, so that each pass reuses the previous pass's activations instead
+//   of faulting fresh pages in; the process keeps its peak memory until it exits.
 //
 // Thread-safety: const methods may be called concurrently for different clients (each client has
 // its own replica behind its own mutex); Evaluate uses a separate replica.
@@ -58,8 +61,21 @@ class NetworkProblem final : public Problem {
   // stepsize).
   SmoothnessConstants Constants() const override;
   std::optional<Vector> InitialPoint(uint64_t seed) const override;
+  bool ClientStepsAreLong() const override { return true; }
   bool HasEvaluation() const override { return true; }
   Evaluation Evaluate(const EvalPoint& p) const override;
+
+  // CPU seconds (of the threads that ran them) spent so far in the phases of the minibatch
+  // gradients (StochasticLossAndGradient with a batch), summed over clients: where a training
+  // round's CPU time goes inside the problem (bench/network_bench prints it).
+  struct PassPhases {
+    int64_t passes = 0;
+    double assemble = 0.0;          // the batch's images (fitted, scaled) and labels as tensors
+    double load_x = 0.0;            // x into the replica's parameters
+    double forward_backward = 0.0;  // forward, cross-entropy, backward
+    double store_gradient = 0.0;    // the parameters' gradients into the flat vector
+  };
+  PassPhases pass_phases() const;
 
   // Row indices (into the training set) of each client's shard.
   const std::vector<int64_t>& shard(int64_t client) const;

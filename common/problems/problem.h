@@ -87,6 +87,12 @@ class Problem {
 
   // x^0 when the problem defines its own (a network's initialization), drawn from `seed`.
   virtual std::optional<Vector> InitialPoint(uint64_t seed) const { return std::nullopt; }
+  // Whether one client's step is a long computation on one thread (a network's forward and backward
+  // pass: a tenth of a second and more), against microseconds for the other problems. Such clients
+  // get a thread each by default and their loop is spread over the threads from its first run: n
+  // clients on c < n cores then take about n/c step times, the OS sharing the cores among them,
+  // instead of ⌈n/c⌉ with one thread per core (5 clients on 2 cores: 2.5 against 3).
+  virtual bool ClientStepsAreLong() const { return false; }
   // Whether Evaluate reports anything.
   virtual bool HasEvaluation() const { return false; }
   // Accuracy and test metrics at p.x, evaluated by whoever holds x (simulator, aggregator).

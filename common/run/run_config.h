@@ -84,7 +84,7 @@ struct RunConfig {
   // Run.
   std::string out;         // run directory ("" writes nothing)
   bool overwrite = false;  // replace a run already in `out` (otherwise refused); not in config.json
-  int64_t threads = 0;     // 0: one per core
+  int64_t threads = 0;     // 0: one per core, or one per client when client steps are long
   // Rounds between exact ‖∇f(x)‖ evaluations (unset: 1, or 50 for networks, where a full pass costs
   // hundreds of training rounds).
   std::optional<int64_t> diagnostics_every;

@@ -23,10 +23,24 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& co
       new Simulator(std::move(context), std::move(x0), config.threads, config.downlink));
 }
 
+namespace {
+
+// --threads=0: one thread per core, or one per client when a client's step is long
+// (Problem::ClientStepsAreLong).
+int64_t ClientThreads(int64_t requested, const MethodContext& context) {
+  if (requested > 0 || !context.problem->ClientStepsAreLong()) return requested;
+  return context.num_clients();
+}
+
+}  // namespace
+
 Simulator::Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads,
                      DownlinkMode downlink)
-    : context_(std::move(context)), closer_(context_, CommTotals{}, downlink), pool_(threads) {
+    : context_(std::move(context)),
+      closer_(context_, CommTotals{}, downlink),
+      pool_(ClientThreads(threads, *context_)) {
   const int64_t n = context_->num_clients();
+  if (context_->problem->ClientStepsAreLong()) grain_.AssumeLongIterations();
   server_ = ServerMethod::Create(context_, std::move(x0));
   clients_.reserve(n);
   for (int64_t i = 0; i < n; ++i) clients_.push_back(ClientMethod::Create(context_, i));

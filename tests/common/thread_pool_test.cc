@@ -52,5 +52,15 @@ TEST(AdaptiveGrainTest, OneThreadUntilMeasuredThenSplitsHeavyIterations) {
   EXPECT_EQ(ChunksOf(&grain, &pool, 8, std::chrono::microseconds(1500)), 2);
 }
 
+// Loops known to be long (a network client's step) are spread from their first run: 5 clients on
+// a pool of 5 threads run as 5 chunks at once, not serially on the caller's thread.
+TEST(AdaptiveGrainTest, LongIterationsAreSpreadFromTheFirstRun) {
+  ThreadPool pool(5);
+  AdaptiveGrain grain;
+  grain.AssumeLongIterations();
+  EXPECT_EQ(grain.grain(5), 1);
+  EXPECT_EQ(ChunksOf(&grain, &pool, 5, std::chrono::microseconds(3000)), 5);
+}
+
 }  // namespace
 }  // namespace ef21
