@@ -369,8 +369,10 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
   AddRunFlag(app, c, g, "gamma0", "X", "γ0 of norm-ef21's gamma0/sqrt(K+1)");
   AddRunFlag(app, c, g, "eta", "X", "momentum η in (0, 1]",
              "1/sqrt(K+1) for the normalized momentum methods");
-  AddRunFlag(app, c, g, "init", "full|compressed",
-             "g_i^0 = ∇f_i(x^0) sent dense (full) or C(∇f_i(x^0))");
+  AddRunFlag(app, c, g, "init", "full|compressed|shard",
+             "g_i^0 = v_i^0 sent dense (full: with --batch, the round-0\n"
+             "minibatch gradient), C(v_i^0) (compressed), or ∇f_i(x^0) over\n"
+             "the client's whole shard, sent dense (shard: the paper's networks)");
   AddRunFlag(app, c, g, "value-type", "f32|f64",
              "type of values on the wire; state uses exactly the sent values");
   AddRunFlag(app, c, g, "x0", "gaussian|zeros",

@@ -77,7 +77,7 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
     if (!limits.dense_allowed) {
       return bad(
           "c is dense; dense messages are only the initial g_i^0 (round 0 with "
-          "--init=full) or the identity compressor's");
+          "--init=full or shard) or the identity compressor's");
     }
     if (count != limits.dim) return bad("dense c has ", count, " values; expected ", limits.dim);
     if (in.rice_bits() != 0 || !in.index_code().empty()) {

@@ -71,7 +71,7 @@ bool MethodContext::DiagnosticRound(uint64_t round) const {
 }
 
 bool MethodContext::DenseRound(uint64_t round) const {
-  return round == 0 && options.init == InitKind::kFull && !options.traits().error_feedback_14;
+  return round == 0 && options.init != InitKind::kCompressed && !options.traits().error_feedback_14;
 }
 
 bool MethodContext::CountsPaperBits(uint64_t round) const { return round > 0; }

@@ -28,14 +28,18 @@
 namespace ef21 {
 
 enum class InitKind {
-  kFull,        // g_i^0 = ∇f_i(x^0), sent dense (the authors' code)
-  kCompressed,  // g_i^0 = C(∇f_i(x^0)) from g_i^{-1} = 0
-  kMaxValue = kCompressed,
+  kFull,  // g_i^0 = v_i^0, sent dense (the authors' code): a minibatch gradient when stochastic
+  kCompressed,  // g_i^0 = C(v_i^0) from g_i^{-1} = 0
+  kShard,       // g_i^0 = v_i^0 = ∇f_i(x^0) over the client's whole shard even when the later
+                // rounds are stochastic, sent dense (the paper's networks, Section 6.2)
+  kMaxValue = kShard,
 };
 
 // The --init names.
-inline constexpr auto kInitKindNames = MakeEnumNames<InitKind>(
-    "init", {{InitKind::kFull, "full"}, {InitKind::kCompressed, "compressed"}});
+inline constexpr auto kInitKindNames =
+    MakeEnumNames<InitKind>("init", {{InitKind::kFull, "full"},
+                                     {InitKind::kCompressed, "compressed"},
+                                     {InitKind::kShard, "shard"}});
 constexpr const auto& NamesOf(InitKind) { return kInitKindNames; }
 inline const char* InitKindName(InitKind kind) { return kInitKindNames.Name(kind); }
 

@@ -19,12 +19,21 @@ class Ef21Client final : public ClientMethod {
     const MethodContext& ctx = *context_;
     const Problem& problem = *ctx.problem;
     const bool stochastic = problem.IsStochastic(ctx.noise);
+    // --init=shard: round 0's estimate is the exact gradient over the client's whole shard.
+    const bool shard_init = round.round == 0 && ctx.options.init == InitKind::kShard;
     // The gradient estimate v this round tracks: ∇f_i(x^r), or its stochastic/momentum form.
     thread_local Vector scratch;
     // Without noise the estimate is the exact gradient, computed straight into the diagnostics.
-    Vector& estimate = !stochastic && round.want_gradient ? out->gradient : scratch;
-    if (!stochastic) {
+    const bool exact = !stochastic || (shard_init && problem.DiagnosticsCoverShard());
+    Vector& estimate = exact && round.want_gradient ? out->gradient : scratch;
+    if (exact) {
       out->loss = problem.LossAndGradient(client_, *round.point, &estimate);
+    } else if (shard_init) {
+      // The diagnostics score a subsample of the shard; g_i^0 is over all of it.
+      const double loss = problem.ShardLossAndGradient(client_, *round.point, &estimate);
+      out->loss = round.want_gradient
+                      ? problem.LossAndGradient(client_, *round.point, &out->gradient)
+                      : loss;
     } else {
       // Without diagnostics the reported loss is the problem's choice (a network: the sample's).
       if (round.want_gradient) {
@@ -50,7 +59,7 @@ class Ef21Client final : public ClientMethod {
 
     SparseVector& c = out->c;
     if (ctx.DenseRound(round.round)) {
-      // g_i^0 = v_i^0, sent dense once (the authors' code).
+      // g_i^0 = v_i^0, sent dense once (the authors' code; --init=full or shard).
       c.Clear(ctx.dim());
       c.dense = true;
       c.values.assign(target->data(), target->data() + target->size());

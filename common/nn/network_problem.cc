@@ -273,6 +273,16 @@ double NetworkProblem::LossAndGradient(int64_t client, const EvalPoint& p, Vecto
                      nullptr);
 }
 
+double NetworkProblem::ShardLossAndGradient(int64_t client, const EvalPoint& p,
+                                            Vector* grad) const {
+  return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), impl_->shards[client], grad,
+                     nullptr);
+}
+
+bool NetworkProblem::DiagnosticsCoverShard() const {
+  return impl_->options.diagnostics_samples == 0;
+}
+
 double NetworkProblem::Loss(int64_t client, const EvalPoint& p) const {
   return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), impl_->diagnostic[client],
                      nullptr, nullptr);

@@ -51,6 +51,9 @@ class NetworkProblem final : public Problem {
   // f_i and ∇f_i over the client's diagnostic rows (its whole shard unless diagnostics_samples).
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;
+  // Over the client's whole shard, in chunks of kEvalChunk (--init=shard).
+  double ShardLossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
+  bool DiagnosticsCoverShard() const override;
   void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
                           uint64_t round, Vector* grad) const override;
   double StochasticLossAndGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,

@@ -65,6 +65,14 @@ class Problem {
   virtual void Prepare(ConstVectorRef x, EvalPoint* p) const = 0;
   // f_i(x), writing ∇f_i(x) to *grad (resized to dim()).
   virtual double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const = 0;
+  // f_i(x) and ∇f_i(x) over all of client i's data: g_i^0 under --init=shard. The same as
+  // LossAndGradient for every problem whose diagnostics use all the client's rows.
+  virtual double ShardLossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const {
+    return LossAndGradient(client, p, grad);
+  }
+  // Whether LossAndGradient covers all of client i's data (ShardLossAndGradient then equals it);
+  // false for a network whose diagnostics score a subsample (--diagnostics-samples).
+  virtual bool DiagnosticsCoverShard() const { return true; }
   // f_i(x) alone.
   virtual double Loss(int64_t client, const EvalPoint& p) const = 0;
   // A stochastic gradient ∇f_i(x; ξ) with ξ a pure function of (noise.seed, client, round).

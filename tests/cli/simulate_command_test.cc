@@ -77,7 +77,7 @@ TEST(SimulateCommandTest, HelpExplainsEveryFlag) {
   // A vocabulary flag lists its values from the vocabulary's table.
   for (const char* hint : {"--algorithm=ef21|norm-ef21|ef21-sgdm|norm-ef21-sgdm|norm-ef21-sgd|"
                            "norm-sgdm|ef14|gd|norm-gd",
-                           "--stepsize=theory|theory-l1|constant", "--init=full|compressed",
+                           "--stepsize=theory|theory-l1|constant", "--init=full|compressed|shard",
                            "--x0=gaussian|zeros", "--problem=logreg|polynomial"}) {
     EXPECT_NE(r.output.find(hint), std::string::npos) << hint << "\n" << r.output;
   }

@@ -75,7 +75,7 @@ TEST(EnumNamesTest, SpellingsUsersType) {
   EXPECT_EQ(kCompressorKindNames.Join(), "top-k|rand-k|identity");
   EXPECT_EQ(kSplitNames.Join(), "row|contiguous");
   EXPECT_EQ(kStepsizeRuleNames.Join(), "theory|theory-l1|constant");
-  EXPECT_EQ(kInitKindNames.Join(), "full|compressed");
+  EXPECT_EQ(kInitKindNames.Join(), "full|compressed|shard");
   EXPECT_EQ(kX0KindNames.Join(), "gaussian|zeros");
   EXPECT_EQ(kValueTypeNames.Join(), "f32|f64");
   EXPECT_EQ(kProblemKindNames.Join(), "logreg|polynomial|network");

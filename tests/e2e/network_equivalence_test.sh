@@ -30,6 +30,17 @@ net=(--problem=network --model=cnn --dataset=fashion-mnist --train-samples=1000
      --diagnostics-samples=200 --clients=4 --batch=32 --rounds=6 --diagnostics-every=3 --seed=3)
 check norm-ef21-topk "${net[@]}" --algorithm=norm-ef21 --k=300 --stepsize=constant --gamma=0.5
 check ef21-sgdm "${net[@]}" --algorithm=ef21-sgdm --k=300 --stepsize=constant --gamma=0.1 --eta=0.5
+# g_i^0 over each client's whole shard (the diagnostics score a 50-row subsample of its 250 rows).
+check shard-init "${net[@]}" --algorithm=norm-ef21 --k=300 --stepsize=constant --gamma=0.5 --init=shard
+# ... and that changes the run: from row 1 on, the loss differs from the minibatch g_i^0's run.
+if [ -r "$work/shard-init-sim/metrics.csv" ] && [ -r "$work/norm-ef21-topk-sim/metrics.csv" ]; then
+  if [ "$(awk -F, 'NR == 3 { print $5 }' "$work/shard-init-sim/metrics.csv")" = \
+       "$(awk -F, 'NR == 3 { print $5 }' "$work/norm-ef21-topk-sim/metrics.csv")" ]; then
+    fail "shard-init: round 1's loss equals the minibatch-init run's"
+  else
+    pass "shard-init: round 1's loss differs from the minibatch-init run's"
+  fi
+fi
 
 e2e_summary
 echo "network simulate == run"

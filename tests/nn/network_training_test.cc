@@ -110,6 +110,50 @@ TEST(NetworkTrainingTest, DiagnosticRoundsCarryAccuracyAndTheThreadCountChangesN
   }
 }
 
+// --init=shard: g_i^0 is the gradient over the client's whole shard (80 rows), not the round-0
+// minibatch (16 rows) nor the diagnostics' subsample (10 rows), and the same for any thread count.
+TEST(NetworkTrainingTest, ShardInitSendsTheWholeShardGradient) {
+  RunConfig c = NetworkConfig();
+  c.algorithm = Algorithm::kNormEf21;
+  c.k = 500;
+  c.stepsize = StepsizeRule::kConstant;
+  c.gamma = 0.5;
+  c.init = InitKind::kShard;
+  auto reference = NetworkProblem::Create(SmallCnn());
+  ASSERT_TRUE(reference.ok());
+  const Vector x0 = *(*reference)->InitialPoint(c.seed);
+  EvalPoint point;
+  (*reference)->Prepare(x0, &point);
+  NoiseOptions noise;
+  noise.batch = c.batch;
+  noise.seed = c.seed;
+  std::vector<Vector> after_round_1;
+  for (int64_t threads : {1, 3}) {
+    c.threads = threads;
+    auto problem = NetworkProblem::Create(SmallCnn());
+    ASSERT_TRUE(problem.ok());
+    auto sim = Simulator::Create(c, std::shared_ptr<const Problem>(*std::move(problem)), x0);
+    ASSERT_TRUE(sim.ok()) << sim.status();
+    ASSERT_TRUE((*sim)->RunRound(nullptr));
+    for (int64_t i = 0; i < c.clients; ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_TRUE((*sim)->messages()[i].c.dense);
+      Vector shard, minibatch, diagnostic;
+      (*reference)->ShardLossAndGradient(i, point, &shard);
+      (*reference)->StochasticGradient(i, point, noise, 0, &minibatch);
+      (*reference)->LossAndGradient(i, point, &diagnostic);
+      // Sent as float32: g_i^0 is the shard gradient rounded to float.
+      const Vector sent = shard.cast<float>().cast<double>();
+      EXPECT_EQ((*sim)->client(i).g(), sent);
+      EXPECT_NE(sent, minibatch.cast<float>().cast<double>());
+      EXPECT_NE(sent, diagnostic.cast<float>().cast<double>());
+    }
+    ASSERT_TRUE((*sim)->RunRound(nullptr));
+    after_round_1.push_back((*sim)->server().x());
+  }
+  EXPECT_EQ(after_round_1[0], after_round_1[1]);
+}
+
 TEST(NetworkTrainingTest, ConfigRejectsStepsizesThatNeedConstants) {
   RunConfig c = NetworkConfig();
   c.algorithm = Algorithm::kEf21;
