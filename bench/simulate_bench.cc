@@ -33,7 +33,7 @@ void BM_SimulateA1a(benchmark::State& state) {
     auto sim = std::move(Simulator::Create(config)).value();
     auto log = std::move(RunLog::Create("", config.ToJson(), config.eps)).value();
     if (!sim->Run(log.get()).ok()) state.SkipWithError("run failed");
-    benchmark::DoNotOptimize(log->rows().back().loss);
+    benchmark::DoNotOptimize(log->summary().final_loss);
   }
   state.counters["rounds/s"] =
       benchmark::Counter(401.0 * state.iterations(), benchmark::Counter::kIsRate);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/base/status_macros.h"
 #include "common/base/version.h"
 
 namespace ef21 {
@@ -207,44 +208,84 @@ bool ParseRow(const std::string& line, MetricsRow* row) {
 
 }  // namespace
 
+namespace {
+
+struct InputCloser {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+using InputFile = std::unique_ptr<std::FILE, InputCloser>;
+
+// metrics.csv one line at a time, in a fixed buffer: a metrics row is a few hundred bytes, so a
+// longer line is not one (and is not read whole into memory).
+class LineReader {
+ public:
+  enum class Result { kLine, kEnd, kTorn, kTooLong };
+  explicit LineReader(std::FILE* file) : file_(file) {}
+  // kLine: `line` holds the next line without its '\n'. kTorn: the file ends inside a line.
+  Result Next(std::string* line) {
+    if (std::fgets(buffer_, sizeof(buffer_), file_) == nullptr) return Result::kEnd;
+    const size_t length = std::strlen(buffer_);
+    if (length == 0 || buffer_[length - 1] != '\n') {
+      return std::feof(file_) ? Result::kTorn : Result::kTooLong;
+    }
+    line->assign(buffer_, length - 1);
+    offset_ += static_cast<int64_t>(length);
+    return Result::kLine;
+  }
+  // Bytes of the whole lines read so far.
+  int64_t offset() const { return offset_; }
+
+ private:
+  std::FILE* file_;
+  char buffer_[4096];
+  int64_t offset_ = 0;
+};
+
+// Opens `path` and reads its header line: FAILED_PRECONDITION (prefixed by `what`) when it cannot
+// be read or does not start with kMetricsHeader.
+absl::Status OpenMetrics(const std::string& path, absl::string_view what, InputFile* file) {
+  file->reset(std::fopen(path.c_str(), "rb"));
+  if (*file == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, "cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  LineReader header(file->get());
+  std::string line;
+  if (header.Next(&line) != LineReader::Result::kLine || line != kMetricsHeader) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, "\"", path, "\" does not start with the metrics.csv header"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, uint64_t rows,
                                                        double eps) {
   const std::string path = dir + "/metrics.csv";
-  std::FILE* in = std::fopen(path.c_str(), "rb");
-  if (in == nullptr) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot resume: cannot read \"", path, "\": ", std::strerror(errno)));
-  }
-  std::string text;
-  char buffer[1 << 16];
-  for (size_t got; (got = std::fread(buffer, 1, sizeof(buffer), in)) > 0;) text.append(buffer, got);
-  std::fclose(in);
-  const std::string header = absl::StrCat(kMetricsHeader, "\n");
-  if (text.compare(0, header.size(), header) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot resume: \"", path, "\" does not start with the metrics.csv header"));
-  }
+  constexpr absl::string_view kWhat = "cannot resume: ";
+  InputFile in;
+  EF21_RETURN_IF_ERROR(OpenMetrics(path, kWhat, &in));
+  const int64_t header_bytes = static_cast<int64_t>(std::strlen(kMetricsHeader)) + 1;
   auto log = std::unique_ptr<RunLog>(new RunLog(dir, File(), eps));
-  size_t pos = header.size();
+  LineReader reader(in.get());
+  std::string line;
   for (uint64_t r = 0; r < rows; ++r) {
-    const size_t end = text.find('\n', pos);
-    if (end == std::string::npos) {
+    if (reader.Next(&line) != LineReader::Result::kLine) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "cannot resume: \"", path, "\" has ", r, " whole rows; the checkpoint needs ", rows));
+          kWhat, "\"", path, "\" has ", r, " whole rows; the checkpoint needs ", rows));
     }
-    const std::string line = text.substr(pos, end - pos);
     MetricsRow row;
     if (!ParseRow(line, &row) || row.round != r) {
-      return absl::FailedPreconditionError(absl::StrCat("cannot resume: \"", path, "\" row ", r + 1,
+      return absl::FailedPreconditionError(absl::StrCat(kWhat, "\"", path, "\" row ", r + 1,
                                                         " is not the metrics row of round ", r,
                                                         ": \"", line, "\""));
     }
-    log->rows_.push_back(row);
     log->summary_.Observe(row);
-    pos = end + 1;
   }
+  in.reset();
   // Cut the file back to the rows kept, then append after them.
-  if (::truncate(path.c_str(), static_cast<off_t>(pos)) != 0) {
+  if (::truncate(path.c_str(), static_cast<off_t>(header_bytes + reader.offset())) != 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot truncate \"", path, "\": ", std::strerror(errno)));
   }
@@ -254,6 +295,28 @@ absl::StatusOr<std::unique_ptr<RunLog>> RunLog::Resume(const std::string& dir, u
         absl::StrCat("cannot write \"", path, "\": ", std::strerror(errno)));
   }
   return log;
+}
+
+absl::StatusOr<std::vector<MetricsRow>> ReadMetricsRows(const std::string& path) {
+  InputFile in;
+  EF21_RETURN_IF_ERROR(OpenMetrics(path, "", &in));
+  LineReader reader(in.get());
+  std::vector<MetricsRow> rows;
+  std::string line;
+  for (;;) {
+    const LineReader::Result result = reader.Next(&line);
+    if (result == LineReader::Result::kEnd) return rows;
+    const std::string where = absl::StrCat("\"", path, "\" line ", rows.size() + 2);
+    if (result == LineReader::Result::kTorn) {
+      return absl::FailedPreconditionError(absl::StrCat(where, " ends without a newline"));
+    }
+    MetricsRow row;
+    if (result == LineReader::Result::kTooLong || !ParseRow(line, &row)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, " is not a metrics row (", kMetricsHeader, ")"));
+    }
+    rows.push_back(row);
+  }
 }
 
 RunLog::RunLog(std::string dir, File metrics, double eps)
@@ -279,7 +342,6 @@ std::string RunLog::FormatRow(const MetricsRow& r) {
 }
 
 absl::Status RunLog::Append(const MetricsRow& row) {
-  rows_.push_back(row);
   summary_.Observe(row);
   if (metrics_ != nullptr) {
     const std::string line = FormatRow(row) + "\n";

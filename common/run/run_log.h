@@ -1,7 +1,10 @@
 // The run directory: config.json (the effective configuration), metrics.csv (one row per round,
 // flushed as it is written, so a stopped run leaves every closed round on disk) and summary.json.
 // Used by the simulator and the aggregator alike, so both write byte-identical files.
-// Thread-compatible; move-only.
+// Rows are streamed to metrics.csv and not kept: the log holds only what summary.json needs
+// (RunSummary's running minima and last values), so a run's memory does not grow with its rounds.
+// Whoever wants the rows observes them (Simulator::Run's and the aggregator's observer) or reads
+// metrics.csv back (ReadMetricsRows). Thread-compatible; move-only.
 #ifndef EF21_COMMON_RUN_RUN_LOG_H_
 #define EF21_COMMON_RUN_RUN_LOG_H_
 
@@ -78,7 +81,7 @@ struct RunSummary {
 
 class RunLog {
  public:
-  // dir == "": nothing is written, rows are only kept in memory. Otherwise the directory is created
+  // dir == "": nothing is written (only the summary is tracked). Otherwise the directory is created
   // (with parents) and config.json written at once.
   static absl::StatusOr<std::unique_ptr<RunLog>> Create(const std::string& dir,
                                                         const std::string& config_json, double eps);
@@ -86,8 +89,8 @@ class RunLog {
   RunLog(RunLog&&) = default;
   RunLog& operator=(RunLog&&) = default;
   // Continues the run in `dir` (a resumed aggregator): metrics.csv is cut back to its header and
-  // rows 0..rows−1, which are read back into rows() and summary(); later rows are dropped. Refuses
-  // a metrics.csv with another header or fewer than `rows` whole rows.
+  // rows 0..rows−1, which are read back (one line at a time) into summary(); later rows are
+  // dropped. Refuses a metrics.csv with another header or fewer than `rows` whole rows.
   static absl::StatusOr<std::unique_ptr<RunLog>> Resume(const std::string& dir, uint64_t rows,
                                                         double eps);
 
@@ -98,7 +101,7 @@ class RunLog {
   // stopped before round 0) are null, not 0.
   absl::Status Finish(const nlohmann::ordered_json& extra, const absl::Status& run_status);
 
-  const std::vector<MetricsRow>& rows() const { return rows_; }
+  // What summary.json reports so far; summary().rows counts the rows appended (resumed included).
   const RunSummary& summary() const { return summary_; }
   const std::string& dir() const { return dir_; }
 
@@ -116,9 +119,12 @@ class RunLog {
 
   std::string dir_;
   File metrics_;  // null when dir_ is ""
-  std::vector<MetricsRow> rows_;
   RunSummary summary_;
 };
+
+// Every row of the metrics.csv at `path` (as RunLog writes it), for tools and tests that compare
+// runs: FAILED_PRECONDITION naming the file and line when the header or a row is not RunLog's.
+absl::StatusOr<std::vector<MetricsRow>> ReadMetricsRows(const std::string& path);
 
 // A double as config.json and summary.json write it: integral values as JSON integers ("3200",
 // not "3200.0", so readers get the integer they got before), others in the shortest text that

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <deque>
+#include <filesystem>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -40,6 +41,8 @@ TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
     const RunConfig config = Config(algorithm);
     Aggregator::Options options;
     options.config = config;
+    test::RowRecorder recorder;
+    options.observer = recorder.Observer();
     auto aggregator = Aggregator::Start(options);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
     HostThreads hosts;
@@ -58,7 +61,7 @@ TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
       EXPECT_EQ(hosts.result(i)->rounds, 12u);
     }
     EXPECT_TRUE((*aggregator)->Shutdown().ok());
-    EXPECT_TRUE(test::SameTrajectory((*aggregator)->log().rows(), Simulate(config)));
+    EXPECT_TRUE(test::SameTrajectory(recorder.rows(), Simulate(config)));
   }
 }
 
@@ -90,6 +93,8 @@ TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
   Aggregator::Options options;
   options.config = config;
   options.listen = address;
+  test::RowRecorder recorder;
+  options.observer = recorder.Observer();
   auto aggregator = Aggregator::Start(options);
   ASSERT_TRUE(aggregator.ok()) << aggregator.status();
   ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
@@ -97,7 +102,7 @@ TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
   ASSERT_TRUE(hosts.result(0).ok()) << hosts.result(0).status();
   EXPECT_GE(hosts.result(0)->reconnects, 1);
   EXPECT_TRUE((*aggregator)->Shutdown().ok());
-  EXPECT_TRUE(test::SameTrajectory((*aggregator)->log().rows(), Simulate(config)));
+  EXPECT_TRUE(test::SameTrajectory(recorder.rows(), Simulate(config)));
 }
 
 TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
@@ -185,6 +190,8 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   config.rounds = 100000;
   Aggregator::Options options;
   options.config = config;
+  test::RowRecorder recorder;
+  options.observer = recorder.Observer();
   auto aggregator = Aggregator::Start(options);
   ASSERT_TRUE(aggregator.ok());
   absl::Notification some_rounds;
@@ -201,7 +208,7 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   EXPECT_TRUE(hosts.result(0)->stopped);
   EXPECT_EQ(hosts.result(0)->reason, "SIGTERM");
   EXPECT_TRUE((*aggregator)->Shutdown().ok());
-  const auto& rows = (*aggregator)->log().rows();
+  const std::vector<MetricsRow> rows = recorder.rows();
   EXPECT_GE(rows.size(), 20u);
   EXPECT_EQ(hosts.result(0)->rounds + 1, rows.size());
   // Every closed round is on record and equals the simulation's first rounds.
@@ -209,9 +216,14 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   sim_config.out.clear();
   auto sim = Simulator::Create(sim_config);
   ASSERT_TRUE(sim.ok());
-  auto log = RunLog::Create("", "{}", config.eps);
+  const std::string dir = ::testing::TempDir() + "/worker_host_test_sigterm_simulation";
+  std::filesystem::remove_all(dir);
+  auto log = RunLog::Create(dir, "{}", config.eps);
+  ASSERT_TRUE(log.ok()) << log.status();
   for (size_t r = 0; r < rows.size(); ++r) ASSERT_TRUE((*sim)->RunRound(log->get()));
-  EXPECT_TRUE(test::SameTrajectory(rows, (*log)->rows()));
+  const auto simulated = ReadMetricsRows(dir + "/metrics.csv");
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  EXPECT_TRUE(test::SameTrajectory(rows, *simulated));
 }
 
 }  // namespace

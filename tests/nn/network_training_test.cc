@@ -88,8 +88,9 @@ TEST(NetworkTrainingTest, DiagnosticRoundsCarryAccuracyAndTheThreadCountChangesN
     ASSERT_TRUE(sim.ok()) << sim.status();
     auto log = RunLog::Create("", c.ToJson(), c.eps);
     ASSERT_TRUE(log.ok());
-    ASSERT_TRUE((*sim)->Run(log->get()).ok());
-    runs.push_back((*log)->rows());
+    std::vector<MetricsRow>& rows = runs.emplace_back();
+    ASSERT_TRUE(
+        (*sim)->Run(log->get(), [&rows](const MetricsRow& row) { rows.push_back(row); }).ok());
   }
   ASSERT_EQ(runs[0].size(), 7u);
   for (size_t r = 0; r < runs[0].size(); ++r) {

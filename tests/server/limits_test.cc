@@ -29,6 +29,7 @@
 #include "proto/codec.h"
 #include "server/aggregator.h"
 #include "tests/server/http_get.h"
+#include "tests/testing/runs.h"
 
 namespace ef21 {
 namespace {
@@ -89,6 +90,7 @@ class LimitsTest : public ::testing::Test {
     options.config = config_;
     options.listen = "127.0.0.1:0";
     options.audit_out = audit_;
+    options.observer = recorder_.Observer();
     if (edit) edit(&options);
     auto aggregator = Aggregator::Start(options);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
@@ -176,13 +178,10 @@ class LimitsTest : public ::testing::Test {
   void ExpectEqualsSimulation() {
     RunConfig sim_config = config_;
     sim_config.out.clear();
-    auto sim = Simulator::Create(sim_config);
-    ASSERT_TRUE(sim.ok());
-    auto log = RunLog::Create("", "{}", sim_config.eps);
-    ASSERT_TRUE(log.ok());
-    ASSERT_TRUE((*sim)->Run(log->get()).ok());
-    const auto& expected = (*log)->rows();
-    const auto& got = aggregator_->log().rows();
+    const auto simulated = test::SimulateRows(sim_config);
+    ASSERT_TRUE(simulated.ok()) << simulated.status();
+    const std::vector<MetricsRow>& expected = *simulated;
+    const std::vector<MetricsRow> got = recorder_.rows();
     ASSERT_EQ(got.size(), expected.size());
     for (size_t r = 0; r < got.size(); ++r) {
       MetricsRow a = got[r], b = expected[r];
@@ -193,6 +192,7 @@ class LimitsTest : public ::testing::Test {
 
   RunConfig config_;
   std::FILE* audit_ = nullptr;
+  test::RowRecorder recorder_;  // declared before aggregator_: it outlives the aggregator
   std::unique_ptr<Aggregator> aggregator_;
   std::unique_ptr<v1::Aggregator::Stub> stub_;
   std::shared_ptr<const Problem> problem_;

@@ -34,8 +34,10 @@ absl::StatusOr<std::vector<MetricsRow>> SimulateRows(RunConfig config) {
   config.out.clear();
   EF21_ASSIGN_OR_RETURN(std::unique_ptr<Simulator> sim, Simulator::Create(config));
   EF21_ASSIGN_OR_RETURN(std::unique_ptr<RunLog> log, RunLog::Create("", "{}", config.eps));
-  EF21_RETURN_IF_ERROR(sim->Run(log.get()));
-  return log->rows();
+  std::vector<MetricsRow> rows;
+  EF21_RETURN_IF_ERROR(
+      sim->Run(log.get(), [&rows](const MetricsRow& row) { rows.push_back(row); }));
+  return rows;
 }
 
 v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
@@ -88,6 +90,8 @@ absl::StatusOr<std::vector<MetricsRow>> FederateRows(
   options.config = config;
   options.config.out.clear();
   options.listen = "127.0.0.1:0";
+  RowRecorder recorder;
+  options.observer = recorder.Observer();
   EF21_ASSIGN_OR_RETURN(std::unique_ptr<Aggregator> aggregator, Aggregator::Start(options));
   HostThreads threads;
   for (const auto& [first, last] : hosts) {
@@ -118,7 +122,19 @@ absl::StatusOr<std::vector<MetricsRow>> FederateRows(
     return absl::InternalError(
         absl::StrCat("the run did not complete: ", aggregator->coordinator().status().ToString()));
   }
-  return aggregator->log().rows();
+  return recorder.rows();
+}
+
+std::function<void(const MetricsRow&)> RowRecorder::Observer() {
+  return [this](const MetricsRow& row) {
+    absl::MutexLock lock(&mu_);
+    rows_.push_back(row);
+  };
+}
+
+std::vector<MetricsRow> RowRecorder::rows() const {
+  absl::MutexLock lock(&mu_);
+  return rows_;
 }
 
 }  // namespace ef21::test

@@ -9,6 +9,7 @@
 #define EF21_TESTS_TESTING_RUNS_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "client/worker_host.h"
 #include "common/methods/algorithm.h"
 #include "common/run/run_config.h"
@@ -48,6 +50,18 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
 // A worker host's options for clients first..last of `config` against `address`.
 WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
                                 int64_t last);
+
+// Collects the rows a run closes through its observer (Aggregator::Options::observer, the round
+// coordinator's, Simulator::Run's): the run log keeps none. Thread-safe; outlives the run.
+class RowRecorder {
+ public:
+  std::function<void(const MetricsRow&)> Observer();
+  std::vector<MetricsRow> rows() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<MetricsRow> rows_ ABSL_GUARDED_BY(mu_);
+};
 
 // Worker hosts run on threads; their results are read after Join() (the destructor joins).
 class HostThreads {

@@ -2,7 +2,7 @@
 // the columns round..stepsize (wall_seconds is the only column allowed to differ). Used wherever a
 // test claims simulate ≡ federation or an interrupted run ≡ the uninterrupted one.
 //
-//   EXPECT_TRUE(SameTrajectory(aggregator->log().rows(), SimulateRows(config)));
+//   EXPECT_TRUE(SameTrajectory(recorder.rows(), *SimulateRows(config)));
 #ifndef EF21_TESTS_TESTING_TRAJECTORY_H_
 #define EF21_TESTS_TESTING_TRAJECTORY_H_
 
