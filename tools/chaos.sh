@@ -4,7 +4,11 @@
 # reaching it only through the proxy, breast-cancer (683 clients), norm-ef21-sgdm --batch=4 (momentum
 # the workers alone hold). At seeded rounds, in a seeded order:
 #   worker kill -9 (and restart), aggregator kill -9 (and restart on the same port and --out),
-#   connection reset of every stream (proxy SIGUSR1), SIGSTOP of a worker for a while, then SIGCONT.
+#   connection reset of every stream (proxy SIGUSR1), SIGSTOP of a worker for a while, then SIGCONT,
+#   and a hostile client (tests/e2e/hostile_client.py: no credentials, no data) that squats the ids
+#   of a worker it just killed with -9 (Attach as them, over and over, while the owner restarts) and
+#   floods the aggregator for 3 s: malformed messages, updates it never attached for, 20 MB
+#   messages (cap 404 kB), streams held silent. None of it may be accepted.
 # The run must finish with every process exiting 0 and metrics.csv columns 1-9 byte-identical to
 # `ef21 simulate`'s. Odd seeds run --downlink=delta (hosts advance their own x and g from each
 # round's exact delta; every reattach is a resync), even seeds the default --downlink=auto;
@@ -73,7 +77,7 @@ scenario() {
   start_worker 1
 
   # The events, in a seeded order, at rounds spread over the run.
-  local events=(kill-worker kill-aggregator reset stop-worker kill-worker reset)
+  local events=(kill-worker kill-aggregator reset stop-worker kill-worker reset hostile)
   for ((i = ${#events[@]} - 1; i > 0; i--)); do
     local j=$((RANDOM % (i + 1))) t=${events[$i]}
     events[$i]=${events[$j]}
@@ -101,6 +105,18 @@ scenario() {
       reset)
         kill -USR1 "$proxy"
         log+=("connection reset at $nrows rows") ;;
+      hostile)
+        kill -9 "${workers[$w]}"; wait "${workers[$w]}" 2>/dev/null || true
+        "$python" "$src/tests/e2e/hostile_client.py" attack --target=127.0.0.1:"$agg_port" \
+          --ids="${ranges[$w]}" --seconds=3 --streams=4 --megabytes=20 \
+          --problem-flags="${flags[*]} --clients=683 --dim=10" > "$dir/hostile.out" 2>&1 &
+        local attacker=$!
+        local until=$((SECONDS + 1))
+        while [ $SECONDS -lt $until ]; do nap; done
+        start_worker "$w"
+        wait_exit "$attacker" 60
+        [ "$rc" = 0 ] || { echo "FAIL seed $s: the hostile client was accepted (exit $rc): $(tail -n 2 "$dir/hostile.out")"; return 1; }
+        log+=("worker $w kill -9 at $nrows rows and its ids squatted: $(tail -n 1 "$dir/hostile.out")") ;;
       stop-worker)
         kill -STOP "${workers[$w]}"
         local until=$((SECONDS + 2))

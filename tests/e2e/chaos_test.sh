@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Chaos, short (issue 10 item 9): one seeded scenario of tools/chaos.sh — worker kill -9s, an
 # aggregator kill -9, connection resets through tools/tcp_proxy.py and a SIGSTOP/SIGCONT against
-# a real federation — finishing byte-identical to `ef21 simulate`, with --downlink=delta (odd seeds:
+# a real federation, and a hostile client squatting a killed worker's ids and flooding —
+# finishing byte-identical to `ef21 simulate`, with --downlink=delta (odd seeds:
 # the hosts' x and g replicas resynchronized on every reattach, to a resumed aggregator too). The
 # 10-minute soak is `tools/chaos.sh --soak-seconds=600` (odd seeds delta, even seeds auto).
 # Usage: chaos_test.sh <ef21-binary> <source-dir>
