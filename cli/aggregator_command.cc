@@ -139,7 +139,15 @@ int AggregatorCommand(const std::vector<std::string>& args) {
       "SIGTERM). Started on an --out holding a checkpoint of the same configuration, it\n"
       "resumes the run (same run id; workers reattach by themselves); on a finished run it\n"
       "serves it as finished. Another configuration in --out is refused (--overwrite\n"
-      "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.");
+      "replaces it). A finished run stays served until SIGTERM unless --exit-when-complete.\n"
+      "Data stays with the workers: --problem=logreg needs no --data here (give --features=D\n"
+      "and --clients=N instead). Each worker reports its clients' smoothness constants\n"
+      "(L_i, L0_i, L1_i) and data digests at attach, and the aggregator holds every client to\n"
+      "its first report; summary.json's L0, L1 and L_tilde come from the reports and L, which\n"
+      "needs all rows together, is null. Without --data the stepsize rule must need no\n"
+      "constant (--stepsize=constant, or theory for norm-ef21/norm-gd: gamma0/sqrt(K+1)),\n"
+      "--participation must be 1 and --verify-diagnostics is off. With --data the aggregator\n"
+      "plans from its own copy and refuses a worker whose reports differ, naming the clients.");
   const std::string g = "Federation";
   AddString(flags.get(), "listen", &options.listen, "HOST:PORT",
             "HOST:PORT to serve on (port 0 picks one)")
@@ -191,7 +199,7 @@ int AggregatorCommand(const std::vector<std::string>& args) {
       ->group(lim);
   AddBool(flags.get(), "verify-diagnostics", &options.verify_diagnostics,
           "recompute each reported loss (and diagnostic gradient) from the\naggregator's data "
-          "and refuse updates that disagree")
+          "and refuse updates that disagree (only with --data)")
       ->group(lim);
   AddProblemFlags(flags.get(), &config);
   AddAlgorithmFlags(flags.get(), &config);

@@ -99,9 +99,6 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
                                                    host->problem_->num_clients(), " clients"));
   }
   for (int64_t i = o.first_client; i <= o.last_client; ++i) host->ids_.push_back(i);
-  std::vector<uint64_t> digests(host->ids_.size());
-  ClientDataDigests(*host->problem_, host->ids_, digests.data());
-  host->data_digest_ = CombineDataDigests(host->ids_, digests);
 
   WorkerMetrics::Options metrics_options;
   metrics_options.listen = o.metrics_listen;
@@ -150,6 +147,18 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   host->stub_ = v1::Aggregator::NewStub(host->channel_);
   host->pool_ = std::make_unique<ThreadPool>(o.threads);
   if (host->problem_->ClientStepsAreLong()) host->grain_.AssumeLongIterations();
+  // What the aggregator needs of the hosted clients' data (it may hold none): each client's
+  // constants and data digest, from its own rows.
+  host->reports_.resize(host->ids_.size());
+  host->pool_->ParallelFor(
+      static_cast<int64_t>(host->ids_.size()), 1, [&host](int64_t begin, int64_t end) {
+        for (int64_t j = begin; j < end; ++j) {
+          host->reports_[j] = ComputeShardReport(*host->problem_, host->ids_[j]);
+        }
+      });
+  std::vector<uint64_t> digests(host->ids_.size());
+  for (size_t j = 0; j < digests.size(); ++j) digests[j] = host->reports_[j].digest;
+  host->data_digest_ = CombineDataDigests(host->ids_, digests);
   return host;
 }
 
@@ -252,6 +261,9 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   attach->set_dim(static_cast<uint32_t>(problem_->dim()));
   attach->set_clients(static_cast<uint32_t>(problem_->num_clients()));
   attach->set_data_digest(data_digest_);
+  for (size_t j = 0; j < ids_.size(); ++j) {
+    EncodeShardReport(ids_[j], reports_[j], attach->add_constants());
+  }
   attach->set_worker_name(options_.name);
 
   absl::Status protocol;  // an error of ours that ends the session

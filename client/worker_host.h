@@ -39,6 +39,7 @@
 #include "common/run/run_config.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/client_context.h"
+#include "proto/codec.h"
 
 namespace ef21 {
 
@@ -131,6 +132,7 @@ class WorkerHost {
   std::vector<int64_t> ids_;
   std::shared_ptr<const Problem> problem_;
   uint64_t data_digest_ = 0;
+  std::vector<ShardReport> reports_;  // per hosted client, in ids_ order (Attach.constants)
   std::string
       authorization_;  // "Bearer <token>", or empty  // Attach.data_digest of the hosted clients
   std::unique_ptr<WorkerMetrics> metrics_;

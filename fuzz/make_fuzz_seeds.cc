@@ -133,10 +133,7 @@ int Main(int argc, char** argv) {
     ProblemToSpec(config, a->mutable_problem());
     a->set_dim(static_cast<uint32_t>((*problem)->dim()));
     a->set_clients(static_cast<uint32_t>((*problem)->num_clients()));
-    const std::vector<int64_t> ids = {0};
-    uint64_t digest = 0;
-    ClientDataDigests(**problem, ids, &digest);
-    a->set_data_digest(CombineDataDigests(ids, {&digest, 1}));
+    SetShardReports(**problem, a);
     a->set_worker_name("seed");
     Write(dir, "attach_client0", attach.SerializeAsString());
 

@@ -96,10 +96,7 @@ const Fixture& GetFixture() {
       ProblemToSpec(f->config, a.mutable_problem());
       a.set_dim(static_cast<uint32_t>((*problem)->dim()));
       a.set_clients(static_cast<uint32_t>((*problem)->num_clients()));
-      const std::vector<int64_t> ids = {id};
-      uint64_t digest = 0;
-      ClientDataDigests(**problem, ids, &digest);
-      a.set_data_digest(CombineDataDigests(ids, {&digest, 1}));
+      SetShardReports(**problem, &a);
     }
     // Client 1's honest round 0 at x0.
     std::unique_ptr<ClientMethod> client1 = ClientMethod::Create(f->context, 1);

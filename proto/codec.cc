@@ -1,9 +1,12 @@
 #include "proto/codec.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/base/digest.h"
 #include "common/base/enum_names.h"
 #include "common/base/status_macros.h"
@@ -483,6 +486,96 @@ uint64_t CombineDataDigests(absl::Span<const int64_t> ids, absl::Span<const uint
     digest.AddValue(digests[i]);
   }
   return digest.value();
+}
+
+bool SameReport(const ShardReport& a, const ShardReport& b) {
+  auto same = [](double x, double y) { return std::memcmp(&x, &y, sizeof(double)) == 0; };
+  return a.constants.rows == b.constants.rows && same(a.constants.L, b.constants.L) &&
+         same(a.constants.L0, b.constants.L0) && same(a.constants.L1, b.constants.L1) &&
+         a.digest == b.digest;
+}
+
+std::string FormatReport(const ShardReport& r) {
+  return absl::StrFormat("rows %d, L %.17g, L0 %.17g, L1 %.17g, digest %016x", r.constants.rows,
+                         r.constants.L, r.constants.L0, r.constants.L1, r.digest);
+}
+
+ShardReport ComputeShardReport(const Problem& problem, int64_t client) {
+  ShardReport report;
+  report.constants = problem.ClientSmoothness(client);
+  report.digest = problem.DataDigest(client);
+  return report;
+}
+
+void EncodeShardReport(int64_t client, const ShardReport& report, v1::ClientConstants* out) {
+  out->set_client_id(static_cast<uint32_t>(client));
+  out->set_rows(static_cast<uint64_t>(report.constants.rows));
+  out->set_l(report.constants.L);
+  out->set_l0(report.constants.L0);
+  out->set_l1(report.constants.L1);
+  out->set_data_digest(report.digest);
+}
+
+absl::Status DecodeShardReports(const v1::Attach& attach, std::vector<ShardReport>* out) {
+  auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (attach.constants_size() != attach.client_ids_size()) {
+    return bad("Attach reports constants of ", attach.constants_size(), " clients for ",
+               attach.client_ids_size(), " client ids; expected one per id, in the same order");
+  }
+  std::vector<ShardReport> reports(static_cast<size_t>(attach.constants_size()));
+  for (int j = 0; j < attach.constants_size(); ++j) {
+    const v1::ClientConstants& c = attach.constants(j);
+    const uint32_t id = attach.client_ids(j);
+    if (c.client_id() != id) {
+      return bad("Attach's constants entry ", j, " names client ", c.client_id(), "; client_ids[",
+                 j, "] is ", id);
+    }
+    const std::pair<const char*, double> values[] = {{"L", c.l()}, {"L0", c.l0()}, {"L1", c.l1()}};
+    for (const auto& [name, value] : values) {
+      if (!std::isfinite(value) || !(value >= 0.0)) {
+        return bad("client ", id, " reports ", name, " = ", absl::StrFormat("%.17g", value),
+                   "; smoothness constants must be finite and >= 0");
+      }
+    }
+    if (c.rows() < 1 || c.rows() > (uint64_t{1} << 40)) {
+      return bad("client ", id, " reports ", c.rows(), " data rows; expected 1 to 2^40");
+    }
+    ShardReport& r = reports[static_cast<size_t>(j)];
+    r.constants.rows = static_cast<int64_t>(c.rows());
+    r.constants.L = c.l();
+    r.constants.L0 = c.l0();
+    r.constants.L1 = c.l1();
+    r.digest = c.data_digest();
+  }
+  // The digests in ascending id order must give the attach's data fingerprint.
+  std::vector<size_t> order(reports.size());
+  for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return attach.client_ids(a) < attach.client_ids(b); });
+  std::vector<int64_t> ids(order.size());
+  std::vector<uint64_t> digests(order.size());
+  for (size_t j = 0; j < order.size(); ++j) {
+    ids[j] = attach.client_ids(static_cast<int>(order[j]));
+    digests[j] = reports[order[j]].digest;
+  }
+  if (CombineDataDigests(ids, digests) != attach.data_digest()) {
+    return bad("Attach's per-client data digests do not combine to its data_digest ",
+               absl::StrFormat("%016x", attach.data_digest()));
+  }
+  *out = std::move(reports);
+  return absl::OkStatus();
+}
+
+void SetShardReports(const Problem& problem, v1::Attach* attach) {
+  attach->clear_constants();
+  std::vector<int64_t> ids(attach->client_ids().begin(), attach->client_ids().end());
+  for (int64_t id : ids) {
+    EncodeShardReport(id, ComputeShardReport(problem, id), attach->add_constants());
+  }
+  std::sort(ids.begin(), ids.end());
+  std::vector<uint64_t> digests(ids.size());
+  ClientDataDigests(problem, ids, digests.data());
+  attach->set_data_digest(CombineDataDigests(ids, digests));
 }
 
 }  // namespace ef21

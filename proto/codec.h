@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
@@ -119,6 +120,27 @@ uint64_t CombineDataDigests(absl::Span<const int64_t> ids, absl::Span<const uint
 // the checkpoint's record of the data it was taken with.
 void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, double* out);
 double SumAscending(absl::Span<const double> values);
+
+// --- Client reports (Attach.constants; issue 11 item 5). ---
+// What a worker tells the aggregator of one client: its constants and its data digest.
+struct ShardReport {
+  ClientConstants constants;
+  uint64_t digest = 0;
+};
+// Bit for bit (a -0.0 differs from 0.0).
+bool SameReport(const ShardReport& a, const ShardReport& b);
+// "rows 1, L 0.35, L0 0.1, L1 1.2, digest 0x..." for refusals.
+std::string FormatReport(const ShardReport& report);
+// Problem::ClientSmoothness and Problem::DataDigest of client `client`.
+ShardReport ComputeShardReport(const Problem& problem, int64_t client);
+void EncodeShardReport(int64_t client, const ShardReport& report, v1::ClientConstants* out);
+// Attach.constants in the order of Attach.client_ids: exactly one per id, naming it, each value
+// finite and >= 0, rows >= 1, and the digests combining (CombineDataDigests, ascending id) to
+// Attach.data_digest. INVALID_ARGUMENT naming the first client and field that is wrong.
+absl::Status DecodeShardReports(const v1::Attach& attach, std::vector<ShardReport>* out);
+// Fills Attach.constants and Attach.data_digest for the attach's client_ids from `problem`, as an
+// honest worker does.
+void SetShardReports(const Problem& problem, v1::Attach* attach);
 
 }  // namespace ef21
 

@@ -25,6 +25,10 @@ enum class RejectionReason {
   kBadAttach,           // no client ids, an id out of range or repeated
   kWrongRun,            // a re-attach naming another run (the aggregator restarted)
   kWrongProblem,        // other problem flags, dimension, client count or data
+  kBadConstants,        // Attach's per-client constants missing, misnamed, non-finite, negative,
+                        // or their digests not combining to its data_digest
+  kConstantsMismatch,   // constants other than the aggregator's data gives, or than the client
+                        // reported earlier in the run
   kClientBusy,          // a client attached on another live stream
   kRunOver,             // the run is complete or shutting down
   kRoundTimeout,        // the stream left the open round unanswered past --round-timeout
@@ -60,6 +64,8 @@ inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>(
                             {RejectionReason::kBadAttach, "bad_attach"},
                             {RejectionReason::kWrongRun, "wrong_run"},
                             {RejectionReason::kWrongProblem, "wrong_problem"},
+                            {RejectionReason::kBadConstants, "bad_constants"},
+                            {RejectionReason::kConstantsMismatch, "constants_mismatch"},
                             {RejectionReason::kClientBusy, "client_busy"},
                             {RejectionReason::kRunOver, "run_over"},
                             {RejectionReason::kRoundTimeout, "round_timeout"},

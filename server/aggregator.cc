@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 #include <random>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "proto/codec.h"
 #include "server/aggregator_service.h"
 #include "server/checkpoint.h"
+#include "server/data_free_problem.h"
 
 namespace ef21 {
 namespace {
@@ -115,6 +117,30 @@ std::string ReadWholeFile(const std::string& path) {
   return text;
 }
 
+// What an aggregator without --data cannot do, refused before it starts (issue 11 item 5): plan a
+// stepsize from problem constants — today's rules combine L_i, L0, L1 from the workers' reports
+// only once every client attached, and L (EF21's Theorem 1) is λ_max of all rows together, which
+// no report gives — and evaluate the clients that sit a round out (EF21-PP), whose f_i(x^r) the
+// closer computes itself.
+absl::Status CheckRunWithoutData(const RunConfig& config) {
+  const MethodOptions method = config.ToMethodOptions();
+  if (PlanNeedsConstants(method.stepsize, method.algorithm)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "without --data the aggregator has no smoothness constants, and --stepsize=",
+        StepsizeRuleName(method.stepsize.rule),
+        " for --algorithm=", AlgorithmName(method.algorithm),
+        " needs them; give the aggregator --data (then it plans from its own copy and checks the "
+        "workers' reports against it), or use --stepsize=constant --gamma=G (the normalized "
+        "methods' --stepsize=theory, gamma0/sqrt(K+1), needs none)"));
+  }
+  if (method.participation < 1.0) {
+    return absl::InvalidArgumentError(
+        "without --data the aggregator cannot evaluate f_i(x) of the clients that sit a round "
+        "out, as metrics.csv's loss needs with --participation < 1; give it --data");
+  }
+  return absl::OkStatus();
+}
+
 // How Start() treats the run directory.
 struct RunStart {
   std::optional<AggregatorCheckpoint> resume;  // empty: a new run
@@ -162,7 +188,7 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
 }  // namespace
 
 absl::Status Aggregator::Options::Validate() const {
-  EF21_RETURN_IF_ERROR(config.Validate());
+  EF21_RETURN_IF_ERROR(config.ValidateWithoutData());
   EF21_RETURN_IF_ERROR(ParseHostPort(listen, "--listen").status());
   if (!metrics_listen.empty()) {
     EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
@@ -228,7 +254,13 @@ int64_t Aggregator::ServerMemoryQuotaBytes(int max_message_bytes) {
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   EF21_RETURN_IF_ERROR(options.Validate());
   const RunConfig& config = options.config;
-  EF21_ASSIGN_OR_RETURN(std::shared_ptr<const Problem> problem, CreateProblem(config));
+  std::shared_ptr<const Problem> problem;
+  if (DataFreeProblem::Applies(config)) {
+    EF21_RETURN_IF_ERROR(CheckRunWithoutData(config));
+    EF21_ASSIGN_OR_RETURN(problem, DataFreeProblem::Create(config, options.expected_clients));
+  } else {
+    EF21_ASSIGN_OR_RETURN(problem, CreateProblem(config));
+  }
   if (options.expected_clients != 0 && options.expected_clients != problem->num_clients()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--clients=", options.expected_clients, " but the problem has ", problem->num_clients(),
@@ -255,9 +287,11 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
     std::vector<int64_t> all(context->num_clients());
     for (int64_t i = 0; i < context->num_clients(); ++i) all[i] = i;
     std::vector<double> probes(all.size());
-    ProbeLosses(*context->problem, all, probes.data());
-    const double fingerprint = SumAscending(probes);
-    if (!(fingerprint == c.fingerprint)) {
+    // Without data the workers' reports, kept in the checkpoint, identify the data instead.
+    if (context->problem->HasData()) ProbeLosses(*context->problem, all, probes.data());
+    const double fingerprint = context->problem->HasData() ? SumAscending(probes) : std::nan("");
+    if (!(fingerprint == c.fingerprint) &&
+        !(std::isnan(fingerprint) && std::isnan(c.fingerprint))) {
       return absl::FailedPreconditionError(absl::StrFormat(
           "--out=%s: the data differs from the checkpointed run's (fingerprint %.17g, now %.17g); "
           "pass --overwrite to start over",
@@ -265,7 +299,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
     }
     // The probe fingerprint misses a coordinate where the probe point is zero; the digest of
     // every row, coordinate and label does not (checkpoints before EF21CKP3 lack it).
-    if (c.data_digest.has_value()) {
+    if (c.data_digest.has_value() && context->problem->HasData()) {
       std::vector<uint64_t> digests(all.size());
       ClientDataDigests(*context->problem, all, digests.data());
       const uint64_t digest = CombineDataDigests(all, digests);
@@ -369,7 +403,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
 absl::Status Aggregator::WriteSummary() {
   if (served_finished_ || summary_written_) return absl::OkStatus();
   summary_written_ = true;
-  return log_->Finish(DescribeRun(coordinator_->context()), coordinator_->status());
+  return log_->Finish(coordinator_->DescribeRunForSummary(), coordinator_->status());
 }
 
 absl::Status Aggregator::Shutdown(absl::Duration grace) {

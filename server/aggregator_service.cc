@@ -259,7 +259,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       previous = client;
     }
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
-    if (options_.verify_diagnostics) {
+    if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
       for (size_t j = 0; j < count; ++j) {

@@ -15,7 +15,9 @@
 namespace ef21 {
 namespace {
 
-constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '3'};
+constexpr char kMagic[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '4'};
+// The format before the workers' reports were recorded.
+constexpr char kMagicV3[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '3'};
 // The format before the data digest was recorded.
 constexpr char kMagicV2[8] = {'E', 'F', '2', '1', 'C', 'K', 'P', '2'};
 // The format before the open round's RoundStart was recorded.
@@ -119,6 +121,16 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
     w.U64(gi.size() == 0 ? 0 : 1);
     if (gi.size() != 0) w.Doubles(gi);
   }
+  w.U64(c.reports.size());
+  for (const std::optional<ShardReport>& r : c.reports) {
+    w.U64(r.has_value() ? 1 : 0);
+    if (!r) continue;
+    w.U64(static_cast<uint64_t>(r->constants.rows));
+    w.F64(r->constants.L);
+    w.F64(r->constants.L0);
+    w.F64(r->constants.L1);
+    w.U64(r->digest);
+  }
   std::string out(kMagic, sizeof(kMagic));
   Writer header(&out);
   header.U64(payload.size());
@@ -134,11 +146,12 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
   };
   const bool v1 = has_magic(kMagicV1);
   const bool v2 = has_magic(kMagicV2);
-  if (!v1 && !v2 && !has_magic(kMagic)) {
+  const bool v3 = has_magic(kMagicV3);
+  if (!v1 && !v2 && !v3 && !has_magic(kMagic)) {
     return absl::DataLossError(
         absl::StrCat(where,
-                     ": not an ef21 checkpoint (expected the magic \"EF21CKP3\", \"EF21CKP2\" "
-                     "or \"EF21CKP1\" and at least 24 bytes; got ",
+                     ": not an ef21 checkpoint (expected the magic \"EF21CKP4\", \"EF21CKP3\", "
+                     "\"EF21CKP2\" or \"EF21CKP1\" and at least 24 bytes; got ",
                      bytes.size(), " bytes)"));
   }
   uint64_t size;
@@ -196,6 +209,25 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
     if (!r.U64(&present) || present > 1) return r.Damaged(absl::StrCat("client ", i, "'s flag"));
     if (present == 1 && !r.Doubles(static_cast<int64_t>(d), &c.client_g[i])) {
       return r.Damaged(absl::StrCat("truncated g_", i));
+    }
+  }
+  if (!v1 && !v2 && !v3) {
+    uint64_t count;
+    if (!r.U64(&count) || (count != 0 && count != n)) return r.Damaged("the reports' count");
+    c.reports.resize(count);
+    for (uint64_t i = 0; i < count; ++i) {
+      uint64_t present, rows, digest;
+      if (!r.U64(&present) || present > 1)
+        return r.Damaged(absl::StrCat("client ", i, "'s report"));
+      if (present == 0) continue;
+      ShardReport report;
+      if (!r.U64(&rows) || !r.F64(&report.constants.L) || !r.F64(&report.constants.L0) ||
+          !r.F64(&report.constants.L1) || !r.U64(&digest)) {
+        return r.Damaged(absl::StrCat("truncated report of client ", i));
+      }
+      report.constants.rows = static_cast<int64_t>(rows);
+      report.digest = digest;
+      c.reports[i] = report;
     }
   }
   if (!r.done()) return r.Damaged("trailing bytes");

@@ -6,8 +6,9 @@
 // resuming it and running to the end gives the same rows as a run never interrupted.
 //
 // On disk (<out>/checkpoint.bin), little-endian:
-//   "EF21CKP3"  u64 payload size  payload  u64 checksum of the payload
-// The older formats are read too: "EF21CKP2" lacks the data digest (a resume then compares only
+//   "EF21CKP4"  u64 payload size  payload  u64 checksum of the payload
+// The older formats are read too: "EF21CKP3" lacks the workers' reports (Attach.constants);
+// "EF21CKP2" also lacks the data digest (a resume then compares only
 // the probe fingerprint, which misses a change in a coordinate where the probe point is zero);
 // "EF21CKP1", written before the delta downlink, also lacks the open round's RoundStart, which
 // then counts as dense x, as those runs sent it.
@@ -29,6 +30,7 @@
 #include "common/base/vector.h"
 #include "common/run/downlink.h"
 #include "common/run/run_log.h"
+#include "proto/codec.h"
 
 namespace ef21 {
 
@@ -55,6 +57,10 @@ struct AggregatorCheckpoint {
   Vector x;                             // x^r
   Vector g;                             // g^{r−1} (zero before round 0 closed)
   std::vector<Vector> client_g;         // g_i by client id; empty: no update of i ever received
+  // What each client's worker reported at attach (its constants and data digest), by client id;
+  // empty: not reported yet. An aggregator without data holds re-attaching workers to them.
+  // Absent (no entries) in checkpoints older than EF21CKP4.
+  std::vector<std::optional<ShardReport>> reports;
 };
 
 std::string EncodeCheckpoint(const AggregatorCheckpoint& checkpoint);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "common/base/clock.h"
 #include "proto/codec.h"
+#include "server/data_free_problem.h"
 
 namespace ef21 {
 namespace {
@@ -99,22 +100,29 @@ RoundCoordinator::RoundCoordinator(Options options)
       round_timeout_(options.round_timeout),
       coverage_report_after_(options.coverage_report_after),
       max_abs_value_(options.max_abs_value),
+      has_data_(context_->problem->HasData()),
       round_closer_(context_, options.resume ? options.resume->totals : CommTotals{},
                     options.config.downlink),
       downlink_mode_(options.config.downlink) {
   const int64_t n = context_->num_clients();
   std::vector<int64_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = i;
-  probe_losses_.resize(n);
-  ProbeLosses(*context_->problem, all, probe_losses_.data());
-  fingerprint_ = SumAscending(probe_losses_);
-  data_digests_.resize(n);
-  ClientDataDigests(*context_->problem, all, data_digests_.data());
-  data_digest_ = CombineDataDigests(all, data_digests_);
+  if (has_data_) {
+    probe_losses_.resize(n);
+    ProbeLosses(*context_->problem, all, probe_losses_.data());
+    fingerprint_ = SumAscending(probe_losses_);
+    data_digests_.resize(n);
+    ClientDataDigests(*context_->problem, all, data_digests_.data());
+    data_digest_ = CombineDataDigests(all, data_digests_);
+  } else {
+    // Nothing to probe: the workers' reports (kept in the checkpoint) identify the data.
+    fingerprint_ = std::nan("");
+  }
   RunConfigToSpec(options.config, &spec_);
 
   absl::MutexLock lock(&mu_);
   server_ = ServerMethod::Create(context_, std::move(options.x0));
+  shard_reports_.resize(n);
   slots_.resize(n);
   reports_.resize(n);
   for (int64_t i = 0; i < n; ++i) {
@@ -143,6 +151,28 @@ RoundCoordinator::RoundCoordinator(Options options)
   closer_ = std::thread([this] { CloserLoop(); });
 }
 
+nlohmann::ordered_json RoundCoordinator::DescribeRunForSummary() const {
+  if (has_data_) return DescribeRun(*context_);
+  absl::MutexLock lock(&mu_);
+  std::vector<ClientConstants> clients;
+  int64_t rows = 0;
+  for (const std::optional<ShardReport>& r : shard_reports_) {
+    if (!r) break;
+    clients.push_back(r->constants);
+    rows += r->constants.rows;
+  }
+  const double unknown = std::nan("");
+  SmoothnessConstants constants;
+  constants.L = constants.L0 = constants.L1 = unknown;
+  constants.L_i.assign(1, unknown);
+  if (clients.size() == shard_reports_.size()) constants = CombineClientConstants(clients, unknown);
+  const auto* shape = dynamic_cast<const DataFreeProblem*>(context_->problem.get());
+  const std::string problem = shape != nullptr && clients.size() == shard_reports_.size()
+                                  ? shape->Describe(rows)
+                                  : context_->problem->Describe();
+  return DescribeRun(*context_, problem, constants);
+}
+
 void RoundCoordinator::DrawParticipantsLocked() {
   const uint64_t round = server_->round();
   expected_ = 0;
@@ -161,6 +191,7 @@ void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
     slots_[i].g = c.client_g[i];
     slots_[i].ever_received = true;
   }
+  if (c.reports.size() == slots_.size()) shard_reports_ = c.reports;
   started_ -= c.elapsed_seconds;
   rounds_closed_ = c.round;
   round_closer_.ResumeOpenRoundStart({c.open_round_start_kind, c.open_round_start_bytes});
@@ -176,7 +207,7 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.run_id = run_id_;
   c.config_json = config_json_;
   c.fingerprint = fingerprint_;
-  c.data_digest = data_digest_;
+  if (has_data_) c.data_digest = data_digest_;
   c.round = server_->round();
   c.complete = complete_;
   c.gamma = context_->plan.gamma;
@@ -193,6 +224,7 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].ever_received) c.client_g[i] = slots_[i].g;
   }
+  c.reports = shard_reports_;
   return c;
 }
 
@@ -397,12 +429,39 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         absl::StrCat("the worker's problem has ", attach.clients(), " clients; the run has ", n));
   }
   if (absl::Status s = CompareProblemSpecs(attach.problem(), spec_); !s.ok()) return s;
-  std::vector<uint64_t> digests(sorted.size());
-  for (size_t j = 0; j < sorted.size(); ++j) digests[j] = data_digests_[sorted[j]];
-  if (attach.data_digest() != CombineDataDigests(sorted, digests)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the worker's data differs from the run's for clients ", FormatIdRanges(sorted),
-        " (data fingerprint mismatch: some row, coordinate or label differs)"));
+  std::vector<ShardReport> reported;
+  *reason = RejectionReason::kBadConstants;
+  if (absl::Status s = DecodeShardReports(attach, &reported); !s.ok()) return s;
+  *reason = RejectionReason::kWrongProblem;
+  if (has_data_) {
+    std::vector<uint64_t> digests(sorted.size());
+    for (size_t j = 0; j < sorted.size(); ++j) digests[j] = data_digests_[sorted[j]];
+    if (attach.data_digest() != CombineDataDigests(sorted, digests)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the worker's data differs from the run's for clients ", FormatIdRanges(sorted),
+          " (data fingerprint mismatch: some row, coordinate or label differs)"));
+    }
+    // The reported constants against the aggregator's own, where the problem has them.
+    const std::vector<ClientConstants>& own = context_->constants.clients;
+    if (static_cast<int64_t>(own.size()) == n) {
+      std::vector<int64_t> differ;
+      for (size_t j = 0; j < ids.size(); ++j) {
+        const ShardReport mine{own[ids[j]], data_digests_[ids[j]]};
+        if (!SameReport(mine, reported[j])) differ.push_back(ids[j]);
+      }
+      if (!differ.empty()) {
+        *reason = RejectionReason::kConstantsMismatch;
+        std::sort(differ.begin(), differ.end());
+        const int64_t first = differ[0];
+        const size_t at = std::find(ids.begin(), ids.end(), first) - ids.begin();
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the worker reports other smoothness constants than the aggregator's data gives for "
+            "clients ",
+            FormatIdRanges(differ), " (client ", first, ": reported ", FormatReport(reported[at]),
+            "; the aggregator computes ",
+            FormatReport(ShardReport{own[first], data_digests_[first]}), ")"));
+      }
+    }
   }
 
   AuditBatch audit{audit_, {}};  // declared before the lock: written after it is released
@@ -447,6 +506,43 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         "client ", busy[0], " is attached by another worker",
         busy.size() > 1 ? absl::StrCat(" (clients ", FormatIdRanges(busy), " are)") : "",
         "; retry later"));
+  }
+  if (!has_data_) {
+    // Without data of its own the aggregator holds each client to its first report (from an
+    // earlier attach, or the checkpoint of a resumed run): the data of a run never changes.
+    std::vector<int64_t> other_data, other_constants;
+    for (size_t j = 0; j < ids.size(); ++j) {
+      const std::optional<ShardReport>& known = shard_reports_[ids[j]];
+      if (!known) continue;
+      if (known->digest != reported[j].digest) {
+        other_data.push_back(ids[j]);
+      } else if (!SameReport(*known, reported[j])) {
+        other_constants.push_back(ids[j]);
+      }
+    }
+    auto describe = [&](std::vector<int64_t>& differ) {
+      std::sort(differ.begin(), differ.end());
+      const int64_t first = differ[0];
+      const size_t at = std::find(ids.begin(), ids.end(), first) - ids.begin();
+      return absl::StrCat(FormatIdRanges(differ), " (client ", first, ": reported ",
+                          FormatReport(reported[at]), "; earlier ",
+                          FormatReport(*shard_reports_[first]), ")");
+    };
+    if (!other_data.empty()) {
+      *reason = RejectionReason::kWrongProblem;
+      return absl::FailedPreconditionError(
+          absl::StrCat("the worker's data differs from what was reported earlier in this run for "
+                       "clients ",
+                       describe(other_data)));
+    }
+    if (!other_constants.empty()) {
+      *reason = RejectionReason::kConstantsMismatch;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the worker reports other smoothness constants than were reported earlier in this run "
+          "for clients ",
+          describe(other_constants)));
+    }
+    for (size_t j = 0; j < ids.size(); ++j) shard_reports_[ids[j]] = reported[j];
   }
   for (int64_t id : ids) slots_[id].sink = sink;
   sinks_.push_back(sink);
@@ -773,6 +869,16 @@ uint64_t RoundCoordinator::StateHash() const {
   h = Mix(h, &round, sizeof(round));
   h = Mix(h, server_->x().data(), sizeof(double) * server_->x().size());
   h = Mix(h, server_->g().data(), sizeof(double) * server_->g().size());
+  for (const std::optional<ShardReport>& r : shard_reports_) {
+    const uint64_t present = r.has_value();
+    h = Mix(h, &present, sizeof(present));
+    if (r) {
+      const double values[3] = {r->constants.L, r->constants.L0, r->constants.L1};
+      const uint64_t words[2] = {static_cast<uint64_t>(r->constants.rows), r->digest};
+      h = Mix(h, values, sizeof(values));
+      h = Mix(h, words, sizeof(words));
+    }
+  }
   for (const ClientSlot& slot : slots_) {
     h = Mix(h, slot.g.data(), sizeof(double) * slot.g.size());
     const uint64_t flags[3] = {slot.received, static_cast<uint64_t>(slot.last_round),

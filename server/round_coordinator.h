@@ -178,10 +178,14 @@ class RoundCoordinator {
 
   const MethodContext& context() const { return *context_; }
   const std::string& run_id() const { return run_id_; }
-  // Σ_i f_i(p) over all clients: the probe fingerprint a checkpoint records.
+  // Σ_i f_i(p) over all clients: the probe fingerprint a checkpoint records (NaN without data).
   double fingerprint() const { return fingerprint_; }
-  // CombineDataDigests over every client: the data digest a checkpoint records.
+  // CombineDataDigests over every client: the data digest a checkpoint records (with data).
   uint64_t data_digest() const { return data_digest_; }
+  // The summary.json fields describing the run (DescribeRun). Without data, the problem's row
+  // count and L0, L1, L̃ come from the workers' reports (null until every client reported) and L,
+  // the constant of f, which needs all rows together, is null.
+  nlohmann::ordered_json DescribeRunForSummary() const;
 
  private:
   explicit RoundCoordinator(Options options);
@@ -263,8 +267,10 @@ class RoundCoordinator {
   const absl::Duration round_timeout_;
   const absl::Duration coverage_report_after_;
   const double max_abs_value_;
-  std::vector<uint64_t> data_digests_;  // Problem::DataDigest of every client
+  std::vector<uint64_t> data_digests_;  // Problem::DataDigest of every client (with data)
   uint64_t data_digest_ = 0;            // CombineDataDigests of all of them
+  // Whether the aggregator holds the clients' data; without, it relies on the workers' reports.
+  const bool has_data_;
   v1::RunSpec spec_;
 
   mutable absl::Mutex mu_;
@@ -272,6 +278,9 @@ class RoundCoordinator {
   RoundCloser round_closer_ ABSL_GUARDED_BY(mu_);
   std::vector<ClientReport> reports_ ABSL_GUARDED_BY(mu_);  // the slots' pending updates
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
+  // What each client's worker reported at attach (kept by an aggregator without data; empty
+  // entries: not reported yet).
+  std::vector<std::optional<ShardReport>> shard_reports_ ABSL_GUARDED_BY(mu_);
   std::vector<StreamSink*> sinks_ ABSL_GUARDED_BY(mu_);
   // Whether sinks_[i] holds x and g of the last closed round (it may take the next delta).
   std::vector<char> sink_in_sync_ ABSL_GUARDED_BY(mu_);

@@ -16,6 +16,19 @@ ContractionConstants ContractionConstantsFor(double alpha) {
   return k;
 }
 
+bool PlanNeedsConstants(const StepsizeOptions& options, Algorithm algorithm) {
+  const AlgorithmTraits traits = TraitsOf(algorithm);
+  switch (options.rule) {
+    case StepsizeRule::kConstant:
+      return false;
+    case StepsizeRule::kTheoryL1:
+      return true;
+    case StepsizeRule::kTheory:
+      return traits.momentum || !traits.normalized;
+  }
+  return true;
+}
+
 absl::StatusOr<StepsizePlan> PlanStepsize(const StepsizeOptions& options, Algorithm algorithm,
                                           int64_t rounds, const SmoothnessConstants& constants,
                                           double alpha) {

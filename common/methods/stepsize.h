@@ -51,6 +51,10 @@ struct ContractionConstants {
 };
 ContractionConstants ContractionConstantsFor(double alpha);
 
+// Whether the plan of `options` for `algorithm` reads a problem constant (L, L̃, L1): every rule
+// but --stepsize=constant and ||EF21||'s γ0/√(K+1).
+bool PlanNeedsConstants(const StepsizeOptions& options, Algorithm algorithm);
+
 // The plan for `algorithm` run for `rounds` rounds (K) with a compressor of parameter α.
 absl::StatusOr<StepsizePlan> PlanStepsize(const StepsizeOptions& options, Algorithm algorithm,
                                           int64_t rounds, const SmoothnessConstants& constants,

@@ -311,6 +311,12 @@ double NetworkProblem::ProbeLoss(int64_t client, const EvalPoint& p) const {
   return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), rows, nullptr, nullptr);
 }
 
+ClientConstants NetworkProblem::ClientSmoothness(int64_t client) const {
+  ClientConstants c;
+  c.rows = static_cast<int64_t>(impl_->shards[client].size());
+  return c;
+}
+
 SmoothnessConstants NetworkProblem::Constants() const {
   SmoothnessConstants c;
   c.L_i.assign(num_clients(), 0.0);

@@ -63,6 +63,8 @@ class NetworkProblem final : public Problem {
   // No smoothness constants are known for a network: all zero (use a constant or γ0-based
   // stepsize).
   SmoothnessConstants Constants() const override;
+  // Rows: the client's shard; no constants (zero).
+  ClientConstants ClientSmoothness(int64_t client) const override;
   std::optional<Vector> InitialPoint(uint64_t seed) const override;
   bool ClientStepsAreLong() const override { return true; }
   bool HasEvaluation() const override { return true; }

@@ -50,10 +50,14 @@ Logistic::Logistic(std::shared_ptr<const Dataset> data, const LogisticOptions& o
   }
 }
 
+std::string DescribeLogistic(int64_t rows, int64_t cols, Split split, int64_t clients,
+                             double lambda) {
+  return absl::StrFormat("logreg %d rows x %d features, split=%s, %d clients, lambda=%g", rows,
+                         cols, SplitName(split), clients, lambda);
+}
+
 std::string Logistic::Describe() const {
-  return absl::StrFormat("logreg %d rows x %d features, split=%s, %d clients, lambda=%g",
-                         data_->rows, data_->cols, SplitName(options_.split), num_clients(),
-                         options_.lambda);
+  return DescribeLogistic(data_->rows, data_->cols, options_.split, num_clients(), options_.lambda);
 }
 
 double Logistic::Dot(int64_t row, const Vector& x) const {
@@ -151,52 +155,62 @@ void Logistic::StochasticGradient(int64_t client, const EvalPoint& p, const Nois
   FinishGradient(1.0 / static_cast<double>(noise.batch), p, grad);
 }
 
-SmoothnessConstants Logistic::Constants() const {
+namespace {
+
+// y = Σ_{rows j in [begin, end)} w_j a_j a_jᵀ x.
+void ApplyRows(const Dataset& a, int64_t begin, int64_t end, const std::vector<double>& w,
+               const Vector& x, Vector* y) {
+  y->setZero(x.size());
+  for (int64_t row = begin; row < end; ++row) {
+    double z = 0.0;
+    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+      z += a.values[e] * x[a.col_indices[e]];
+    z *= w[row - begin];
+    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+      (*y)[a.col_indices[e]] += z * a.values[e];
+  }
+}
+
+}  // namespace
+
+ClientConstants Logistic::ClientSmoothness(int64_t client) const {
   const Dataset& a = *data_;
-  const int64_t n = num_clients(), d = dim();
   const double lambda = options_.lambda;
-  SmoothnessConstants c;
+  const int64_t begin = RowBegin(client), end = RowEnd(client), m = end - begin;
+  ClientConstants c;
+  c.rows = m;
   double max_row_norm = 0.0;
-  for (int64_t j = 0; j < a.rows; ++j)
+  for (int64_t j = begin; j < end; ++j)
     max_row_norm = std::max(max_row_norm, std::sqrt(a.RowSquaredNorm(j)));
   c.L1 = max_row_norm;
-  c.L0 = 2.0 * lambda + lambda * std::sqrt(static_cast<double>(d)) * max_row_norm;
-
-  // y = Σ_{rows j in [begin, end)} w_j a_j a_jᵀ x.
-  auto apply = [&a](int64_t begin, int64_t end, const std::vector<double>& w, const Vector& x,
-                    Vector* y) {
-    y->setZero(x.size());
-    for (int64_t row = begin; row < end; ++row) {
-      double z = 0.0;
-      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
-        z += a.values[e] * x[a.col_indices[e]];
-      z *= w[row];
-      for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
-        (*y)[a.col_indices[e]] += z * a.values[e];
-    }
-  };
-
-  std::vector<double> weight(a.rows);
-  c.L_i.resize(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t begin = RowBegin(i), end = RowEnd(i), m = end - begin;
-    if (m == 1) {
-      c.L_i[i] = a.RowSquaredNorm(begin) / 4.0 + 2.0 * lambda;  // λ_max(a aᵀ) = ‖a‖²
-      continue;
-    }
-    for (int64_t row = begin; row < end; ++row) weight[row] = 1.0 / (4.0 * m);
-    c.L_i[i] =
-        LargestEigenvalue([&](const Vector& x, Vector* y) { apply(begin, end, weight, x, y); }, d) +
-        2.0 * lambda;
+  c.L0 = 2.0 * lambda + lambda * std::sqrt(static_cast<double>(dim())) * max_row_norm;
+  if (m == 1) {
+    c.L = a.RowSquaredNorm(begin) / 4.0 + 2.0 * lambda;  // λ_max(a aᵀ) = ‖a‖²
+    return c;
   }
+  const std::vector<double> weight(m, 1.0 / (4.0 * m));
+  c.L = LargestEigenvalue(
+            [&](const Vector& x, Vector* y) { ApplyRows(a, begin, end, weight, x, y); }, dim()) +
+        2.0 * lambda;
+  return c;
+}
+
+SmoothnessConstants Logistic::Constants() const {
+  const Dataset& a = *data_;
+  const int64_t n = num_clients();
+  std::vector<ClientConstants> clients(n);
+  for (int64_t i = 0; i < n; ++i) clients[i] = ClientSmoothness(i);
   // The constant of f = (1/n) Σ f_i: rows of client i weigh 1/(4 n m_i).
+  std::vector<double> weight(a.rows);
   for (int64_t i = 0; i < n; ++i) {
     const int64_t m = RowEnd(i) - RowBegin(i);
     for (int64_t row = RowBegin(i); row < RowEnd(i); ++row) weight[row] = 1.0 / (4.0 * n * m);
   }
-  c.L = LargestEigenvalue([&](const Vector& x, Vector* y) { apply(0, a.rows, weight, x, y); }, d) +
-        2.0 * lambda;
-  return c;
+  const double L =
+      LargestEigenvalue([&](const Vector& x, Vector* y) { ApplyRows(a, 0, a.rows, weight, x, y); },
+                        dim()) +
+      2.0 * options_.lambda;
+  return CombineClientConstants(clients, L);
 }
 
 uint64_t Logistic::DataDigest(int64_t client) const {

@@ -32,6 +32,10 @@ struct LogisticOptions {
   absl::Status Validate(const Dataset& data) const;
 };
 
+// Describe()'s text, also written by an aggregator that holds only the run's shape.
+std::string DescribeLogistic(int64_t rows, int64_t cols, Split split, int64_t clients,
+                             double lambda);
+
 class Logistic final : public Problem {
  public:
   static absl::StatusOr<std::unique_ptr<Logistic>> Create(std::shared_ptr<const Dataset> data,
@@ -54,6 +58,8 @@ class Logistic final : public Problem {
   // L_i = λ_max(A_iᵀA_i)/(4m_i) + 2λ; L = λ_max((1/n) Σ_i A_iᵀA_i/(4m_i)) + 2λ;
   // L1 = max_j ‖a_j‖; L0 = 2λ + λ√d·max_j ‖a_j‖.
   SmoothnessConstants Constants() const override;
+  // Client i's part: L_i, L1_i = max_{rows j of i} ‖a_j‖, L0_i = 2λ + λ√d·L1_i.
+  ClientConstants ClientSmoothness(int64_t client) const override;
   uint64_t DataDigest(int64_t client) const override;
 
  private:

@@ -1,5 +1,6 @@
 #include "common/problems/polynomial.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_format.h"
@@ -73,14 +74,35 @@ void Polynomial::StochasticGradient(int64_t client, const EvalPoint& p, const No
   }
 }
 
-SmoothnessConstants Polynomial::Constants() const {
-  SmoothnessConstants c;
+ClientConstants Polynomial::ClientSmoothness(int64_t) const {
+  ClientConstants c;
   const double d = static_cast<double>(options_.dim);
+  c.rows = 1;
   // L0 = 9λd²/(2L1²) + 2λ recovers the option by construction.
   c.L0 = 9.0 * lambda_ * d * d / (2.0 * options_.L1 * options_.L1) + 2.0 * lambda_;
   c.L1 = options_.L1;
   c.L = lambda_ * std::sqrt(d) * options_.box * options_.box / 2.0 + 2.0 * lambda_;
-  c.L_i.assign(options_.clients, c.L);
+  return c;
+}
+
+SmoothnessConstants Polynomial::Constants() const {
+  // Every f_i is f: L of the sum is L_i.
+  const std::vector<ClientConstants> clients(options_.clients, ClientSmoothness(0));
+  return CombineClientConstants(clients, clients[0].L);
+}
+
+SmoothnessConstants CombineClientConstants(const std::vector<ClientConstants>& clients, double L) {
+  SmoothnessConstants c;
+  c.L = L;
+  c.clients = clients;
+  c.L_i.resize(clients.size());
+  for (size_t i = 0; i < clients.size(); ++i) {
+    c.L_i[i] = clients[i].L;
+    // A maximum is exact: L0 = 2λ + λ√d·max_j ‖a_j‖ equals max_i of the clients' L0_i, since
+    // rounding is monotone.
+    c.L0 = i == 0 ? clients[i].L0 : std::max(c.L0, clients[i].L0);
+    c.L1 = i == 0 ? clients[i].L1 : std::max(c.L1, clients[i].L1);
+  }
   return c;
 }
 

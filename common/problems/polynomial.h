@@ -41,6 +41,7 @@ class Polynomial final : public Problem {
                           uint64_t round, Vector* grad) const override;
   bool IsStochastic(const NoiseOptions& noise) const override { return noise.sigma > 0.0; }
   SmoothnessConstants Constants() const override;
+  ClientConstants ClientSmoothness(int64_t client) const override;
   uint64_t DataDigest(int64_t client) const override;
 
  private:

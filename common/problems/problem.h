@@ -28,15 +28,33 @@ struct EvalPoint {
   Vector shared_grad;
 };
 
+// What one client knows about its own f_i and reports to the aggregator when it attaches (issue
+// 11 item 5: the aggregator needs no client's data). Computed from the client's rows alone.
+struct ClientConstants {
+  int64_t rows = 0;  // data rows of the client (1 for the polynomial)
+  double L = 0.0;    // f_i is L_i-smooth
+  double L0 = 0.0;   // f_i is (L0_i, L1_i)-smooth
+  double L1 = 0.0;
+};
+
 // Smoothness constants (SPEC §1, §5).
 struct SmoothnessConstants {
-  double L = 0.0;           // f is L-smooth
+  double L = 0.0;           // f is L-smooth (NaN: not known, e.g. to an aggregator without data)
   std::vector<double> L_i;  // f_i is L_i-smooth
   double L0 = 0.0;          // (L0, L1)-smoothness of every f_i
   double L1 = 0.0;
+  // Each client's own constants, when the problem knows them (CombineClientConstants).
+  std::vector<ClientConstants> clients;
   // L̃ = √((1/n) Σ L_i²).
   double LTilde() const;
 };
+
+// The run's constants from every client's report, by the formulas a problem with all the data
+// uses (Logistic::Constants, Polynomial::Constants derive theirs through this function, so the
+// two agree bit for bit): L_i as reported, L0 = max_i L0_i, L1 = max_i L1_i. L, the constant of
+// f = (1/n) Σ f_i itself, is λ_max of all clients' rows together, which no report gives: it is
+// `L` as passed (NaN when unknown).
+SmoothnessConstants CombineClientConstants(const std::vector<ClientConstants>& clients, double L);
 
 // How stochastic gradients are drawn (SPEC §3).
 struct NoiseOptions {
@@ -107,6 +125,12 @@ class Problem {
   virtual Evaluation Evaluate(const EvalPoint& p) const { return {}; }
 
   virtual SmoothnessConstants Constants() const = 0;
+  // Client i's own constants (what its worker reports at attach), from its rows alone. The default,
+  // for problems without known constants (networks): zero.
+  virtual ClientConstants ClientSmoothness(int64_t client) const { return {}; }
+  // Whether the problem holds the clients' data. An aggregator started without --data holds only
+  // the run's shape (server/data_free_problem.h): it cannot evaluate any f_i.
+  virtual bool HasData() const { return true; }
 
   // A digest of everything f_i depends on beyond the run's flags: client i's rows (indices,
   // values, labels) and the dimension. Two processes that built the same problem from the same

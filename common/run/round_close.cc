@@ -75,19 +75,24 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
 }
 
 nlohmann::ordered_json DescribeRun(const MethodContext& c) {
-  // Non-finite constants (e.g. an unbounded L) are written as null.
+  return DescribeRun(c, c.problem->Describe(), c.constants);
+}
+
+nlohmann::ordered_json DescribeRun(const MethodContext& c, const std::string& problem,
+                                   const SmoothnessConstants& constants) {
+  // Non-finite constants (e.g. an unbounded L, or one not known) are written as null.
   nlohmann::ordered_json o;
-  o["problem"] = c.problem->Describe();
+  o["problem"] = problem;
   o["clients"] = c.num_clients();
   o["dim"] = c.dim();
   o["alpha"] = JsonNumber(c.compressor->alpha());
   o["gamma"] = JsonNumber(c.plan.gamma);
   o["eta"] = JsonNumber(c.plan.eta);
   o["stepsize_rule"] = c.plan.rule;
-  o["L"] = JsonNumber(c.constants.L);
-  o["L_tilde"] = JsonNumber(c.constants.LTilde());
-  o["L0"] = JsonNumber(c.constants.L0);
-  o["L1"] = JsonNumber(c.constants.L1);
+  o["L"] = JsonNumber(constants.L);
+  o["L_tilde"] = JsonNumber(constants.LTilde());
+  o["L0"] = JsonNumber(constants.L0);
+  o["L1"] = JsonNumber(constants.L1);
   return o;
 }
 

@@ -25,6 +25,7 @@
 #define EF21_COMMON_RUN_ROUND_CLOSE_H_
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/types/span.h"
@@ -88,6 +89,10 @@ class RoundCloser {
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
 // the aggregator both write them.
 nlohmann::ordered_json DescribeRun(const MethodContext& context);
+// The same with the problem's description and constants given (an aggregator without data
+// describes the run from its workers' reports).
+nlohmann::ordered_json DescribeRun(const MethodContext& context, const std::string& problem,
+                                   const SmoothnessConstants& constants);
 
 }  // namespace ef21
 

@@ -50,12 +50,19 @@ MethodOptions RunConfig::ToMethodOptions() const {
   return o;
 }
 
-absl::Status RunConfig::Validate() const {
+absl::Status RunConfig::Validate() const { return Validate(/*data_optional=*/false); }
+
+absl::Status RunConfig::ValidateWithoutData() const { return Validate(/*data_optional=*/true); }
+
+absl::Status RunConfig::Validate(bool data_optional) const {
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
   const AlgorithmTraits t = traits();
   if (problem == ProblemKind::kLogreg) {
     const bool synthetic = synthetic_rows > 0 || synthetic_cols > 0;
-    if (data.empty() == !synthetic) {
+    if (!data.empty() && synthetic) {
+      return bad("--problem=logreg needs exactly one of --data=PATH or --synthetic=MxD");
+    }
+    if (data.empty() && !synthetic && !data_optional) {
       return bad("--problem=logreg needs exactly one of --data=PATH or --synthetic=MxD");
     }
     if (synthetic && (synthetic_rows < 1 || synthetic_cols < 1)) {

@@ -92,6 +92,9 @@ struct RunConfig {
   DownlinkMode downlink = DownlinkMode::kAuto;  // what starts a round on a worker host
 
   absl::Status Validate() const;
+  // The same, except that --problem=logreg may come without --data and --synthetic: an aggregator
+  // whose workers hold the data (server/data_free_problem.h).
+  absl::Status ValidateWithoutData() const;
 
   // Effective values after the algorithm's own constraints.
   CompressorKind EffectiveCompressor() const;
@@ -131,6 +134,9 @@ struct RunConfig {
   // Validate().
   static absl::StatusOr<RunConfig> FromJson(const std::string& json,
                                             const std::string& source = "config.json");
+
+ private:
+  absl::Status Validate(bool data_optional) const;
 };
 
 // A JSON value as the text that would follow --name= on the command line: strings as they are,

@@ -1,12 +1,18 @@
 #include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "Eigen/Eigenvalues"
+#include "absl/strings/str_cat.h"
 #include "common/base/linalg.h"
 #include "common/base/rng.h"
 #include "common/compress/compressor.h"
+#include "common/methods/stepsize.h"
 #include "common/problems/dataset.h"
 #include "common/problems/logistic.h"
 #include "common/problems/polynomial.h"
@@ -240,6 +246,88 @@ TEST(LogisticTest, DataDigestChangesWithAnyCoordinateOrLabel) {
   }
   // Rows 2 and 3 belong to client 1.
   EXPECT_NE(digests("1 1:0.5 4:0.25 5:2\n-1 2:1 4:-1\n1 3:3.5\n-1 1:1\n")[1], reference[1]);
+}
+
+bool SameBits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+// Issue 11 item 5: what each client reports from its own rows (a worker holding only its shard
+// computes it) combines to the constants of the whole problem bit for bit — L_i, L0 and L1 equal
+// the closed forms over all rows exactly — so a stepsize planned from the reports is the one
+// planned from the data, for every rule that reads them. Workers build their own problem: each
+// client's report comes from a separate instance here.
+TEST(ClientConstantsTest, ReportsCombineToTheProblemsConstantsBitForBit) {
+  std::vector<std::pair<std::string, std::function<std::unique_ptr<Problem>()>>> problems;
+  for (const auto& [split, clients] : std::vector<std::pair<Split, int64_t>>{
+           {Split::kRow, 0}, {Split::kContiguous, 2}, {Split::kContiguous, 3}}) {
+    problems.push_back({absl::StrCat("small ", SplitName(split), " ", clients), [=] {
+                          return *Logistic::Create(
+                              SmallDataset(), {.lambda = 0.1, .split = split, .clients = clients});
+                        }});
+  }
+  problems.push_back({"synthetic 40x600 (Lanczos) in 7 blocks", [] {
+                        return *Logistic::Create(
+                            std::make_shared<Dataset>(MakeSyntheticDataset(40, 600, 3)),
+                            {.lambda = 0.05, .split = Split::kContiguous, .clients = 7});
+                      }});
+  problems.push_back(
+      {"polynomial, 3 clients",
+       [] { return *Polynomial::Create({.dim = 4, .L0 = 4, .L1 = 8, .clients = 3, .box = 20}); }});
+  for (const auto& [name, make] : problems) {
+    SCOPED_TRACE(name);
+    const std::unique_ptr<Problem> whole = make();
+    const SmoothnessConstants from_data = whole->Constants();
+    std::vector<ClientConstants> reports(whole->num_clients());
+    int64_t rows = 0;
+    for (int64_t i = 0; i < whole->num_clients(); ++i) {
+      reports[i] = make()->ClientSmoothness(i);
+      rows += reports[i].rows;
+      EXPECT_GE(reports[i].rows, 1);
+    }
+    const SmoothnessConstants combined =
+        CombineClientConstants(reports, std::numeric_limits<double>::quiet_NaN());
+    ASSERT_EQ(combined.L_i.size(), from_data.L_i.size());
+    for (size_t i = 0; i < combined.L_i.size(); ++i) {
+      EXPECT_TRUE(SameBits(combined.L_i[i], from_data.L_i[i])) << "L_" << i;
+    }
+    EXPECT_TRUE(SameBits(combined.L0, from_data.L0));
+    EXPECT_TRUE(SameBits(combined.L1, from_data.L1));
+    EXPECT_TRUE(SameBits(combined.LTilde(), from_data.LTilde()));
+    if (const auto* logistic = dynamic_cast<const Logistic*>(whole.get())) {
+      EXPECT_EQ(rows, logistic->data().rows);
+      // The closed forms over all rows at once, as the problem computed them before reports.
+      double max_row = 0.0;
+      for (int64_t r = 0; r < logistic->data().rows; ++r)
+        max_row = std::max(max_row, std::sqrt(logistic->data().RowSquaredNorm(r)));
+      const double lambda = name.rfind("synthetic", 0) == 0 ? 0.05 : 0.1;
+      EXPECT_TRUE(SameBits(combined.L1, max_row));
+      EXPECT_TRUE(
+          SameBits(combined.L0,
+                   2.0 * lambda + lambda * std::sqrt(static_cast<double>(whole->dim())) * max_row));
+    }
+    // Every rule that reads the reported constants plans the same γ and η, bit for bit (L, which
+    // no report gives, is the data's in both for EF21's Theorem 1).
+    SmoothnessConstants with_l = combined;
+    with_l.L = from_data.L;
+    struct Rule {
+      StepsizeRule rule;
+      Algorithm algorithm;
+    };
+    for (const Rule& r : {Rule{StepsizeRule::kTheoryL1, Algorithm::kNormEf21},
+                          Rule{StepsizeRule::kTheory, Algorithm::kNormEf21Sgdm},
+                          Rule{StepsizeRule::kTheory, Algorithm::kNormSgdm},
+                          Rule{StepsizeRule::kTheory, Algorithm::kEf21},
+                          Rule{StepsizeRule::kTheory, Algorithm::kEf14}}) {
+      StepsizeOptions options;
+      options.rule = r.rule;
+      const double alpha = 1.0 / static_cast<double>(whole->dim());
+      auto a = PlanStepsize(options, r.algorithm, 100, from_data, alpha);
+      auto b = PlanStepsize(options, r.algorithm, 100, with_l, alpha);
+      ASSERT_TRUE(a.ok() && b.ok()) << AlgorithmName(r.algorithm);
+      EXPECT_TRUE(SameBits(a->gamma, b->gamma)) << AlgorithmName(r.algorithm);
+      EXPECT_TRUE(SameBits(a->eta, b->eta)) << AlgorithmName(r.algorithm);
+      EXPECT_EQ(a->rule, b->rule);
+    }
+  }
 }
 
 TEST(LinalgTest, PowerIterationMatchesDenseSolverWithoutFormingTheMatrix) {

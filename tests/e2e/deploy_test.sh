@@ -117,11 +117,15 @@ for (const [name, s] of workers) {
   }
   const dep = (s.depends_on || {})[aggName];
   if (!dep || dep.condition !== "service_healthy") problems.push(`${name}: does not wait for ${aggName} to be healthy`);
-  for (const f of ["problem", "data", "features", "split"]) {
+  for (const f of ["problem", "features", "split"]) {
     if (flag(s.command, f) !== flag(agg.command, f)) problems.push(`${name}: --${f} differs from the aggregator's`);
   }
+  if (!flag(s.command, "data")) problems.push(`${name}: no --data (the data is the workers')`);
 }
 seen.forEach((n, i) => { if (n !== 1) problems.push(`client ${i} is served by ${n} workers`); });
+// Data stays with the workers (issue 11 item 5): the aggregator reads none.
+if (flag(agg && agg.command, "data")) problems.push(`${aggName} has --data: the aggregator needs no client's data`);
+if (!flag(agg && agg.command, "features")) problems.push(`${aggName}: no --features (without --data it states the dimension)`);
 const hc = ((agg && agg.healthcheck) || {}).test || [];
 if (!(hc.includes("ef21") && hc.includes("health"))) problems.push(`${aggName}: healthcheck does not run ef21 health`);
 // Prometheus static targets = the compose services and their metrics ports.
@@ -206,6 +210,8 @@ for (const l of lines) {
 seen.forEach((c, i) => { if (c !== 1) problems.push(`client ${i} served ${c} times`); });
 const args = sts.spec.template.spec.containers[0].args;
 if (!args.includes(`--clients=$(EF21_CLIENTS)`)) problems.push("aggregator does not take --clients from the ConfigMap");
+if (args.some((a) => a.startsWith("--data"))) problems.push("aggregator has --data: the aggregator needs no client's data");
+for (const l of lines) if (!l.includes(" --data=")) problems.push(`worker without --data: ${l}`);
 const c = sts.spec.template.spec.containers[0];
 for (const p of ["readinessProbe", "livenessProbe"]) if (!c[p] || !c[p].grpc || c[p].grpc.port !== 50051) problems.push(`aggregator ${p} is not a gRPC probe on 50051`);
 if (!(sts.spec.volumeClaimTemplates || []).length) problems.push("aggregator has no volumeClaimTemplate");

@@ -394,6 +394,9 @@ def compose_up(box, cmd):
     out = next(a for a in agg_args if a.startswith("--out=")).split("=", 1)[1]
     if not problems:
         sim = [a for a in agg_args[1:] if not a.startswith(TRANSPORT_FLAGS + ("--clients=",))]
+        # The data is the workers' (the aggregator has none): simulate reads a worker's --data.
+        if not any(a.startswith("--data=") for a in sim):
+            sim += [a for a in local(ef21[workers[0]]["command"]) if a.startswith("--data=")]
         s = box.run(" ".join(["ef21", "simulate"] + sim + ["--out=runs/compose-simulate"]))
         if not ok(s)[0]:
             problems.append(f"ef21 simulate: {ok(s)[1]}")
@@ -477,6 +480,9 @@ def k8s_apply(box, cmd):
     if not problems:
         flags = [a for a in local(agg["args"][1:]) if not a.startswith(
             TRANSPORT_FLAGS + ("--clients=", "--checkpoint-"))]
+        # The data is the workers' (the aggregator has none): simulate reads the ConfigMap's.
+        if not any(a.startswith("--data=") for a in flags):
+            flags.append(f"--data={penv['EF21_DATA']}")
         s = box.run(" ".join(["ef21", "simulate"] + flags + ["--out=runs/k8s-simulate"]))
         same = compare.compare_files(box.path(run_dir.group(1)), box.path("runs", "k8s-simulate")) \
             if ok(s)[0] else None

@@ -50,6 +50,7 @@ using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
 
 RunConfig TestConfig(const std::string& out) {
   RunConfig c = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/6);
+  c.features = 10;  // the data's own; stated, so that an aggregator without data knows it
   c.out = out;
   return c;
 }
@@ -378,6 +379,10 @@ v1::WorkerMessage WithUpdate(v1::WorkerMessage m, const std::function<void(v1::U
 // Client 0's well-formed sparse update for round 0 (k = 2 entries, values arbitrary).
 v1::WorkerMessage Good(AggregatorTest& t) { return t.SparseUpdate(0, 0, {2, 7}, {0.5, -1.0}); }
 
+// The row's aggregator holds no data (issue 11 item 5): --features and the contiguous split's
+// --clients give its shape; the honest host and the row's stream load the data.
+void WithoutData(Aggregator::Options* options) { options->config.data.clear(); }
+
 v1::WorkerMessage AttachEdited(AggregatorTest& t, const std::function<void(v1::Attach*)>& edit) {
   v1::WorkerMessage m = t.AttachMessage({0});
   edit(m.mutable_attach());
@@ -476,9 +481,82 @@ const std::vector<HostileCase>& Catalogue() {
        StatusCode::FAILED_PRECONDITION, "--seed is 9", R::kWrongProblem},
       {"attach other data", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) {
-         return AttachEdited(t, [](v1::Attach* a) { a->set_data_digest(a->data_digest() ^ 1); });
+         return AttachEdited(t, [](v1::Attach* a) {
+           a->mutable_constants(0)->set_data_digest(a->constants(0).data_digest() ^ 1);
+           a->set_data_digest(CombineDataDigests({0}, {a->constants(0).data_digest()}));
+         });
        },
        StatusCode::FAILED_PRECONDITION, "data differs", R::kWrongProblem},
+      {"attach without per-client constants", HostileStream::kFresh, nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) { a->clear_constants(); });
+       },
+       StatusCode::INVALID_ARGUMENT, "reports constants of 0 clients for 1 client ids",
+       R::kBadConstants},
+      {"attach with a non-finite constant", HostileStream::kFresh, nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) { a->mutable_constants(0)->set_l1(NAN); });
+       },
+       StatusCode::INVALID_ARGUMENT, "client 0 reports L1 = nan", R::kBadConstants},
+      {"attach with a negative constant", HostileStream::kFresh, nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) { a->mutable_constants(0)->set_l(-2); });
+       },
+       StatusCode::INVALID_ARGUMENT, "must be finite and >= 0", R::kBadConstants},
+      {"attach with digests that do not combine to the data fingerprint", HostileStream::kFresh,
+       nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) {
+           a->mutable_constants(0)->set_data_digest(a->constants(0).data_digest() ^ 1);
+         });
+       },
+       StatusCode::INVALID_ARGUMENT, "do not combine to its data_digest", R::kBadConstants},
+      {"attach constants the aggregator's data contradicts", HostileStream::kFresh, nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) {
+           a->mutable_constants(0)->set_l1(2 * a->constants(0).l1());
+         });
+       },
+       StatusCode::FAILED_PRECONDITION,
+       "other smoothness constants than the aggregator's data gives for clients 0",
+       R::kConstantsMismatch},
+      // Without data, the aggregator holds a client to its first report: client 0 attached
+      // honestly once (and its worker crashed); a worker reporting other constants is refused.
+      On(WithoutData,
+         {"attach constants other than the client reported earlier (aggregator without data)",
+          HostileStream::kFresh,
+          [](AggregatorTest& t, RawStream*, const v1::RoundStart&) {
+            RawStream first(t.stub_.get());
+            t.AttachClient0(&first);
+            first.Cancel();
+            ASSERT_TRUE(t.aggregator_->coordinator().WaitForDetached(0, absl::Seconds(20)));
+          },
+          [](AggregatorTest& t) {
+            return AttachEdited(t, [](v1::Attach* a) {
+              a->mutable_constants(0)->set_l(a->constants(0).l() * 1.5);
+            });
+          },
+          StatusCode::FAILED_PRECONDITION,
+          "other smoothness constants than were reported earlier in this run for clients 0",
+          R::kConstantsMismatch}),
+      On(WithoutData,
+         {"attach other data than the client reported earlier (aggregator without data)",
+          HostileStream::kFresh,
+          [](AggregatorTest& t, RawStream*, const v1::RoundStart&) {
+            RawStream first(t.stub_.get());
+            t.AttachClient0(&first);
+            first.Cancel();
+            ASSERT_TRUE(t.aggregator_->coordinator().WaitForDetached(0, absl::Seconds(20)));
+          },
+          [](AggregatorTest& t) {
+            return AttachEdited(t, [](v1::Attach* a) {
+              a->mutable_constants(0)->set_data_digest(a->constants(0).data_digest() ^ 1);
+              a->set_data_digest(CombineDataDigests({0}, {a->constants(0).data_digest()}));
+            });
+          },
+          StatusCode::FAILED_PRECONDITION,
+          "data differs from what was reported earlier in this run for clients 0",
+          R::kWrongProblem}),
       {"attach a client live on another stream", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) { return t.AttachMessage({1}); }, StatusCode::ABORTED,
        "client 1 is attached by another worker", R::kClientBusy},

@@ -1,7 +1,7 @@
 // server/checkpoint.h: a checkpoint round-trips bit for bit; a torn, damaged or foreign file is
 // refused with DATA_LOSS naming the file; writing is atomic (no temporary file left behind);
-// checkpoints of the formats before the data digest (EF21CKP2) and before the delta downlink
-// (EF21CKP1) still read.
+// checkpoints of the formats before the workers' reports (EF21CKP3), before the data digest
+// (EF21CKP2) and before the delta downlink (EF21CKP1) still read.
 #include "server/checkpoint.h"
 
 #include <sys/stat.h>
@@ -36,7 +36,22 @@ AggregatorCheckpoint Sample() {
   c.x[2] = std::numeric_limits<double>::denorm_min();
   c.g = Vector::Constant(5, -0.0);
   c.client_g = {Vector::Constant(5, 3.0), Vector(), Vector::LinSpaced(5, 0.1, 0.5)};
+  ShardReport report;
+  report.constants = {/*rows=*/3, /*L=*/1.0 / 3.0, /*L0=*/0.25, /*L1=*/-0.0};
+  report.digest = 0x0123456789abcdefULL;
+  c.reports = {report, std::nullopt, report};
+  c.reports[2]->constants.rows = 1;
   return c;
+}
+
+// The bytes of Sample()'s reports section (count, then per client a flag and 5 × 8 bytes).
+constexpr size_t kSampleReportBytes = 8 + 3 * 8 + 2 * 40;
+
+// The payload of an EF21CKP4 file as EF21CKP3 wrote it: without the reports section.
+std::string V3Payload(const std::string& v4) {
+  std::string payload = v4.substr(16, v4.size() - 24);
+  payload.erase(payload.size() - kSampleReportBytes);
+  return payload;
 }
 
 bool SameBits(const Vector& a, const Vector& b) {
@@ -67,6 +82,12 @@ TEST(CheckpointTest, RoundTripsBitForBit) {
   EXPECT_TRUE(std::signbit(d->g[0]));
   ASSERT_EQ(d->client_g.size(), 3u);
   for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(SameBits(d->client_g[i], c.client_g[i])) << i;
+  ASSERT_EQ(d->reports.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(d->reports[i].has_value(), c.reports[i].has_value()) << i;
+    if (c.reports[i]) EXPECT_TRUE(SameReport(*d->reports[i], *c.reports[i])) << i;
+  }
+  EXPECT_TRUE(std::signbit(d->reports[0]->constants.L1));
 }
 
 TEST(CheckpointTest, RefusesTornDamagedAndForeignBytes) {
@@ -108,13 +129,25 @@ size_t DigestOffset(const AggregatorCheckpoint& c) {
   return 8 + c.run_id.size() + 8 + c.config_json.size() + 8;
 }
 
+// EF21CKP3, written before workers reported their constants: read, with no reports.
+TEST(CheckpointTest, ReadsTheFormatBeforeTheReports) {
+  const AggregatorCheckpoint c = Sample();
+  const std::string v4 = EncodeCheckpoint(c);
+  ASSERT_EQ(v4.substr(0, 8), "EF21CKP4");
+  auto d = DecodeCheckpoint(Frame("EF21CKP3", V3Payload(v4)), "v3");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->data_digest, c.data_digest);
+  EXPECT_EQ(d->open_round_start_bytes, 4321);
+  ASSERT_EQ(d->client_g.size(), 3u);
+  EXPECT_TRUE(SameBits(d->client_g[2], c.client_g[2]));
+  EXPECT_TRUE(d->reports.empty());
+}
+
 // The EF21CKP2 layout: EF21CKP3's without the data digest. Such a checkpoint reads, without a
 // digest (a resume then compares the probe fingerprint only).
 TEST(CheckpointTest, ReadsTheFormatBeforeTheDataDigest) {
   const AggregatorCheckpoint c = Sample();
-  const std::string v3 = EncodeCheckpoint(c);
-  ASSERT_EQ(v3.substr(0, 8), "EF21CKP3");
-  std::string payload = v3.substr(16, v3.size() - 24);
+  std::string payload = V3Payload(EncodeCheckpoint(c));
   uint64_t digest;
   std::memcpy(&digest, payload.data() + DigestOffset(c), 8);
   ASSERT_EQ(digest, *c.data_digest);  // the layout assumed above
@@ -137,8 +170,8 @@ TEST(CheckpointTest, ReadsTheFormatBeforeTheDataDigest) {
 // The EF21CKP1 layout: EF21CKP2's without the open RoundStart's two u64 after the client count.
 TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   const AggregatorCheckpoint c = Sample();
-  const std::string v3 = EncodeCheckpoint(c);
-  std::string payload = v3.substr(16, v3.size() - 24);
+  const std::string v3 = V3Payload(EncodeCheckpoint(c));
+  std::string payload = v3;
   payload.erase(DigestOffset(c), 8);  // EF21CKP2
   // run_id, config_json (u64 size + bytes), 5 × 8 bytes, stepsize_rule, 7 × 8 bytes up to n.
   const size_t at =
@@ -160,7 +193,7 @@ TEST(CheckpointTest, ReadsTheFormatBeforeTheDeltaDownlink) {
   EXPECT_TRUE(SameBits(d->client_g[2], c.client_g[2]));
   EXPECT_FALSE(d->data_digest.has_value());
   // An implausible kind in a current checkpoint is refused.
-  std::string bad_payload = v3.substr(16, v3.size() - 24);
+  std::string bad_payload = v3;
   const uint64_t bad_kind = 7;
   std::memcpy(&bad_payload[at + 8], &bad_kind, 8);
   auto refused = DecodeCheckpoint(Frame("EF21CKP3", bad_payload), "bad");

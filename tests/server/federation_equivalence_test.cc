@@ -119,5 +119,101 @@ INSTANTIATE_TEST_SUITE_P(
              EnumName(std::get<2>(info.param));
     });
 
+// An aggregator without data (issue 11 item 5): the workers report their clients' constants and
+// data digests at attach, and the rows still equal the simulation's bit for bit — for the rules
+// that need no problem constant (||EF21|| family's gamma0/sqrt(K+1), a constant γ), with the row
+// split (n from --clients) and the contiguous one, both downlinks.
+struct WithoutDataCase {
+  std::string name;
+  RunConfig config;
+};
+
+class WithoutDataEquivalenceTest : public ::testing::TestWithParam<WithoutDataCase> {};
+
+TEST_P(WithoutDataEquivalenceTest, MetricsRowsEqualTheSimulation) {
+  const RunConfig& config = GetParam().config;
+  ASSERT_TRUE(config.Validate().ok()) << config.Validate();
+  const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  const int64_t n = config.split == Split::kRow ? 683 : config.clients;
+  const absl::StatusOr<std::vector<MetricsRow>> federated =
+      test::FederateRowsWithoutData(config, {{0, 0}, {1, n / 2}, {n / 2 + 1, n - 1}});
+  ASSERT_TRUE(federated.ok()) << federated.status();
+  EXPECT_TRUE(test::SameTrajectory(*federated, *simulated));
+}
+
+std::vector<WithoutDataCase> WithoutDataCases() {
+  std::vector<WithoutDataCase> cases;
+  RunConfig norm = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/6, /*rounds=*/12);
+  cases.push_back({"NormEf21Theory", norm});
+  RunConfig row = norm;
+  row.split = Split::kRow;
+  row.clients = 0;
+  row.rounds = 5;
+  row.downlink = DownlinkMode::kDelta;
+  cases.push_back({"NormEf21RowSplitDelta", row});
+  RunConfig ef21 = test::BreastCancer(Algorithm::kEf21, /*clients=*/6, /*rounds=*/12);
+  ef21.stepsize = StepsizeRule::kConstant;
+  ef21.gamma = 0.5;
+  ef21.downlink = DownlinkMode::kDelta;
+  cases.push_back({"Ef21ConstantDelta", ef21});
+  RunConfig sgdm =
+      ConfigFor(Algorithm::kNormEf21Sgdm, Variant::kRandKStochastic, DownlinkMode::kAuto);
+  sgdm.stepsize = StepsizeRule::kConstant;
+  sgdm.gamma = 0.05;
+  sgdm.eta = 0.5;
+  cases.push_back({"NormEf21SgdmConstantRandK", sgdm});
+  RunConfig ef14 = test::BreastCancer(Algorithm::kEf14, /*clients=*/6, /*rounds=*/12);
+  ef14.stepsize = StepsizeRule::kConstant;
+  ef14.gamma = 0.5;
+  cases.push_back({"Ef14Constant", ef14});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AggregatorWithoutData, WithoutDataEquivalenceTest,
+                         ::testing::ValuesIn(WithoutDataCases()),
+                         [](const ::testing::TestParamInfo<WithoutDataCase>& info) {
+                           return info.param.name;
+                         });
+
+// What an aggregator without data cannot do is refused before it serves, naming the way out.
+TEST(AggregatorWithoutDataTest, RefusesWhatNeedsTheData) {
+  struct Refusal {
+    RunConfig config;
+    std::string expected;
+  };
+  RunConfig ef21 = test::BreastCancer(Algorithm::kEf21, /*clients=*/6, /*rounds=*/3);
+  RunConfig sgdm = test::BreastCancer(Algorithm::kNormEf21Sgdm, /*clients=*/6, /*rounds=*/3);
+  RunConfig theory_l1 = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/6, /*rounds=*/3);
+  theory_l1.stepsize = StepsizeRule::kTheoryL1;
+  RunConfig pp = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/6, /*rounds=*/3);
+  pp.participation = 0.5;
+  const std::vector<Refusal> refusals = {
+      {ef21, "--stepsize=theory for --algorithm=ef21 needs them"},
+      {sgdm, "--stepsize=theory for --algorithm=norm-ef21-sgdm needs them"},
+      {theory_l1, "--stepsize=theory-l1 for --algorithm=norm-ef21 needs them"},
+      {pp, "with --participation < 1; give it --data"},
+  };
+  for (const Refusal& r : refusals) {
+    absl::StatusOr<Aggregator::Options> options = test::OptionsWithoutData(r.config);
+    ASSERT_TRUE(options.ok()) << options.status();
+    options->listen = "127.0.0.1:0";
+    const auto aggregator = Aggregator::Start(*options);
+    ASSERT_FALSE(aggregator.ok()) << r.expected;
+    EXPECT_EQ(aggregator.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(aggregator.status().message().find(r.expected), std::string::npos)
+        << aggregator.status();
+  }
+  // The shape must be given: without --features there is no dimension.
+  absl::StatusOr<Aggregator::Options> options =
+      test::OptionsWithoutData(test::BreastCancer(Algorithm::kNormEf21, 6, 3));
+  ASSERT_TRUE(options.ok());
+  options->config.features = 0;
+  const auto aggregator = Aggregator::Start(*options);
+  ASSERT_FALSE(aggregator.ok());
+  EXPECT_NE(aggregator.status().message().find("needs --features=D"), std::string::npos)
+      << aggregator.status();
+}
+
 }  // namespace
 }  // namespace ef21

@@ -143,10 +143,7 @@ class LimitsTest : public ::testing::Test {
     ProblemToSpec(config_, a->mutable_problem());
     a->set_dim(static_cast<uint32_t>(problem_->dim()));
     a->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-    std::sort(ids.begin(), ids.end());
-    std::vector<uint64_t> digests(ids.size());
-    ClientDataDigests(*problem_, ids, digests.data());
-    a->set_data_digest(CombineDataDigests(ids, digests));
+    SetShardReports(*problem_, a);
     a->set_worker_name("hostile");
     return m;
   }

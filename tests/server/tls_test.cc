@@ -122,9 +122,7 @@ class TlsTest : public ::testing::Test {
     ProblemToSpec(TestConfig(), a->mutable_problem());
     a->set_dim(static_cast<uint32_t>(problem_->dim()));
     a->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-    std::vector<uint64_t> digests(ids.size());
-    ClientDataDigests(*problem_, ids, digests.data());
-    a->set_data_digest(CombineDataDigests(ids, digests));
+    SetShardReports(*problem_, a);
     stream->Write(m);
     stream->WritesDone();
     v1::ServerMessage in;

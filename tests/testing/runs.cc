@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
+#include "common/run/problem_factory.h"
 #include "common/run/simulator.h"
 #include "proto/codec.h"
 #include "server/aggregator.h"
@@ -47,9 +48,7 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
   ProblemToSpec(config, a.mutable_problem());
   a.set_dim(static_cast<uint32_t>(problem.dim()));
   a.set_clients(static_cast<uint32_t>(problem.num_clients()));
-  std::vector<uint64_t> digests(ids.size());
-  ClientDataDigests(problem, ids, digests.data());
-  a.set_data_digest(CombineDataDigests(ids, digests));
+  SetShardReports(problem, &a);
   return a;
 }
 
@@ -83,20 +82,21 @@ void HostThreads::CancelAll() {
   for (auto& host : hosts_) host->Cancel();
 }
 
-absl::StatusOr<std::vector<MetricsRow>> FederateRows(
-    const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
-    absl::Duration timeout) {
-  Aggregator::Options options;
-  options.config = config;
+namespace {
+
+absl::StatusOr<std::vector<MetricsRow>> Federate(
+    Aggregator::Options options, const RunConfig& worker_config,
+    const std::vector<std::pair<int64_t, int64_t>>& hosts, absl::Duration timeout) {
   options.config.out.clear();
   options.listen = "127.0.0.1:0";
   RowRecorder recorder;
   options.observer = recorder.Observer();
   EF21_ASSIGN_OR_RETURN(std::unique_ptr<Aggregator> aggregator, Aggregator::Start(options));
   HostThreads threads;
+  RunConfig problem = worker_config;
+  problem.out.clear();
   for (const auto& [first, last] : hosts) {
-    const absl::Status s =
-        threads.Start(HostOptions(options.config, aggregator->address(), first, last));
+    const absl::Status s = threads.Start(HostOptions(problem, aggregator->address(), first, last));
     if (!s.ok()) {
       aggregator->Stop("a worker host could not start");
       (void)aggregator->Shutdown();
@@ -135,6 +135,36 @@ std::function<void(const MetricsRow&)> RowRecorder::Observer() {
 std::vector<MetricsRow> RowRecorder::rows() const {
   absl::MutexLock lock(&mu_);
   return rows_;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<MetricsRow>> FederateRows(
+    const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
+    absl::Duration timeout) {
+  Aggregator::Options options;
+  options.config = config;
+  return Federate(options, config, hosts, timeout);
+}
+
+absl::StatusOr<Aggregator::Options> OptionsWithoutData(const RunConfig& config) {
+  EF21_ASSIGN_OR_RETURN(std::shared_ptr<const Problem> problem, CreateProblem(config));
+  Aggregator::Options options;
+  options.config = config;
+  options.config.data.clear();
+  options.config.features = problem->dim();
+  if (config.split == Split::kRow) options.expected_clients = problem->num_clients();
+  return options;
+}
+
+absl::StatusOr<std::vector<MetricsRow>> FederateRowsWithoutData(
+    const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
+    absl::Duration timeout) {
+  EF21_ASSIGN_OR_RETURN(Aggregator::Options options, OptionsWithoutData(config));
+  // Both sides state the dimension, as a deployment does (--features is a problem flag).
+  RunConfig workers = config;
+  workers.features = options.config.features;
+  return Federate(options, workers, hosts, timeout);
 }
 
 }  // namespace ef21::test

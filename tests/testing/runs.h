@@ -23,6 +23,7 @@
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
+#include "server/aggregator.h"
 
 namespace ef21::test {
 
@@ -86,6 +87,16 @@ class HostThreads {
 absl::StatusOr<std::vector<MetricsRow>> FederateRows(
     const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
     absl::Duration timeout = absl::Seconds(120));
+
+// The same with an aggregator that holds no data (issue 11 item 5): `config` without --data,
+// --features = the problem's dimension (for the workers too), --clients = its client count; the
+// worker hosts load `config`'s data and report their clients' constants and digests at attach.
+absl::StatusOr<std::vector<MetricsRow>> FederateRowsWithoutData(
+    const RunConfig& config, const std::vector<std::pair<int64_t, int64_t>>& hosts,
+    absl::Duration timeout = absl::Seconds(120));
+
+// `config` as an aggregator without data is configured (see FederateRowsWithoutData).
+absl::StatusOr<Aggregator::Options> OptionsWithoutData(const RunConfig& config);
 
 }  // namespace ef21::test
 
