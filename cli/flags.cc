@@ -399,6 +399,11 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
              "what starts a round on a worker host: dense x, or the last round's\n"
              "exact sparse delta from which hosts advance x and g themselves;\n"
              "auto takes the delta when it is smaller than dense x");
+  AddRunFlag(app, c, g, "client-state", "aggregator|worker",
+             "where each client's g_i lives in a federation: the aggregator keeps a\n"
+             "copy of every g_i (n·d values), or only the workers do and the\n"
+             "aggregator keeps x, g and a state hash per client (O(d) memory;\n"
+             "docs/DEPLOY.md says what a reattach then needs)");
 }
 
 absl::Status ParseFlags(CLI::App& app, const std::vector<std::string>& args, bool* help) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/bounded_file.h"
 #include "common/base/clock.h"
@@ -265,6 +266,7 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
     EncodeShardReport(ids_[j], reports_[j], attach->add_constants());
   }
   attach->set_worker_name(options_.name);
+  ClaimStates(attach);
 
   absl::Status protocol;  // an error of ours that ends the session
   bool finish_received = false;
@@ -350,6 +352,9 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     config.out.clear();
     EF21_ASSIGN_OR_RETURN(context_, MakeContext(config, problem_, welcome));
     run_id_ = welcome.run_id();
+    worker_state_ = context_->options.client_state == ClientStateMode::kWorker;
+    chain_.assign(n, kFreshClientChain);
+    chain_before_.assign(n, kFreshClientChain);
     for (int64_t id : ids_) clients_.push_back(ClientMethod::Create(context_, id));
     model_ = ServerMethod::Create(context_, Vector::Zero(problem_->dim()));
     computed_round_.assign(n, -1);
@@ -367,7 +372,8 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
   const int64_t open = static_cast<int64_t>(welcome.round());
   v1::WorkerMessage resend;
   Vector g;
-  for (size_t j = 0; j < n; ++j) {
+  if (worker_state_) EF21_RETURN_IF_ERROR(ResumeWorkerStates(welcome, &resend));
+  for (size_t j = 0; j < n && !worker_state_; ++j) {
     const v1::ClientState& state = welcome.states(static_cast<int>(j));
     if (static_cast<int64_t>(state.client_id()) != ids_[j]) {
       return absl::InternalError(absl::StrCat("Welcome's state ", j, " is for client ",
@@ -410,6 +416,61 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     return absl::UnavailableError("stream broke while resending updates");
   }
   if (options_.on_attached) options_.on_attached(run_id_, welcome.round(), reattach);
+  return absl::OkStatus();
+}
+
+void WorkerHost::ClaimStates(v1::Attach* attach) const {
+  for (size_t j = 0; j < ids_.size(); ++j) {
+    v1::ClientClaim* claim = attach->add_claims();
+    claim->set_client_id(static_cast<uint32_t>(ids_[j]));
+    // Before the first Welcome every client is fresh.
+    if (chain_.empty()) {
+      claim->add_held(kFreshClientChain);
+      continue;
+    }
+    claim->add_held(chain_[j]);
+    const auto cached = std::find(todo_.begin(), todo_.end(), j);
+    if (cached != todo_.end() && computed_round_[j] >= 0) {
+      claim->set_can_resend(true);
+      claim->set_resend_round(static_cast<uint64_t>(computed_round_[j]));
+      claim->set_resend_from(chain_before_[j]);
+    }
+  }
+}
+
+absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::WorkerMessage* resend) {
+  const int64_t open = static_cast<int64_t>(welcome.round());
+  for (size_t j = 0; j < ids_.size(); ++j) {
+    const v1::ClientState& state = welcome.states(static_cast<int>(j));
+    if (static_cast<int64_t>(state.client_id()) != ids_[j] || state.g_size() != 0) {
+      return absl::InternalError(absl::StrCat(
+          "Welcome's state ", j, " is for client ", state.client_id(), " with ", state.g_size(),
+          " values of g; expected client ", ids_[j], " without g (--client-state=worker)"));
+    }
+    if (state.update_received() && chain_[j] == state.chain_after_update()) {
+      computed_round_[j] = open;  // holds g_i with the received update applied: skip the round
+      continue;
+    }
+    const auto cached = std::find(todo_.begin(), todo_.end(), j);
+    if (!state.update_received() && computed_round_[j] == open && cached != todo_.end() &&
+        chain_before_[j] == state.chain() && chain_[j] != state.chain()) {
+      // Computed and sent, but lost with the stream: send the same message again.
+      *resend->add_updates() = out_.updates(static_cast<int>(cached - todo_.begin()));
+      continue;
+    }
+    if (chain_[j] == state.chain()) {
+      // At the closed rounds' state: answer the open round (a client that sat it out is done;
+      // an update the aggregator already has goes again as an exact resend, which it ignores).
+      if (!(computed_round_[j] == open && !context_->Participates(ids_[j], open))) {
+        computed_round_[j] = open - 1;
+      }
+      continue;
+    }
+    return absl::FailedPreconditionError(absl::StrFormat(
+        "client %d cannot resume round %d: the aggregator expects g_%d with state hash %016x; "
+        "this worker holds %016x (--client-state=worker keeps g_i only here)",
+        ids_[j], open, ids_[j], state.chain(), chain_[j]));
+  }
   return absl::OkStatus();
 }
 
@@ -532,17 +593,30 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   while (updates->size() > static_cast<int>(todo_.size())) updates->RemoveLast();
   while (updates->size() < static_cast<int>(todo_.size())) updates->Add();
   const ValueType type = context_->options.value_type;
+  // --client-state=worker: the aggregator evaluates ∇f(x^r) itself; the update carries none.
+  const bool upload_gradient = context_->UploadsGradient(start.round());
   grain_.ParallelFor(pool_.get(), static_cast<int64_t>(todo_.size()),
                      [&](int64_t begin, int64_t end) {
                        for (int64_t k = begin; k < end; ++k) {
                          const size_t j = todo_[k];
                          ClientMessage& message = messages_[j];
                          clients_[j]->Step(request, &message);
-                         EncodeUpdate(start.round(), ids_[j], message, start.diagnostics(), type,
+                         EncodeUpdate(start.round(), ids_[j], message, upload_gradient, type,
                                       updates->Mutable(static_cast<int>(k)));
+                         // Not sent (--client-state=worker): not kept either, or the host would
+                         // hold a dense vector per client.
+                         if (!upload_gradient && message.gradient.size() != 0) {
+                           message.gradient = Vector();
+                         }
                        }
                      });
-  for (size_t j : todo_) computed_round_[j] = round;
+  for (size_t j : todo_) {
+    computed_round_[j] = round;
+    if (worker_state_) {
+      chain_before_[j] = chain_[j];
+      chain_[j] = ChainClientState(chain_[j], start.round(), messages_[j].c);
+    }
+  }
   // Saved before the updates leave: whatever the aggregator receives, the state behind it is kept.
   EF21_RETURN_IF_ERROR(SaveStates());
   metrics_->OnRoundComputed(MonotonicSeconds() - started);

@@ -111,6 +111,11 @@ class WorkerHost {
 
   // One Train stream, from Attach to its end: OK when Finish arrived; *welcomed when Welcome did.
   absl::Status RunSession(bool* welcomed, Result* result);
+  // Fills Attach.claims: what this host holds of each client (common/methods/method.h).
+  void ClaimStates(v1::Attach* attach) const;
+  // Welcome under --client-state=worker: puts every client where the aggregator's state hashes
+  // say, from the state this host holds (the aggregator checked that it holds one).
+  absl::Status ResumeWorkerStates(const v1::Welcome& welcome, v1::WorkerMessage* resend);
   absl::Status OnWelcome(const v1::Welcome& welcome,
                          grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream);
   absl::Status OnRoundStart(const v1::RoundStart& start,
@@ -146,9 +151,14 @@ class WorkerHost {
   std::shared_ptr<const MethodContext> context_;
   std::vector<std::unique_ptr<ClientMethod>> clients_;  // by hosted index
   std::vector<int64_t> computed_round_;                 // last round stepped, -1: none
-  std::vector<ClientMessage> messages_;                 // the last round's messages
-  std::vector<v1::Update> sent_;                        // the last round's encoded updates
-  std::vector<size_t> todo_;  // hosted indices stepped in the last batch (out_'s order)
+  // --client-state=worker: the state hash (ChainClientState) of each client's g_i, and before
+  // its last update (from which the cached update can be resent).
+  bool worker_state_ = false;
+  std::vector<uint64_t> chain_;
+  std::vector<uint64_t> chain_before_;
+  std::vector<ClientMessage> messages_;  // the last round's messages
+  std::vector<v1::Update> sent_;         // the last round's encoded updates
+  std::vector<size_t> todo_;             // hosted indices stepped in the last batch (out_'s order)
   std::vector<size_t> next_todo_;
   EvalPoint point_;
   std::unique_ptr<WorkerStateStore> store_;  // with --state-dir and a method with private state

@@ -175,7 +175,8 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
     *reason = RejectionReason::kNonFiniteValue;
     return bad("loss ", u.loss(), " is not finite");
   }
-  const bool diagnostics = ctx.DiagnosticRound(u.round());
+  // --client-state=worker: the aggregator evaluates ∇f(x^r) itself and clients send none.
+  const bool diagnostics = ctx.UploadsGradient(u.round());
   if (diagnostics && u.gradient_size() != ctx.dim()) {
     *reason = RejectionReason::kBadDiagnostics;
     return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(), " values); got ",
@@ -183,8 +184,11 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   }
   if (!diagnostics && u.gradient_size() != 0) {
     *reason = RejectionReason::kBadDiagnostics;
-    return bad("round ", u.round(), " is not a diagnostic round; got ", u.gradient_size(),
-               " gradient values");
+    return bad("round ", u.round(),
+               ctx.DiagnosticRound(u.round())
+                   ? " takes no gradient from clients (--client-state=worker); got "
+                   : " is not a diagnostic round; got ",
+               u.gradient_size(), " gradient values");
   }
   if (diagnostics) {
     out->gradient = MapVector(u.gradient());
@@ -357,6 +361,7 @@ void RunConfigToSpec(const RunConfig& c, v1::RunSpec* s) {
   if (c.diagnostics_every) s->set_diagnostics_every(*c.diagnostics_every);
   s->set_eps(c.eps);
   if (c.participation < 1.0) s->set_participation(c.participation);
+  if (c.client_state != ClientStateMode::kAggregator) s->set_client_state(EnumName(c.client_state));
 }
 
 namespace {
@@ -421,6 +426,9 @@ absl::Status SpecToRunConfig(const v1::RunSpec& s, RunConfig* c) {
   if (s.diagnostics_every() != 0) r.diagnostics_every = s.diagnostics_every();
   r.eps = s.eps();
   if (s.has_participation()) r.participation = s.participation();
+  if (!s.client_state().empty()) {
+    EF21_RETURN_IF_ERROR(ParseSpecEnum("client_state", s.client_state(), &r.client_state));
+  }
   *c = std::move(r);
   return absl::OkStatus();
 }

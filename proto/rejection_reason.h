@@ -20,18 +20,19 @@ enum class RejectionReason {
   kEmptyMessage,            // neither attach nor updates
   kUnreadableOrEarlyClose,  // bytes that are no WorkerMessage, or a half-close before the run ends
   // Attach.
-  kAttachTwice,         // a second Attach on one stream
-  kUpdateBeforeAttach,  // updates on a stream that has not attached
-  kBadAttach,           // no client ids, an id out of range or repeated
-  kWrongRun,            // a re-attach naming another run (the aggregator restarted)
-  kWrongProblem,        // other problem flags, dimension, client count or data
-  kBadConstants,        // Attach's per-client constants missing, misnamed, non-finite, negative,
-                        // or their digests not combining to its data_digest
-  kConstantsMismatch,   // constants other than the aggregator's data gives, or than the client
-                        // reported earlier in the run
-  kClientBusy,          // a client attached on another live stream
-  kRunOver,             // the run is complete or shutting down
-  kRoundTimeout,        // the stream left the open round unanswered past --round-timeout
+  kAttachTwice,          // a second Attach on one stream
+  kUpdateBeforeAttach,   // updates on a stream that has not attached
+  kBadAttach,            // no client ids, an id out of range or repeated
+  kWrongRun,             // a re-attach naming another run (the aggregator restarted)
+  kWrongProblem,         // other problem flags, dimension, client count or data
+  kBadConstants,         // Attach's per-client constants missing, misnamed, non-finite, negative,
+                         // or their digests not combining to its data_digest
+  kConstantsMismatch,    // constants other than the aggregator's data gives, or than the client
+                         // reported earlier in the run
+  kClientBusy,           // a client attached on another live stream
+  kClientStateMismatch,  // --client-state=worker: the worker holds no g_i the run can resume from
+  kRunOver,              // the run is complete or shutting down
+  kRoundTimeout,         // the stream left the open round unanswered past --round-timeout
   // Which update.
   kClientNotAttached,  // an update for a client this stream does not carry
   kFutureRound,        // an update for a round not yet open
@@ -67,6 +68,7 @@ inline constexpr auto kRejectionReasonNames = MakeEnumNames<RejectionReason>(
                             {RejectionReason::kBadConstants, "bad_constants"},
                             {RejectionReason::kConstantsMismatch, "constants_mismatch"},
                             {RejectionReason::kClientBusy, "client_busy"},
+                            {RejectionReason::kClientStateMismatch, "client_state_mismatch"},
                             {RejectionReason::kRunOver, "run_over"},
                             {RejectionReason::kRoundTimeout, "round_timeout"},
                             {RejectionReason::kClientNotAttached, "client_not_attached"},

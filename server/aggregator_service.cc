@@ -300,6 +300,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
                               : problem.Loss(client, open->point);
       return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
     }
+    if (gradient.size() == 0) {
+      // --client-state=worker: no gradient came, the loss alone is checked (no d-sized buffer).
+      const double loss = problem.Loss(client, open->point);
+      return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
+    }
     const double loss = problem.LossAndGradient(client, open->point, &computed);
     if (differs(u.loss(), loss)) return loss_error(loss);
     for (Eigen::Index j = 0; j < computed.size(); ++j) {

@@ -93,10 +93,15 @@ int64_t KillAt() {
 
 std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   const int64_t d = c.x.size();
-  std::string payload;
-  payload.reserve(256 + c.config_json.size() +
-                  sizeof(double) * d * (2 + static_cast<int64_t>(c.client_g.size())));
-  Writer w(&payload);
+  int64_t held = 0;
+  for (const Vector& gi : c.client_g) held += gi.size() != 0;
+  // Magic, size, payload and checksum in one buffer: the payload is O(d) bytes (O(n·d) with g_i
+  // copies) and is not copied again.
+  std::string out(kMagic, sizeof(kMagic));
+  out.append(8, '\0');  // the payload size, written below
+  out.reserve(out.size() + 264 + c.config_json.size() + 16 * c.client_g.size() +
+              sizeof(double) * d * (2 + held));
+  Writer w(&out);
   w.Str(c.run_id);
   w.Str(c.config_json);
   w.F64(c.fingerprint);
@@ -117,7 +122,13 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   w.U64(static_cast<uint64_t>(c.open_round_start_bytes));
   w.Doubles(c.x);
   w.Doubles(c.g);
-  for (const Vector& gi : c.client_g) {
+  for (size_t i = 0; i < c.client_g.size(); ++i) {
+    const Vector& gi = c.client_g[i];
+    if (i < c.client_chain.size()) {
+      w.U64(2);
+      w.U64(c.client_chain[i]);
+      continue;
+    }
     w.U64(gi.size() == 0 ? 0 : 1);
     if (gi.size() != 0) w.Doubles(gi);
   }
@@ -131,11 +142,9 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
     w.F64(r->constants.L1);
     w.U64(r->digest);
   }
-  std::string out(kMagic, sizeof(kMagic));
-  Writer header(&out);
-  header.U64(payload.size());
-  out += payload;
-  header.U64(Checksum(payload));
+  const uint64_t size = out.size() - 16;
+  std::memcpy(&out[8], &size, 8);
+  w.U64(Checksum(absl::string_view(out).substr(16, size)));
   return out;
 }
 
@@ -206,7 +215,17 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
   c.client_g.resize(n);
   for (uint64_t i = 0; i < n; ++i) {
     uint64_t present;
-    if (!r.U64(&present) || present > 1) return r.Damaged(absl::StrCat("client ", i, "'s flag"));
+    if (!r.U64(&present) || present > 2 || ((v1 || v2) && present == 2) ||
+        (i > 0 && (present == 2) != !c.client_chain.empty())) {
+      return r.Damaged(absl::StrCat("client ", i, "'s flag"));
+    }
+    if (present == 2) {
+      if (i == 0) c.client_chain.reserve(n);
+      uint64_t chain;
+      if (!r.U64(&chain)) return r.Damaged(absl::StrCat("truncated state hash of client ", i));
+      c.client_chain.push_back(chain);
+      continue;
+    }
     if (present == 1 && !r.Doubles(static_cast<int64_t>(d), &c.client_g[i])) {
       return r.Damaged(absl::StrCat("truncated g_", i));
     }

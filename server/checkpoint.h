@@ -12,6 +12,9 @@
 // the probe fingerprint, which misses a change in a coordinate where the probe point is zero);
 // "EF21CKP1", written before the delta downlink, also lacks the open round's RoundStart, which
 // then counts as dense x, as those runs sent it.
+// Per client the payload holds a flag and then g_i (flag 1), nothing (0: no update received yet),
+// or — under --client-state=worker, where the aggregator keeps no g_i — the u64 state hash of g_i
+// (flag 2): such a checkpoint is O(d) + O(n), not O(n·d).
 // written to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
 // a crash at any moment leaves the previous checkpoint or the new one, whole. A file whose
 // magic, size or checksum is wrong is refused with DATA_LOSS.
@@ -61,6 +64,9 @@ struct AggregatorCheckpoint {
   // empty: not reported yet. An aggregator without data holds re-attaching workers to them.
   // Absent (no entries) in checkpoints older than EF21CKP4.
   std::vector<std::optional<ShardReport>> reports;
+  // --client-state=worker: instead of g_i, its state hash (ChainClientState) by client id;
+  // empty in the aggregator mode.
+  std::vector<uint64_t> client_chain;
 };
 
 std::string EncodeCheckpoint(const AggregatorCheckpoint& checkpoint);

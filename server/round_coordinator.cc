@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/base/clock.h"
 #include "proto/codec.h"
 #include "server/data_free_problem.h"
@@ -68,9 +69,11 @@ absl::StatusOr<std::unique_ptr<RoundCoordinator>> RoundCoordinator::Create(Optio
     const AggregatorCheckpoint& c = *options.resume;
     const int64_t d = options.context->dim();
     const uint64_t end = static_cast<uint64_t>(options.context->options.rounds) + 1;
+    const bool worker = options.context->options.client_state == ClientStateMode::kWorker;
     bool fits = c.x.size() == d && c.g.size() == d &&
                 static_cast<int64_t>(c.client_g.size()) == options.context->num_clients() &&
-                c.round <= end && c.complete == (c.round == end);
+                c.client_chain.size() == (worker ? c.client_g.size() : 0) && c.round <= end &&
+                c.complete == (c.round == end);
     for (const Vector& gi : c.client_g) fits = fits && (gi.size() == 0 || gi.size() == d);
     if (!fits) {
       return absl::FailedPreconditionError(
@@ -100,6 +103,7 @@ RoundCoordinator::RoundCoordinator(Options options)
       round_timeout_(options.round_timeout),
       coverage_report_after_(options.coverage_report_after),
       max_abs_value_(options.max_abs_value),
+      worker_state_(context_->options.client_state == ClientStateMode::kWorker),
       has_data_(context_->problem->HasData()),
       round_closer_(context_, options.resume ? options.resume->totals : CommTotals{},
                     options.config.downlink),
@@ -126,7 +130,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   slots_.resize(n);
   reports_.resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    slots_[i].g = Vector::Zero(context_->dim());
+    if (!worker_state_) slots_[i].g = Vector::Zero(context_->dim());
     reports_[i].gradient = &slots_[i].pending.gradient;
   }
   participants_.assign(n, 1);
@@ -187,6 +191,11 @@ void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
   // Create() checked every size.
   (void)server_->Restore(c.round, c.x, c.g);
   for (size_t i = 0; i < slots_.size(); ++i) {
+    if (worker_state_) {
+      slots_[i].chain = c.client_chain[i];
+      slots_[i].ever_received = c.client_chain[i] != kFreshClientChain;
+      continue;
+    }
     if (c.client_g[i].size() == 0) continue;
     slots_[i].g = c.client_g[i];
     slots_[i].ever_received = true;
@@ -221,8 +230,13 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.x = server_->x();
   c.g = server_->g();
   c.client_g.resize(slots_.size());
+  if (worker_state_) c.client_chain.resize(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].ever_received) c.client_g[i] = slots_[i].g;
+    if (worker_state_) {
+      c.client_chain[i] = slots_[i].chain;
+    } else if (slots_[i].ever_received) {
+      c.client_g[i] = slots_[i].g;
+    }
   }
   c.reports = shard_reports_;
   return c;
@@ -286,7 +300,14 @@ void RoundCoordinator::OpenDownlinkLocked() {
   for (auto& message : open_round_start_) message.reset();
   const uint64_t round = server_->round();
   // The open round's point, for checking what workers report about it.
-  auto point = std::make_shared<OpenPoint>();
+  // No per-round allocation of d values: the last round's point is reused when no stream holds it
+  // any more (streams take it only under mu_).
+  std::shared_ptr<OpenPoint> point;
+  if (open_point_ != nullptr && open_point_.use_count() == 1) {
+    point = std::move(open_point_);
+  } else {
+    point = std::make_shared<OpenPoint>();
+  }
   point->round = round;
   point->diagnostics = context_->DiagnosticRound(round);
   context_->problem->Prepare(server_->x(), &point->point);
@@ -429,6 +450,22 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         absl::StrCat("the worker's problem has ", attach.clients(), " clients; the run has ", n));
   }
   if (absl::Status s = CompareProblemSpecs(attach.problem(), spec_); !s.ok()) return s;
+  *reason = RejectionReason::kBadAttach;
+  if (worker_state_) {
+    if (attach.claims_size() != attach.client_ids_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the run keeps client state on the workers (--client-state=worker): Attach must claim "
+          "a state for each of its ",
+          attach.client_ids_size(), " clients; it carries ", attach.claims_size(), " claims"));
+    }
+    for (int j = 0; j < attach.claims_size(); ++j) {
+      if (attach.claims(j).client_id() != attach.client_ids(j)) {
+        return absl::InvalidArgumentError(absl::StrCat("Attach's claim ", j, " is for client ",
+                                                       attach.claims(j).client_id(), ", expected ",
+                                                       attach.client_ids(j)));
+      }
+    }
+  }
   std::vector<ShardReport> reported;
   *reason = RejectionReason::kBadConstants;
   if (absl::Status s = DecodeShardReports(attach, &reported); !s.ok()) return s;
@@ -507,6 +544,15 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         busy.size() > 1 ? absl::StrCat(" (clients ", FormatIdRanges(busy), " are)") : "",
         "; retry later"));
   }
+  if (worker_state_) {
+    std::string error;
+    for (int j = 0; j < attach.claims_size(); ++j) {
+      if (!ClaimFitsLocked(ids[j], attach.claims(j), &error)) {
+        *reason = RejectionReason::kClientStateMismatch;
+        return absl::FailedPreconditionError(error);
+      }
+    }
+  }
   if (!has_data_) {
     // Without data of its own the aggregator holds each client to its first report (from an
     // earlier attach, or the checkpoint of a resumed run): the data of a run never changes.
@@ -565,7 +611,13 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     v1::ClientState* state = welcome->add_states();
     state->set_client_id(static_cast<uint32_t>(id));
     state->set_update_received(slot.received);
-    if (slot.received) {
+    if (worker_state_) {
+      state->set_chain(slot.chain);
+      if (slot.received) {
+        state->set_chain_after_update(
+            ChainClientState(slot.chain, server_->round(), slot.pending.c));
+      }
+    } else if (slot.received) {
       g = slot.g;
       server_->ApplyToClientCopy(slot.pending.c, &g);
       AssignVector(g, state->mutable_g());
@@ -580,6 +632,40 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   sink->Send(std::move(welcome_message));
   SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
   return absl::OkStatus();
+}
+
+bool RoundCoordinator::ClaimFitsLocked(int64_t id, const v1::ClientClaim& claim,
+                                       std::string* error) const {
+  const ClientSlot& slot = slots_[id];
+  const uint64_t open = server_->round();
+  auto holds = [&claim](uint64_t chain) {
+    return std::find(claim.held().begin(), claim.held().end(), chain) != claim.held().end();
+  };
+  // From the closed rounds' state the worker answers the open round (an update already received
+  // comes again as an exact resend); from the state after the received update it skips it.
+  if (holds(slot.chain)) return true;
+  if (slot.received && holds(ChainClientState(slot.chain, open, slot.pending.c))) return true;
+  // The update it computed for the open round was lost: it sends it again.
+  if (!slot.received && claim.can_resend() && claim.resend_round() == open &&
+      claim.resend_from() == slot.chain) {
+    return true;
+  }
+  *error = absl::StrFormat(
+      "client %d cannot resume round %d: the run keeps client state on the workers "
+      "(--client-state=worker) and expects g_%d with state hash %016x (%s), but the worker "
+      "holds %s. The worker lost or rolled back the client's state (a new process without its "
+      "--state-dir, or another run's); the aggregator keeps no copy of g_i to hand back, so the "
+      "client cannot continue from here",
+      id, open, id, slot.chain,
+      slot.ever_received ? absl::StrCat("after the rounds closed so far, 0..", open - 1)
+                         : std::string("before its first update"),
+      claim.held().empty()
+          ? std::string("no state")
+          : absl::StrCat("state hashes ",
+                         absl::StrJoin(claim.held(), ", ", [](std::string* out, uint64_t h) {
+                           absl::StrAppendFormat(out, "%016x", h);
+                         })));
+  return false;
 }
 
 absl::Status RoundCoordinator::ValidateBatchLocked(StreamSink* sink,
@@ -696,6 +782,9 @@ void RoundCoordinator::FlushAuditLocked() {
 }
 
 int RoundCoordinator::RefuseOverflowingLocked() {
+  // Worker mode keeps no g_i to check: the bound applies to c_i's entries (the stream) and to x
+  // and g (after the close).
+  if (worker_state_) return 0;
   const uint64_t round = server_->round();
   int refused = 0;
   for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
@@ -881,6 +970,7 @@ uint64_t RoundCoordinator::StateHash() const {
   }
   for (const ClientSlot& slot : slots_) {
     h = Mix(h, slot.g.data(), sizeof(double) * slot.g.size());
+    h = Mix(h, &slot.chain, sizeof(slot.chain));
     const uint64_t flags[3] = {slot.received, static_cast<uint64_t>(slot.last_round),
                                slot.received ? slot.pending.digest : 0};
     h = Mix(h, flags, sizeof(flags));
@@ -908,7 +998,8 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   const bool last = round == static_cast<uint64_t>(context_->options.rounds);
   for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
   const double now = MonotonicSeconds();
-  const MetricsRow row = round_closer_.Close(reports_, now - started_, server_.get());
+  const MetricsRow row =
+      round_closer_.Close(reports_, now - started_, server_.get(), &open_point_->point);
   // Every g_i copy was checked before the close, so x and g stay finite unless
   // --max-update-value is set beyond what the stepsize can absorb: stop rather than serve a model
   // of infinities.
@@ -923,7 +1014,11 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   for (size_t i = 0; i < slots_.size(); ++i) {
     ClientSlot& slot = slots_[i];
     if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
-    server_->ApplyToClientCopy(slot.pending.c, &slot.g);
+    if (worker_state_) {
+      slot.chain = ChainClientState(slot.chain, round, slot.pending.c);
+    } else {
+      server_->ApplyToClientCopy(slot.pending.c, &slot.g);
+    }
     slot.ever_received = true;
     slot.received = false;
   }

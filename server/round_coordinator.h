@@ -1,11 +1,12 @@
 // The round coordinator: the one owner of a federated run's state — x, g (through ServerMethod),
-// the aggregator's copy of every g_i, the open round and its pending updates. Train streams hand
-// it decoded updates; it enforces exactly-once per (client, round), and when the updates of all
-// the open round's participants are in (all n clients; with --participation < 1 the clients drawn
-// for the round, common/methods/participation.h, and an update from any other is refused), a closer
-// thread closes it with the simulator's own RoundCloser (so the rows agree bit for bit), broadcasts
-// the next RoundStart, and only then — with the lock released — appends the metrics.csv row and
-// calls the observer; Finish follows round K's row.
+// the aggregator's copy of every g_i (or, with --client-state=worker, only each g_i's state hash:
+// ChainClientState, O(n) instead of O(n·d)), the open round and its pending updates. Train streams
+// hand it decoded updates; it enforces exactly-once per (client, round), and when the updates of
+// all the open round's participants are in (all n clients; with --participation < 1 the clients
+// drawn for the round, common/methods/participation.h, and an update from any other is refused), a
+// closer thread closes it with the simulator's own RoundCloser (so the rows agree bit for bit),
+// broadcasts the next RoundStart, and only then — with the lock released — appends the metrics.csv
+// row and calls the observer; Finish follows round K's row.
 //
 // Thread-safety: thread-safe. Attach/Submit/Detach are called from gRPC reactors and only take a
 // short mutex; nothing holds it across I/O (the disk, the observer) or waits for another stream.
@@ -230,6 +231,10 @@ class RoundCoordinator {
   void DrawParticipantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ValidateBatchLocked(StreamSink* sink, absl::Span<const DecodedUpdate> updates,
                                    RejectionReason* reason) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // --client-state=worker: whether the worker's claim for client `id` lets it resume the open
+  // round exactly; if not, *error says why. Changes nothing.
+  bool ClaimFitsLocked(int64_t id, const v1::ClientClaim& claim, std::string* error) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Removes `sink` and frees its clients; false if it was not attached.
   bool RemoveSinkLocked(StreamSink* sink) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses the pending updates that would take a g_i copy out of bounds: their streams are
@@ -241,11 +246,12 @@ class RoundCoordinator {
   void FlushAuditLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   struct ClientSlot {
-    Vector g;                    // the aggregator's copy of g_i (after the last closed round)
-    bool ever_received = false;  // g is meaningful
-    StreamSink* sink = nullptr;  // the live stream carrying the client
-    bool received = false;       // its update for the open round is in
-    int64_t last_round = -1;     // round of its last accepted update
+    Vector g;  // the aggregator's copy of g_i (after the last closed round); empty in worker mode
+    uint64_t chain = kFreshClientChain;  // worker mode: g_i's state hash after the closed rounds
+    bool ever_received = false;          // g is meaningful
+    StreamSink* sink = nullptr;          // the live stream carrying the client
+    bool received = false;               // its update for the open round is in
+    int64_t last_round = -1;             // round of its last accepted update
     uint64_t last_digest = 0;
     DecodedUpdate pending;  // the open round's update
   };
@@ -267,6 +273,7 @@ class RoundCoordinator {
   const absl::Duration round_timeout_;
   const absl::Duration coverage_report_after_;
   const double max_abs_value_;
+  const bool worker_state_;  // --client-state=worker: no g_i copies, state hashes instead
   std::vector<uint64_t> data_digests_;  // Problem::DataDigest of every client (with data)
   uint64_t data_digest_ = 0;            // CombineDataDigests of all of them
   // Whether the aggregator holds the clients' data; without, it relies on the workers' reports.
@@ -295,7 +302,7 @@ class RoundCoordinator {
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<const OpenPoint> open_point_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<OpenPoint> open_point_ ABSL_GUARDED_BY(mu_);
   // Round watch: when the round opened, when the deadline's clock (re)started, the last
   // unassigned-clients report.
   absl::Time round_opened_ ABSL_GUARDED_BY(mu_);

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/base/digest.h"
 #include "common/base/status_macros.h"
 #include "common/methods/participation.h"
 
@@ -29,6 +30,17 @@ absl::Status MethodOptions::Validate() const {
                AlgorithmName(algorithm), " (EF14) does not keep g = (1/n) sum_i g_i");
   }
   return absl::OkStatus();
+}
+
+uint64_t ChainClientState(uint64_t chain, uint64_t round, const SparseVector& c) {
+  Digest64 digest;
+  digest.AddValue(chain);
+  digest.AddValue(round);
+  digest.AddValue(c.dim);
+  digest.AddValue(static_cast<uint64_t>(c.dense));
+  digest.Add(c.indices.data(), sizeof(int32_t) * c.indices.size());
+  digest.Add(c.values.data(), sizeof(double) * c.values.size());
+  return digest.value();
 }
 
 std::unique_ptr<ClientMethod> MakeEf21Client(std::shared_ptr<const MethodContext> context,

@@ -43,6 +43,32 @@ inline constexpr auto kInitKindNames =
 constexpr const auto& NamesOf(InitKind) { return kInitKindNames; }
 inline const char* InitKindName(InitKind kind) { return kInitKindNames.Name(kind); }
 
+// Where each client's g_i lives in a federation (--client-state). `ef21 simulate` computes the
+// same trajectory either way; the choice moves memory and the duty of keeping g_i.
+enum class ClientStateMode {
+  // The aggregator keeps a copy of every g_i (n·d values) and hands it back on reattach.
+  kAggregator,
+  // Only the worker keeps g_i; the aggregator keeps x, g and, per client, the state hash of g_i
+  // (ChainClientState) that a reattaching worker must match: O(d) + O(n) at the aggregator.
+  kWorker,
+  kMaxValue = kWorker,
+};
+
+// The --client-state names.
+inline constexpr auto kClientStateModeNames = MakeEnumNames<ClientStateMode>(
+    "client state",
+    {{ClientStateMode::kAggregator, "aggregator"}, {ClientStateMode::kWorker, "worker"}});
+constexpr const auto& NamesOf(ClientStateMode) { return kClientStateModeNames; }
+
+// The state hash of a client's g_i under --client-state=worker, before its first message.
+inline constexpr uint64_t kFreshClientChain = 0;
+// The state hash after the client's message c of round `round` was applied to g_i: a digest of
+// the previous hash, the round and c exactly as sent (dimension, dense flag, indices, values).
+// g_i is a pure function of the messages applied to it (g_i ← g_i + c_i for EF21, g_i ← c_i for
+// EF14), so equal hashes mean equal g_i; the aggregator computes it from the messages it applied,
+// the worker from the messages it sent.
+uint64_t ChainClientState(uint64_t chain, uint64_t round, const SparseVector& c);
+
 // What the algorithm layer needs to know of a run; the run configuration (common/run) and the
 // aggregator's Welcome both produce one.
 struct MethodOptions {
@@ -60,6 +86,8 @@ struct MethodOptions {
   // EF21-PP (SPEC §3 "Partial participation"): each client takes part in a round with this
   // probability (common/methods/participation.h); 1: every client, every round.
   double participation = 1.0;
+  // Where g_i lives in a federation (no effect on the trajectory).
+  ClientStateMode client_state = ClientStateMode::kAggregator;
 
   AlgorithmTraits traits() const { return TraitsOf(algorithm); }
   // The checks the algorithm itself needs; flag-level checks live in RunConfig::Validate.
@@ -86,6 +114,12 @@ struct MethodContext {
   // Whether round r asks clients for their dense ∇f_i(x^r) (every --diagnostics-every rounds, and
   // the last round).
   bool DiagnosticRound(uint64_t round) const;
+  // Whether updates of round r carry the client's dense ∇f_i(x^r): on diagnostic rounds, unless
+  // clients keep their own state (--client-state=worker), where the aggregator evaluates ∇f(x^r)
+  // itself so that it never holds n dense vectors.
+  bool UploadsGradient(uint64_t round) const {
+    return DiagnosticRound(round) && options.client_state == ClientStateMode::kAggregator;
+  }
   // Whether client messages of round r are dense g_i^0 (SPEC §3: --init=full, not EF14), not
   // compressed c_i.
   bool DenseRound(uint64_t round) const;

@@ -13,7 +13,6 @@ RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotal
   const int64_t n = context_->num_clients();
   by_client_.resize(n);
   losses_.resize(n);
-  gradients_.reserve(n);
 }
 
 void RoundCloser::ResumeOpenRoundStart(const OpenRoundStart& start) {
@@ -22,33 +21,37 @@ void RoundCloser::ResumeOpenRoundStart(const OpenRoundStart& start) {
 }
 
 MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wall_seconds,
-                              ServerMethod* server) {
+                              ServerMethod* server, const EvalPoint* point) {
   const MethodContext& context = *context_;
   const int64_t n = context.num_clients();
   const uint64_t round = server->round();
   const bool diagnostics = context.DiagnosticRound(round);
-  bool prepared = false;
+  const EvalPoint* at = point;  // x^r prepared, once needed
   auto prepare = [&] {
-    if (!prepared) context.problem->Prepare(server->x(), &point_);
-    prepared = true;
+    if (at != nullptr) return;
+    context.problem->Prepare(server->x(), &point_);
+    at = &point_;
   };
-  gradients_.clear();
+  if (diagnostics) sum_.setZero(context.dim());
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
-    if (reports[i].c != nullptr) {
-      losses_[i] = reports[i].loss;
-      if (diagnostics) gradients_.push_back(reports[i].gradient);
+    const bool present = reports[i].c != nullptr;
+    if (present) losses_[i] = reports[i].loss;
+    if (present && !diagnostics) continue;
+    if (present && reports[i].gradient != nullptr && reports[i].gradient->size() != 0) {
+      AddGradient(*reports[i].gradient, &sum_);
       continue;
     }
-    // Client i sat this round out (EF21-PP): its f_i(x^r) and ∇f_i(x^r), evaluated here with the
-    // function the client itself would have called.
+    // Client i sat this round out (EF21-PP), or sent no gradient (--client-state=worker): its
+    // f_i(x^r) and ∇f_i(x^r), evaluated here with the function the client itself calls, one
+    // at a time so that no more than one ∇f_i is held.
     prepare();
     if (diagnostics) {
-      if (absent_gradients_.empty()) absent_gradients_.resize(n);
-      losses_[i] = context.problem->LossAndGradient(i, point_, &absent_gradients_[i]);
-      gradients_.push_back(&absent_gradients_[i]);
+      const double loss = context.problem->LossAndGradient(i, *at, &gradient_);
+      if (!present) losses_[i] = loss;
+      AddGradient(gradient_, &sum_);
     } else {
-      losses_[i] = context.problem->Loss(i, point_);
+      losses_[i] = context.problem->Loss(i, *at);
     }
   }
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
@@ -59,12 +62,13 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     round_start_bytes_ = RoundStartWireBytes(round, context.dim(), stepsize, diagnostics);
   }
   CountRound(context, round, by_client_, round_start_bytes_, &totals_);
-  const RoundDiagnostics reduced = ReduceDiagnostics(losses_, gradients_, &sum_);
+  RoundDiagnostics reduced = ReduceDiagnostics(losses_, {}, nullptr);
+  if (diagnostics) reduced.grad_norm_sq = MeanGradientNormSq(n, &sum_);
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
   Evaluation evaluation;
   if (diagnostics && context.problem->HasEvaluation()) {
     prepare();
-    evaluation = EvaluateRound(context, round, point_);
+    evaluation = EvaluateRound(context, round, *at);
   }
   const double g_norm = server->CloseRound(by_client_);
   if (round < static_cast<uint64_t>(context.options.rounds)) {

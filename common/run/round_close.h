@@ -38,9 +38,11 @@ namespace ef21 {
 
 // One client's part in closing a round. The pointers must stay valid during Close().
 struct ClientReport {
-  const SparseVector* c = nullptr;   // c_i^r exactly as sent; null: client i did not take part
-  double loss = 0.0;                 // f_i(x^r)
-  const Vector* gradient = nullptr;  // ∇f_i(x^r); read on diagnostic rounds only
+  const SparseVector* c = nullptr;  // c_i^r exactly as sent; null: client i did not take part
+  double loss = 0.0;                // f_i(x^r)
+  // ∇f_i(x^r), read on diagnostic rounds only; null or empty: evaluated by the closer (the
+  // client sent none, --client-state=worker).
+  const Vector* gradient = nullptr;
 };
 
 class RoundCloser {
@@ -52,8 +54,9 @@ class RoundCloser {
 
   // Closes `server`'s open round r with `reports[i]` from client i (all n of them, null c for the
   // clients that did not take part): steps 1–4 above. `wall_seconds` goes into the row as is.
+  // `point`: x^r already prepared by the caller (Problem::Prepare), or null to prepare it here.
   MetricsRow Close(absl::Span<const ClientReport> reports, double wall_seconds,
-                   ServerMethod* server);
+                   ServerMethod* server, const EvalPoint* point = nullptr);
 
   // Communication counted through the last closed round.
   const CommTotals& totals() const { return totals_; }
@@ -80,10 +83,9 @@ class RoundCloser {
   // Scratch, kept across rounds.
   std::vector<const SparseVector*> by_client_;
   std::vector<double> losses_;
-  std::vector<const Vector*> gradients_;
-  Vector sum_;
+  Vector sum_;       // Σ_i ∇f_i(x^r) on diagnostic rounds
+  Vector gradient_;  // ∇f_i(x^r) of a client evaluated here
   EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
-  std::vector<Vector> absent_gradients_;  // ∇f_i(x^r) of clients that did not take part
 };
 
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and

@@ -12,7 +12,7 @@ void CountRound(const MethodContext& context, uint64_t round,
                 CommTotals* totals) {
   const ValueType type = context.options.value_type;
   const bool paper = context.CountsPaperBits(round);
-  const bool diagnostics = context.DiagnosticRound(round);
+  const bool diagnostics = context.UploadsGradient(round);
   for (size_t i = 0; i < by_client.size(); ++i) {
     if (by_client[i] == nullptr) continue;  // did not take part (EF21-PP): sent nothing
     const SparseVector& c = *by_client[i];
@@ -35,17 +35,25 @@ RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
     return out;
   }
   scratch->setZero(gradients[0]->size());
-  double* __restrict sum = scratch->data();
-  const Eigen::Index d = scratch->size();
-  for (const Vector* g : gradients) {
-    // Each coordinate is summed over clients in ascending id; vectorizing across coordinates
-    // keeps that order.
-    const double* __restrict gi = g->data();
-    for (Eigen::Index j = 0; j < d; ++j) sum[j] += gi[j];
-  }
-  for (Eigen::Index j = 0; j < scratch->size(); ++j) sum[j] /= n;
-  out.grad_norm_sq = SquaredNorm(*scratch);
+  for (const Vector* g : gradients) AddGradient(*g, scratch);
+  out.grad_norm_sq = MeanGradientNormSq(static_cast<int64_t>(losses.size()), scratch);
   return out;
+}
+
+void AddGradient(const Vector& gradient, Vector* sum) {
+  // Each coordinate is summed over clients in ascending id; vectorizing across coordinates keeps
+  // that order.
+  double* __restrict s = sum->data();
+  const double* __restrict gi = gradient.data();
+  const Eigen::Index d = sum->size();
+  for (Eigen::Index j = 0; j < d; ++j) s[j] += gi[j];
+}
+
+double MeanGradientNormSq(int64_t clients, Vector* sum) {
+  const double n = static_cast<double>(clients);
+  double* s = sum->data();
+  for (Eigen::Index j = 0; j < sum->size(); ++j) s[j] /= n;
+  return SquaredNorm(*sum);
 }
 
 MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,

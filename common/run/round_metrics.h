@@ -28,6 +28,12 @@ struct RoundDiagnostics {
 RoundDiagnostics ReduceDiagnostics(absl::Span<const double> losses,
                                    absl::Span<const Vector* const> gradients, Vector* scratch);
 
+// ReduceDiagnostics' gradient one client at a time, for a caller that evaluates the ∇f_i itself
+// and should not hold n of them: AddGradient(∇f_i, sum) for i ascending from a zero `sum` (sized
+// d), then MeanGradientNormSq(n, sum) — the same sums, bit for bit.
+void AddGradient(const Vector& gradient, Vector* sum);
+double MeanGradientNormSq(int64_t clients, Vector* sum);
+
 // `evaluation`: EvaluateRound's result (NaN fields: not evaluated).
 MetricsRow MakeMetricsRow(uint64_t round, const CommTotals& totals, int64_t clients,
                           const RoundDiagnostics& diagnostics, double g_norm, double stepsize,

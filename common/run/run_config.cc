@@ -47,6 +47,7 @@ MethodOptions RunConfig::ToMethodOptions() const {
   o.noise.seed = seed;
   o.stepsize = ToStepsizeOptions();
   o.participation = participation;
+  o.client_state = client_state;
   return o;
 }
 
@@ -452,6 +453,7 @@ const Field kFields[] = {
      },
      [](const RunConfig& c) { return Text(c.eps); }},
     EF21_ENUM_FIELD("downlink", DownlinkMode, downlink),
+    EF21_ENUM_FIELD("client-state", ClientStateMode, client_state),
 };
 
 #undef EF21_ENUM_FIELD
@@ -536,6 +538,8 @@ std::string RunConfig::ToJson() const {
   if (participation < 1.0) o["participation"] = JsonNumber(participation);
   o["diagnostics-every"] = DiagnosticsEvery();
   o["downlink"] = EnumName(downlink);
+  // Only when moved to the workers: other runs keep their config.json (and checkpoints) as before.
+  if (client_state != ClientStateMode::kAggregator) o["client-state"] = EnumName(client_state);
   o["eps"] = JsonNumber(eps);
   o["build"] = BuildJson();
   return o.dump(2) + "\n";

@@ -90,6 +90,9 @@ struct RunConfig {
   std::optional<int64_t> diagnostics_every;
   double eps = 1e-4;                            // target ‖∇f‖² of the summary
   DownlinkMode downlink = DownlinkMode::kAuto;  // what starts a round on a worker host
+  // Where each client's g_i lives in a federation (common/methods/method.h); no effect on
+  // `ef21 simulate`'s trajectory.
+  ClientStateMode client_state = ClientStateMode::kAggregator;
 
   absl::Status Validate() const;
   // The same, except that --problem=logreg may come without --data and --synthetic: an aggregator

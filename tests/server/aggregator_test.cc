@@ -560,6 +560,20 @@ const std::vector<HostileCase>& Catalogue() {
       {"attach a client live on another stream", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) { return t.AttachMessage({1}); }, StatusCode::ABORTED,
        "client 1 is attached by another worker", R::kClientBusy},
+      // --client-state=worker: the aggregator holds no g_i to hand back, so a worker must hold
+      // the state the run expects (here: client 0 before its first update).
+      On([](Aggregator::Options* o) { o->config.client_state = ClientStateMode::kWorker; },
+         {"attach a client whose state the worker lost", HostileStream::kFresh, nullptr,
+          [](AggregatorTest& t) {
+            return AttachEdited(t, [](v1::Attach* a) {
+              v1::ClientClaim* claim = a->add_claims();
+              claim->set_client_id(0);
+              claim->add_held(0x1234);
+            });
+          },
+          StatusCode::FAILED_PRECONDITION,
+          "client 0 cannot resume round 0: the run keeps client state on the workers",
+          R::kClientStateMismatch}),
       {"attach while shutting down", HostileStream::kFresh,
        [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
        [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,

@@ -12,6 +12,8 @@
 #include <fstream>
 #include <limits>
 
+#include "absl/strings/match.h"
+#include "common/methods/method.h"
 #include "common/run/run_log.h"
 #include "gtest/gtest.h"
 
@@ -88,6 +90,29 @@ TEST(CheckpointTest, RoundTripsBitForBit) {
     if (c.reports[i]) EXPECT_TRUE(SameReport(*d->reports[i], *c.reports[i])) << i;
   }
   EXPECT_TRUE(std::signbit(d->reports[0]->constants.L1));
+}
+
+// --client-state=worker: a state hash per client instead of g_i, so the file is O(d) + O(n).
+TEST(CheckpointTest, RoundTripsStateHashesOfWorkerMode) {
+  AggregatorCheckpoint c = Sample();
+  c.client_g.assign(3, Vector());
+  c.client_chain = {kFreshClientChain, 0x0123456789abcdefULL, ~0ULL};
+  const std::string bytes = EncodeCheckpoint(c);
+  auto d = DecodeCheckpoint(bytes, "memory");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->client_chain, c.client_chain);
+  ASSERT_EQ(d->client_g.size(), 3u);
+  for (const Vector& gi : d->client_g) EXPECT_EQ(gi.size(), 0);
+  EXPECT_TRUE(SameBits(d->x, c.x));
+  // Two vectors of d = 5, and 16 bytes per client.
+  EXPECT_LT(bytes.size(), EncodeCheckpoint(Sample()).size());
+  // A file that mixes g_i copies and state hashes is damaged.
+  AggregatorCheckpoint mixed = c;
+  mixed.client_chain.pop_back();
+  mixed.client_g[2] = Vector::Constant(5, 1.0);
+  auto refused = DecodeCheckpoint(EncodeCheckpoint(mixed), "mixed.bin");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(absl::StrContains(refused.status().message(), "client 2's flag")) << refused.status();
 }
 
 TEST(CheckpointTest, RefusesTornDamagedAndForeignBytes) {

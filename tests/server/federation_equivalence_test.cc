@@ -215,5 +215,50 @@ TEST(AggregatorWithoutDataTest, RefusesWhatNeedsTheData) {
       << aggregator.status();
 }
 
+// --client-state=worker: the aggregator keeps no g_i (only a state hash per client) and takes no
+// gradient from the clients on diagnostic rounds (it evaluates ∇f(x^r) itself, one client at a
+// time); the rows still equal the simulation's, for all nine algorithms, and with EF21-PP for
+// two of the family.
+class WorkerStateEquivalenceTest
+    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant, double>> {};
+
+TEST_P(WorkerStateEquivalenceTest, MetricsRowsEqualTheSimulation) {
+  const auto [algorithm, variant, participation] = GetParam();
+  RunConfig config = ConfigFor(algorithm, variant, DownlinkMode::kDelta);
+  config.client_state = ClientStateMode::kWorker;
+  config.participation = participation;
+  ASSERT_TRUE(config.Validate().ok()) << config.Validate();
+  const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
+  ASSERT_TRUE(simulated.ok()) << simulated.status();
+  ASSERT_EQ(simulated->size(), 13u);
+  const absl::StatusOr<std::vector<MetricsRow>> federated =
+      test::FederateRows(config, {{0, 0}, {1, 3}, {4, 5}});
+  ASSERT_TRUE(federated.ok()) << federated.status();
+  EXPECT_TRUE(test::SameTrajectory(*federated, *simulated));
+}
+
+std::string WorkerStateName(
+    const ::testing::TestParamInfo<WorkerStateEquivalenceTest::ParamType>& info) {
+  std::string name = AlgorithmName(std::get<0>(info.param));
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name + "_" + VariantName(std::get<1>(info.param)) +
+         (std::get<2>(info.param) < 1.0 ? "_pp" : "");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllAlgorithms, WorkerStateEquivalenceTest,
+                         ::testing::Combine(::testing::ValuesIn(test::kAllAlgorithms),
+                                            ::testing::Values(Variant::kTopKFull,
+                                                              Variant::kRandKStochastic),
+                                            ::testing::Values(1.0)),
+                         WorkerStateName);
+INSTANTIATE_TEST_SUITE_P(PartialParticipation, WorkerStateEquivalenceTest,
+                         ::testing::Combine(::testing::Values(Algorithm::kNormEf21),
+                                            ::testing::Values(Variant::kTopKFull,
+                                                              Variant::kRandKStochastic),
+                                            ::testing::Values(0.5)),
+                         WorkerStateName);
+
 }  // namespace
 }  // namespace ef21

@@ -1,0 +1,82 @@
+// Hosts one aggregator for bench/aggregator_memory_bench.sh: the Aggregator of server/ that
+// `ef21 aggregator` runs, in a process that does not load LibTorch (the ef21 binary maps ~165 MB
+// of it at start, whatever the run), so that its peak RSS is the aggregator's own.
+//
+//   aggregator_memory_bench --listen=127.0.0.1:0 --out=DIR --problem=polynomial ... (run flags)
+//
+// Run flags are RunConfig's (--name=value, as on `ef21 aggregator`), plus --listen. Prints
+// "listening on HOST:PORT" once bound, waits for the run, writes summary.json, then prints
+// "baseline_rss_kb N" (VmRSS before Start), "started_peak_rss_kb N" (VmHWM once serving, before
+// any worker attached) and "peak_rss_kb N" (VmHWM at the end).
+#include <malloc.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "server/aggregator.h"
+
+namespace {
+
+// A "Name:   123 kB" line of /proc/self/status, in kB; -1 if absent.
+int64_t StatusKb(const std::string& name) {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (!absl::StartsWith(line, name + ":")) continue;
+    std::string digits;
+    for (char ch : line) {
+      if (ch >= '0' && ch <= '9') digits += ch;
+    }
+    int64_t kb = -1;
+    return absl::SimpleAtoi(digits, &kb) ? kb : -1;
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);  // as `ef21 aggregator` does (cli/aggregator_command.cc)
+  ef21::Aggregator::Options options;
+  options.audit_out = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const size_t eq = arg.find('=');
+    if (!absl::StartsWith(arg, "--") || eq == std::string::npos) {
+      std::fprintf(stderr, "expected --name=value; got %s\n", arg.c_str());
+      return 2;
+    }
+    const std::string name = arg.substr(2, eq - 2);
+    const std::string value = arg.substr(eq + 1);
+    if (name == "listen") {
+      options.listen = value;
+      continue;
+    }
+    if (absl::Status s = options.config.Set(name, value); !s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  const int64_t baseline = StatusKb("VmRSS");
+  absl::StatusOr<std::unique_ptr<ef21::Aggregator>> aggregator =
+      ef21::Aggregator::Start(std::move(options));
+  if (!aggregator.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(aggregator.status().message()).c_str());
+    return 1;
+  }
+  std::printf("listening on %s\n", (*aggregator)->address().c_str());
+  std::fflush(stdout);
+  const int64_t started = StatusKb("VmHWM");
+  (*aggregator)->Wait(absl::InfiniteDuration());
+  const absl::Status status = (*aggregator)->Shutdown();
+  std::printf("baseline_rss_kb %lld\nstarted_peak_rss_kb %lld\npeak_rss_kb %lld\n",
+              static_cast<long long>(baseline), static_cast<long long>(started),
+              static_cast<long long>(StatusKb("VmHWM")));
+  if (!status.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

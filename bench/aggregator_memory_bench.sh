@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The aggregator's peak memory with --client-state=aggregator (today's default: a copy of every
+# g_i, n·d values) and --client-state=worker (x, g and a state hash per client: O(d)), side by side
+# in one run (issue 11 item 2). Polynomial problem, norm-ef21, top-k, f32 values,
+# --init=compressed (round 0 sends k values, not dense g_i^0), diagnostics at the first and last
+# round only (the worker-mode aggregator evaluates ∇f(x^r) itself there, one client at a time).
+# The aggregator runs as its own process with `ef21 worker` processes on loopback: the Aggregator
+# of server/ hosted by build/bin/aggregator_memory_bench, which is `ef21 aggregator` without
+# LibTorch (the ef21 binary maps ~165 MB of it at start whatever the run); checkpoints on as by
+# default. Each line prints the process's peak RSS (VmHWM) in MB and as a multiple of 8·d bytes
+# (one dense vector of doubles), and its RSS before the aggregator started.
+# Both modes must give the same metrics.csv (checked with tools/compare_metrics.py).
+#
+# Usage: bench/aggregator_memory_bench.sh <ef21-binary> <aggregator_memory_bench-binary>
+#                                         [d] [clients] [k] [rounds] [workers]
+#        (defaults: 1000000 1000 1000 4 4). The aggregator mode needs n·8d bytes (8 GB at the
+#        defaults) plus the workers' own n·8d: CLIENT_STATE_MODES="worker" skips it.
+set -euo pipefail
+bin=$1
+host=$2
+d=${3:-1000000}
+n=${4:-1000}
+k=${5:-1000}
+rounds=${6:-4}
+workers=${7:-4}
+modes=${CLIENT_STATE_MODES:-"aggregator worker"}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+problem=(--problem=polynomial --dim="$d" --clients="$n" --seed=0)
+flags=("${problem[@]}" --algorithm=norm-ef21 --k="$k" --value-type=f32 --init=compressed
+       --rounds="$rounds" --diagnostics-every="$rounds")
+
+echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== polynomial d = $d, n = $n clients, k = $k, $rounds rounds, $workers worker processes"
+
+port_of() { sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1; }
+
+run_mode() {  # MODE: runs aggregator + workers, prints the aggregator's peak RSS in kB
+  local mode=$1 port="" i
+  "$host" --listen=127.0.0.1:0 --out="$work/$mode" --client-state="$mode" "${flags[@]}" \
+    > "$work/$mode.agg.out" 2> "$work/$mode.agg.err" &
+  local agg=$!
+  pids+=("$agg")
+  for ((i = 0; i < 6000; i++)); do
+    port=$(port_of "$work/$mode.agg.out")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || { echo "aggregator ($mode) did not start: $(tail -n 3 "$work/$mode.agg.err")"; exit 1; }
+  local per=$(((n + workers - 1) / workers)) w_pids=()
+  for ((i = 0; i < workers; i++)); do
+    local first=$((i * per)) last=$(((i + 1) * per - 1))
+    [ "$last" -ge "$n" ] && last=$((n - 1))
+    [ "$first" -gt "$last" ] && continue
+    "$bin" worker --insecure --aggregator=127.0.0.1:"$port" --client-ids="$first-$last" \
+      --threads=1 "${problem[@]}" > /dev/null 2> "$work/$mode.worker-$i.err" &
+    w_pids+=($!)
+    pids+=($!)
+  done
+  for p in "${w_pids[@]}"; do wait "$p"; done
+  wait "$agg" || { echo "aggregator ($mode) failed: $(tail -n 3 "$work/$mode.agg.err")"; exit 1; }
+}
+
+declare -A seconds
+for mode in $modes; do
+  begin=$(date +%s.%N)
+  run_mode "$mode"
+  end=$(date +%s.%N)
+  seconds[$mode]=$(awk -v a="$begin" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+done
+
+dense_mb=$(awk -v d="$d" 'BEGIN { printf "%.1f", 8 * d / 1e6 }')
+printf "%-16s %12s %12s %16s %12s\n" "--client-state" "peak_RSS_MB" "x_8d_bytes" "RSS_at_start_MB" \
+  "whole_run_s"
+mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k * 1024 / 1e6 }'; }
+for mode in $modes; do
+  kb=$(awk '$1 == "peak_rss_kb" { print $2 }' "$work/$mode.agg.out")
+  base=$(awk '$1 == "baseline_rss_kb" { print $2 }' "$work/$mode.agg.out")
+  printf "%-16s %12s %12s %16s %12s\n" "$mode" "$(mb "$kb")" \
+    "$(awk -v k="$kb" -v d="$d" 'BEGIN { printf "%.2fx", k * 1024 / (8 * d) }')" "$(mb "$base")" \
+    "${seconds[$mode]}"
+done
+echo "(8·d bytes = $dense_mb MB; the aggregator mode's g_i copies alone are n·8·d = $(awk -v d="$d" -v n="$n" 'BEGIN { printf "%.0f", 8 * d * n / 1e6 }') MB)"
+if [ "$modes" = "aggregator worker" ]; then
+  echo "== both modes give the same metrics.csv (every column but wall_seconds)"
+  "$(dirname "$0")/../tools/compare_metrics.py" "$work/aggregator" "$work/worker"
+fi
