@@ -138,6 +138,12 @@ absl::Status CheckRunWithoutData(const RunConfig& config) {
         "without --data the aggregator cannot evaluate f_i(x) of the clients that sit a round "
         "out, as metrics.csv's loss needs with --participation < 1; give it --data");
   }
+  if (method.client_state == ClientStateMode::kWorker) {
+    return absl::InvalidArgumentError(
+        "without --data the aggregator cannot evaluate the gradients of diagnostic rounds, which "
+        "clients do not send with --client-state=worker; give it --data, or use "
+        "--client-state=aggregator");
+  }
   return absl::OkStatus();
 }
 
