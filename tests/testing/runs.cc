@@ -82,6 +82,18 @@ void HostThreads::CancelAll() {
   for (auto& host : hosts_) host->Cancel();
 }
 
+std::function<void(const MetricsRow&)> RowRecorder::Observer() {
+  return [this](const MetricsRow& row) {
+    absl::MutexLock lock(&mu_);
+    rows_.push_back(row);
+  };
+}
+
+std::vector<MetricsRow> RowRecorder::rows() const {
+  absl::MutexLock lock(&mu_);
+  return rows_;
+}
+
 namespace {
 
 absl::StatusOr<std::vector<MetricsRow>> Federate(
@@ -123,18 +135,6 @@ absl::StatusOr<std::vector<MetricsRow>> Federate(
         absl::StrCat("the run did not complete: ", aggregator->coordinator().status().ToString()));
   }
   return recorder.rows();
-}
-
-std::function<void(const MetricsRow&)> RowRecorder::Observer() {
-  return [this](const MetricsRow& row) {
-    absl::MutexLock lock(&mu_);
-    rows_.push_back(row);
-  };
-}
-
-std::vector<MetricsRow> RowRecorder::rows() const {
-  absl::MutexLock lock(&mu_);
-  return rows_;
 }
 
 }  // namespace
