@@ -566,27 +566,30 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
         other_constants.push_back(ids[j]);
       }
     }
-    auto describe = [&](std::vector<int64_t>& differ) {
+    // The known reports come in as an argument: the lambda runs under mu_, which the
+    // thread-safety analysis cannot see inside a lambda.
+    auto describe = [&](std::vector<int64_t>& differ,
+                        const std::vector<std::optional<ShardReport>>& known_reports) {
       std::sort(differ.begin(), differ.end());
       const int64_t first = differ[0];
       const size_t at = std::find(ids.begin(), ids.end(), first) - ids.begin();
       return absl::StrCat(FormatIdRanges(differ), " (client ", first, ": reported ",
                           FormatReport(reported[at]), "; earlier ",
-                          FormatReport(*shard_reports_[first]), ")");
+                          FormatReport(*known_reports[first]), ")");
     };
     if (!other_data.empty()) {
       *reason = RejectionReason::kWrongProblem;
       return absl::FailedPreconditionError(
           absl::StrCat("the worker's data differs from what was reported earlier in this run for "
                        "clients ",
-                       describe(other_data)));
+                       describe(other_data, shard_reports_)));
     }
     if (!other_constants.empty()) {
       *reason = RejectionReason::kConstantsMismatch;
       return absl::FailedPreconditionError(absl::StrCat(
           "the worker reports other smoothness constants than were reported earlier in this run "
           "for clients ",
-          describe(other_constants)));
+          describe(other_constants, shard_reports_)));
     }
     for (size_t j = 0; j < ids.size(); ++j) shard_reports_[ids[j]] = reported[j];
   }
