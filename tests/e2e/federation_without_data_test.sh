@@ -20,28 +20,10 @@ src=${2:?usage: federation_without_data_test.sh EF21_BINARY SOURCE_DIR}
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
 free_port() {
   "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for() {
-  local cond=$1 seconds=$2 i
-  for ((i = 0; i < seconds * 10; i++)); do
-    if eval "$cond"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
 }
 
 data="$src/data/libsvm/breast-cancer_scale"
@@ -57,15 +39,13 @@ start_aggregator() {
     "${shape[@]}" "${run[@]}" --rounds="$rounds" --out="$out" "$@" \
     >> "$out.out" 2>> "$out.err" &
   agg_pid=$!
-  pids+=("$agg_pid")
-  wait_for '"$bin" health --target=127.0.0.1:$port >/dev/null 2>&1' 30
+  wait_for 30 eval '"$bin" health --target=127.0.0.1:$port >/dev/null 2>&1'
 }
 start_workers() {
   local tag=$1
   for ids in 0-340 341-682; do
     "$bin" worker --insecure --aggregator="127.0.0.1:$port" --client-ids=$ids \
       "${workers[@]}" > "$work/worker-$tag-$ids.out" 2> "$work/worker-$tag-$ids.err" &
-    pids+=($!)
   done
 }
 same_as_simulation() {  # name rounds run-dir
@@ -83,7 +63,7 @@ same_as_simulation() {  # name rounds run-dir
 port=$(free_port)
 if start_aggregator "$work/run" 40; then
   start_workers plain
-  if wait_for '[ -f "$work/run/summary.json" ]' 60; then
+  if wait_for 60 eval '[ -f "$work/run/summary.json" ]'; then
     same_as_simulation plain 40 "$work/run"
     if "$py" - "$work/sim-plain/summary.json" "$work/run/summary.json" <<'EOF'; then
 import json, sys
@@ -110,12 +90,12 @@ port=$(free_port)
 rows() { [ -f "$1/metrics.csv" ] && echo $(($(wc -l < "$1/metrics.csv") - 1)) || echo 0; }
 if start_aggregator "$work/resume" 3000 --checkpoint-every=20; then
   start_workers resume
-  wait_for '[ "$(rows "$work/resume")" -ge 100 ]' 120
+  wait_for 120 eval '[ "$(rows "$work/resume")" -ge 100 ]'
   kill -9 "$agg_pid" 2>/dev/null
   wait "$agg_pid" 2>/dev/null
   at=$(rows "$work/resume")
   if [ "$at" -lt 3000 ] && start_aggregator "$work/resume" 3000 --checkpoint-every=20; then
-    if wait_for '[ -f "$work/resume/summary.json" ]' 180; then
+    if wait_for 180 eval '[ -f "$work/resume/summary.json" ]'; then
       if grep -q "resum" "$work/resume.out" "$work/resume.err"; then
         pass "killed after $at rows, the aggregator resumed without data"
       else
@@ -143,8 +123,7 @@ if start_aggregator "$work/rogue" 100000; then
   "$bin" worker --insecure --aggregator="127.0.0.1:$port" --client-ids=7 \
     "${workers[@]}" > /dev/null 2> "$work/honest7.err" &
   honest=$!
-  pids+=("$honest")
-  wait_for 'grep -q "attached" "$work/honest7.err"' 60
+  wait_for 60 eval 'grep -q "attached" "$work/honest7.err"'
   kill -9 "$honest" 2>/dev/null
   wait "$honest" 2>/dev/null
   if timeout 60 "$bin" worker --insecure --aggregator="127.0.0.1:$port" --client-ids=7 \
@@ -170,5 +149,4 @@ else
   fail "EF21 without data: $(cat "$work/ef21.err")"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary
