@@ -2,8 +2,11 @@
 
 #include <sys/resource.h>
 
+#include <memory>
 #include <set>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -14,6 +17,16 @@ namespace {
 
 using ::testing::HasSubstr;
 
+// The options of every case: `model` on `data` split into `clients`.
+NetworkOptions Options(const std::string& model, std::shared_ptr<const ImageData> data,
+                       int64_t clients) {
+  NetworkOptions o;
+  o.model = model;
+  o.data = std::move(data);
+  o.clients = clients;
+  return o;
+}
+
 std::unique_ptr<NetworkProblem> Make(NetworkOptions o) {
   absl::StatusOr<std::unique_ptr<NetworkProblem>> p = NetworkProblem::Create(o);
   EXPECT_TRUE(p.ok()) << p.status();
@@ -21,10 +34,7 @@ std::unique_ptr<NetworkProblem> Make(NetworkOptions o) {
 }
 
 TEST(NetworkProblemTest, ResNet20HasThePapersDimension) {
-  NetworkOptions o;
-  o.model = "resnet20";
-  o.data = RandomData(10, 4, 3, 32);
-  o.clients = 2;
+  NetworkOptions o = Options("resnet20", RandomData(10, 4, 3, 32), /*clients=*/2);
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(p->dim(), 269722);
@@ -37,10 +47,7 @@ TEST(NetworkProblemTest, ResNet20HasThePapersDimension) {
 }
 
 TEST(NetworkProblemTest, InitialPointIsSeededKaiming) {
-  NetworkOptions o;
-  o.model = "cnn";
-  o.data = RandomData(10, 4, 1, 12);
-  o.clients = 2;
+  NetworkOptions o = Options("cnn", RandomData(10, 4, 1, 12), /*clients=*/2);
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
   // conv1 16×1×5×5 + 16, conv2 32×16×5×5 + 32, fc (32·3·3)×10 + 10.
@@ -60,10 +67,7 @@ TEST(NetworkProblemTest, InitialPointIsSeededKaiming) {
 }
 
 TEST(NetworkProblemTest, ResNetBatchNormStartsAtOneAndZero) {
-  NetworkOptions o;
-  o.model = "resnet20";
-  o.data = RandomData(4, 2, 3, 32);
-  o.clients = 1;
+  NetworkOptions o = Options("resnet20", RandomData(4, 2, 3, 32), /*clients=*/1);
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
   const Vector x = *p->InitialPoint(0);
@@ -74,11 +78,8 @@ TEST(NetworkProblemTest, ResNetBatchNormStartsAtOneAndZero) {
 
 // f_i's flat gradient against central differences, in double precision, on the MLP.
 TEST(NetworkProblemTest, MlpGradientMatchesFiniteDifferencesInDouble) {
-  NetworkOptions o;
-  o.model = "mlp";
+  NetworkOptions o = Options("mlp", RandomData(24, 4, 1, 3, 4), /*clients=*/2);
   o.mlp_hidden = 6;
-  o.data = RandomData(24, 4, 1, 3, 4);
-  o.clients = 2;
   o.double_precision = true;
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
@@ -106,10 +107,7 @@ TEST(NetworkProblemTest, MlpGradientMatchesFiniteDifferencesInDouble) {
 }
 
 TEST(NetworkProblemTest, MinibatchesAreDrawnFromTheShardWithoutReplacement) {
-  NetworkOptions o;
-  o.model = "mlp";
-  o.data = RandomData(500, 4, 1, 4);
-  o.clients = 3;
+  NetworkOptions o = Options("mlp", RandomData(500, 4, 1, 4), /*clients=*/3);
   o.seed = 11;
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
@@ -129,10 +127,7 @@ TEST(NetworkProblemTest, MinibatchesAreDrawnFromTheShardWithoutReplacement) {
 // client at once, and by a second problem built from the same options (another process): bitwise
 // the same.
 TEST(NetworkProblemTest, GradientsAreBitwiseIndependentOfThreadsAndReplicas) {
-  NetworkOptions o;
-  o.model = "cnn";
-  o.data = RandomData(300, 10, 1, 16);
-  o.clients = 4;
+  NetworkOptions o = Options("cnn", RandomData(300, 10, 1, 16), /*clients=*/4);
   o.seed = 5;
   auto p = Make(o);
   auto q = Make(o);
@@ -165,10 +160,7 @@ TEST(NetworkProblemTest, GradientsAreBitwiseIndependentOfThreadsAndReplicas) {
 }
 
 TEST(NetworkProblemTest, EvaluationIsAPureFunctionOfX) {
-  NetworkOptions o;
-  o.model = "cnn";
-  o.data = RandomData(400, 300, 1, 12);
-  o.clients = 2;
+  NetworkOptions o = Options("cnn", RandomData(400, 300, 1, 12), /*clients=*/2);
   o.diagnostics_samples = 100;
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
@@ -196,10 +188,7 @@ TEST(NetworkProblemTest, EvaluationIsAPureFunctionOfX) {
 TEST(NetworkProblemTest, FlattenUnflattenRoundTrip) {
   for (const char* model : {"mlp", "cnn", "resnet20"}) {
     SCOPED_TRACE(model);
-    NetworkOptions o;
-    o.model = model;
-    o.data = RandomData(8, 2, 3, 32);
-    o.clients = 1;
+    NetworkOptions o = Options(model, RandomData(8, 2, 3, 32), /*clients=*/1);
     auto p = Make(o);
     ASSERT_NE(p, nullptr);
     Vector x(p->dim());
@@ -221,10 +210,7 @@ TEST(NetworkProblemTest, FlattenUnflattenRoundTrip) {
 // ~40 MB a pass in blocks of up to 13 MB (~10,000 pages); glibc's defaults fault in thousands of
 // pages a pass on a thread of its own.
 TEST(NetworkProblemTest, RepeatedPassesReuseTheirMemory) {
-  NetworkOptions o;
-  o.model = "cnn";
-  o.data = RandomData(600, 2, 1, 28);
-  o.clients = 2;
+  NetworkOptions o = Options("cnn", RandomData(600, 2, 1, 28), /*clients=*/2);
   auto p = Make(o);
   ASSERT_NE(p, nullptr);
   EvalPoint point;

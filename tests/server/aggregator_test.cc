@@ -40,13 +40,12 @@
 #include "proto/rejection_reason.h"
 #include "server/checkpoint.h"
 #include "server/worker_auth.h"
+#include "tests/testing/aggregator_fixture.h"
 #include "tests/testing/runs.h"
 #include "tests/testing/trajectory.h"
 
 namespace ef21 {
 namespace {
-
-using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
 
 RunConfig TestConfig(const std::string& out) {
   RunConfig c = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/6);
@@ -55,38 +54,9 @@ RunConfig TestConfig(const std::string& out) {
   return c;
 }
 
-// A raw Train stream: what a hostile or buggy worker could send.
-class RawStream {
- public:
-  // `authorization`: the "authorization" metadata (a bearer token), none when empty.
-  explicit RawStream(v1::Aggregator::Stub* stub, const std::string& authorization = "") {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    if (!authorization.empty()) context_.AddMetadata("authorization", authorization);
-    stream_ = stub->Train(&context_);
-  }
-  bool Write(const v1::WorkerMessage& m) { return stream_->Write(m); }
-  bool Read(v1::ServerMessage* m) { return stream_->Read(m); }
-  // Drains what the server still sends and returns the stream's status.
-  grpc::Status Finish(bool writes_done = true) {
-    if (writes_done) stream_->WritesDone();
-    v1::ServerMessage m;
-    while (stream_->Read(&m)) {
-    }
-    return stream_->Finish();
-  }
-  // Leaves the stream the way a crashed worker does: cancelled, not refused.
-  void Cancel() {
-    context_.TryCancel();
-    (void)Finish(false);
-  }
-  grpc::ClientContext& context() { return context_; }
+using test::RawStream;
 
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<Stream> stream_;
-};
-
-class AggregatorTest : public ::testing::Test {
+class AggregatorTest : public test::AggregatorFixture {
  public:
   void SetUp() override {
     // One directory per test; a parameterized test's name "Test/Row" becomes "Test_Row".
@@ -94,37 +64,18 @@ class AggregatorTest : public ::testing::Test {
     std::replace(name.begin(), name.end(), '/', '_');
     dir_ = ::testing::TempDir() + "/aggregator_test_" + name;
     std::filesystem::remove_all(dir_);  // a run directory is never overwritten by accident
-    config_ = TestConfig(dir_);
-    config_.participation = participation_;
-    Aggregator::Options options;
-    options.config = config_;
-    options.listen = "127.0.0.1:0";
-    options.audit_out = nullptr;
+    RunConfig config = TestConfig(dir_);
+    config.participation = participation_;
+    Aggregator::Options options = test::LoopbackOptions(config);
     ASSERT_NO_FATAL_FAILURE(EditOptions(&options));
     tls_ = !options.insecure;
-    auto aggregator = Aggregator::Start(options);
-    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-    aggregator_ = std::move(*aggregator);
-    std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+    std::shared_ptr<grpc::ChannelCredentials> credentials;
     if (tls_) {
       grpc::SslCredentialsOptions ssl;
       ssl.pem_root_certs = ReadCertFile(CertDir() + "/ca.pem");
       credentials = grpc::SslCredentials(ssl);
     }
-    channel_ = grpc::CreateChannel(aggregator_->address(), credentials);
-    stub_ = v1::Aggregator::NewStub(channel_);
-    auto problem = CreateProblem(config_);
-    ASSERT_TRUE(problem.ok());
-    problem_ = *problem;
-    auto context = MethodContext::Create(config_.ToMethodOptions(), problem_);
-    ASSERT_TRUE(context.ok());
-    context_ = *context;
-  }
-
-  void TearDown() override {
-    if (aggregator_ != nullptr) aggregator_->Stop("test over");
-    hosts_.Join();
-    if (aggregator_ != nullptr) (void)aggregator_->Shutdown(absl::Seconds(2));
+    ASSERT_NO_FATAL_FAILURE(StartAggregator(config, options, credentials));
   }
 
   // Aggregator options of the test before it starts (plaintext unless a test overrides this).
@@ -158,8 +109,9 @@ class AggregatorTest : public ::testing::Test {
   static constexpr char kHonestToken[] = "token-of-the-honest-worker";
   static constexpr char kRowToken[] = "token-of-the-row-stream";
 
-  // An honest worker host for clients first..last, run on a thread.
-  void StartHost(int64_t first, int64_t last) {
+  // An honest worker host for clients first..last, run on a thread (with identity "honest"'s
+  // token over TLS).
+  size_t StartHost(int64_t first, int64_t last) {
     WorkerHost::Options options = test::HostOptions(config_, aggregator_->address(), first, last);
     if (tls_) {
       options.insecure = false;
@@ -167,16 +119,7 @@ class AggregatorTest : public ::testing::Test {
       options.token_file = CertDir() + "/honest-token";
       options.connect_timeout = absl::Seconds(20);
     }
-    const absl::Status started = hosts_.Start(options);
-    EXPECT_TRUE(started.ok()) << started;
-  }
-
-  // A correct Attach for `ids`.
-  v1::WorkerMessage AttachMessage(std::vector<int64_t> ids) {
-    v1::WorkerMessage m;
-    std::sort(ids.begin(), ids.end());
-    *m.mutable_attach() = test::HonestAttach(config_, *problem_, ids);
-    return m;
+    return AggregatorFixture::StartHost(std::move(options));
   }
 
   // Attaches `ids` on `s` and reads Welcome and RoundStart.
@@ -194,18 +137,8 @@ class AggregatorTest : public ::testing::Test {
 
   // The update client `client` computes honestly for `start`.
   v1::WorkerMessage HonestUpdate(ClientMethod* client, const v1::RoundStart& start) {
-    EvalPoint point;
-    problem_->Prepare(MapVector(start.x()), &point);
-    ClientRound request;
-    request.round = start.round();
-    request.point = &point;
-    request.stepsize = start.stepsize();
-    request.want_gradient = start.diagnostics();
-    ClientMessage message;
-    client->Step(request, &message);
     v1::WorkerMessage m;
-    EncodeUpdate(start.round(), client->client(), message, start.diagnostics(), config_.value_type,
-                 m.add_updates());
+    *m.add_updates() = test::HonestUpdate(*problem_, config_.value_type, client, start);
     return m;
   }
 
@@ -279,13 +212,6 @@ class AggregatorTest : public ::testing::Test {
 
   std::string dir_;
   bool tls_ = false;
-  RunConfig config_;
-  std::unique_ptr<Aggregator> aggregator_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::Aggregator::Stub> stub_;
-  std::shared_ptr<const Problem> problem_;
-  std::shared_ptr<const MethodContext> context_;
-  test::HostThreads hosts_;
   // Scratch of the catalogue rows that prepare state before their hostile message.
   std::unique_ptr<ClientMethod> client0_;
   std::unique_ptr<ClientMethod> client1_;
@@ -382,6 +308,15 @@ v1::WorkerMessage Good(AggregatorTest& t) { return t.SparseUpdate(0, 0, {2, 7}, 
 // The row's aggregator holds no data (issue 11 item 5): --features and the contiguous split's
 // --clients give its shape; the honest host and the row's stream load the data.
 void WithoutData(Aggregator::Options* options) { options->config.data.clear(); }
+
+// Prepare: client 0 attaches honestly on a stream of its own, which then breaks the way a crashed
+// worker's does; the aggregator has detached it.
+void Client0AttachedOnceAndCrashed(AggregatorTest& t, RawStream*, const v1::RoundStart&) {
+  RawStream first(t.stub_.get());
+  t.AttachClient0(&first);
+  first.Cancel();
+  ASSERT_TRUE(t.aggregator_->coordinator().WaitForDetached(0, absl::Seconds(20)));
+}
 
 v1::WorkerMessage AttachEdited(AggregatorTest& t, const std::function<void(v1::Attach*)>& edit) {
   v1::WorkerMessage m = t.AttachMessage({0});
@@ -525,12 +460,7 @@ const std::vector<HostileCase>& Catalogue() {
       On(WithoutData,
          {"attach constants other than the client reported earlier (aggregator without data)",
           HostileStream::kFresh,
-          [](AggregatorTest& t, RawStream*, const v1::RoundStart&) {
-            RawStream first(t.stub_.get());
-            t.AttachClient0(&first);
-            first.Cancel();
-            ASSERT_TRUE(t.aggregator_->coordinator().WaitForDetached(0, absl::Seconds(20)));
-          },
+          Client0AttachedOnceAndCrashed,
           [](AggregatorTest& t) {
             return AttachEdited(t, [](v1::Attach* a) {
               a->mutable_constants(0)->set_l(a->constants(0).l() * 1.5);
@@ -542,12 +472,7 @@ const std::vector<HostileCase>& Catalogue() {
       On(WithoutData,
          {"attach other data than the client reported earlier (aggregator without data)",
           HostileStream::kFresh,
-          [](AggregatorTest& t, RawStream*, const v1::RoundStart&) {
-            RawStream first(t.stub_.get());
-            t.AttachClient0(&first);
-            first.Cancel();
-            ASSERT_TRUE(t.aggregator_->coordinator().WaitForDetached(0, absl::Seconds(20)));
-          },
+          Client0AttachedOnceAndCrashed,
           [](AggregatorTest& t) {
             return AttachEdited(t, [](v1::Attach* a) {
               a->mutable_constants(0)->set_data_digest(a->constants(0).data_digest() ^ 1);
@@ -574,10 +499,6 @@ const std::vector<HostileCase>& Catalogue() {
           StatusCode::FAILED_PRECONDITION,
           "client 0 cannot resume round 0: the run keeps client state on the workers",
           R::kClientStateMismatch}),
-      {"attach while shutting down", HostileStream::kFresh,
-       [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
-       [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,
-       "shutting down", R::kRunOver},
       {"attach after the run was stopped", HostileStream::kFresh,
        [](AggregatorTest& t, RawStream*, const v1::RoundStart&) { t.aggregator_->Stop("test"); },
        [](AggregatorTest& t) { return t.AttachMessage({0}); }, StatusCode::UNAVAILABLE,

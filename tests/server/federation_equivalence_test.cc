@@ -8,6 +8,7 @@
 // tests/e2e/federation_equivalence_test.sh checks the same for real processes.
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "tests/testing/runs.h"
@@ -36,21 +37,45 @@ RunConfig ConfigFor(Algorithm algorithm, Variant variant, DownlinkMode downlink)
   return c;
 }
 
-class FederationEquivalenceTest
-    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant, DownlinkMode>> {};
+// "norm-ef21" -> "norm_ef21_TopKFull" (a test name).
+std::string ParamName(Algorithm algorithm, Variant variant) {
+  std::string name = AlgorithmName(algorithm);
+  for (char& ch : name) {
+    if (ch == '-') ch = '_';
+  }
+  return name + "_" + VariantName(variant);
+}
 
-TEST_P(FederationEquivalenceTest, MetricsRowsEqualTheSimulation) {
-  const auto [algorithm, variant, downlink] = GetParam();
-  const RunConfig config = ConfigFor(algorithm, variant, downlink);
+using AlgorithmVariantDownlink = std::tuple<Algorithm, Variant, DownlinkMode>;
+
+std::string AlgorithmVariantDownlinkName(
+    const ::testing::TestParamInfo<AlgorithmVariantDownlink>& info) {
+  return ParamName(std::get<0>(info.param), std::get<1>(info.param)) + "_" +
+         EnumName(std::get<2>(info.param));
+}
+
+// `config` (valid) simulated, then federated by a real aggregator and three worker hosts of
+// uneven size, so a round's updates arrive in several batches in any order: the rows must be the
+// same. `simulated_rows` receives the simulation's. Fatal failures: call in
+// ASSERT_NO_FATAL_FAILURE.
+void ExpectFederationEqualsSimulation(const RunConfig& config,
+                                      std::vector<MetricsRow>* simulated_rows = nullptr) {
   ASSERT_TRUE(config.Validate().ok()) << config.Validate();
   const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
   ASSERT_TRUE(simulated.ok()) << simulated.status();
-  ASSERT_EQ(simulated->size(), 13u);
-  // Three hosts of uneven size, so a round's updates arrive in several batches in any order.
+  ASSERT_EQ(simulated->size(), static_cast<size_t>(config.rounds + 1));
   const absl::StatusOr<std::vector<MetricsRow>> federated =
       test::FederateRows(config, {{0, 0}, {1, 3}, {4, 5}});
   ASSERT_TRUE(federated.ok()) << federated.status();
   EXPECT_TRUE(test::SameTrajectory(*federated, *simulated));
+  if (simulated_rows != nullptr) *simulated_rows = *simulated;
+}
+
+class FederationEquivalenceTest : public ::testing::TestWithParam<AlgorithmVariantDownlink> {};
+
+TEST_P(FederationEquivalenceTest, MetricsRowsEqualTheSimulation) {
+  const auto [algorithm, variant, downlink] = GetParam();
+  ExpectFederationEqualsSimulation(ConfigFor(algorithm, variant, downlink));
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -58,14 +83,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::ValuesIn(test::kAllAlgorithms),
                        ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic),
                        ::testing::Values(DownlinkMode::kAuto, DownlinkMode::kDelta)),
-    [](const ::testing::TestParamInfo<FederationEquivalenceTest::ParamType>& info) {
-      std::string name = AlgorithmName(std::get<0>(info.param));
-      for (char& ch : name) {
-        if (ch == '-') ch = '_';
-      }
-      return name + "_" + VariantName(std::get<1>(info.param)) + "_" +
-             EnumName(std::get<2>(info.param));
-    });
+    AlgorithmVariantDownlinkName);
 
 // EF21-PP (--participation=0.5): each round only the drawn clients compute and send, the
 // aggregator waits for those alone, and the rows still equal the simulation's — for every method
@@ -73,7 +91,7 @@ INSTANTIATE_TEST_SUITE_P(
 // delta, a sum over the participants only). The one-client host {0, 0} has rounds in which it
 // sends nothing at all.
 class PartialParticipationEquivalenceTest
-    : public ::testing::TestWithParam<std::tuple<Algorithm, Variant, DownlinkMode>> {};
+    : public ::testing::TestWithParam<AlgorithmVariantDownlink> {};
 
 TEST_P(PartialParticipationEquivalenceTest, MetricsRowsEqualTheSimulation) {
   const auto [algorithm, variant, downlink] = GetParam();
@@ -87,19 +105,13 @@ TEST_P(PartialParticipationEquivalenceTest, MetricsRowsEqualTheSimulation) {
     if (!config.gamma) config.gamma = traits.normalized ? 0.05 : 0.5;
     if (traits.momentum && !traits.eta_is_one && !config.eta) config.eta = 0.5;
   }
-  ASSERT_TRUE(config.Validate().ok()) << config.Validate();
-  const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
-  ASSERT_TRUE(simulated.ok()) << simulated.status();
-  ASSERT_EQ(simulated->size(), 13u);
-  const absl::StatusOr<std::vector<MetricsRow>> federated =
-      test::FederateRows(config, {{0, 0}, {1, 3}, {4, 5}});
-  ASSERT_TRUE(federated.ok()) << federated.status();
-  EXPECT_TRUE(test::SameTrajectory(*federated, *simulated));
+  std::vector<MetricsRow> simulated;
+  ASSERT_NO_FATAL_FAILURE(ExpectFederationEqualsSimulation(config, &simulated));
   // Fewer messages than full participation: the run really was partial.
   config.participation = 1.0;
   const absl::StatusOr<std::vector<MetricsRow>> full = test::SimulateRows(config);
   ASSERT_TRUE(full.ok()) << full.status();
-  EXPECT_LT(simulated->back().uplink_bytes_per_client, full->back().uplink_bytes_per_client);
+  EXPECT_LT(simulated.back().uplink_bytes_per_client, full->back().uplink_bytes_per_client);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -110,14 +122,7 @@ INSTANTIATE_TEST_SUITE_P(
                                          Algorithm::kGd, Algorithm::kNormGd),
                        ::testing::Values(Variant::kTopKFull, Variant::kRandKStochastic),
                        ::testing::Values(DownlinkMode::kAuto, DownlinkMode::kDelta)),
-    [](const ::testing::TestParamInfo<PartialParticipationEquivalenceTest::ParamType>& info) {
-      std::string name = AlgorithmName(std::get<0>(info.param));
-      for (char& ch : name) {
-        if (ch == '-') ch = '_';
-      }
-      return name + "_" + VariantName(std::get<1>(info.param)) + "_" +
-             EnumName(std::get<2>(info.param));
-    });
+    AlgorithmVariantDownlinkName);
 
 // An aggregator without data (issue 11 item 5): the workers report their clients' constants and
 // data digests at attach, and the rows still equal the simulation's bit for bit — for the rules
@@ -227,23 +232,12 @@ TEST_P(WorkerStateEquivalenceTest, MetricsRowsEqualTheSimulation) {
   RunConfig config = ConfigFor(algorithm, variant, DownlinkMode::kDelta);
   config.client_state = ClientStateMode::kWorker;
   config.participation = participation;
-  ASSERT_TRUE(config.Validate().ok()) << config.Validate();
-  const absl::StatusOr<std::vector<MetricsRow>> simulated = test::SimulateRows(config);
-  ASSERT_TRUE(simulated.ok()) << simulated.status();
-  ASSERT_EQ(simulated->size(), 13u);
-  const absl::StatusOr<std::vector<MetricsRow>> federated =
-      test::FederateRows(config, {{0, 0}, {1, 3}, {4, 5}});
-  ASSERT_TRUE(federated.ok()) << federated.status();
-  EXPECT_TRUE(test::SameTrajectory(*federated, *simulated));
+  ExpectFederationEqualsSimulation(config);
 }
 
 std::string WorkerStateName(
     const ::testing::TestParamInfo<WorkerStateEquivalenceTest::ParamType>& info) {
-  std::string name = AlgorithmName(std::get<0>(info.param));
-  for (char& ch : name) {
-    if (ch == '-') ch = '_';
-  }
-  return name + "_" + VariantName(std::get<1>(info.param)) +
+  return ParamName(std::get<0>(info.param), std::get<1>(info.param)) +
          (std::get<2>(info.param) < 1.0 ? "_pp" : "");
 }
 

@@ -29,25 +29,17 @@
 #include "proto/codec.h"
 #include "server/aggregator.h"
 #include "tests/server/http_get.h"
+#include "tests/testing/aggregator_fixture.h"
 #include "tests/testing/runs.h"
 
 namespace ef21 {
 namespace {
 
 using ::testing::HasSubstr;
-using Stream = grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>;
 
 RunConfig TestConfig(const std::string& out) {
-  RunConfig c;
-  c.problem = ProblemKind::kLogreg;
-  c.data = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
-  c.split = Split::kContiguous;
-  c.clients = 4;
-  c.algorithm = Algorithm::kNormEf21;
-  c.k = 2;
-  c.rounds = 6;
+  RunConfig c = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/6);
   c.out = out;
-  c.threads = 1;
   return c;
 }
 
@@ -80,71 +72,35 @@ bool Eventually(Predicate predicate, absl::Duration timeout) {
   return predicate();
 }
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public test::AggregatorFixture {
  protected:
+  // The aggregator of `config` on loopback, auditing into audit_ and recording rows into
+  // recorder_, its options edited by `edit`.
   void StartAggregator(RunConfig config, std::function<void(Aggregator::Options*)> edit = {}) {
-    config_ = std::move(config);
     audit_ = std::tmpfile();
     ASSERT_NE(audit_, nullptr);
-    Aggregator::Options options;
-    options.config = config_;
-    options.listen = "127.0.0.1:0";
+    Aggregator::Options options = test::LoopbackOptions(config);
     options.audit_out = audit_;
     options.observer = recorder_.Observer();
     if (edit) edit(&options);
-    auto aggregator = Aggregator::Start(options);
-    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-    aggregator_ = std::move(*aggregator);
-    stub_ = v1::Aggregator::NewStub(
-        grpc::CreateChannel(aggregator_->address(), grpc::InsecureChannelCredentials()));
-    auto problem = CreateProblem(config_);
-    ASSERT_TRUE(problem.ok());
-    problem_ = *problem;
-    auto context = MethodContext::Create(config_.ToMethodOptions(), problem_);
-    ASSERT_TRUE(context.ok());
-    context_ = *context;
+    AggregatorFixture::StartAggregator(config, options);
   }
 
   void TearDown() override {
-    if (aggregator_ != nullptr) aggregator_->Stop("test over");
-    // A host still retrying (a refused overlap) would otherwise wait out its connect timeout.
-    for (const auto& host : host_objects_) host->Cancel();
-    for (std::thread& t : hosts_) t.join();
-    if (aggregator_ != nullptr) (void)aggregator_->Shutdown(absl::Seconds(2));
+    AggregatorFixture::TearDown();
     if (audit_ != nullptr) std::fclose(audit_);
   }
 
-  absl::Status* StartHost(int64_t first, int64_t last, RunConfig problem) {
-    absl::Status* result = &host_status_.emplace_back();
-    WorkerHost::Options o;
-    o.problem = std::move(problem);
-    o.aggregator = aggregator_->address();
-    o.first_client = first;
-    o.last_client = last;
-    o.connect_timeout = absl::Seconds(30);
-    auto host = WorkerHost::Create(o);
-    EXPECT_TRUE(host.ok()) << host.status();
-    if (!host.ok()) return result;
-    host_objects_.push_back(std::shared_ptr<WorkerHost>(std::move(*host)));
-    hosts_.emplace_back([host = host_objects_.back(), result] { *result = host->Run().status(); });
-    return result;
-  }
-  absl::Status* StartHost(int64_t first, int64_t last) { return StartHost(first, last, config_); }
-
-  void JoinHosts() {
-    for (std::thread& t : hosts_) t.join();
-    hosts_.clear();
+  using AggregatorFixture::StartHost;
+  // A host of clients first..last that loads the problem of `problem`.
+  size_t StartHost(int64_t first, int64_t last, const RunConfig& problem) {
+    return StartHost(test::HostOptions(problem, aggregator_->address(), first, last));
   }
 
-  v1::WorkerMessage AttachMessage(std::vector<int64_t> ids) {
-    v1::WorkerMessage m;
-    v1::Attach* a = m.mutable_attach();
-    for (int64_t id : ids) a->add_client_ids(static_cast<uint32_t>(id));
-    ProblemToSpec(config_, a->mutable_problem());
-    a->set_dim(static_cast<uint32_t>(problem_->dim()));
-    a->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-    SetShardReports(*problem_, a);
-    a->set_worker_name("hostile");
+  // A correct Attach for `ids` from a worker named "hostile" (as the audit log shows it).
+  v1::WorkerMessage HostileAttach(std::vector<int64_t> ids) {
+    v1::WorkerMessage m = AttachMessage(std::move(ids));
+    m.mutable_attach()->set_worker_name("hostile");
     return m;
   }
 
@@ -187,47 +143,11 @@ class LimitsTest : public ::testing::Test {
     }
   }
 
-  RunConfig config_;
   std::FILE* audit_ = nullptr;
-  test::RowRecorder recorder_;  // declared before aggregator_: it outlives the aggregator
-  std::unique_ptr<Aggregator> aggregator_;
-  std::unique_ptr<v1::Aggregator::Stub> stub_;
-  std::shared_ptr<const Problem> problem_;
-  std::shared_ptr<const MethodContext> context_;
-  std::vector<std::shared_ptr<WorkerHost>> host_objects_;
-  std::vector<std::thread> hosts_;
-  std::deque<absl::Status> host_status_;
+  test::RowRecorder recorder_;  // outlives the aggregator, which TearDown destroys
 };
 
-class RawStream {
- public:
-  explicit RawStream(v1::Aggregator::Stub* stub) {
-    context_.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    stream_ = stub->Train(&context_);
-  }
-  bool Write(const v1::WorkerMessage& m) { return stream_->Write(m); }
-  bool Read(v1::ServerMessage* m) { return stream_->Read(m); }
-  grpc::Status Finish() {
-    v1::ServerMessage m;
-    while (stream_->Read(&m)) {
-    }
-    return stream_->Finish();
-  }
-  // Attaches and returns the open round's RoundStart.
-  v1::RoundStart Attach(const v1::WorkerMessage& attach) {
-    EXPECT_TRUE(Write(attach));
-    v1::ServerMessage m;
-    EXPECT_TRUE(Read(&m));
-    EXPECT_TRUE(m.has_welcome());
-    EXPECT_TRUE(Read(&m));
-    EXPECT_TRUE(m.has_round_start());
-    return m.round_start();
-  }
-
- private:
-  grpc::ClientContext context_;
-  std::unique_ptr<Stream> stream_;
-};
+using test::RawStream;
 
 TEST(ListenTest, BadPortsAreRefusedBeforeBinding) {
   for (const char* listen : {"127.0.0.1:99999", "127.0.0.1:", "127.0.0.1:http"}) {
@@ -264,17 +184,17 @@ TEST_F(LimitsTest, AValueNearTheTopOfTheFloat64RangeIsRefusedAndTheRunGoesOn) {
   StartAggregator(config);
   {
     RawStream s(stub_.get());
-    const v1::RoundStart start = s.Attach(AttachMessage({0}));
+    const v1::RoundStart start = s.Attach(HostileAttach({0}));
     ASSERT_TRUE(s.Write(UpdateWith(0, start, OneEntry(3, 1.7e308))));
-    const grpc::Status status = s.Finish();
+    const grpc::Status status = s.Finish(/*writes_done=*/false);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_THAT(status.error_message(), HasSubstr("from client 0"));
     EXPECT_THAT(status.error_message(), HasSubstr("|values| must be at most 1e+30"));
   }
-  const absl::Status* host = StartHost(0, 3);
+  const size_t host = StartHost(0, 3);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
-  JoinHosts();
-  EXPECT_TRUE(host->ok()) << *host;
+  hosts_.Join();
+  EXPECT_TRUE(HostStatus(host).ok()) << HostStatus(host);
   ASSERT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
   ExpectEqualsSimulation();
   EXPECT_THAT(ReadAll(audit_), HasSubstr("\"reason\":\"value_too_large\""));
@@ -286,7 +206,7 @@ TEST_F(LimitsTest, AnUpdateThatWouldTakeGiPastTheBoundIsRefusedNamingTheClient) 
                   [](Aggregator::Options* o) { o->max_update_value = 10; });
   StartHost(1, 3);
   RawStream s(stub_.get());
-  const v1::RoundStart start0 = s.Attach(AttachMessage({0}));
+  const v1::RoundStart start0 = s.Attach(HostileAttach({0}));
   ASSERT_TRUE(s.Write(UpdateWith(0, start0, OneEntry(2, 9.0))));
   v1::ServerMessage m;
   ASSERT_TRUE(s.Read(&m));
@@ -295,7 +215,7 @@ TEST_F(LimitsTest, AnUpdateThatWouldTakeGiPastTheBoundIsRefusedNamingTheClient) 
   ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
   const uint64_t hash = aggregator_->coordinator().StateHash();
   ASSERT_TRUE(s.Write(UpdateWith(0, m.round_start(), OneEntry(2, 9.0))));
-  const grpc::Status status = s.Finish();
+  const grpc::Status status = s.Finish(/*writes_done=*/false);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(status.error_message(), HasSubstr("from client 0 would take g_0 beyond the bound"));
   // Refused as if never sent: round 1 is still open, waiting for client 0.
@@ -304,10 +224,10 @@ TEST_F(LimitsTest, AnUpdateThatWouldTakeGiPastTheBoundIsRefusedNamingTheClient) 
   EXPECT_THAT(aggregator_->metrics().Render(),
               HasSubstr("ef21_rejected_messages_total{reason=\"state_overflow\"} 1"));
   // The run goes on with client 0's owner.
-  const absl::Status* host0 = StartHost(0, 0);
+  const size_t host0 = StartHost(0, 0);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
-  JoinHosts();
-  EXPECT_TRUE(host0->ok()) << *host0;
+  hosts_.Join();
+  EXPECT_TRUE(HostStatus(host0).ok()) << HostStatus(host0);
   EXPECT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
 }
 
@@ -315,15 +235,15 @@ TEST_F(LimitsTest, ASilentSquatterIsDetachedAfterTheRoundTimeoutAndTheOwnerTakes
   StartAggregator(TestConfig(TempDir("squatter")),
                   [](Aggregator::Options* o) { o->round_timeout = absl::Seconds(1); });
   RawStream squatter(stub_.get());
-  squatter.Attach(AttachMessage({0, 1, 2, 3}));
+  squatter.Attach(HostileAttach({0, 1, 2, 3}));
   // The owner retries while the squatter holds the ids, then takes them over.
-  const absl::Status* host = StartHost(0, 3);
-  const grpc::Status squatted = squatter.Finish();
+  const size_t host = StartHost(0, 3);
+  const grpc::Status squatted = squatter.Finish(/*writes_done=*/false);
   EXPECT_EQ(squatted.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   EXPECT_THAT(squatted.error_message(), HasSubstr("without updates from clients 0-3"));
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
-  JoinHosts();
-  EXPECT_TRUE(host->ok()) << *host;
+  hosts_.Join();
+  EXPECT_TRUE(HostStatus(host).ok()) << HostStatus(host);
   ASSERT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
   ExpectEqualsSimulation();
   const std::string audit = ReadAll(audit_);
@@ -352,10 +272,10 @@ TEST_F(LimitsTest, AWorkerWhoseDataDiffersInOneFeatureIsRefused) {
   }
   RunConfig other = config_;
   other.data = path;
-  const absl::Status* host = StartHost(0, 3, other);
-  JoinHosts();
-  EXPECT_EQ(host->code(), absl::StatusCode::kFailedPrecondition) << *host;
-  EXPECT_THAT(host->message(), HasSubstr("data differs from the run's for clients 0-3"));
+  const size_t host = StartHost(0, 3, other);
+  hosts_.Join();
+  EXPECT_EQ(HostStatus(host).code(), absl::StatusCode::kFailedPrecondition) << HostStatus(host);
+  EXPECT_THAT(HostStatus(host).message(), HasSubstr("data differs from the run's for clients 0-3"));
 }
 
 TEST_F(LimitsTest, ClientsWithoutAWorkerAndOverlappingWorkersAreReportedWithinSeconds) {

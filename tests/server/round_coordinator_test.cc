@@ -72,12 +72,10 @@ class RoundCoordinatorTest : public ::testing::Test {
   void Configure(RunConfig config, const std::string& out) {
     config_ = std::move(config);
     clients_.clear();
-    auto problem = CreateProblem(config_);
-    ASSERT_TRUE(problem.ok()) << problem.status();
-    problem_ = *problem;
-    auto context = MethodContext::Create(config_.ToMethodOptions(), problem_);
-    ASSERT_TRUE(context.ok()) << context.status();
-    context_ = *context;
+    absl::StatusOr<test::ProblemAndContext> run = test::CreateProblemAndContext(config_);
+    ASSERT_TRUE(run.ok()) << run.status();
+    problem_ = run->problem;
+    context_ = run->context;
     auto log = RunLog::Create(out, "{}", config_.eps);
     ASSERT_TRUE(log.ok());
     log_ = std::move(*log);
@@ -111,19 +109,10 @@ class RoundCoordinatorTest : public ::testing::Test {
 
   // Steps clients `ids` for `start` and decodes their updates as the aggregator's reactor does.
   std::vector<DecodedUpdate> Updates(const v1::RoundStart& start, const std::vector<int64_t>& ids) {
-    EvalPoint point;
-    problem_->Prepare(MapVector(start.x()), &point);
-    ClientRound request;
-    request.round = start.round();
-    request.point = &point;
-    request.stepsize = start.stepsize();
-    request.want_gradient = start.diagnostics();
     std::vector<DecodedUpdate> out(ids.size());
     for (size_t j = 0; j < ids.size(); ++j) {
-      ClientMessage message;
-      clients_[ids[j]]->Step(request, &message);
-      v1::Update wire;
-      EncodeUpdate(start.round(), ids[j], message, start.diagnostics(), config_.value_type, &wire);
+      const v1::Update wire =
+          test::HonestUpdate(*problem_, config_.value_type, clients_[ids[j]].get(), start);
       RejectionReason reason = RejectionReason::kMalformedMessage;
       const absl::Status s = DecodeUpdate(wire, *context_, &out[j], &reason);
       EXPECT_TRUE(s.ok()) << s << " (" << EnumName(reason) << ")";

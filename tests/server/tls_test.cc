@@ -22,6 +22,8 @@
 #include "proto/codec.h"
 #include "server/aggregator.h"
 #include "server/worker_auth.h"
+#include "tests/testing/aggregator_fixture.h"
+#include "tests/testing/runs.h"
 
 namespace ef21 {
 namespace {
@@ -43,19 +45,10 @@ std::string Read(const std::string& path) {
 }
 
 RunConfig TestConfig() {
-  RunConfig c;
-  c.problem = ProblemKind::kLogreg;
-  c.data = std::string(EF21_SOURCE_DIR) + "/data/libsvm/breast-cancer_scale";
-  c.split = Split::kContiguous;
-  c.clients = 4;
-  c.algorithm = Algorithm::kNormEf21;
-  c.k = 2;
-  c.rounds = 5;
-  c.threads = 1;
-  return c;
+  return test::BreastCancer(Algorithm::kNormEf21, /*clients=*/4, /*rounds=*/5);
 }
 
-class TlsTest : public ::testing::Test {
+class TlsTest : public test::AggregatorFixture {
  protected:
   static void SetUpTestSuite() {
     const std::string make = std::string(EF21_SOURCE_DIR) + "/tools/make_certs.sh";
@@ -69,36 +62,17 @@ class TlsTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    Aggregator::Options options;
-    options.config = TestConfig();
-    options.listen = "127.0.0.1:0";
+    Aggregator::Options options = test::LoopbackOptions(TestConfig());
     options.insecure = false;
     options.tls_cert = Dir() + "/aggregator.pem";
     options.tls_key = Dir() + "/aggregator.key";
     options.tls_ca = Dir() + "/ca.pem";
     options.workers_file = Dir() + "/workers";
-    options.audit_out = nullptr;
-    auto aggregator = Aggregator::Start(options);
-    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
-    aggregator_ = std::move(*aggregator);
-    auto problem = CreateProblem(TestConfig());
-    ASSERT_TRUE(problem.ok());
-    problem_ = *problem;
-  }
-
-  void TearDown() override {
-    if (aggregator_ != nullptr) {
-      aggregator_->Stop("test over");
-      (void)aggregator_->Shutdown(absl::Seconds(2));
-    }
+    ASSERT_NO_FATAL_FAILURE(StartAggregator(TestConfig(), options, Tls()));
   }
 
   WorkerHost::Options HostOptions(int64_t first, int64_t last) {
-    WorkerHost::Options o;
-    o.problem = TestConfig();
-    o.aggregator = aggregator_->address();
-    o.first_client = first;
-    o.last_client = last;
+    WorkerHost::Options o = test::HostOptions(config_, aggregator_->address(), first, last);
     o.insecure = false;
     o.tls_ca = Dir() + "/ca.pem";
     o.connect_timeout = absl::Seconds(20);
@@ -116,14 +90,7 @@ class TlsTest : public ::testing::Test {
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     if (!authorization.empty()) context.AddMetadata("authorization", authorization);
     auto stream = stub->Train(&context);
-    v1::WorkerMessage m;
-    v1::Attach* a = m.mutable_attach();
-    for (int64_t id : ids) a->add_client_ids(static_cast<uint32_t>(id));
-    ProblemToSpec(TestConfig(), a->mutable_problem());
-    a->set_dim(static_cast<uint32_t>(problem_->dim()));
-    a->set_clients(static_cast<uint32_t>(problem_->num_clients()));
-    SetShardReports(*problem_, a);
-    stream->Write(m);
+    stream->Write(AttachMessage(std::move(ids)));
     stream->WritesDone();
     v1::ServerMessage in;
     while (stream->Read(&in)) {
@@ -146,9 +113,6 @@ class TlsTest : public ::testing::Test {
     }
     return grpc::SslCredentials(ssl);
   }
-
-  std::unique_ptr<Aggregator> aggregator_;
-  std::shared_ptr<const Problem> problem_;
 };
 
 TEST_F(TlsTest, CertificateAndTokenWorkersCompleteTheRun) {
@@ -157,18 +121,12 @@ TEST_F(TlsTest, CertificateAndTokenWorkersCompleteTheRun) {
   cert.tls_key = Dir() + "/worker-0.key";
   WorkerHost::Options token = HostOptions(2, 3);
   token.token_file = Dir() + "/token";
-  auto a = WorkerHost::Create(cert);
-  auto b = WorkerHost::Create(token);
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
-  absl::Status sa, sb;
-  std::thread ta([&] { sa = (*a)->Run().status(); });
-  std::thread tb([&] { sb = (*b)->Run().status(); });
+  const size_t a = StartHost(cert);
+  const size_t b = StartHost(token);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
-  ta.join();
-  tb.join();
-  EXPECT_TRUE(sa.ok()) << sa;
-  EXPECT_TRUE(sb.ok()) << sb;
+  hosts_.Join();
+  EXPECT_TRUE(HostStatus(a).ok()) << HostStatus(a);
+  EXPECT_TRUE(HostStatus(b).ok()) << HostStatus(b);
   EXPECT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
 }
 

@@ -52,6 +52,29 @@ v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
   return a;
 }
 
+absl::StatusOr<ProblemAndContext> CreateProblemAndContext(const RunConfig& config) {
+  ProblemAndContext out;
+  EF21_ASSIGN_OR_RETURN(out.problem, CreateProblem(config));
+  EF21_ASSIGN_OR_RETURN(out.context, MethodContext::Create(config.ToMethodOptions(), out.problem));
+  return out;
+}
+
+v1::Update HonestUpdate(const Problem& problem, ValueType type, ClientMethod* client,
+                        const v1::RoundStart& start) {
+  EvalPoint point;
+  problem.Prepare(MapVector(start.x()), &point);
+  ClientRound request;
+  request.round = start.round();
+  request.point = &point;
+  request.stepsize = start.stepsize();
+  request.want_gradient = start.diagnostics();
+  ClientMessage message;
+  client->Step(request, &message);
+  v1::Update update;
+  EncodeUpdate(start.round(), client->client(), message, start.diagnostics(), type, &update);
+  return update;
+}
+
 WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
                                 int64_t last) {
   WorkerHost::Options o;
@@ -64,10 +87,13 @@ WorkerHost::Options HostOptions(const RunConfig& config, const std::string& addr
 }
 
 absl::Status HostThreads::Start(WorkerHost::Options options) {
-  EF21_ASSIGN_OR_RETURN(std::unique_ptr<WorkerHost> created,
-                        WorkerHost::Create(std::move(options)));
-  std::shared_ptr<WorkerHost> host(std::move(created));
   auto* result = &results_.emplace_back(absl::UnknownError("not run"));
+  absl::StatusOr<std::unique_ptr<WorkerHost>> created = WorkerHost::Create(std::move(options));
+  if (!created.ok()) {
+    *result = created.status();
+    return created.status();
+  }
+  std::shared_ptr<WorkerHost> host(*std::move(created));
   hosts_.push_back(host);
   threads_.emplace_back([host, result] { *result = host->Run(); });
   return absl::OkStatus();

@@ -20,6 +20,8 @@
 #include "absl/synchronization/mutex.h"
 #include "client/worker_host.h"
 #include "common/methods/algorithm.h"
+#include "common/methods/method.h"
+#include "common/problems/problem.h"
 #include "common/run/run_config.h"
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
@@ -48,6 +50,18 @@ absl::StatusOr<std::vector<MetricsRow>> SimulateRows(RunConfig config);
 v1::Attach HonestAttach(const RunConfig& config, const Problem& problem,
                         const std::vector<int64_t>& ids);
 
+// The problem of `config` and the method context a run builds on it.
+struct ProblemAndContext {
+  std::shared_ptr<const Problem> problem;
+  std::shared_ptr<const MethodContext> context;
+};
+absl::StatusOr<ProblemAndContext> CreateProblemAndContext(const RunConfig& config);
+
+// The update `client` computes honestly for `start` (a problem's client, values as `type`): what
+// a worker host sends.
+v1::Update HonestUpdate(const Problem& problem, ValueType type, ClientMethod* client,
+                        const v1::RoundStart& start);
+
 // A worker host's options for clients first..last of `config` against `address`.
 WorkerHost::Options HostOptions(const RunConfig& config, const std::string& address, int64_t first,
                                 int64_t last);
@@ -68,7 +82,8 @@ class RowRecorder {
 class HostThreads {
  public:
   ~HostThreads() { Join(); }
-  // Creates the host (its error is returned) and runs it on a new thread.
+  // Creates the host and runs it on a new thread. A host that cannot be created gets no thread:
+  // its error is returned and is its result.
   absl::Status Start(WorkerHost::Options options);
   void Join();
   void CancelAll();
