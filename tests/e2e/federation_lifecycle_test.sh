@@ -16,40 +16,19 @@
 set -euo pipefail
 bin=$1
 src=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-failures=0
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $*"; failures=$((failures + 1)); }
-
-# Waits (bounded) until `cond` succeeds; polls every 20 ms for at most $2 seconds.
-wait_for() {
-  local cond=$1 seconds=$2 i
-  for ((i = 0; i < seconds * 50; i++)); do
-    if eval "$cond"; then return 0; fi
-    sleep 0.02
-  done
-  return 1
-}
-rows() { if [ -f "$1" ]; then echo $(($(wc -l < "$1") - 1)); else echo 0; fi; }
-port_of() { sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1; }
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
 
 start_aggregator() {  # name, flags...: starts it, sets $agg_pid and $agg_port
   local name=$1
   shift
   "$bin" aggregator --insecure --listen=127.0.0.1:"${AGG_PORT:-0}" --exit-when-complete "$@" > "$work/$name.out" 2> "$work/$name.err" &
   agg_pid=$!
-  pids+=("$agg_pid")
-  if ! wait_for "[ -n \"\$(port_of $work/$name.out)\" ]" 30; then
+  if ! wait_for 30 find_port "$work/$name.out" listening; then
     fail "$name: aggregator did not print 'listening on': $(cat "$work/$name.err")"
     return 1
   fi
-  agg_port=$(port_of "$work/$name.out")
+  agg_port=$port
 }
 
 problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row)
@@ -69,20 +48,18 @@ for spec in norm-ef21 ef21 norm-ef21:--downlink=delta; do
   w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout-seconds=30)
   "$bin" worker "${w[@]}" --client-ids=0-340 > "$work/w0.log" 2>&1 &
   w0=$!
-  pids+=("$w0")
   "$bin" worker "${w[@]}" --client-ids=341-682 > "$work/w1.log" 2>&1 &
   w1=$!
-  pids+=("$w1")
-  if ! wait_for "[ \$(rows $work/crash-$algorithm/metrics.csv) -ge $kill_round ]" 120; then
+  if ! wait_for 120 rows_at_least "$work/crash-$algorithm/metrics.csv" "$kill_round"; then
     fail "crash $algorithm: round $kill_round never reached"
     continue
   fi
   kill -9 "$w1"
   wait "$w1" 2>/dev/null || true
-  killed_at=$(rows "$work/crash-$algorithm/metrics.csv")
+  count_rows "$work/crash-$algorithm/metrics.csv"
+  killed_at=$nrows
   "$bin" worker "${w[@]}" --client-ids=341-682 > "$work/w1b.log" 2>&1 &
   w1=$!
-  pids+=("$w1")
   ok=1
   wait "$w0" || { ok=0; fail "crash $algorithm: worker 0 exited non-zero: $(tail -n 2 "$work/w0.log")"; }
   wait "$w1" || { ok=0; fail "crash $algorithm: restarted worker exited non-zero: $(tail -n 2 "$work/w1b.log")"; }
@@ -110,7 +87,6 @@ w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}" --connect-timeout
 c0=$!
 "$bin" worker "${w[@]}" --client-ids=401-682 --test-drop-stream-at-round=0 > "$work/c1.log" 2>&1 &
 c1=$!
-pids+=("$c0" "$c1")
 ok=1
 wait "$c0" || { ok=0; fail "cut: worker 0 failed: $(tail -n 2 "$work/c0.log")"; }
 wait "$c1" || { ok=0; fail "cut: worker 1 failed: $(tail -n 2 "$work/c1.log")"; }
@@ -132,14 +108,14 @@ start_aggregator term "${flags[@]}" --out="$work/term"
 w=(--insecure --aggregator=127.0.0.1:$agg_port "${problem[@]}")
 "$bin" worker "${w[@]}" --client-ids=0-682 > "$work/t0.log" 2>&1 &
 t0=$!
-pids+=("$t0")
-if wait_for "[ \$(rows $work/term/metrics.csv) -ge 30 ]" 120; then
+if wait_for 120 rows_at_least "$work/term/metrics.csv" 30; then
   kill -TERM "$agg_pid"
   agg_rc=0
   wait "$agg_pid" || agg_rc=$?
   wrk_rc=0
   wait "$t0" || wrk_rc=$?
-  closed=$(rows "$work/term/metrics.csv")
+  count_rows "$work/term/metrics.csv"
+  closed=$nrows
   last=$(tail -n 1 "$work/term/metrics.csv" | cut -d, -f1)
   fields=$(tail -n 1 "$work/term/metrics.csv" | awk -F, '{print NF}')
   header_fields=$(head -n 1 "$work/term/metrics.csv" | awk -F, '{print NF}')
@@ -166,7 +142,8 @@ kill -TERM "$agg_pid"
 agg_rc=0
 wait "$agg_pid" || agg_rc=$?
 summary=$work/term0/summary.json
-if [ $agg_rc = 0 ] && [ "$(rows "$work/term0/metrics.csv")" = 0 ] && python3 - "$summary" <<'PY'
+count_rows "$work/term0/metrics.csv"
+if [ $agg_rc = 0 ] && [ "$nrows" = 0 ] && python3 - "$summary" <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["status"] == "stopped", s["status"]
@@ -189,19 +166,20 @@ else
 fi
 
 ########################################## worker started before the aggregator
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 flags=(--problem=polynomial --dim=4 --clients=3 --algorithm=norm-ef21 --rounds=50)
 "$bin" worker --insecure --aggregator=127.0.0.1:$port --client-ids=0-2 --problem=polynomial --dim=4 --clients=3 \
   --connect-timeout-seconds=60 > "$work/early.log" 2>&1 &
 early=$!
-pids+=("$early")
 # The worker is running and failing to connect (its process is alive, the port refuses).
-if wait_for "kill -0 $early 2>/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null" 10; then
+early_worker_waits() { kill -0 "$early" 2> /dev/null && ! (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; }
+if wait_for 10 early_worker_waits; then
   AGG_PORT=$port start_aggregator early-agg "${flags[@]}" --out="$work/early"
   ok=1
   wait "$early" || { ok=0; fail "early worker failed: $(tail -n 2 "$work/early.log")"; }
   wait "$agg_pid" || { ok=0; fail "early: aggregator failed"; }
-  [ $ok = 1 ] && [ "$(rows "$work/early/metrics.csv")" = 51 ] &&
+  count_rows "$work/early/metrics.csv"
+  [ $ok = 1 ] && [ "$nrows" = 51 ] &&
     pass "worker started before the aggregator joined it; 50 rounds done"
 fi
 
@@ -212,8 +190,7 @@ port=$agg_port
 "$bin" worker --insecure --aggregator=127.0.0.1:$port --client-ids=0-682 "${problem[@]}" --connect-timeout-seconds=60 \
   > "$work/r0.log" 2>&1 &
 r0=$!
-pids+=("$r0")
-if wait_for "[ \$(rows $work/restart1/metrics.csv) -ge 10 ]" 60; then
+if wait_for 60 rows_at_least "$work/restart1/metrics.csv" 10; then
   kill -9 "$agg_pid"
   wait "$agg_pid" 2>/dev/null || true
   AGG_PORT=$port start_aggregator restart2 "${flags[@]}" --out="$work/restart2"
@@ -230,8 +207,4 @@ else
   fail "restart: the first run did not reach 10 rounds"
 fi
 
-if [ "$failures" -ne 0 ]; then
-  echo "$failures failure(s)"
-  exit 1
-fi
-echo "federation lifecycle: all checks passed"
+e2e_summary

@@ -22,9 +22,6 @@ py=/usr/bin/python3
 
 source "$src/tools/lib/e2e.sh"
 e2e_workdir
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 data="$src/data/libsvm/breast-cancer_scale"
 workers=(--problem=logreg --data="$data" --features=10 --split=row --seed=4)

@@ -24,23 +24,9 @@ for t in prometheus promtool; do
   command -v "$t" >/dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
 done
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
+e2e_on_exit() { e2e_terminate_jobs; }  # `timeout` passes SIGTERM on to the ef21 it runs
 http_get() {
   "$py" -c 'import sys, urllib.request
 sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' "$1" 2>/dev/null
@@ -48,15 +34,9 @@ sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' 
 now() { "$py" -c 'import time; print(f"{time.time():.3f}")'; }
 # The value of an unlabelled sample in an exposition on stdin.
 sample() { awk -v m="$1" '$1 == m { print $2 }'; }
-# Waits (bounded, $2 s) until `cond` succeeds.
-wait_for() {
-  local cond=$1 seconds=$2 i
-  for ((i = 0; i < seconds * 10; i++)); do
-    if eval "$cond"; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
+prometheus_ready() { http_get "$prom/-/ready" > /dev/null; }
+prometheus_has_targets() { [[ $(http_get "$prom/api/v1/targets") == *"127.0.0.1:${w_ports[2]}"* ]]; }
+serving() { "$bin" health --target="127.0.0.1:$1" > /dev/null 2>&1; }
 
 ########################################## Prometheus with the compose configuration
 grpc_port=$(free_port); agg_metrics=$(free_port); prom_port=$(free_port)
@@ -72,10 +52,9 @@ fi
 promtool check config "$work/prometheus.yml" >/dev/null || { echo "FAIL: rewritten prometheus.yml"; exit 1; }
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn > "$work/prometheus.log" 2>&1 &
-pids+=($!)
-wait_for 'http_get "$prom/-/ready" >/dev/null' 10 ||
+poll 10 prometheus_ready ||
   { echo "FAIL: Prometheus not ready: $(cat "$work/prometheus.log")"; exit 1; }
-wait_for '[ "$(http_get "$prom/api/v1/targets" | grep -o "127.0.0.1:${w_ports[2]}" | head -n1)" != "" ]' 30 ||
+poll 30 prometheus_has_targets ||
   { echo "FAIL: Prometheus never picked up the targets"; exit 1; }
 
 ########################################## the federation, by hand
@@ -88,8 +67,8 @@ start=$(now)
 timeout 300 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_metrics" \
   --linger-seconds=$linger --clients=683 --out="$work/run" "${problem[@]}" \
   --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=$rounds > "$work/aggregator.out" 2> "$work/aggregator.err" &
-agg_pid=$!; pids+=("$agg_pid")
-wait_for '"$bin" health --target=127.0.0.1:$grpc_port >/dev/null 2>&1' 30 ||
+agg_pid=$!
+poll 30 serving "$grpc_port" ||
   { echo "FAIL: aggregator not SERVING: $(cat "$work/aggregator.err")"; exit 1; }
 slices=(0-227 228-455 456-682)
 w_pids=()
@@ -97,14 +76,14 @@ for i in 0 1 2; do
   timeout 300 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=${slices[$i]} \
     --metrics-listen="127.0.0.1:${w_ports[$i]}" --linger-seconds=$linger "${problem[@]}" \
     > "$work/worker-$i.out" 2> "$work/worker-$i.err" &
-  w_pids+=($!); pids+=($!)
+  w_pids+=($!)
 done
 
 # While everything lingers: the counters after K rounds, and the workers still serving.
-if wait_for 'grep -q "rounds in" "$work/aggregator.out"' 240; then
+if wait_for 240 has_line "$work/aggregator.out" "rounds in"; then
   # Every worker lingers from the moment it read Finish: wait (bounded) for their final lines,
   # then read the four endpoints at once (one Python start: this machine may be slow).
-  for i in 0 1 2; do wait_for 'grep -q "complete (rounds" "$work/worker-$i.err"' 30; done
+  for i in 0 1 2; do wait_for 30 has_line "$work/worker-$i.err" "complete \(rounds"; done
   "$py" - "$work" "$agg_metrics" "${w_ports[@]}" <<'EOF'
 import sys, urllib.request
 work, ports = sys.argv[1], sys.argv[2:]
@@ -178,12 +157,12 @@ fi
 grpc_port=$(free_port)
 timeout 120 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --clients=683 "${problem[@]}" \
   --algorithm=norm-ef21 --rounds=5 > "$work/overlap-aggregator.out" 2> "$work/overlap-aggregator.err" &
-agg_pid=$!; pids+=("$agg_pid")
-wait_for '"$bin" health --target=127.0.0.1:$grpc_port >/dev/null 2>&1' 30
+agg_pid=$!
+poll 30 serving "$grpc_port"
 timeout 120 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=0-400 "${problem[@]}" \
   > /dev/null 2> "$work/overlap-a.err" &
-a_pid=$!; pids+=("$a_pid")
-wait_for 'grep -q "attached to aggregator" "$work/overlap-a.err"' 30
+a_pid=$!
+wait_for 30 has_line "$work/overlap-a.err" "attached to aggregator"
 t0=$(now)
 timeout 60 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=300-682 \
   --connect-timeout-seconds=3 "${problem[@]}" > /dev/null 2> "$work/overlap-b.err"
@@ -210,5 +189,4 @@ else
   fail "after the overlap: worker A exit $a_rc, worker C exit $c_rc, aggregator exit $agg_rc: $(tail -n 2 "$work/overlap-a.err")"
 fi
 
-echo "hand_run_federation_test: $passed checks ok, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

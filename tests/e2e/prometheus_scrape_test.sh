@@ -33,24 +33,10 @@ for t in prometheus promtool; do
   command -v "$t" >/dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
 done
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-skip() { echo "SKIP: $*"; }
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
+e2e_on_exit() { e2e_terminate_jobs; }  # `ef21 run` and `timeout` pass SIGTERM on to their children
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 # GET (or POST form fields NAME=VALUE ...) with the Python standard library; fails on errors.
 http_get() {
   "$py" -c 'import sys, urllib.parse, urllib.request
@@ -160,17 +146,13 @@ EOF
 promtool check config "$work/prometheus.yml" >/dev/null || { echo "FAIL: generated prometheus.yml"; exit 1; }
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" --log.level=warn > "$work/prometheus.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do http_get "$prom/-/ready" >/dev/null && break; sleep 0.1; done
-http_get "$prom/-/ready" >/dev/null || { echo "FAIL: Prometheus not ready: $(cat "$work/prometheus.log")"; exit 1; }
+prometheus_ready() { http_get "$prom/-/ready" > /dev/null; }
+prometheus_has_target() { [[ $(http_get "$prom/api/v1/targets") == *"127.0.0.1:$metrics_port"* ]]; }
+poll 10 prometheus_ready || { echo "FAIL: Prometheus not ready: $(cat "$work/prometheus.log")"; exit 1; }
 
 # Prometheus applies new targets a few seconds after start: wait until it lists ours (down, as
 # nothing listens yet), so that the first 100 ms scrapes of the run are not lost.
-for _ in $(seq 300); do
-  grep -q "127.0.0.1:$metrics_port" <<<"$(http_get "$prom/api/v1/targets")" && break
-  sleep 0.1
-done
-grep -q "127.0.0.1:$metrics_port" <<<"$(http_get "$prom/api/v1/targets")" ||
+poll 30 prometheus_has_target ||
   { echo "FAIL: Prometheus never picked up the scrape target: $(cat "$work/prometheus.log")"; exit 1; }
 
 # Enough rounds that the run lasts seconds (~2 ms a round here), so many 100 ms scrapes land while
@@ -181,18 +163,15 @@ start=$(now)
 "$bin" run "${run_flags[@]}" --metrics-listen="127.0.0.1:$metrics_port" --linger-seconds=3 \
   --out="$work/run" > "$work/run.log" 2>&1 &
 run_pid=$!
-pids+=("$run_pid")
 capture_exposition "http://127.0.0.1:$metrics_port/metrics" "$run_pid" "$work/aggregator.prom" &
-pids+=($!)
 capture_exposition "http://127.0.0.1:$((metrics_port + 1))/metrics" "$run_pid" "$work/run-worker.prom" &
-pids+=($!)
 wait "$run_pid"; rc=$?
 end=$(now)
 sleep 0.3  # let the last scrape land
 
 if [ "$rc" -ne 0 ] || [ ! -f "$work/run/metrics.csv" ]; then
   fail "ef21 run exited $rc without a metrics.csv: $(tail -n 20 "$work/run.log")"
-  echo "prometheus_scrape_test: $passed checks ok, $failed failed"
+  e2e_summary
   exit 1
 fi
 pass "ef21 run scraped every 100 ms finished ($(($(wc -l < "$work/run/metrics.csv") - 1)) rows in metrics.csv)"
@@ -283,15 +262,14 @@ if "$bin" aggregator --help >/dev/null 2>&1 && "$bin" worker --help >/dev/null 2
   timeout 300 "$bin" aggregator --insecure --exit-when-complete --listen="127.0.0.1:$grpc_port" --metrics-listen="127.0.0.1:$agg_port" \
     --clients=683 "${problem[@]}" --algorithm=norm-ef21 --compressor=top-k --k=1 --rounds=200 \
     --out="$work/fed" > "$work/aggregator.log" 2>&1 &
-  agg_pid=$!; pids+=("$agg_pid")
+  agg_pid=$!
   capture_exposition "http://127.0.0.1:$agg_port/metrics" "$agg_pid" "$work/fed-aggregator.prom" &
-  pids+=($!)
-  for _ in $(seq 100); do "$bin" health --target="127.0.0.1:$grpc_port" >/dev/null 2>&1 && break; sleep 0.1; done
+  serving() { "$bin" health --target="127.0.0.1:$grpc_port" > /dev/null 2>&1; }
+  poll 10 serving
   timeout 300 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=0-682 \
     --metrics-listen="127.0.0.1:$wrk_port" "${problem[@]}" > "$work/worker.log" 2>&1 &
-  wrk_pid=$!; pids+=("$wrk_pid")
+  wrk_pid=$!
   capture_exposition "http://127.0.0.1:$wrk_port/metrics" "$wrk_pid" "$work/worker.prom" &
-  pids+=($!)
   wait "$wrk_pid"; wrk_rc=$?
   wait "$agg_pid"; agg_rc=$?
   if [ "$wrk_rc" -ne 0 ] || [ "$agg_rc" -ne 0 ]; then
@@ -313,5 +291,4 @@ else
   skip "worker exposition: ef21 aggregator / ef21 worker not available yet"
 fi
 
-echo "prometheus_scrape_test: $passed checks ok, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

@@ -44,7 +44,33 @@ wait_for() {
   done
   return 1
 }
+# poll SECONDS COMMAND...: the same every 100 ms, for a COMMAND that starts a process (an HTTP
+# request, `ef21 health`): at most ten a second.
+poll() {
+  local seconds=$1 i
+  shift
+  for ((i = 0; i < seconds * 10; i++)); do
+    if "$@"; then return 0; fi
+    read -r -t 0.1 -u "$e2e_nap_fd" _ || true
+  done
+  return 1
+}
 exited() { ! kill -0 "$1" 2>/dev/null; }
+# e2e_terminate_jobs [SECONDS]: SIGTERM to every running background job, then waits for each to
+# exit (at most SECONDS, default 5, each). For an e2e_on_exit of jobs that pass the signal on
+# (`timeout`, `ef21 run` and its worker processes): the cleanup's SIGKILL would orphan their
+# children.
+e2e_terminate_jobs() {
+  local p
+  local -a running
+  running=($(jobs -pr))
+  for p in "${running[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${running[@]}"; do wait_for "${1:-5}" exited "$p" || true; done
+}
+# free_port: prints a TCP port that is free on 127.0.0.1 now.
+free_port() {
+  "${py:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
 # wait_exit PID SECONDS: sets $rc to the child's exit status (124, after kill -9, on timeout).
 wait_exit() {
   local pid=$1 seconds=$2
