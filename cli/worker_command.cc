@@ -133,8 +133,9 @@ int WorkerCommand(const std::vector<std::string>& args) {
       ->group(g);
   AddInt(flags.get(), "threads", &options.threads, "threads stepping the hosted clients")->group(g);
   AddString(flags.get(), "state-dir", &options.state_dir, "DIR",
-            "directory for the hosted clients' momentum / EF14 error, saved\n"
-            "every round so a restarted worker continues exactly")
+            "directory for the hosted clients' momentum / EF14 error (and,\n"
+            "with --client-state=worker, g_i), saved every round so a\n"
+            "restarted worker continues exactly")
       ->default_str("none: memory only")
       ->group(g);
   AddDouble(flags.get(), "connect-timeout-seconds", &connect_timeout_seconds,

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <random>
 #include <thread>
 
@@ -160,6 +161,14 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   std::vector<uint64_t> digests(host->ids_.size());
   for (size_t j = 0; j < digests.size(); ++j) digests[j] = host->reports_[j].digest;
   host->data_digest_ = CombineDataDigests(host->ids_, digests);
+  if (!o.state_dir.empty()) {
+    ClientStateLog::Options log_options;
+    log_options.dir = o.state_dir;
+    log_options.first_client = o.first_client;
+    log_options.last_client = o.last_client;
+    log_options.dim = host->problem_->dim();
+    EF21_ASSIGN_OR_RETURN(host->g_log_, ClientStateLog::Open(std::move(log_options)));
+  }
   return host;
 }
 
@@ -359,6 +368,11 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     model_ = ServerMethod::Create(context_, Vector::Zero(problem_->dim()));
     computed_round_.assign(n, -1);
     messages_.resize(n);
+    if (!worker_state_) {
+      g_log_.reset();  // the aggregator keeps g_i: nothing of it on this host's disk
+    } else if (g_log_ != nullptr) {
+      EF21_RETURN_IF_ERROR(g_log_->Bind(run_id_));
+    }
     if (!options_.state_dir.empty() && clients_.front()->private_state() != nullptr) {
       WorkerStateStore::Options store_options;
       store_options.dir = options_.state_dir;
@@ -423,12 +437,19 @@ void WorkerHost::ClaimStates(v1::Attach* attach) const {
   for (size_t j = 0; j < ids_.size(); ++j) {
     v1::ClientClaim* claim = attach->add_claims();
     claim->set_client_id(static_cast<uint32_t>(ids_[j]));
-    // Before the first Welcome every client is fresh.
-    if (chain_.empty()) {
-      claim->add_held(kFreshClientChain);
-      continue;
+    // What the --state-dir can rebuild (--client-state=worker; before the first Welcome, what
+    // a previous process of this host left there).
+    auto add_held = [claim](uint64_t chain) {
+      if (std::find(claim->held().begin(), claim->held().end(), chain) == claim->held().end()) {
+        claim->add_held(chain);
+      }
+    };
+    // Before the first Welcome every client is fresh in memory.
+    add_held(chain_.empty() ? kFreshClientChain : chain_[j]);
+    if (g_log_ != nullptr) {
+      for (const ClientStateLog::Held& held : g_log_->held()) add_held(held.chains[j]);
     }
-    claim->add_held(chain_[j]);
+    if (chain_.empty()) continue;
     const auto cached = std::find(todo_.begin(), todo_.end(), j);
     if (cached != todo_.end() && computed_round_[j] >= 0) {
       claim->set_can_resend(true);
@@ -438,8 +459,32 @@ void WorkerHost::ClaimStates(v1::Attach* attach) const {
   }
 }
 
+absl::StatusOr<bool> WorkerHost::RestoreFromLog(size_t j, int64_t round, uint64_t chain,
+                                                std::map<int64_t, ClientStateLog::State>* rebuilt) {
+  if (g_log_ == nullptr || g_log_->run_id() != run_id_ || round < g_log_->base() - 1) return false;
+  auto it = rebuilt->find(round);
+  if (it == rebuilt->end()) {
+    EF21_ASSIGN_OR_RETURN(ClientStateLog::State state, g_log_->Rebuild(round, *model_));
+    it = rebuilt->emplace(round, std::move(state)).first;
+  }
+  if (it->second.chains[j] != chain) return false;
+  if (round < 0) {
+    clients_[j] = ClientMethod::Create(context_, ids_[j]);
+  } else {
+    EF21_RETURN_IF_ERROR(RestoreClient(j, it->second.g[j], round));
+  }
+  chain_[j] = chain;
+  chain_before_[j] = chain;
+  computed_round_[j] = round;
+  return true;
+}
+
 absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::WorkerMessage* resend) {
   const int64_t open = static_cast<int64_t>(welcome.round());
+  // Clients put back from the --state-dir: the log forgets their messages after that round.
+  std::vector<int64_t> keep_through(ids_.size(), std::numeric_limits<int64_t>::max());
+  bool rewound = false;
+  std::map<int64_t, ClientStateLog::State> rebuilt;
   for (size_t j = 0; j < ids_.size(); ++j) {
     const v1::ClientState& state = welcome.states(static_cast<int>(j));
     if (static_cast<int64_t>(state.client_id()) != ids_[j] || state.g_size() != 0) {
@@ -466,11 +511,28 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
       }
       continue;
     }
+    // From the --state-dir: g_i with the received update applied (skip the round), or as of the
+    // closed rounds (answer it; a received update goes again as an exact resend).
+    bool restored = false;
+    if (state.update_received()) {
+      EF21_ASSIGN_OR_RETURN(restored,
+                            RestoreFromLog(j, open, state.chain_after_update(), &rebuilt));
+    }
+    if (!restored) {
+      EF21_ASSIGN_OR_RETURN(restored, RestoreFromLog(j, open - 1, state.chain(), &rebuilt));
+    }
+    if (restored) {
+      keep_through[j] = computed_round_[j];
+      rewound = true;
+      continue;
+    }
     return absl::FailedPreconditionError(absl::StrFormat(
         "client %d cannot resume round %d: the aggregator expects g_%d with state hash %016x; "
-        "this worker holds %016x (--client-state=worker keeps g_i only here)",
-        ids_[j], open, ids_[j], state.chain(), chain_[j]));
+        "this worker holds %016x in memory%s (--client-state=worker keeps g_i only here)",
+        ids_[j], open, ids_[j], state.chain(), chain_[j],
+        g_log_ == nullptr ? " and has no --state-dir" : " and cannot rebuild it from --state-dir"));
   }
+  if (rewound) EF21_RETURN_IF_ERROR(g_log_->Rewind(keep_through));
   return absl::OkStatus();
 }
 
@@ -557,6 +619,9 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   // A checkpoint with this round open exists: the state as of round − 1 is the oldest a resumed
   // aggregator can ask for.
   if (start.checkpointed() && store_ != nullptr) store_->Anchor(round - 1);
+  if (start.checkpointed() && worker_state_ && g_log_ != nullptr) {
+    EF21_RETURN_IF_ERROR(g_log_->Anchor(round - 1, *model_));
+  }
   // The last batch stays cached (for a resend after reconnect) unless there is a new one.
   // EF21-PP: a client not drawn for the round keeps its state and sends nothing; it is done with
   // the round all the same.
@@ -618,6 +683,11 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
     }
   }
   // Saved before the updates leave: whatever the aggregator receives, the state behind it is kept.
+  if (worker_state_ && g_log_ != nullptr) {
+    logged_.clear();
+    for (size_t j : todo_) logged_.push_back(&messages_[j].c);
+    EF21_RETURN_IF_ERROR(g_log_->Append(round, todo_, logged_).status());
+  }
   EF21_RETURN_IF_ERROR(SaveStates());
   metrics_->OnRoundComputed(MonotonicSeconds() - started);
   if (!Write(stream, out_)) return absl::OkStatus();  // the Read that follows reports why

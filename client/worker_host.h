@@ -9,9 +9,10 @@
 // capped exponential backoff with jitter, re-attaches with the run id and resumes from the
 // aggregator's state (Welcome): clients whose update for the open round was received skip it, a
 // client whose update was lost resends exactly the message it computed, and a process that
-// restarted takes back every g_i from the aggregator. An outage longer than connect_timeout, a
-// refusal (bad configuration, another problem) or an aggregator that restarted with another run
-// end Run() with an error naming the cause.
+// restarted takes back every g_i from the aggregator — or, under --client-state=worker, rebuilds
+// it from its --state-dir (client/client_state_log.h) to the state hash Welcome names. An outage
+// longer than connect_timeout, a refusal (bad configuration, another problem) or an aggregator that
+// restarted with another run end Run() with an error naming the cause.
 //
 //   EF21_ASSIGN_OR_RETURN(auto host, WorkerHost::Create(options));
 //   EF21_ASSIGN_OR_RETURN(WorkerHost::Result result, host->Run());
@@ -32,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/client_state_log.h"
 #include "client/worker_metrics.h"
 #include "client/worker_state.h"
 #include "common/base/thread_pool.h"
@@ -64,7 +66,9 @@ class WorkerHost {
     std::string name;  // for the aggregator's logs; default host:pid
     // Where the hosted clients' private state (momentum, EF14 error) is saved after every round
     // (client/worker_state.h), so a restarted worker continues exactly; "" keeps it in memory only
-    // (after a restart: v_i := g_i, e_i := 0). Unused by methods without private state.
+    // (after a restart: v_i := g_i, e_i := 0). Under --client-state=worker it also keeps every
+    // client's g_i (a snapshot and a log of the messages sent since: client/client_state_log.h),
+    // without which a restarted worker is refused.
     std::string state_dir;
     // Transport security (docs/DEPLOY.md): tls_ca verifies the aggregator's certificate;
     // tls_cert + tls_key present this worker's client certificate (mutual TLS); token_file holds
@@ -114,8 +118,13 @@ class WorkerHost {
   // Fills Attach.claims: what this host holds of each client (common/methods/method.h).
   void ClaimStates(v1::Attach* attach) const;
   // Welcome under --client-state=worker: puts every client where the aggregator's state hashes
-  // say, from the state this host holds (the aggregator checked that it holds one).
+  // say, from the state this host holds in memory or in its --state-dir (the aggregator checked
+  // that it holds one).
   absl::Status ResumeWorkerStates(const v1::Welcome& welcome, v1::WorkerMessage* resend);
+  // Client j from the --state-dir: g_i as of round `round` if its state hash is `chain`; false
+  // when the directory cannot give it. `rebuilt` caches the states rebuilt during one Welcome.
+  absl::StatusOr<bool> RestoreFromLog(size_t j, int64_t round, uint64_t chain,
+                                      std::map<int64_t, ClientStateLog::State>* rebuilt);
   absl::Status OnWelcome(const v1::Welcome& welcome,
                          grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream);
   absl::Status OnRoundStart(const v1::RoundStart& start,
@@ -162,6 +171,10 @@ class WorkerHost {
   std::vector<size_t> next_todo_;
   EvalPoint point_;
   std::unique_ptr<WorkerStateStore> store_;  // with --state-dir and a method with private state
+  // With --state-dir: g_i on disk under --client-state=worker (opened at Create, so that a
+  // restarted host can claim what it holds before the first Welcome names the run).
+  std::unique_ptr<ClientStateLog> g_log_;
+  std::vector<const SparseVector*> logged_;        // scratch: the messages of a batch, for g_log_
   std::map<int64_t, std::vector<Vector>> loaded_;  // state files read during one Welcome, by round
   // The model (x^r, g^{r−1}) replayed from the aggregator's deltas, the same ServerMethod
   // arithmetic (common/methods/method.h), and whether it holds the last RoundStart's round.
