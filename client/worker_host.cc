@@ -167,7 +167,14 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
     log_options.first_client = o.first_client;
     log_options.last_client = o.last_client;
     log_options.dim = host->problem_->dim();
-    EF21_ASSIGN_OR_RETURN(host->g_log_, ClientStateLog::Open(std::move(log_options)));
+    // A damaged file matters only to a run that keeps g_i on the workers: reported then.
+    absl::StatusOr<std::unique_ptr<ClientStateLog>> log =
+        ClientStateLog::Open(std::move(log_options));
+    if (log.ok()) {
+      host->g_log_ = *std::move(log);
+    } else {
+      host->g_log_error_ = log.status();
+    }
   }
   return host;
 }
@@ -372,6 +379,8 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
       g_log_.reset();  // the aggregator keeps g_i: nothing of it on this host's disk
     } else if (g_log_ != nullptr) {
       EF21_RETURN_IF_ERROR(g_log_->Bind(run_id_));
+    } else if (!g_log_error_.ok()) {
+      return g_log_error_;
     }
     if (!options_.state_dir.empty() && clients_.front()->private_state() != nullptr) {
       WorkerStateStore::Options store_options;

@@ -174,7 +174,8 @@ class WorkerHost {
   // With --state-dir: g_i on disk under --client-state=worker (opened at Create, so that a
   // restarted host can claim what it holds before the first Welcome names the run).
   std::unique_ptr<ClientStateLog> g_log_;
-  std::vector<const SparseVector*> logged_;        // scratch: the messages of a batch, for g_log_
+  absl::Status g_log_error_;                 // why g_log_ could not be opened (a damaged file)
+  std::vector<const SparseVector*> logged_;  // scratch: the messages of a batch, for g_log_
   std::map<int64_t, std::vector<Vector>> loaded_;  // state files read during one Welcome, by round
   // The model (x^r, g^{r−1}) replayed from the aggregator's deltas, the same ServerMethod
   // arithmetic (common/methods/method.h), and whether it holds the last RoundStart's round.
