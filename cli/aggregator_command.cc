@@ -3,14 +3,13 @@
 // summary.json and exits 0.
 #include <malloc.h>
 
-#include <atomic>
 #include <cmath>
 #include <cstdio>
-#include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "cli/commands.h"
+#include "cli/connection_flags.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
 #include "cli/signal_waiter.h"
@@ -35,27 +34,9 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   // and the aggregator's resident memory with them (bench/aggregator_memory_bench.sh).
   mallopt(M_MMAP_THRESHOLD, 1 << 20);
   std::unique_ptr<Aggregator> aggregator;
-  std::atomic<bool> signalled{false};
-  absl::Notification signal_note;
-  std::mutex mu;
-  Aggregator* live = nullptr;  // guarded by mu; null while the data loads
-  SignalWaiter signals([&](const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu);
-    signalled = true;
-    if (live != nullptr) {
-      live->Stop(name);
-      if (!signal_note.HasBeenNotified()) signal_note.Notify();
-      return;
-    }
-    // Loading holds nothing worth saving (the run directory is written after it): leave now
-    // rather than after a data set that may take minutes to read.
-    ExitWhileLoading("aggregator", name);
-  });
+  SignalStop signals("aggregator");  // after `aggregator`: destroyed first
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    live = aggregator.get();
-  }
+  signals.SetLive([live = aggregator.get()](const std::string& name) { live->Stop(name); });
   std::printf("listening on %s\n", aggregator->address().c_str());
   if (aggregator->metrics().port() != 0) {
     std::printf("metrics on port %d\n", aggregator->metrics().port());
@@ -74,7 +55,7 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   if (!signals.received().empty()) aggregator->Stop(signals.received());
   aggregator->Wait(absl::InfiniteDuration());
   const bool complete = aggregator->coordinator().complete();
-  if (complete && !exit_when_complete && !signalled) {
+  if (complete && !exit_when_complete && !signals.signalled()) {
     // A finished run stays served (health, /metrics, Finish to late workers) until stopped: a
     // supervisor that restarts whatever the exit code would otherwise start it again.
     EF21_RETURN_IF_ERROR(aggregator->WriteSummary());
@@ -85,7 +66,7 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
     }
     std::printf("run %s complete; serving it until SIGTERM\n", aggregator->run_id().c_str());
     std::fflush(stdout);
-    signal_note.WaitForNotification();
+    signals.WaitForSignal();
   }
   const RoundCoordinator::CheckpointStats stats = coordinator.checkpoint_stats();
   if (stats.count > 0) {
@@ -110,14 +91,7 @@ absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
   }
   PrintWaiting("ef21 aggregator", aggregator->coordinator().waiting_seconds());
   std::fflush(stdout);
-  if (linger_seconds > 0 && !signalled) {
-    std::fprintf(stderr,
-                 "ef21 aggregator: keeping /metrics up for %g s (--linger-seconds; a "
-                 "signal ends it)\n",
-                 linger_seconds);
-    const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
-    while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
-  }
+  signals.LingerForMetrics(linger_seconds);
   EF21_RETURN_IF_ERROR(status);
   return absl::OkStatus();
 }
@@ -128,10 +102,9 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   Aggregator::Options options;
   options.listen = "0.0.0.0:50051";
   RunConfig& config = options.config;
-  double linger_seconds = 0;
+  ConnectionFlags connection;
   bool exit_when_complete = false;
   double round_timeout_seconds = 300;
-  bool insecure = false;
   auto flags = NewCommandFlags(
       "aggregator",
       "Serves a federated run over gRPC (ef21.v1.Aggregator and grpc.health.v1.Health):\n"
@@ -158,13 +131,7 @@ int AggregatorCommand(const std::vector<std::string>& args) {
   AddString(flags.get(), "listen", &options.listen, "HOST:PORT",
             "HOST:PORT to serve on (port 0 picks one)")
       ->group(g);
-  AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
-            "HOST:PORT for Prometheus /metrics")
-      ->default_str("none")
-      ->group(g);
-  AddDouble(flags.get(), "linger-seconds", &linger_seconds,
-            "keep /metrics up this long after the run")
-      ->group(g);
+  AddConnectionFlags(flags.get(), ConnectionSide::kAggregator, &connection);
   AddInt(flags.get(), "checkpoint-every", &options.checkpoint_every_rounds,
          "checkpoint every this many closed rounds (0: not by rounds)")
       ->group(g);
@@ -178,21 +145,9 @@ int AggregatorCommand(const std::vector<std::string>& args) {
          "export per-client metric series only while the run has at most\nthis many clients")
       ->group(g);
   const std::string sec = "Security";
-  AddString(flags.get(), "tls-cert", &options.tls_cert, "FILE",
-            "PEM certificate (chain) of the aggregator: serve TLS")
-      ->group(sec);
-  AddString(flags.get(), "tls-key", &options.tls_key, "FILE", "PEM private key of --tls-cert")
-      ->group(sec);
-  AddString(flags.get(), "tls-ca", &options.tls_ca, "FILE",
-            "PEM CA that signs worker client certificates (mutual TLS);\nwithout it workers "
-            "prove themselves with tokens")
-      ->group(sec);
   AddString(flags.get(), "workers-file", &options.workers_file, "FILE",
             "worker identities (certificate CN/SAN or token-sha256=) and the\nclient ids each "
             "may carry, one per line: IDENTITY IDS\n[token-sha256=HEX] (docs/DEPLOY.md)")
-      ->group(sec);
-  AddBool(flags.get(), "insecure", &insecure,
-          "serve plaintext without authentication: anyone who reaches the\nport can attach")
       ->group(sec);
   const std::string lim = "Limits";
   AddDouble(flags.get(), "round-timeout-seconds", &round_timeout_seconds,
@@ -220,9 +175,9 @@ int AggregatorCommand(const std::vector<std::string>& args) {
           "--round-timeout-seconds must be a finite number >= 0; got ", round_timeout_seconds));
     }
     options.round_timeout = absl::Seconds(round_timeout_seconds);
-    options.insecure = insecure;
+    EF21_RETURN_IF_ERROR(connection.ApplyTo(&options));
     EF21_RETURN_IF_ERROR(options.Validate());
-    return RunAggregator(options, linger_seconds, exit_when_complete);
+    return RunAggregator(options, connection.linger_seconds, exit_when_complete);
   });
 }
 

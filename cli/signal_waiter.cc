@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <utility>
 
 namespace ef21 {
 namespace {
@@ -49,6 +50,32 @@ void ExitWhileLoading(const std::string& command, const std::string& signal_name
                signal_name.c_str());
   std::fflush(stderr);
   std::_Exit(128 + (signal_name == "SIGINT" ? SIGINT : SIGTERM));
+}
+
+SignalStop::SignalStop(std::string command)
+    : command_(std::move(command)), waiter_([this](const std::string& name) { OnSignal(name); }) {}
+
+void SignalStop::SetLive(std::function<void(const std::string&)> stop) {
+  absl::MutexLock lock(&mu_);
+  stop_ = std::move(stop);
+}
+
+void SignalStop::OnSignal(const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  // Loading holds nothing worth saving (the run directory is written after it): leave now rather
+  // than after a data set that may take minutes to read.
+  if (!stop_) ExitWhileLoading(command_, name);
+  // Before stopping: what the stop ends (a host's Run, a server's Wait) finds the signal noted.
+  if (!signalled_.HasBeenNotified()) signalled_.Notify();
+  stop_(name);
+}
+
+void SignalStop::LingerForMetrics(double seconds) const {
+  if (!(seconds > 0) || signalled()) return;
+  std::fprintf(stderr,
+               "ef21 %s: keeping /metrics up for %g s (--linger-seconds; a signal ends it)\n",
+               command_.c_str(), seconds);
+  (void)signalled_.WaitForNotificationWithTimeout(absl::Seconds(seconds));
 }
 
 std::string SignalWaiter::received() const {

@@ -12,6 +12,10 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+
 namespace ef21 {
 
 class SignalWaiter {
@@ -30,6 +34,43 @@ class SignalWaiter {
   std::atomic<int> received_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
+};
+
+// What SIGINT and SIGTERM do to a long-running command (`ef21 aggregator`, `ef21 worker`): while it
+// loads its data, the process ends at once (ExitWhileLoading); once its server or host is live, the
+// signal goes to the stop function given to SetLive. Either way the signal is remembered:
+// signalled() turns true and WaitForSignal() and LingerForMetrics() return.
+//
+// Construct it where a SignalWaiter goes (first thing, before any thread starts) and after the
+// object the stop function uses, so that it is destroyed, and its thread joined, first.
+// Thread-safe.
+class SignalStop {
+ public:
+  // `command` names the process in messages: "aggregator", "worker".
+  explicit SignalStop(std::string command);
+
+  // From now on a signal calls `stop` with "SIGINT" or "SIGTERM" (under a lock: it must not block
+  // on anything that waits for a signal).
+  void SetLive(std::function<void(const std::string& signal_name)> stop);
+
+  bool signalled() const { return signalled_.HasBeenNotified(); }
+  // The last signal received, "" if none.
+  std::string received() const { return waiter_.received(); }
+  void WaitForSignal() const { signalled_.WaitForNotification(); }
+  // Unless a signal came already, prints "ef21 <command>: keeping /metrics up for S s
+  // (--linger-seconds; a signal ends it)" and waits that long or until a signal. Nothing when
+  // seconds <= 0.
+  void LingerForMetrics(double seconds) const;
+
+ private:
+  void OnSignal(const std::string& name);
+
+  const std::string command_;
+  absl::Mutex mu_;
+  std::function<void(const std::string&)> stop_ ABSL_GUARDED_BY(mu_);
+  absl::Notification signalled_;
+  // Last: its thread calls OnSignal, so it starts after the members above and stops before them.
+  SignalWaiter waiter_;
 };
 
 // For a signal that arrives while a command is still loading its data: prints

@@ -1,11 +1,11 @@
 // `ef21 worker`: hosts logical clients A..B of a federated run (client/worker_host.h).
-#include <atomic>
 #include <cstdio>
-#include <mutex>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "cli/commands.h"
+#include "cli/connection_flags.h"
 #include "cli/flags.h"
 #include "cli/signal_waiter.h"
 #include "client/worker_host.h"
@@ -18,18 +18,7 @@ namespace {
 // most every 30 s, one line at the end; a line per new reason to reconnect.
 absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   std::unique_ptr<WorkerHost> host;
-  std::mutex mu;
-  WorkerHost* live = nullptr;  // guarded by mu; null while the data loads
-  std::atomic<bool> signalled{false};
-  SignalWaiter signals([&](const std::string& name) {
-    std::lock_guard<std::mutex> lock(mu);
-    signalled = true;
-    if (live != nullptr) {
-      live->Cancel();
-      return;
-    }
-    ExitWhileLoading("worker", name);
-  });
+  SignalStop signals("worker");  // after `host`: destroyed first
   const std::string clients =
       options.first_client == options.last_client
           ? absl::StrCat("client ", options.first_client)
@@ -68,13 +57,10 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   if (host->metrics_port() != 0) {
     std::fprintf(stderr, "ef21 worker: metrics on port %d\n", host->metrics_port());
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    live = host.get();
-  }
+  signals.SetLive([live = host.get()](const std::string&) { live->Cancel(); });
   absl::StatusOr<WorkerHost::Result> result = host->Run();
   if (!result.ok()) {
-    if (signalled) {
+    if (signals.signalled()) {
       return absl::CancelledError(absl::StrCat("interrupted (", signals.received(), ")"));
     }
     return result.status();
@@ -92,14 +78,7 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
                  run_id.c_str(), static_cast<unsigned long long>(result->rounds), clients.c_str(),
                  static_cast<long long>(computed), static_cast<long long>(result->reconnects));
   }
-  if (linger_seconds > 0 && !signalled && host->metrics_port() != 0) {
-    std::fprintf(stderr,
-                 "ef21 worker: keeping /metrics up for %g s (--linger-seconds; a signal "
-                 "ends it)\n",
-                 linger_seconds);
-    const absl::Time until = absl::Now() + absl::Seconds(linger_seconds);
-    while (!signalled && absl::Now() < until) absl::SleepFor(absl::Milliseconds(50));
-  }
+  if (host->metrics_port() != 0) signals.LingerForMetrics(linger_seconds);
   return absl::OkStatus();
 }
 
@@ -110,7 +89,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
   std::string ids;
   double connect_timeout_seconds = 60;
   int64_t drop_at = -1;
-  double linger_seconds = 0;
+  ConnectionFlags connection;
   auto flags = NewCommandFlags(
       "worker",
       "Hosts logical clients A..B of a federated run over one gRPC stream to the\n"
@@ -124,13 +103,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
   CLI::Option* client_ids = AddString(flags.get(), "client-ids", &ids, "A-B",
                                       "the clients hosted: N or A-B (inclusive); required")
                                 ->group(g);
-  AddString(flags.get(), "metrics-listen", &options.metrics_listen, "HOST:PORT",
-            "HOST:PORT for Prometheus /metrics")
-      ->default_str("none")
-      ->group(g);
-  AddDouble(flags.get(), "linger-seconds", &linger_seconds,
-            "keep /metrics up this long after the run ends")
-      ->group(g);
+  AddConnectionFlags(flags.get(), ConnectionSide::kWorker, &connection);
   AddInt(flags.get(), "threads", &options.threads, "threads stepping the hosted clients")->group(g);
   AddString(flags.get(), "state-dir", &options.state_dir, "DIR",
             "directory for the hosted clients' momentum / EF14 error (and,\n"
@@ -144,23 +117,12 @@ int WorkerCommand(const std::vector<std::string>& args) {
   AddInt(flags.get(), "test-drop-stream-at-round", &drop_at,
          "test hook: cut the stream once right after sending round R's updates\n(-1: never)")
       ->group(g);
-  bool insecure = false;
   const std::string sec = "Security";
-  AddString(flags.get(), "tls-ca", &options.tls_ca, "FILE",
-            "PEM CA that signed the aggregator's certificate")
-      ->group(sec);
-  AddString(flags.get(), "tls-cert", &options.tls_cert, "FILE",
-            "PEM client certificate of this worker (mutual TLS)")
-      ->group(sec);
-  AddString(flags.get(), "tls-key", &options.tls_key, "FILE", "PEM private key of --tls-cert")
-      ->group(sec);
   AddString(flags.get(), "token-file", &options.token_file, "FILE",
             "file holding this worker's bearer token (instead of a client\ncertificate)")
       ->group(sec);
   AddString(flags.get(), "tls-server-name", &options.tls_server_name, "NAME",
             "name the aggregator's certificate carries, when it differs from\n--aggregator's host")
-      ->group(sec);
-  AddBool(flags.get(), "insecure", &insecure, "connect in plaintext without authentication")
       ->group(sec);
   AddProblemFlags(flags.get(), &options.problem);
   return RunSubcommand(*flags, args, [&] {
@@ -171,13 +133,9 @@ int WorkerCommand(const std::vector<std::string>& args) {
     }
     options.connect_timeout = absl::Seconds(connect_timeout_seconds);
     options.drop_stream_at_round = drop_at;
-    if (!(linger_seconds >= 0)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--linger-seconds must be >= 0; got ", linger_seconds));
-    }
-    options.insecure = insecure;
+    EF21_RETURN_IF_ERROR(connection.ApplyTo(&options));
     EF21_RETURN_IF_ERROR(options.Validate());
-    return RunWorker(options, linger_seconds);
+    return RunWorker(options, connection.linger_seconds);
   });
 }
 
