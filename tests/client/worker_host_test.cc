@@ -226,5 +226,61 @@ TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   EXPECT_TRUE(test::SameTrajectory(rows, *simulated));
 }
 
+// --client-state=worker: a host that goes away mid-run (its memory with it) and is replaced by a
+// new one with the same --state-dir rebuilds its clients' g_i (and momentum / EF14 error) from
+// the directory and the run equals the simulation; replaced without the directory it is refused.
+TEST(WorkerHostTest, WorkerStateHostReplacedMidRunRebuildsFromItsStateDir) {
+  for (Algorithm algorithm : {Algorithm::kNormEf21, Algorithm::kNormEf21Sgdm, Algorithm::kEf14}) {
+    for (const bool with_state_dir : {true, false}) {
+      SCOPED_TRACE(absl::StrCat(AlgorithmName(algorithm), with_state_dir ? "" : " without"));
+      RunConfig config = Config(algorithm);
+      config.client_state = ClientStateMode::kWorker;
+      Aggregator::Options options;
+      options.config = config;
+      test::RowRecorder recorder;
+      options.observer = recorder.Observer();
+      auto aggregator = Aggregator::Start(options);
+      ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+      const std::string dir = absl::StrCat(::testing::TempDir(), "/worker_host_test_state_",
+                                           AlgorithmName(algorithm), with_state_dir);
+      std::filesystem::remove_all(dir);
+      HostThreads hosts;
+      ASSERT_TRUE(hosts.Start(HostOptions(config, (*aggregator)->address(), 0, 2)).ok());
+      // The first host of clients 3..5 leaves right after sending round 6.
+      WorkerHost::Options b = HostOptions(config, (*aggregator)->address(), 3, 5);
+      b.state_dir = dir;
+      WorkerHost* first = nullptr;
+      b.on_round_sent = [&first](uint64_t round) {
+        if (round == 6) first->Cancel();
+      };
+      auto created = WorkerHost::Create(b);
+      ASSERT_TRUE(created.ok()) << created.status();
+      first = created->get();
+      const absl::StatusOr<WorkerHost::Result> gone = first->Run();
+      EXPECT_EQ(gone.status().code(), absl::StatusCode::kCancelled) << gone.status();
+      created->reset();
+      b.on_round_sent = nullptr;
+      if (!with_state_dir) b.state_dir.clear();
+      absl::StatusOr<std::unique_ptr<WorkerHost>> second = WorkerHost::Create(b);
+      ASSERT_TRUE(second.ok()) << second.status();
+      const absl::StatusOr<WorkerHost::Result> result = (*second)->Run();
+      if (with_state_dir) {
+        ASSERT_TRUE(result.ok()) << result.status();
+        EXPECT_EQ(result->rounds, 12u);
+        ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
+        hosts.Join();
+        EXPECT_TRUE(test::SameTrajectory(recorder.rows(), Simulate(config)));
+      } else {
+        EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_TRUE(absl::StrContains(result.status().message(), "cannot resume round"))
+            << result.status();
+        (*aggregator)->Stop("test over");
+        hosts.Join();
+      }
+      EXPECT_TRUE((*aggregator)->Shutdown().ok());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ef21

@@ -16,7 +16,8 @@
 #    nothing;
 #  - aggregator kill -9 with a checkpoint only every 100 rounds: the resumed aggregator is behind the
 #    live workers, which rebuild g_i as of its checkpoint from their logs (the anchor), and the run
-#    still equals the simulation.
+#    still equals the simulation; and the aggregator and a worker killed together (ef14): the
+#    restarted worker rebuilds its clients as of that checkpoint from its --state-dir.
 # Waits poll files in bounded loops of builtins (no fork per poll); nothing relies on a fixed sleep.
 # Usage: worker_state_resume_test.sh <ef21-binary> <source-dir>
 set -euo pipefail
@@ -170,6 +171,49 @@ if start_aggregator "$dir/a1" "${agg_flags[@]}"; then
     fi
   else
     fail "aggregator kill -9: round $kill_at never reached: $(tail -n 2 "$dir/a1.err")"
+  fi
+fi
+
+########################################## aggregator and a worker kill -9 together
+# The restarted worker rebuilds g_i as of the resumed aggregator's (older) checkpoint from its
+# snapshot + log; the live one goes back to it too.
+dir=$work/both-kill
+mkdir -p "$dir"
+flags=("${problem[@]}" --algorithm=ef14 --k=1 --client-state=worker --rounds=400 --downlink=delta)
+agg_flags=("${flags[@]}" --out="$dir/run" --checkpoint-every=100 --checkpoint-seconds=0 --exit-when-complete)
+kill_at=$((100 * (1 + RANDOM % 2) + 30))
+"$bin" simulate "${flags[@]}" --out="$dir/sim" > /dev/null
+if start_aggregator "$dir/a1" "${agg_flags[@]}"; then
+  workers=()
+  start_worker 0 "$dir/w0.log" --state-dir="$dir/state"
+  start_worker 1 "$dir/w1.log" --state-dir="$dir/state"
+  if wait_for 60 rows_at_least "$dir/run/metrics.csv" "$kill_at"; then
+    kill -9 "$agg" "${workers[1]}"
+    wait "$agg" "${workers[1]}" 2>/dev/null || true
+    count_rows "$dir/run/metrics.csv"
+    killed=$nrows
+    if AGG_PORT=$port start_aggregator "$dir/a2" "${agg_flags[@]}"; then
+      start_worker 1 "$dir/w1b.log" --state-dir="$dir/state"
+      bad=0
+      for i in 0 1; do
+        wait_exit "${workers[$i]}" 120
+        [ "$rc" = 0 ] || { bad=1; fail "aggregator + worker kill -9: worker $i exit $rc: $(tail -n 2 "$dir/w$i.log" "$dir/w1b.log")"; }
+      done
+      wait_exit "$agg" 60
+      [ "$rc" = 0 ] || { bad=1; fail "aggregator + worker kill -9: resumed aggregator exit $rc: $(tail -n 2 "$dir/a2.err")"; }
+      resumed=
+      has_line "$dir/a2.out" "resumed at round ([0-9]+)\)$" && resumed=${BASH_REMATCH[1]}
+      if [ $bad = 0 ] && [ -n "$resumed" ] && [ "$resumed" -lt $((killed - 1)) ] &&
+         ! grep -q "no longer bit-identical" "$dir/w1b.log" &&
+         same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv"; then
+        pass "ef14: aggregator and worker 1 kill -9 together at $killed rows, resumed at round $resumed; the restarted worker rebuilt its clients from --state-dir: equal to the simulation"
+      else
+        fail "aggregator and worker kill -9 at $killed rows, resumed at round '${resumed}': differs or failed"
+        diff <(cut -d, -f1-9 "$dir/sim/metrics.csv") <(cut -d, -f1-9 "$dir/run/metrics.csv") | head -n 4 || true
+      fi
+    fi
+  else
+    fail "aggregator + worker kill -9: round $kill_at never reached: $(tail -n 2 "$dir/a1.err")"
   fi
 fi
 
