@@ -6,10 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "common/base/status_macros.h"
 #include "common/nn/model.h"
 
@@ -33,10 +33,11 @@ int64_t ThreadCpuNanos() {
   return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
-// A model replica and the lock that gives it to one thread at a time.
+// A model replica and the lock that gives it to one thread at a time (the pointer is set once,
+// at creation; the model it points to is what mu guards).
 struct Replica {
-  std::mutex mu;
-  std::unique_ptr<Model> model;
+  absl::Mutex mu;
+  std::unique_ptr<Model> model ABSL_PT_GUARDED_BY(mu);
 };
 
 // Restores a replica's buffers on scope exit: evaluation passes leave running statistics as the
@@ -68,6 +69,7 @@ struct NetworkProblem::Impl {
   std::vector<std::unique_ptr<Replica>> replicas;  // one per client
   std::unique_ptr<Replica> evaluator;
   int64_t dim = 0;
+  std::vector<int64_t> input_shape;   // the model's, C x H x W
   std::optional<Vector> saved_start;  // a TorchScript module's own parameters
   // PassPhases in nanoseconds: passes, assemble, load_x, forward_backward, store_gradient.
   mutable std::atomic<int64_t> phase_nanos[5] = {};
@@ -109,7 +111,7 @@ struct NetworkProblem::Impl {
   // The mean cross-entropy of one batch and, into *grad, its gradient.
   double Batch(Replica& replica, ConstVectorRef x, const std::vector<int64_t>& rows,
                Vector* grad) const {
-    std::lock_guard<std::mutex> lock(replica.mu);
+    absl::MutexLock lock(&replica.mu);
     UseOneIntraOpThread();
     int64_t t = ThreadCpuNanos();
     auto lap = [this, &t](int phase) {
@@ -141,7 +143,7 @@ struct NetworkProblem::Impl {
   // gradient; with correct, the number of rows whose largest logit is the label.
   double Pass(Replica& replica, ConstVectorRef x, const ImageDataset& set,
               const std::vector<int64_t>& rows, Vector* grad, int64_t* correct) const {
-    std::lock_guard<std::mutex> lock(replica.mu);
+    absl::MutexLock lock(&replica.mu);
     UseOneIntraOpThread();
     Model& model = *replica.model;
     BufferGuard keep_buffers(&model);
@@ -207,9 +209,14 @@ absl::StatusOr<std::unique_ptr<NetworkProblem>> NetworkProblem::Create(
       impl->evaluator = std::move(replica);
     }
   }
-  impl->dim = impl->evaluator->model->dim();
-  if (mo.IsTorchScript())
-    impl->saved_start = impl->evaluator->model->InitialParameters(options.seed);
+  {
+    absl::MutexLock lock(&impl->evaluator->mu);
+    impl->dim = impl->evaluator->model->dim();
+    impl->input_shape = impl->evaluator->model->input_shape();
+    if (mo.IsTorchScript()) {
+      impl->saved_start = impl->evaluator->model->InitialParameters(options.seed);
+    }
+  }
 
   impl->train_count =
       options.train_samples > 0 ? std::min(options.train_samples, train.count) : train.count;
@@ -250,7 +257,7 @@ int64_t NetworkProblem::num_clients() const { return impl_->options.clients; }
 std::string NetworkProblem::Describe() const {
   const NetworkOptions& o = impl_->options;
   const ImageDataset& train = impl_->train();
-  const std::vector<int64_t>& shape = impl_->evaluator->model->input_shape();
+  const std::vector<int64_t>& shape = impl_->input_shape;
   std::string fed;
   if (shape[0] != train.channels || shape[1] != train.height || shape[2] != train.width) {
     fed = absl::StrCat(" fed as ", absl::StrJoin(shape, "x"));
@@ -325,7 +332,7 @@ SmoothnessConstants NetworkProblem::Constants() const {
 
 std::optional<Vector> NetworkProblem::InitialPoint(uint64_t seed) const {
   if (impl_->saved_start) return impl_->saved_start;
-  std::lock_guard<std::mutex> lock(impl_->evaluator->mu);
+  absl::MutexLock lock(&impl_->evaluator->mu);
   return impl_->evaluator->model->InitialParameters(seed);
 }
 
@@ -370,7 +377,7 @@ std::vector<int64_t> NetworkProblem::MinibatchRows(int64_t client, int64_t batch
 
 Vector NetworkProblem::ReplicaParameters(int64_t client) const {
   Replica& replica = *impl_->replicas[client];
-  std::lock_guard<std::mutex> lock(replica.mu);
+  absl::MutexLock lock(&replica.mu);
   Vector x(impl_->dim);
   int64_t offset = 0;
   for (const torch::Tensor& p : replica.model->parameters()) {
