@@ -12,9 +12,13 @@
 # The run must finish with every process exiting 0 and metrics.csv columns 1-9 byte-identical to
 # `ef21 simulate`'s. Odd seeds run --downlink=delta (hosts advance their own x and g from each
 # round's exact delta; every reattach is a resync), even seeds the default --downlink=auto;
-# --downlink=MODE sets it for every scenario.
+# --downlink=MODE sets it for every scenario. --client-state=worker runs the federation with g_i
+# kept only by the workers (the aggregator holds a state hash per client): every restarted worker
+# then rebuilds its clients from its --state-dir, and every resumed aggregator's older checkpoint
+# is met by workers going back to it from theirs.
 #
-#   tools/chaos.sh [--seed=N] [--rounds=R] [--soak-seconds=S] [--downlink=MODE] [--bin=build/bin/ef21]
+#   tools/chaos.sh [--seed=N] [--rounds=R] [--soak-seconds=S] [--downlink=MODE]
+#                  [--client-state=MODE] [--bin=build/bin/ef21]
 #
 # With --soak-seconds, scenarios with seeds N, N+1, ... run until S seconds have passed (a 10-minute
 # soak: --soak-seconds=600). Exit 0 when every scenario passed. tests/e2e/chaos_test.sh runs one short
@@ -26,6 +30,7 @@ seed=1
 rounds=2500
 soak=0
 downlink=
+client_state=aggregator
 for arg in "$@"; do
   case $arg in
     --seed=*) seed=${arg#*=} ;;
@@ -33,7 +38,8 @@ for arg in "$@"; do
     --soak-seconds=*) soak=${arg#*=} ;;
     --bin=*) bin=${arg#*=} ;;
     --downlink=*) downlink=${arg#*=} ;;
-    *) echo "chaos.sh: unknown argument $arg (expected --seed=N --rounds=R --soak-seconds=S --downlink=MODE --bin=PATH)" >&2; exit 2 ;;
+    --client-state=*) client_state=${arg#*=} ;;
+    *) echo "chaos.sh: unknown argument $arg (expected --seed=N --rounds=R --soak-seconds=S --downlink=MODE --client-state=MODE --bin=PATH)" >&2; exit 2 ;;
   esac
 done
 python=/usr/bin/python3
@@ -49,7 +55,8 @@ scenario() {
   mkdir -p "$dir"
   RANDOM=$s
   local mode=${downlink:-$([ $((s % 2)) = 1 ] && echo delta || echo auto)}
-  local flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds --downlink=$mode)
+  local flags=("${problem[@]}" --algorithm=norm-ef21-sgdm --k=1 --rounds=$rounds --downlink=$mode
+               --client-state=$client_state)
   local agg_flags=("${flags[@]}" --clients=683 --out="$dir/run" --checkpoint-every=$((20 + RANDOM % 80)) --checkpoint-seconds=0 --exit-when-complete)
   local started=$SECONDS
   "$bin" simulate "${flags[@]}" --out="$dir/sim" > /dev/null
@@ -143,7 +150,7 @@ scenario() {
   count_rows "$csv"
   if [ $ok = 1 ] && [ "$nrows" = $((rounds + 1)) ] &&
      cmp -s <(cut -d, -f1-9 "$dir/sim/metrics.csv") <(cut -d, -f1-9 "$csv"); then
-    echo "PASS seed $s (--downlink=$mode): ${log[*]/%/;} $rounds rounds equal the simulation ($((SECONDS - started)) s)"
+    echo "PASS seed $s (--downlink=$mode --client-state=$client_state): ${log[*]/%/;} $rounds rounds equal the simulation ($((SECONDS - started)) s)"
     rm -rf "$dir"
     return 0
   fi
