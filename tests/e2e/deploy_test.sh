@@ -24,19 +24,8 @@ cd "$src" || { echo "FAIL: no source dir $src"; exit 1; }
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-skip() { echo "SKIP: $*"; }
-
-work=$(mktemp -d)
-prom_pid=""
-cleanup() {
-  if [ -n "$prom_pid" ]; then kill "$prom_pid" 2>/dev/null; wait "$prom_pid" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$src/tools/lib/e2e.sh"
+e2e_workdir
 
 need() {
   local missing=()
@@ -51,10 +40,6 @@ need() {
 http_get() {
   "$py" -c 'import sys, urllib.request
 sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=2).read())' "$1" 2>/dev/null
-}
-
-free_port() {
-  "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 need docker-compose promtool kubectl node prometheus || true
@@ -286,12 +271,8 @@ if command -v prometheus >/dev/null 2>&1; then
   prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
     --web.listen-address="127.0.0.1:$port" --log.level=warn > "$work/prometheus.log" 2>&1 &
   prom_pid=$!
-  ready=0
-  for _ in $(seq 100); do
-    if http_get "http://127.0.0.1:$port/-/ready" >/dev/null; then ready=1; break; fi
-    sleep 0.1
-  done
-  if [ "$ready" = 1 ]; then
+  prometheus_ready() { http_get "http://127.0.0.1:$port/-/ready" > /dev/null; }
+  if poll 10 prometheus_ready; then
     if out=$("$py" tools/check_dashboard.py "$dash" --prometheus="http://127.0.0.1:$port" 2>&1); then
       pass "Prometheus accepts every dashboard expression: $(echo "$out" | tail -n1)"
     else
@@ -310,7 +291,7 @@ $out"
   else
     fail "Prometheus did not become ready on 127.0.0.1:$port: $(cat "$work/prometheus.log")"
   fi
-  kill "$prom_pid" 2>/dev/null; wait "$prom_pid" 2>/dev/null; prom_pid=""
+  kill "$prom_pid" 2>/dev/null; wait "$prom_pid" 2>/dev/null
 fi
 
 ############################################ Dockerfile
@@ -397,5 +378,4 @@ else
   skip "flag check against ef21 --help (binary '${bin}' not executable)"
 fi
 
-echo "deploy_test: $passed checks ok, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

@@ -18,11 +18,7 @@ src=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$src" || { echo "FAIL: no source dir $src"; exit 1; }
 py=/usr/bin/python3  # Debian's python3-matplotlib lives here, not in other pythons on PATH
 
-passed=0
-failed=0
-pass() { echo "PASS: $*"; passed=$((passed + 1)); }
-fail() { echo "FAIL: $*"; failed=$((failed + 1)); }
-skip() { echo "SKIP: $*"; }
+source "$src/tools/lib/e2e.sh"
 
 if [ ! -x "$bin" ]; then echo "FAIL: no ef21 binary at '$bin'"; exit 1; fi
 if ! "$py" -c 'import matplotlib, numpy' 2>/dev/null; then
@@ -30,8 +26,7 @@ if ! "$py" -c 'import matplotlib, numpy' 2>/dev/null; then
   exit 1
 fi
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+e2e_workdir
 
 only=fig1,fig4,fig2,sgdm
 if "$bin" run --help >/dev/null 2>&1; then
@@ -180,5 +175,4 @@ else
   fail "a failing binary: unexpected driver output:"; sed 's/^/    /' "$work/broken.log" | tail -10
 fi
 
-echo "experiments_test: $passed checks ok, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_summary

@@ -103,6 +103,20 @@ class RoundCoordinatorTest : public ::testing::Test {
     return std::move(coordinator).value();
   }
 
+  // Attaches clients 0-3 on `sink` and submits their honest round-0 updates, which close the
+  // round. Fatal failures: call in ASSERT_NO_FATAL_FAILURE.
+  void AttachAllAndSubmitRound0(RoundCoordinator* coordinator, FakeSink* sink) {
+    RejectionReason reason = RejectionReason::kMalformedMessage;
+    ASSERT_TRUE(coordinator->Attach(sink, AttachFor({0, 1, 2, 3}), &reason).ok())
+        << EnumName(reason);
+    auto start0 = sink->Await(1, absl::Seconds(10));
+    ASSERT_NE(start0, nullptr);
+    std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
+    int duplicates = 0;
+    ASSERT_TRUE(coordinator->Submit(sink, absl::MakeSpan(round0), &duplicates, &reason).ok())
+        << EnumName(reason);
+  }
+
   v1::Attach AttachFor(const std::vector<int64_t>& ids) {
     return test::HonestAttach(config_, *problem_, ids);
   }
@@ -179,14 +193,7 @@ TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) 
     }
   });
   FakeSink sink;
-  RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
-      << EnumName(reason);
-  auto start0 = sink.Await(1, absl::Seconds(10));
-  ASSERT_NE(start0, nullptr);
-  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
-  int duplicates = 0;
-  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_NO_FATAL_FAILURE(AttachAllAndSubmitRound0(coordinator.get(), &sink));
   ASSERT_TRUE(in_observer.WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   // The closer is inside the observer of round 0. Round 1 was already broadcast, and everything
@@ -197,10 +204,12 @@ TEST_F(RoundCoordinatorTest, TheObserverRunsWithoutTheLockAndRoundsStayInOrder) 
   ASSERT_TRUE(start1->has_round_start());
   EXPECT_EQ(start1->round_start().round(), 1u);
   FakeSink other;
+  RejectionReason reason = RejectionReason::kMalformedMessage;
   EXPECT_EQ(coordinator->Attach(&other, AttachFor({2}), &reason).code(),
             absl::StatusCode::kAborted);
   EXPECT_EQ(reason, RejectionReason::kClientBusy) << EnumName(reason);
   std::vector<DecodedUpdate> round1 = Updates(start1->round_start(), {0, 1, 2, 3});
+  int duplicates = 0;
   ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round1), &duplicates, &reason).ok());
   EXPECT_EQ(coordinator->rounds_closed(), 1u);
   (void)coordinator->StateHash();
@@ -232,14 +241,7 @@ TEST_F(RoundCoordinatorTest, StopDuringARowWaitsForTheRow) {
     }
   });
   FakeSink sink;
-  RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
-      << EnumName(reason);
-  auto start0 = sink.Await(1, absl::Seconds(10));
-  ASSERT_NE(start0, nullptr);
-  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
-  int duplicates = 0;
-  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_NO_FATAL_FAILURE(AttachAllAndSubmitRound0(coordinator.get(), &sink));
   ASSERT_TRUE(in_observer.WaitForNotificationWithTimeout(absl::Seconds(10)));
 
   // Stop from another thread while round 0's row is out: it returns only once the closer has
@@ -273,14 +275,7 @@ TEST_F(RoundCoordinatorTest, StopFromTheObserverEndsTheRunAfterIt) {
   });
   self = coordinator.get();
   FakeSink sink;
-  RejectionReason reason = RejectionReason::kMalformedMessage;
-  ASSERT_TRUE(coordinator->Attach(&sink, AttachFor({0, 1, 2, 3}), &reason).ok())
-      << EnumName(reason);
-  auto start0 = sink.Await(1, absl::Seconds(10));
-  ASSERT_NE(start0, nullptr);
-  std::vector<DecodedUpdate> round0 = Updates(start0->round_start(), {0, 1, 2, 3});
-  int duplicates = 0;
-  ASSERT_TRUE(coordinator->Submit(&sink, absl::MakeSpan(round0), &duplicates, &reason).ok());
+  ASSERT_NO_FATAL_FAILURE(AttachAllAndSubmitRound0(coordinator.get(), &sink));
   ASSERT_TRUE(coordinator->WaitDone(absl::Seconds(10)));
   EXPECT_EQ(coordinator->status().code(), absl::StatusCode::kCancelled) << coordinator->status();
   EXPECT_EQ(log_->summary().rows, 1u);
