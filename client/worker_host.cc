@@ -541,7 +541,25 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
         ids_[j], open, ids_[j], state.chain(), chain_[j],
         g_log_ == nullptr ? " and has no --state-dir" : " and cannot rebuild it from --state-dir"));
   }
-  if (rewound) EF21_RETURN_IF_ERROR(g_log_->Rewind(keep_through));
+  if (rewound) {
+    EF21_RETURN_IF_ERROR(g_log_->Rewind(keep_through));
+    int64_t restored = 0;
+    int64_t lowest = std::numeric_limits<int64_t>::max();
+    int64_t highest = -1;
+    for (int64_t round : keep_through) {
+      if (round == std::numeric_limits<int64_t>::max()) continue;
+      ++restored;
+      lowest = std::min(lowest, round);
+      highest = std::max(highest, round);
+    }
+    const std::string rounds = lowest == highest ? absl::StrCat("round ", lowest)
+                                                 : absl::StrCat("rounds ", lowest, "-", highest);
+    std::fprintf(stderr,
+                 "ef21 worker: g_i of %lld of clients %lld-%lld rebuilt from --state-dir %s as of "
+                 "%s (state hashes match the aggregator's)\n",
+                 static_cast<long long>(restored), static_cast<long long>(ids_.front()),
+                 static_cast<long long>(ids_.back()), options_.state_dir.c_str(), rounds.c_str());
+  }
   return absl::OkStatus();
 }
 

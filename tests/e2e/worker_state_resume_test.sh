@@ -97,6 +97,10 @@ worker_crash() {
     bad=1
     fail "$name: the restarted worker rebuilt state by policy: $(grep -m1 "no longer" "$dir/w1b.log")"
   fi
+  if ! grep -q "rebuilt from --state-dir" "$dir/w1b.log"; then
+    bad=1
+    fail "$name: the restarted worker did not say it rebuilt g_i from its --state-dir: $(tail -n 2 "$dir/w1b.log")"
+  fi
   [ $bad = 0 ] && same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv" && equal=1
   return 0
 }
@@ -162,8 +166,10 @@ if start_aggregator "$dir/a1" "${agg_flags[@]}"; then
       resumed=
       has_line "$dir/a2.out" "resumed at round ([0-9]+)\)$" && resumed=${BASH_REMATCH[1]}
       if [ $bad = 0 ] && [ -n "$resumed" ] && [ "$resumed" -lt $((killed - 1)) ] &&
+         grep -q "rebuilt from --state-dir .* as of round $((resumed - 1)) " "$dir/w0.log" &&
+         grep -q "rebuilt from --state-dir .* as of round $((resumed - 1)) " "$dir/w1.log" &&
          same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv"; then
-        pass "aggregator kill -9 at $killed rows, resumed at round $resumed (checkpoint every 100): the live workers went back to it from their --state-dir; equal to the simulation"
+        pass "aggregator kill -9 at $killed rows, resumed at round $resumed (checkpoint every 100): the live workers went back to it from their --state-dir ($(grep -m1 -o "g_i of .* as of round [0-9]*" "$dir/w0.log")); equal to the simulation"
       else
         fail "aggregator kill -9 at $killed rows, resumed at round '${resumed}': differs or failed"
         diff <(cut -d, -f1-9 "$dir/sim/metrics.csv") <(cut -d, -f1-9 "$dir/run/metrics.csv") | head -n 4 || true
@@ -205,6 +211,8 @@ if start_aggregator "$dir/a1" "${agg_flags[@]}"; then
       has_line "$dir/a2.out" "resumed at round ([0-9]+)\)$" && resumed=${BASH_REMATCH[1]}
       if [ $bad = 0 ] && [ -n "$resumed" ] && [ "$resumed" -lt $((killed - 1)) ] &&
          ! grep -q "no longer bit-identical" "$dir/w1b.log" &&
+         grep -q "rebuilt from --state-dir .* as of round $((resumed - 1)) " "$dir/w1b.log" &&
+         grep -q "rebuilt from --state-dir .* as of round $((resumed - 1)) " "$dir/w0.log" &&
          same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv"; then
         pass "ef14: aggregator and worker 1 kill -9 together at $killed rows, resumed at round $resumed; the restarted worker rebuilt its clients from --state-dir: equal to the simulation"
       else
