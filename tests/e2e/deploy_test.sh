@@ -36,12 +36,6 @@ need() {
   fi
 }
 
-# GET a URL (Python standard library, so the test needs no curl); fails on errors and non-2xx.
-http_get() {
-  "$py" -c 'import sys, urllib.request
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=2).read())' "$1" 2>/dev/null
-}
-
 need docker-compose promtool kubectl node prometheus || true
 
 # Node packages for the validator (scripts/bootstrap.sh runs `npm ci`; do it here if it did not).

@@ -32,8 +32,8 @@ set -euo pipefail
 bin=$1
 src=$2
 source "$src/tools/lib/e2e.sh"
+source "$src/tools/lib/federation.sh"
 e2e_workdir
-port_of() { has_line "$1" '^listening on .*:([0-9]+)$' && port=${BASH_REMATCH[1]}; }
 metrics_port_of() { has_line "$1" '^metrics on port ([0-9]+)$' && mport=${BASH_REMATCH[1]}; }
 # ef21_downlink_messages_total{kind="$2"} of the aggregator whose /metrics is on port $1 (plain
 # HTTP/1.0 over bash's /dev/tcp).
@@ -47,28 +47,6 @@ downlink_messages() {
     done ) 2>/dev/null || true
 }
 digest() { cat "$@" | md5sum | cut -d' ' -f1; }
-
-problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row --batch=4)
-n=683
-ranges=(0-340 341-682)
-
-start_aggregator() {  # LOG FLAGS...: sets $agg and $port (the port given by AGG_PORT, or a free one)
-  local log=$1
-  shift
-  "$bin" aggregator --insecure --listen=127.0.0.1:"${AGG_PORT:-0}" --clients=$n "$@" > "$log.out" 2> "$log.err" &
-  agg=$!
-  if ! wait_for 30 port_of "$log.out"; then
-    fail "aggregator $log did not print 'listening on': $(tail -n 2 "$log.err")"
-    return 1
-  fi
-}
-start_worker() {  # I LOG EXTRA...: sets workers[I]
-  local i=$1 log=$2
-  shift 2
-  "$bin" worker --insecure --aggregator=127.0.0.1:"$port" --client-ids="${ranges[$i]}" "${problem[@]}" \
-    --connect-timeout-seconds=60 "$@" > "$log" 2>&1 &
-  workers[$i]=$!
-}
 
 ########################################## aggregator: kill -9 during a checkpoint write, then at a random round
 RANDOM=3407  # the seed of the choices below

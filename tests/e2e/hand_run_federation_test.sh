@@ -20,18 +20,10 @@ cd "$src" || { echo "FAIL: no source dir $src"; exit 1; }
 
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-for t in prometheus promtool; do
-  command -v "$t" >/dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
-done
-
 source "$src/tools/lib/e2e.sh"
+e2e_require prometheus promtool
 e2e_workdir
 e2e_on_exit() { e2e_terminate_jobs; }  # `timeout` passes SIGTERM on to the ef21 it runs
-http_get() {
-  "$py" -c 'import sys, urllib.request
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' "$1" 2>/dev/null
-}
-now() { "$py" -c 'import time; print(f"{time.time():.3f}")'; }
 # The value of an unlabelled sample in an exposition on stdin.
 sample() { awk -v m="$1" '$1 == m { print $2 }'; }
 prometheus_ready() { http_get "$prom/-/ready" > /dev/null; }

@@ -29,21 +29,11 @@ fi
 
 py=/usr/bin/python3
 [ -x "$py" ] || py=python3
-for t in prometheus promtool; do
-  command -v "$t" >/dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
-done
-
 source "$src/tools/lib/e2e.sh"
+e2e_require prometheus promtool
 e2e_workdir
 e2e_on_exit() { e2e_terminate_jobs; }  # `ef21 run` and `timeout` pass SIGTERM on to their children
 
-# GET (or POST form fields NAME=VALUE ...) with the Python standard library; fails on errors.
-http_get() {
-  "$py" -c 'import sys, urllib.parse, urllib.request
-data = urllib.parse.urlencode([tuple(a.split("=", 1)) for a in sys.argv[2:]]).encode() if len(sys.argv) > 2 else None
-sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], data=data, timeout=5).read())' "$@" 2>/dev/null
-}
-now() { "$py" -c 'import time; print(f"{time.time():.3f}")'; }
 
 # Instant query; prints the single sample value (or nothing).
 prom_value() {
@@ -267,7 +257,7 @@ if "$bin" aggregator --help >/dev/null 2>&1 && "$bin" worker --help >/dev/null 2
   serving() { "$bin" health --target="127.0.0.1:$grpc_port" > /dev/null 2>&1; }
   poll 10 serving
   timeout 300 "$bin" worker --insecure --aggregator="127.0.0.1:$grpc_port" --client-ids=0-682 \
-    --metrics-listen="127.0.0.1:$wrk_port" "${problem[@]}" > "$work/worker.log" 2>&1 &
+    --metrics-listen="127.0.0.1:$wrk_port" --linger-seconds=2 "${problem[@]}" > "$work/worker.log" 2>&1 &
   wrk_pid=$!
   capture_exposition "http://127.0.0.1:$wrk_port/metrics" "$wrk_pid" "$work/worker.prom" &
   wait "$wrk_pid"; wrk_rc=$?

@@ -24,30 +24,8 @@ set -euo pipefail
 bin=$1
 src=$2
 source "$src/tools/lib/e2e.sh"
+source "$src/tools/lib/federation.sh"
 e2e_workdir
-port_of() { has_line "$1" '^listening on .*:([0-9]+)$' && port=${BASH_REMATCH[1]}; }
-
-problem=(--problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=row --batch=4)
-n=683
-ranges=(0-340 341-682)
-
-start_aggregator() {  # LOG FLAGS...: sets $agg and $port (the port given by AGG_PORT, or a free one)
-  local log=$1
-  shift
-  "$bin" aggregator --insecure --listen=127.0.0.1:"${AGG_PORT:-0}" --clients=$n "$@" > "$log.out" 2> "$log.err" &
-  agg=$!
-  if ! wait_for 30 port_of "$log.out"; then
-    fail "aggregator $log did not print 'listening on': $(tail -n 2 "$log.err")"
-    return 1
-  fi
-}
-start_worker() {  # I LOG EXTRA...: sets workers[I]
-  local i=$1 log=$2
-  shift 2
-  "$bin" worker --insecure --aggregator=127.0.0.1:"$port" --client-ids="${ranges[$i]}" "${problem[@]}" \
-    --connect-timeout-seconds=60 "$@" > "$log" 2>&1 &
-  workers[$i]=$!
-}
 
 RANDOM=2111  # the seed of the kill rounds below
 

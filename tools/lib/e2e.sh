@@ -67,6 +67,22 @@ e2e_terminate_jobs() {
   for p in "${running[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${running[@]}"; do wait_for "${1:-5}" exited "$p" || true; done
 }
+# e2e_require TOOL...: exits 1 naming any TOOL that is not on PATH.
+e2e_require() {
+  local t
+  for t in "$@"; do
+    command -v "$t" > /dev/null 2>&1 || { echo "FAIL: $t not installed (scripts/bootstrap.sh installs it)"; exit 1; }
+  done
+}
+# http_get URL [NAME=VALUE...]: writes the body of a GET of URL (a POST of the form fields, when
+# given) with the Python standard library; fails on errors and non-2xx answers (5 s timeout).
+http_get() {
+  "${py:-python3}" -c 'import sys, urllib.parse, urllib.request
+data = urllib.parse.urlencode([tuple(a.split("=", 1)) for a in sys.argv[2:]]).encode() if len(sys.argv) > 2 else None
+sys.stdout.buffer.write(urllib.request.urlopen(sys.argv[1], data=data, timeout=5).read())' "$@" 2>/dev/null
+}
+# now: seconds since the epoch, to the millisecond.
+now() { "${py:-python3}" -c 'import time; print(f"{time.time():.3f}")'; }
 # free_port: prints a TCP port that is free on 127.0.0.1 now.
 free_port() {
   "${py:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
