@@ -393,7 +393,7 @@ void AddAlgorithmFlags(CLI::App* app, RunConfig* c) {
   AddRunFlag(app, c, g, "diagnostics-every", "N",
              "rounds between exact ‖∇f(x)‖ evaluations (the last round always;\n"
              "metrics.csv leaves grad_norm and grad_norm_sq empty in between)",
-             "1; 50 for networks");
+             "1; d/10^4 for models of d >= 10^5 parameters; 50 for networks");
   AddRunFlag(app, c, g, "eps", "X", "target ‖∇f‖² reported in summary.json");
   AddRunFlag(app, c, g, "downlink", "auto|dense|delta",
              "what starts a round on a worker host: dense x, or the last round's\n"

@@ -1,13 +1,18 @@
 // `ef21 run`: a whole federation on loopback — the aggregator in this process on 127.0.0.1:0 and
 // --worker-processes `ef21 worker` processes of this same binary, each hosting a contiguous block
 // of clients. Writes the same run directory and prints the same summary as `ef21 simulate`.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -32,8 +37,9 @@ struct Child {
 };
 
 // Starts `argv` with an empty signal mask in its own process group (a terminal's Ctrl-C reaches
-// only `ef21 run`, which then stops the run for everyone gracefully).
-absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv) {
+// only `ef21 run`, which then stops the run for everyone gracefully); `stdin_fd` >= 0 becomes its
+// standard input.
+absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv, int stdin_fd = -1) {
   std::vector<char*> raw;
   for (const std::string& a : argv) raw.push_back(const_cast<char*>(a.c_str()));
   raw.push_back(nullptr);
@@ -44,8 +50,12 @@ absl::StatusOr<pid_t> SpawnProcess(const std::vector<std::string>& argv) {
   posix_spawnattr_setsigmask(&attr, &empty);
   posix_spawnattr_setpgroup(&attr, 0);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  if (stdin_fd >= 0) posix_spawn_file_actions_adddup2(&files, stdin_fd, STDIN_FILENO);
   pid_t pid = -1;
-  const int rc = posix_spawn(&pid, raw[0], nullptr, &attr, raw.data(), environ);
+  const int rc = posix_spawn(&pid, raw[0], &files, &attr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
   posix_spawnattr_destroy(&attr);
   if (rc != 0)
     return absl::InternalError(absl::StrCat("cannot start ", argv[0], ": ", strerror(rc)));
@@ -102,6 +112,50 @@ std::string WorkerMetricsListen(const std::string& listen, int64_t w) {
   return absl::StrCat(listen.substr(0, colon), ":", port + 1 + w);
 }
 
+// The number of clients when the flags alone determine it, so that the workers can start loading
+// their data while the aggregator loads its own (the two start-ups overlap instead of following
+// each other); nullopt when only the data knows (a LIBSVM file split by row) and for networks,
+// whose workers take a thread per client from the problem.
+std::optional<int64_t> ClientsFromFlags(const RunConfig& c) {
+  if (c.problem == ProblemKind::kPolynomial) return c.clients == 0 ? 1 : c.clients;
+  if (c.problem != ProblemKind::kLogreg) return std::nullopt;
+  if (c.split == Split::kContiguous) return c.clients;
+  if (c.data.empty()) return c.synthetic_rows;
+  return std::nullopt;
+}
+
+// A worker process started before the aggregator listens reads the address from this pipe
+// (`ef21 worker --aggregator=-`); closing it unwritten tells the worker there is none.
+struct AddressPipe {
+  int read = -1, write = -1;
+  AddressPipe() = default;
+  AddressPipe(AddressPipe&& other) noexcept
+      : read(std::exchange(other.read, -1)), write(std::exchange(other.write, -1)) {}
+  AddressPipe& operator=(AddressPipe&&) = delete;
+  ~AddressPipe() {
+    Close(&read);
+    Close(&write);
+  }
+  static void Close(int* fd) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+};
+
+// Writes `text` into a pipe whose reader may be gone: EPIPE, not a SIGPIPE that would end `ef21
+// run` (the signal, blocked in this thread meanwhile, is taken back off).
+void WriteWithoutSigpipe(int fd, const std::string& text) {
+  sigset_t pipe_signal, previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  if (::write(fd, text.data(), text.size()) < 0 && errno == EPIPE) {
+    const timespec now = {0, 0};
+    sigtimedwait(&pipe_signal, nullptr, &now);
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+}
+
 absl::Status Run(const RunOptions& o) {
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> stopping{false};
@@ -116,10 +170,75 @@ absl::Status Run(const RunOptions& o) {
   options.metrics_listen = o.metrics_listen;
   options.observer = [&progress](const MetricsRow& row) { progress.Update(row); };
   // The workers are this command's own children. The aggregator's recomputation of every reported
-  // loss would redo each network client's forward and backward pass (2.4x a round's time on
-  // ResNet-20), so `ef21 run` trusts its own workers there; `ef21 aggregator` keeps verifying.
-  if (o.config.problem == ProblemKind::kNetwork) options.verify_diagnostics = false;
-  EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));
+  // loss (and gradient, on diagnostic rounds) redoes the clients' work on its own core: each
+  // network client's forward and backward pass (2.4x a round's time on ResNet-20), a logistic
+  // client's pass over its rows (~2x the CPU of `simulate` at d = 10^5). `ef21 run` trusts its own
+  // workers; `ef21 aggregator` keeps verifying.
+  options.verify_diagnostics = false;
+
+  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  std::vector<Child> children;
+  std::vector<AddressPipe> pipes;
+  absl::Status failure;
+  // Worker w hosts clients [n·w/p, n·(w+1)/p); a worker steps its clients on one thread per core
+  // it may use, or — clients with long steps (networks) — on one thread per client, as `ef21
+  // simulate` does (Problem::ClientStepsAreLong).
+  auto spawn_workers = [&](int64_t n, bool long_steps, const std::string& address) {
+    const int64_t p = std::max<int64_t>(1, std::min(o.worker_processes, n));
+    children.resize(p);
+    if (address == "-") pipes.resize(p);
+    for (int64_t w = 0; w < p && failure.ok(); ++w) {
+      Child& c = children[w];
+      c.first = n * w / p;
+      c.last = n * (w + 1) / p - 1;
+      const int64_t threads = long_steps ? c.last - c.first + 1 : std::max<int64_t>(1, cores / p);
+      std::vector<std::string> argv = {"/proc/self/exe",
+                                       "worker",
+                                       absl::StrCat("--aggregator=", address),
+                                       absl::StrCat("--client-ids=", c.first, "-", c.last),
+                                       absl::StrCat("--threads=", threads),
+                                       "--connect-timeout-seconds=10",
+                                       "--insecure"};
+      if (!o.metrics_listen.empty()) {
+        argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
+        argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));
+      }
+      argv.insert(argv.end(), o.problem_args.begin(), o.problem_args.end());
+      int stdin_fd = -1;
+      if (!pipes.empty()) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) {
+          failure = absl::InternalError(absl::StrCat("cannot create a pipe: ", strerror(errno)));
+          c.exited = true;
+          break;
+        }
+        pipes[w].read = stdin_fd = fds[0];
+        pipes[w].write = fds[1];
+      }
+      absl::StatusOr<pid_t> pid = SpawnProcess(argv, stdin_fd);
+      if (!pipes.empty()) AddressPipe::Close(&pipes[w].read);
+      if (!pid.ok()) {
+        failure = pid.status();
+        c.exited = true;
+      } else {
+        c.pid = *pid;
+      }
+    }
+    for (int64_t w = static_cast<int64_t>(children.size()) - 1; w >= 0 && !failure.ok(); --w) {
+      if (children[w].pid < 0) children[w].exited = true;
+    }
+  };
+  const std::optional<int64_t> early_clients = ClientsFromFlags(o.config);
+  if (early_clients) spawn_workers(*early_clients, /*long_steps=*/false, "-");
+
+  absl::StatusOr<std::unique_ptr<Aggregator>> started =
+      failure.ok() ? Aggregator::Start(options) : failure;
+  if (!started.ok()) {
+    pipes.clear();  // the early workers read end of input and exit
+    KillChildren(&children);
+    return started.status();
+  }
+  aggregator = *std::move(started);
   if (stopping) aggregator->Stop(signals.received());
   if (aggregator->metrics().port() != 0) {
     std::fprintf(stderr, "ef21 run: aggregator metrics on port %d; worker w's on %s\n",
@@ -129,37 +248,20 @@ absl::Status Run(const RunOptions& o) {
                      : absl::StrCat("port ", aggregator->metrics().port(), " + 1 + w").c_str());
   }
 
-  const int64_t n = aggregator->coordinator().context().num_clients();
-  const int64_t p = std::max<int64_t>(1, std::min(o.worker_processes, n));
-  const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
-  // A worker steps its clients on one thread per core it may use, or — clients with long steps
-  // (networks) — on one thread per client, as `ef21 simulate` does (Problem::ClientStepsAreLong).
-  const bool long_steps = aggregator->coordinator().context().problem->ClientStepsAreLong();
-  std::vector<Child> children(p);
-  absl::Status failure;
-  for (int64_t w = 0; w < p && failure.ok(); ++w) {
-    Child& c = children[w];
-    c.first = n * w / p;
-    c.last = n * (w + 1) / p - 1;
-    const int64_t threads = long_steps ? c.last - c.first + 1 : std::max<int64_t>(1, cores / p);
-    std::vector<std::string> argv = {"/proc/self/exe",
-                                     "worker",
-                                     absl::StrCat("--aggregator=", aggregator->address()),
-                                     absl::StrCat("--client-ids=", c.first, "-", c.last),
-                                     absl::StrCat("--threads=", threads),
-                                     "--connect-timeout-seconds=10",
-                                     "--insecure"};
-    if (!o.metrics_listen.empty()) {
-      argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
-      argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));
-    }
-    argv.insert(argv.end(), o.problem_args.begin(), o.problem_args.end());
-    absl::StatusOr<pid_t> pid = SpawnProcess(argv);
-    if (!pid.ok()) {
-      failure = pid.status();
-      c.exited = true;
-    } else {
-      c.pid = *pid;
+  const MethodContext& context = aggregator->coordinator().context();
+  if (!early_clients) {
+    spawn_workers(context.num_clients(), context.problem->ClientStepsAreLong(),
+                  aggregator->address());
+  } else if (*early_clients != context.num_clients()) {
+    failure = absl::InternalError(absl::StrCat(
+        "the flags said ", *early_clients, " clients, the problem has ", context.num_clients()));
+  } else {
+    // The early workers learn where the aggregator listens.
+    const std::string line = aggregator->address() + "\n";
+    for (AddressPipe& pipe : pipes) {
+      // A worker that already exited (bad flags) closed its end: the reaping below reports it.
+      WriteWithoutSigpipe(pipe.write, line);
+      AddressPipe::Close(&pipe.write);
     }
   }
   // Wait for the run, watching the workers: one that fails ends the run.

@@ -13,13 +13,15 @@ namespace {
 absl::Status Simulate(const RunConfig& config) {
   EF21_RETURN_IF_ERROR(CheckFreshRunDirectory(config.out, config.overwrite));
   EF21_ASSIGN_OR_RETURN(auto simulator, Simulator::Create(config));
-  EF21_ASSIGN_OR_RETURN(auto log, RunLog::Create(config.out, config.ToJson(), config.eps));
+  EF21_ASSIGN_OR_RETURN(auto log,
+                        RunLog::Create(config.out, simulator->config().ToJson(), config.eps));
   {
     ProgressLine progress(AlgorithmName(config.algorithm), config.rounds);
     EF21_RETURN_IF_ERROR(
         simulator->Run(log.get(), [&](const MetricsRow& row) { progress.Update(row); }));
   }
-  EF21_RETURN_IF_ERROR(log->Finish(DescribeRun(simulator->context()), absl::OkStatus()));
+  EF21_RETURN_IF_ERROR(
+      log->Finish(DescribeRun(simulator->context(), simulator->totals()), absl::OkStatus()));
   std::fputs(FormatSummary(AlgorithmName(config.algorithm), log->summary()).c_str(), stdout);
   return absl::OkStatus();
 }

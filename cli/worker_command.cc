@@ -36,10 +36,19 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
     last_print = now;
   };
   std::string run_id;
+  // --aggregator=-: the address comes on standard input once the data is loaded.
+  std::string address = options.aggregator;
+  if (options.await_aggregator) {
+    options.await_aggregator = [read = options.await_aggregator, &address] {
+      absl::StatusOr<std::string> got = read();
+      if (got.ok()) address = *got;
+      return got;
+    };
+  }
   options.on_attached = [&](const std::string& id, uint64_t round, bool reattach) {
     run_id = id;
     std::fprintf(stderr, "ef21 worker: %s %s to aggregator %s, run %s, at round %llu\n",
-                 clients.c_str(), reattach ? "re-attached" : "attached", options.aggregator.c_str(),
+                 clients.c_str(), reattach ? "re-attached" : "attached", address.c_str(),
                  id.c_str(), static_cast<unsigned long long>(round));
     last_message.clear();
   };
@@ -82,6 +91,27 @@ absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
   return absl::OkStatus();
 }
 
+// --aggregator=-: one line "HOST:PORT" from standard input (`ef21 run` writes it into a pipe once
+// its aggregator listens).
+absl::StatusOr<std::string> ReadAggregatorAddress() {
+  constexpr size_t kMaxLine = 1024;
+  std::string line;
+  for (int c; (c = std::getchar()) != EOF && c != '\n';) {
+    if (line.size() == kMaxLine) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--aggregator=-: expected one line HOST:PORT on standard input; got more than ", kMaxLine,
+          " characters"));
+    }
+    line.push_back(static_cast<char>(c));
+  }
+  if (line.empty()) {
+    return absl::UnavailableError(
+        "--aggregator=-: expected the aggregator's HOST:PORT on standard input; got end of input "
+        "(the aggregator did not start)");
+  }
+  return line;
+}
+
 }  // namespace
 
 int WorkerCommand(const std::vector<std::string>& args) {
@@ -98,7 +128,8 @@ int WorkerCommand(const std::vector<std::string>& args) {
       "exits 0 when the aggregator ends the run.");
   const std::string g = "Federation";
   AddString(flags.get(), "aggregator", &options.aggregator, "HOST:PORT",
-            "HOST:PORT of the aggregator")
+            "HOST:PORT of the aggregator ('-': read it from the first line of\n"
+            "standard input once the data is loaded, as `ef21 run` does)")
       ->group(g);
   CLI::Option* client_ids = AddString(flags.get(), "client-ids", &ids, "A-B",
                                       "the clients hosted: N or A-B (inclusive); required")
@@ -134,6 +165,7 @@ int WorkerCommand(const std::vector<std::string>& args) {
     options.connect_timeout = absl::Seconds(connect_timeout_seconds);
     options.drop_stream_at_round = drop_at;
     EF21_RETURN_IF_ERROR(connection.ApplyTo(&options));
+    if (options.aggregator == "-") options.await_aggregator = ReadAggregatorAddress;
     EF21_RETURN_IF_ERROR(options.Validate());
     return RunWorker(options, connection.linger_seconds);
   });

@@ -51,7 +51,7 @@ absl::StatusOr<std::shared_ptr<const MethodContext>> MakeContext(
 
 absl::Status WorkerHost::Options::Validate() const {
   // A gRPC target URI ("dns:///host:port") is passed as is; a plain address is checked.
-  if (aggregator.find("://") == std::string::npos) {
+  if (!await_aggregator && aggregator.find("://") == std::string::npos) {
     EF21_RETURN_IF_ERROR(ParseHostPort(aggregator, "--aggregator").status());
   }
   if (!metrics_listen.empty()) {
@@ -94,7 +94,8 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   // The problem flags alone must make a valid configuration (the algorithm part is a default).
   std::unique_ptr<WorkerHost> host(new WorkerHost(std::move(options)));
   const Options& o = host->options_;
-  EF21_ASSIGN_OR_RETURN(host->problem_, CreateProblem(o.problem));
+  EF21_ASSIGN_OR_RETURN(host->problem_,
+                        CreateProblemForClients(o.problem, o.first_client, o.last_client));
   if (o.last_client >= host->problem_->num_clients()) {
     return absl::InvalidArgumentError(absl::StrCat("--client-ids=", o.first_client, "-",
                                                    o.last_client, " reaches beyond the problem's ",
@@ -145,8 +146,6 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
     }
     credentials = grpc::SslCredentials(ssl);
   }
-  host->channel_ = grpc::CreateCustomChannel(o.aggregator, credentials, args);
-  host->stub_ = v1::Aggregator::NewStub(host->channel_);
   host->pool_ = std::make_unique<ThreadPool>(o.threads);
   if (host->problem_->ClientStepsAreLong()) host->grain_.AssumeLongIterations();
   // What the aggregator needs of the hosted clients' data (it may hold none): each client's
@@ -176,6 +175,12 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
       host->g_log_error_ = log.status();
     }
   }
+  if (o.await_aggregator) {
+    EF21_ASSIGN_OR_RETURN(host->options_.aggregator, o.await_aggregator());
+    EF21_RETURN_IF_ERROR(ParseHostPort(o.aggregator, "the aggregator's address").status());
+  }
+  host->channel_ = grpc::CreateCustomChannel(o.aggregator, credentials, args);
+  host->stub_ = v1::Aggregator::NewStub(host->channel_);
   return host;
 }
 

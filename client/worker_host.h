@@ -51,6 +51,11 @@ class WorkerHost {
     // The problem flags (problem .. seed); algorithm fields are ignored and come from Welcome.
     RunConfig problem;
     std::string aggregator;  // host:port
+    // When set, called once the problem is built and the clients' reports computed, before the
+    // channel exists: it returns the aggregator's host:port, which `aggregator` then need not
+    // hold (`ef21 run` starts its workers while its aggregator still loads the data, and hands
+    // them the address through a pipe: `ef21 worker --aggregator=-`).
+    std::function<absl::StatusOr<std::string>()> await_aggregator;
     int64_t first_client = 0;
     int64_t last_client = 0;  // inclusive
     std::string metrics_listen;

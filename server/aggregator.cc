@@ -267,6 +267,9 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   } else {
     EF21_ASSIGN_OR_RETURN(problem, CreateProblem(config));
   }
+  // From here on (config.json, the checkpoint's identity, the workers' RunSpec) the interval in
+  // effect, as `ef21 simulate` writes it.
+  options.config.ResolveDiagnosticsEvery(problem->dim());
   if (options.expected_clients != 0 && options.expected_clients != problem->num_clients()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--clients=", options.expected_clients, " but the problem has ", problem->num_clients(),
@@ -323,6 +326,7 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   AggregatorMetrics::Options metrics_options;
   metrics_options.listen = options.metrics_listen;
   metrics_options.clients = context->num_clients();
+  metrics_options.diagnostics_every = context->options.diagnostics_every;
   metrics_options.per_client_bound = options.per_client_metric_bound;
   EF21_ASSIGN_OR_RETURN(a->metrics_, AggregatorMetrics::Start(metrics_options));
   AuditLog::Options audit_options;

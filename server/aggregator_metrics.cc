@@ -51,6 +51,14 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
                      .Help("Number of clients n of the run.")
                      .Register(*registry_)
                      .Add({})),
+        diagnostics_every_(
+            prometheus::BuildGauge()
+                .Name("ef21_diagnostics_every")
+                .Help("Rounds between diagnostic rounds (dense gradient uploads for the gradient "
+                      "norm), as "
+                      "in effect: --diagnostics-every or its default for the model's size.")
+                .Register(*registry_)
+                .Add({})),
         connected_workers_(prometheus::BuildGauge()
                                .Name("ef21_connected_workers")
                                .Help("Workers with an open Train stream.")
@@ -183,6 +191,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
         .Add({{"version", kVersion}})
         .Set(1);
     clients_.Set(static_cast<double>(options.clients));
+    diagnostics_every_.Set(static_cast<double>(options.diagnostics_every));
     for (DownlinkKind kind : AllEnumValues<DownlinkKind>()) {
       downlink_messages_[static_cast<size_t>(kind)] =
           &downlink_messages_family_.Add({{"kind", EnumName(kind)}});
@@ -278,6 +287,7 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
   prometheus::Counter& rounds_completed_;
   prometheus::Gauge& round_;
   prometheus::Gauge& clients_;
+  prometheus::Gauge& diagnostics_every_;
   prometheus::Gauge& connected_workers_;
   prometheus::Counter& uplink_bytes_;
   prometheus::Counter& uplink_diagnostic_bytes_;

@@ -13,6 +13,7 @@
 //                                            initialization, is not counted): K after --rounds=K
 //   ef21_round                               gauge: the open round t; K once the run is complete
 //   ef21_clients                             gauge: n
+//   ef21_diagnostics_every                   gauge: rounds between diagnostic rounds, as in effect
 //   ef21_connected_workers                   gauge: open Train streams
 //   ef21_uplink_bytes_total                  counter: algorithm bytes of accepted updates
 //   ef21_uplink_diagnostic_bytes_total       counter: diagnostic bytes (loss, gradients)
@@ -55,6 +56,7 @@ class AggregatorMetrics {
     // Port 0 picks a free port (see port()).
     std::string listen;
     int64_t clients = 0;
+    int64_t diagnostics_every = 1;  // the run's --diagnostics-every as in effect
     // Per-client series only while clients <= this (`ef21 aggregator --per-client-metrics-max`).
     int64_t per_client_bound = kDefaultPerClientMetricBound;
   };

@@ -156,8 +156,8 @@ RoundCoordinator::RoundCoordinator(Options options)
 }
 
 nlohmann::ordered_json RoundCoordinator::DescribeRunForSummary() const {
-  if (has_data_) return DescribeRun(*context_);
   absl::MutexLock lock(&mu_);
+  if (has_data_) return DescribeRun(*context_, round_closer_.totals());
   std::vector<ClientConstants> clients;
   int64_t rows = 0;
   for (const std::optional<ShardReport>& r : shard_reports_) {
@@ -174,7 +174,7 @@ nlohmann::ordered_json RoundCoordinator::DescribeRunForSummary() const {
   const std::string problem = shape != nullptr && clients.size() == shard_reports_.size()
                                   ? shape->Describe(rows)
                                   : context_->problem->Describe();
-  return DescribeRun(*context_, problem, constants);
+  return DescribeRun(*context_, round_closer_.totals(), problem, constants);
 }
 
 void RoundCoordinator::DrawParticipantsLocked() {

@@ -165,13 +165,16 @@ absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions&
   return ParseLibsvm(text, path, options);
 }
 
-Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed) {
+Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed, int64_t first_row,
+                             int64_t end_row) {
+  first_row = std::clamp<int64_t>(first_row, 0, rows);
+  end_row = std::clamp<int64_t>(end_row, first_row, rows);
   Dataset data;
   data.rows = rows;
   data.cols = cols;
   data.row_offsets.reserve(rows + 1);
-  data.col_indices.reserve(rows * cols);
-  data.values.reserve(rows * cols);
+  data.col_indices.reserve((end_row - first_row) * cols);
+  data.values.reserve((end_row - first_row) * cols);
   data.labels.reserve(rows);
   data.row_offsets.push_back(0);
   for (int64_t j = 0; j < rows; ++j) {
@@ -179,6 +182,10 @@ Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed) {
     // many rows or which other rows are generated.
     CounterRng rng(seed, Purpose::kSynthetic, static_cast<uint64_t>(j), 0);
     data.labels.push_back((rng.NextU64() >> 63) != 0 ? 1.0 : -1.0);
+    if (j < first_row || j >= end_row) {
+      data.row_offsets.push_back(static_cast<int64_t>(data.values.size()));
+      continue;
+    }
     for (int64_t i = 0; i < cols; ++i) {
       data.col_indices.push_back(static_cast<int32_t>(i));
       data.values.push_back(rng.NextGaussian());

@@ -47,8 +47,11 @@ absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view na
 
 // The paper's synthetic set: A_ij ~ N(0, 1), b_j = ±1 with probability ½, all drawn from
 // CounterRng(seed, Purpose::kSynthetic, row, 0) so the set is a pure function of (rows, cols,
-// seed).
-Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed);
+// seed). With a row range [first_row, end_row), only those rows get their entries (the others
+// keep their label and no entry): a worker host generates just the rows of its clients, each
+// exactly as in the whole set.
+Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed, int64_t first_row = 0,
+                             int64_t end_row = INT64_MAX);
 
 }  // namespace ef21
 

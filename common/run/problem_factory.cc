@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -26,6 +27,29 @@ void SetNetworkProblemFactory(NetworkProblemFactory factory) { network_factory.s
 bool NetworkProblemsEnabled() { return network_factory.load() != nullptr; }
 
 absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config) {
+  return CreateProblemForClients(config, 0, -1);
+}
+
+namespace {
+
+// The rows of clients [first, last] as Logistic splits `rows` (one per client, or n contiguous
+// blocks of ⌊rows/n⌋, the last taking the rest); all rows when last < first or the split is not
+// valid (Logistic::Create then says why).
+std::pair<int64_t, int64_t> ClientRows(const RunConfig& config, int64_t rows, int64_t first,
+                                       int64_t last) {
+  if (last < first || first < 0) return {0, rows};
+  if (config.split == Split::kRow) return {first, last + 1};
+  const int64_t n = config.clients;
+  if (n < 1 || n > rows || last >= n) return {0, rows};
+  const int64_t block = rows / n;
+  return {first * block, last == n - 1 ? rows : (last + 1) * block};
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<const Problem>> CreateProblemForClients(const RunConfig& config,
+                                                                       int64_t first,
+                                                                       int64_t last) {
   EF21_RETURN_IF_ERROR(config.Validate());
   if (config.problem == ProblemKind::kPolynomial) {
     PolynomialOptions options;
@@ -66,8 +90,9 @@ absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& co
     EF21_ASSIGN_OR_RETURN(Dataset read, ReadLibsvm(config.data, options));
     data = std::make_shared<Dataset>(std::move(read));
   } else {
-    data = std::make_shared<Dataset>(
-        MakeSyntheticDataset(config.synthetic_rows, config.synthetic_cols, config.seed));
+    const auto [begin, end] = ClientRows(config, config.synthetic_rows, first, last);
+    data = std::make_shared<Dataset>(MakeSyntheticDataset(
+        config.synthetic_rows, config.synthetic_cols, config.seed, begin, end));
   }
   LogisticOptions options;
   options.lambda = config.EffectiveLambda();

@@ -13,6 +13,11 @@
 namespace ef21 {
 
 absl::StatusOr<std::shared_ptr<const Problem>> CreateProblem(const RunConfig& config);
+// The same for a worker host that will only be asked about clients [first, last]: a synthetic
+// data set then holds only their rows (generated exactly as in the whole set; the other clients'
+// rows are empty), so each host generates its share instead of all of it.
+absl::StatusOr<std::shared_ptr<const Problem>> CreateProblemForClients(const RunConfig& config,
+                                                                       int64_t first, int64_t last);
 
 // Networks (--problem=network) live in common/nn, the one layer linking LibTorch. A binary that
 // trains them links ef21_networks and calls EnableNetworkProblems() (common/run/networks.h) once

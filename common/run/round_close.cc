@@ -78,11 +78,12 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds, evaluation);
 }
 
-nlohmann::ordered_json DescribeRun(const MethodContext& c) {
-  return DescribeRun(c, c.problem->Describe(), c.constants);
+nlohmann::ordered_json DescribeRun(const MethodContext& c, const CommTotals& totals) {
+  return DescribeRun(c, totals, c.problem->Describe(), c.constants);
 }
 
-nlohmann::ordered_json DescribeRun(const MethodContext& c, const std::string& problem,
+nlohmann::ordered_json DescribeRun(const MethodContext& c, const CommTotals& totals,
+                                   const std::string& problem,
                                    const SmoothnessConstants& constants) {
   // Non-finite constants (e.g. an unbounded L, or one not known) are written as null.
   nlohmann::ordered_json o;
@@ -97,6 +98,9 @@ nlohmann::ordered_json DescribeRun(const MethodContext& c, const std::string& pr
   o["L_tilde"] = JsonNumber(constants.LTilde());
   o["L0"] = JsonNumber(constants.L0);
   o["L1"] = JsonNumber(constants.L1);
+  o["diagnostics_every"] = c.options.diagnostics_every;
+  o["diagnostic_bytes_per_client"] = JsonNumber(static_cast<double>(totals.diagnostic_bytes) /
+                                                static_cast<double>(c.num_clients()));
   return o;
 }
 

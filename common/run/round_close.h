@@ -88,12 +88,15 @@ class RoundCloser {
   EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
 };
 
-// The summary.json fields describing a run (problem, n, d, α, γ, η, constants); the simulator and
-// the aggregator both write them.
-nlohmann::ordered_json DescribeRun(const MethodContext& context);
+// The summary.json fields describing a run (problem, n, d, α, γ, η, constants, the diagnostics
+// interval in effect and the diagnostic uplink bytes per client — the dense ∇f_i and f_i of
+// diagnostic rounds, counted apart from uplink_bytes_per_client — from `totals`, the closer's);
+// the simulator and the aggregator both write them.
+nlohmann::ordered_json DescribeRun(const MethodContext& context, const CommTotals& totals);
 // The same with the problem's description and constants given (an aggregator without data
 // describes the run from its workers' reports).
-nlohmann::ordered_json DescribeRun(const MethodContext& context, const std::string& problem,
+nlohmann::ordered_json DescribeRun(const MethodContext& context, const CommTotals& totals,
+                                   const std::string& problem,
                                    const SmoothnessConstants& constants);
 
 }  // namespace ef21

@@ -51,6 +51,12 @@ MethodOptions RunConfig::ToMethodOptions() const {
   return o;
 }
 
+int64_t RunConfig::DefaultDiagnosticsEvery(ProblemKind problem, int64_t dim) {
+  if (problem == ProblemKind::kNetwork) return 50;
+  if (dim >= kSparseDiagnosticsDim) return dim / 10000;
+  return 1;
+}
+
 absl::Status RunConfig::Validate() const { return Validate(/*data_optional=*/false); }
 
 absl::Status RunConfig::ValidateWithoutData() const { return Validate(/*data_optional=*/true); }

@@ -85,8 +85,8 @@ struct RunConfig {
   std::string out;         // run directory ("" writes nothing)
   bool overwrite = false;  // replace a run already in `out` (otherwise refused); not in config.json
   int64_t threads = 0;     // 0: one per core, or one per client when client steps are long
-  // Rounds between exact ‖∇f(x)‖ evaluations (unset: 1, or 50 for networks, where a full pass costs
-  // hundreds of training rounds).
+  // Rounds between exact ‖∇f(x)‖ evaluations (unset: DefaultDiagnosticsEvery, resolved by
+  // ResolveDiagnosticsEvery once the model's dimension is known).
   std::optional<int64_t> diagnostics_every;
   double eps = 1e-4;                            // target ‖∇f‖² of the summary
   DownlinkMode downlink = DownlinkMode::kAuto;  // what starts a round on a worker host
@@ -104,9 +104,22 @@ struct RunConfig {
   AlgorithmTraits traits() const { return TraitsOf(algorithm); }
   bool stochastic() const { return batch > 0 || sigma > 0.0; }
   double EffectiveLambda() const { return lambda.value_or(0.1); }
-  int64_t DiagnosticsEvery() const {
-    return diagnostics_every.value_or(problem == ProblemKind::kNetwork ? 50 : 1);
+  // The diagnostics interval in effect: --diagnostics-every, or the default for a model of `dim`
+  // parameters (0: not known yet, taken as small).
+  int64_t DiagnosticsEvery(int64_t dim = 0) const {
+    return diagnostics_every.value_or(DefaultDiagnosticsEvery(problem, dim));
   }
+  // The interval when --diagnostics-every is not given: 50 for networks (a full pass over the
+  // data costs hundreds of training rounds); for other models of d >= kSparseDiagnosticsDim
+  // parameters ⌊d / 10^4⌋ rounds (10 at d = 10^5, 100 at d = 10^6: each client's dense ∇f_i
+  // upload, 8·d bytes, then costs ~80 kB per round on average, whatever d); else 1 (every round).
+  // Round 0 and the last round are diagnostic under every interval.
+  static constexpr int64_t kSparseDiagnosticsDim = 100000;
+  static int64_t DefaultDiagnosticsEvery(ProblemKind problem, int64_t dim);
+  // Fixes an unset --diagnostics-every to the default for `dim`, so that config.json, the workers'
+  // RunSpec and a resumed run all carry the value in effect. Called by whoever builds the problem
+  // (the simulator, the aggregator) before anything is written or sent.
+  void ResolveDiagnosticsEvery(int64_t dim) { diagnostics_every = DiagnosticsEvery(dim); }
   int64_t EffectiveClients() const {
     return clients != 0 ? clients : problem == ProblemKind::kNetwork ? 5 : 1;
   }

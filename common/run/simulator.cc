@@ -14,13 +14,15 @@ absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& co
 absl::StatusOr<std::unique_ptr<Simulator>> Simulator::Create(const RunConfig& config,
                                                              std::shared_ptr<const Problem> problem,
                                                              Vector x0) {
+  RunConfig resolved = config;
+  resolved.ResolveDiagnosticsEvery(problem->dim());
   EF21_ASSIGN_OR_RETURN(auto context,
-                        MethodContext::Create(config.ToMethodOptions(), std::move(problem)));
+                        MethodContext::Create(resolved.ToMethodOptions(), std::move(problem)));
   if (x0.size() != context->dim()) {
     return absl::InvalidArgumentError("x0 has the wrong dimension");
   }
   return std::unique_ptr<Simulator>(
-      new Simulator(std::move(context), std::move(x0), config.threads, config.downlink));
+      new Simulator(std::move(resolved), std::move(context), std::move(x0)));
 }
 
 namespace {
@@ -34,11 +36,11 @@ int64_t ClientThreads(int64_t requested, const MethodContext& context) {
 
 }  // namespace
 
-Simulator::Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads,
-                     DownlinkMode downlink)
-    : context_(std::move(context)),
-      closer_(context_, CommTotals{}, downlink),
-      pool_(ClientThreads(threads, *context_)) {
+Simulator::Simulator(RunConfig config, std::shared_ptr<const MethodContext> context, Vector x0)
+    : config_(std::move(config)),
+      context_(std::move(context)),
+      closer_(context_, CommTotals{}, config_.downlink),
+      pool_(ClientThreads(config_.threads, *context_)) {
   const int64_t n = context_->num_clients();
   if (context_->problem->ClientStepsAreLong()) grain_.AssumeLongIterations();
   server_ = ServerMethod::Create(context_, std::move(x0));

@@ -22,7 +22,8 @@ namespace ef21 {
 
 class Simulator {
  public:
-  // Builds the problem, x^0, the method halves and the thread pool from `config`.
+  // Builds the problem, x^0, the method halves and the thread pool from `config`. An unset
+  // --diagnostics-every is resolved for the problem's dimension (config()).
   static absl::StatusOr<std::unique_ptr<Simulator>> Create(const RunConfig& config);
   // The same with a problem already built (tests, benchmarks).
   static absl::StatusOr<std::unique_ptr<Simulator>> Create(const RunConfig& config,
@@ -38,15 +39,19 @@ class Simulator {
   // Runs one round; false once all rounds are done.
   bool RunRound(RunLog* log);
 
+  // The run's configuration as in effect (config.json): --diagnostics-every resolved.
+  const RunConfig& config() const { return config_; }
   const MethodContext& context() const { return *context_; }
+  // Communication counted through the last round run.
+  const CommTotals& totals() const { return closer_.totals(); }
   const ServerMethod& server() const { return *server_; }
   const ClientMethod& client(int64_t i) const { return *clients_[i]; }
   const std::vector<ClientMessage>& messages() const { return messages_; }
 
  private:
-  Simulator(std::shared_ptr<const MethodContext> context, Vector x0, int64_t threads,
-            DownlinkMode downlink);
+  Simulator(RunConfig config, std::shared_ptr<const MethodContext> context, Vector x0);
 
+  RunConfig config_;
   std::shared_ptr<const MethodContext> context_;
   std::unique_ptr<ServerMethod> server_;
   std::vector<std::unique_ptr<ClientMethod>> clients_;

@@ -276,6 +276,58 @@ TEST(SimulateCommandTest, RoundsWithoutDiagnosticsHaveEmptyCells) {
   }
 }
 
+// Whether each data row of metrics.csv has grad_norm (round 0 first).
+std::vector<bool> DiagnosticRows(const std::string& metrics_csv) {
+  std::stringstream csv(metrics_csv);
+  std::string line;
+  std::getline(csv, line);  // header
+  std::vector<bool> rows;
+  while (std::getline(csv, line)) {
+    std::stringstream row(line);
+    std::string cell;
+    for (int column = 0; column <= 5; ++column) std::getline(row, cell, ',');
+    rows.push_back(!cell.empty());  // grad_norm, column 5
+  }
+  return rows;
+}
+
+// The default --diagnostics-every: every round below d = 10^5 parameters, ⌊d / 10^4⌋ rounds
+// from there on (first and last rounds always); config.json records the value in effect, and a
+// given value is kept whatever d.
+TEST(SimulateCommandTest, LargeModelsDefaultToSparseDiagnostics) {
+  const std::string dir = ::testing::TempDir();
+  const std::string flags = " --problem=polynomial --clients=2 --k=10 --rounds=23 --overwrite";
+  struct Case {
+    std::string extra;
+    int every;
+  };
+  for (const Case& c : {Case{" --dim=99999", 1}, Case{" --dim=100000", 10},
+                        Case{" --dim=120000", 12}, Case{" --dim=100000 --diagnostics-every=1", 1},
+                        Case{" --dim=99999 --diagnostics-every=7", 7}}) {
+    const std::string out = dir + "/sparse-diagnostics";
+    const Result r = Ef21("simulate" + flags + c.extra + " --out=" + out);
+    ASSERT_EQ(r.exit_code, 0) << c.extra << "\n" << r.output;
+    const std::string config = Read(out + "/config.json");
+    EXPECT_NE(config.find("\"diagnostics-every\": " + std::to_string(c.every) + ","),
+              std::string::npos)
+        << c.extra << "\n"
+        << config;
+    const std::vector<bool> rows = DiagnosticRows(Read(out + "/metrics.csv"));
+    ASSERT_EQ(rows.size(), 24u) << c.extra;
+    for (int round = 0; round <= 23; ++round) {
+      EXPECT_EQ(rows[round], round % c.every == 0 || round == 23) << c.extra << " round " << round;
+    }
+  }
+  // The federation resolves the same interval and sends it to its workers: the same files.
+  const std::string sim = dir + "/sparse-simulate", run = dir + "/sparse-run";
+  ASSERT_EQ(Ef21("simulate" + flags + " --dim=100000 --out=" + sim).exit_code, 0);
+  const Result r = Ef21("run" + flags + " --dim=100000 --out=" + run);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(Read(sim + "/config.json"), Read(run + "/config.json"));
+  EXPECT_EQ(WithoutWallClock(Read(sim + "/metrics.csv")),
+            WithoutWallClock(Read(run + "/metrics.csv")));
+}
+
 TEST(SimulateCommandTest, ConfigFileRunsTheSameAsItsFlags) {
   const std::string dir = ::testing::TempDir();
   const std::string flags = kData + " --algorithm=ef21 --compressor=top-k --k=2 --rounds=20";

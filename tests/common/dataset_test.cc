@@ -352,6 +352,31 @@ TEST(SyntheticTest, RowsAreKeyedIndividually) {
   EXPECT_EQ(small.labels, std::vector<double>(large.labels.begin(), large.labels.begin() + 10));
 }
 
+TEST(SyntheticTest, ARowRangeHoldsExactlyThoseRowsOfTheWholeSet) {
+  // A worker host generates only its clients' rows: each equal to the whole set's, the others
+  // without entries, every label kept; out-of-range bounds are clamped.
+  const Dataset whole = MakeSyntheticDataset(12, 7, 5);
+  for (const auto& [first, end] : std::vector<std::pair<int64_t, int64_t>>{
+           {0, 12}, {0, 1}, {3, 8}, {11, 12}, {4, 4}, {-3, 2}, {10, 99}}) {
+    const Dataset part = MakeSyntheticDataset(12, 7, 5, first, end);
+    EXPECT_EQ(part.rows, 12);
+    EXPECT_EQ(part.cols, 7);
+    EXPECT_EQ(part.labels, whole.labels);
+    ASSERT_EQ(part.row_offsets.size(), 13u);
+    for (int64_t j = 0; j < 12; ++j) {
+      const bool held = j >= std::max<int64_t>(first, 0) && j < std::min<int64_t>(end, 12);
+      const int64_t begin = part.row_offsets[j], stop = part.row_offsets[j + 1];
+      ASSERT_EQ(stop - begin, held ? 7 : 0)
+          << "row " << j << " of [" << first << ", " << end << ")";
+      for (int64_t k = 0; k < stop - begin; ++k) {
+        EXPECT_EQ(part.col_indices[begin + k], whole.col_indices[whole.row_offsets[j] + k]);
+        EXPECT_EQ(part.values[begin + k], whole.values[whole.row_offsets[j] + k]);
+      }
+    }
+  }
+  ExpectSameDataset(MakeSyntheticDataset(12, 7, 5, 0, 12), whole);
+}
+
 TEST(SyntheticTest, DifferentSeedsDiffer) {
   const Dataset a = MakeSyntheticDataset(200, 30, 42);
   const Dataset b = MakeSyntheticDataset(200, 30, 43);

@@ -237,7 +237,7 @@ else
 fi
 
 # Every metric the dashboard names is one ef21 exports (the contract in docs/DEPLOY.md).
-known="ef21_build_info ef21_rounds_completed_total ef21_round ef21_clients ef21_connected_workers
+known="ef21_build_info ef21_rounds_completed_total ef21_round ef21_clients ef21_diagnostics_every ef21_connected_workers
 ef21_uplink_bytes_total ef21_uplink_diagnostic_bytes_total ef21_downlink_bytes_total ef21_downlink_messages_total
 ef21_client_uplink_bytes_total ef21_paper_bytes_total ef21_paper_bytes_per_client
 ef21_uplink_bytes_per_client ef21_downlink_bytes_per_client ef21_g_norm ef21_grad_norm ef21_loss

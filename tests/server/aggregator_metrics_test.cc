@@ -92,6 +92,7 @@ TEST(AggregatorMetricsTest, RendersEveryMethodsEffect) {
 
   EXPECT_THAT(SampleValue(text, "ef21_round"), Optional(7.0));
   EXPECT_THAT(SampleValue(text, "ef21_clients"), Optional(3.0));
+  EXPECT_THAT(SampleValue(text, "ef21_diagnostics_every"), Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_connected_workers"), Optional(2.0));
   EXPECT_THAT(SampleValue(text, "ef21_rounds_completed_total"), Optional(1.0));
   EXPECT_THAT(SampleValue(text, "ef21_uplink_bytes_total"), Optional(175.0));
@@ -139,7 +140,7 @@ TEST(AggregatorMetricsTest, EveryFamilyHasHelp) {
     EXPECT_THAT(text, HasSubstr(absl::StrCat("# HELP ", parts[2], " "))) << line;
     EXPECT_TRUE(absl::StartsWith(parts[2], "ef21_")) << line;
   }
-  EXPECT_EQ(families, 26);  // 25 + ef21_audit_events_total
+  EXPECT_EQ(families, 27);  // 25 + ef21_audit_events_total + ef21_diagnostics_every
 }
 
 TEST(AggregatorMetricsTest, RoundDurationBucketsSpan100MicrosecondsTo100Seconds) {
