@@ -7,7 +7,8 @@
 // Run flags are RunConfig's (--name=value, as on `ef21 aggregator`), plus --listen. Prints
 // "listening on HOST:PORT" once bound, waits for the run, writes summary.json, then prints
 // "baseline_rss_kb N" (VmRSS before Start), "started_peak_rss_kb N" (VmHWM once serving, before
-// any worker attached) and "peak_rss_kb N" (VmHWM at the end).
+// any worker attached), "round R rss_kb N peak_rss_kb N" after each closed round (VmRSS and VmHWM
+// then: which phase of the run set the peak) and "peak_rss_kb N" (VmHWM at the end).
 #include <malloc.h>
 
 #include <cstdio>
@@ -59,6 +60,13 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // Written on the closer thread, one round after the other.
+  options.observer = [](const ef21::MetricsRow& row) {
+    std::printf(
+        "round %llu rss_kb %lld peak_rss_kb %lld\n", static_cast<unsigned long long>(row.round),
+        static_cast<long long>(StatusKb("VmRSS")), static_cast<long long>(StatusKb("VmHWM")));
+    std::fflush(stdout);
+  };
   const int64_t baseline = StatusKb("VmRSS");
   absl::StatusOr<std::unique_ptr<ef21::Aggregator>> aggregator =
       ef21::Aggregator::Start(std::move(options));

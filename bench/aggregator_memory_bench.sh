@@ -26,9 +26,15 @@ workers=${7:-4}
 modes=${CLIENT_STATE_MODES:-"aggregator worker"}
 work=$(mktemp -d)
 pids=()
+failed=0
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  # A failed run keeps its logs (aggregator and worker stdout/stderr) for a look.
+  if [ "$failed" = 1 ]; then
+    echo "logs kept in $work" >&2
+  else
+    rm -rf "$work"
+  fi
 }
 trap cleanup EXIT
 problem=(--problem=polynomial --dim="$d" --clients="$n" --seed=0)
@@ -51,7 +57,11 @@ run_mode() {  # MODE: runs aggregator + workers, prints the aggregator's peak RS
     [ -n "$port" ] && break
     sleep 0.1
   done
-  [ -n "$port" ] || { echo "aggregator ($mode) did not start: $(tail -n 3 "$work/$mode.agg.err")"; exit 1; }
+  [ -n "$port" ] || {
+    failed=1
+    echo "aggregator ($mode) did not start: $(tail -n 3 "$work/$mode.agg.err")"
+    exit 1
+  }
   local per=$(((n + workers - 1) / workers)) w_pids=()
   for ((i = 0; i < workers; i++)); do
     local first=$((i * per)) last=$(((i + 1) * per - 1))
@@ -62,8 +72,17 @@ run_mode() {  # MODE: runs aggregator + workers, prints the aggregator's peak RS
     w_pids+=($!)
     pids+=($!)
   done
-  for p in "${w_pids[@]}"; do wait "$p"; done
-  wait "$agg" || { echo "aggregator ($mode) failed: $(tail -n 3 "$work/$mode.agg.err")"; exit 1; }
+  for ((i = 0; i < ${#w_pids[@]}; i++)); do
+    wait "${w_pids[$i]}" || {
+      failed=1
+      echo "worker $i ($mode) failed: $(tail -n 3 "$work/$mode.worker-$i.err")"
+    }
+  done
+  wait "$agg" || {
+    failed=1
+    echo "aggregator ($mode) failed: $(tail -n 3 "$work/$mode.agg.err")"
+  }
+  [ "$failed" = 0 ] || exit 1
 }
 
 declare -A seconds
@@ -84,6 +103,15 @@ for mode in $modes; do
   printf "%-16s %12s %12s %16s %12s\n" "$mode" "$(mb "$kb")" \
     "$(awk -v k="$kb" -v d="$d" 'BEGIN { printf "%.2fx", k * 1024 / (8 * d) }')" "$(mb "$base")" \
     "${seconds[$mode]}"
+done
+for mode in $modes; do
+  echo "== $mode: RSS after each closed round (VmRSS, VmHWM so far), MB"
+  awk '$1 == "baseline_rss_kb" { printf "  before the aggregator started: RSS %.1f\n", $2 * 1024 / 1e6 }' \
+    "$work/$mode.agg.out"
+  awk '$1 == "started_peak_rss_kb" { printf "  serving, no worker yet: peak %.1f\n", $2 * 1024 / 1e6 }' \
+    "$work/$mode.agg.out"
+  awk '$1 == "round" { printf "  round %s closed: RSS %.1f, peak %.1f\n", $2, $4 * 1024 / 1e6, $6 * 1024 / 1e6 }' \
+    "$work/$mode.agg.out"
 done
 echo "(8·d bytes = $dense_mb MB; the aggregator mode's g_i copies alone are n·8·d = $(awk -v d="$d" -v n="$n" 'BEGIN { printf "%.0f", 8 * d * n / 1e6 }') MB)"
 if [ "$modes" = "aggregator worker" ]; then

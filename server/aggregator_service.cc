@@ -15,11 +15,13 @@
 namespace ef21 {
 namespace {
 
-class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>,
+class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>,
                            public StreamSink {
  public:
-  TrainReactor(grpc::CallbackServerContext* context, const AggregatorService::Options& options)
+  TrainReactor(grpc::CallbackServerContext* context, const AggregatorService::Options& options,
+               SerializedMessages* serialized)
       : options_(options),
+        serialized_(serialized),
         coordinator_(options.coordinator),
         metrics_(options.metrics),
         context_(coordinator_->context()),
@@ -45,7 +47,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       }
       info_.identity = *identity;
     }
-    StartRead(&in_);
+    StartRead(&in_bytes_);
   }
 
   void OnReadDone(bool ok) override {
@@ -72,7 +74,17 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       return;
     }
     RejectionReason reason = RejectionReason::kMalformedMessage;
-    const absl::Status status = Handle(&reason);
+    absl::Status status;
+    if (!grpc::SerializationTraits<v1::WorkerMessage>::Deserialize(&in_bytes_, &in_).ok()) {
+      // The Audit below names no clients: the message is cleared, not half-parsed.
+      in_.Clear();
+      reason = RejectionReason::kUnreadableOrEarlyClose;
+      status = absl::InvalidArgumentError(
+          "the worker sent bytes that are not a WorkerMessage (the stream's messages must parse "
+          "as ef21.v1.WorkerMessage)");
+    } else {
+      status = Handle(&reason);
+    }
     if (!status.ok()) {
       if (metrics_ != nullptr) metrics_->OnRejected(reason);
       Audit(AuditEventKind::kRefusal, status, reason);
@@ -80,11 +92,14 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
       RequestFinish(ToGrpcStatus(status), /*drop_queue=*/true);
       return;
     }
+    // The batch is in the coordinator (or was a resend): its parsed form, up to a worker's
+    // clients' messages, is not kept until the next read.
+    if (in_.updates_size() > 0) in_ = v1::WorkerMessage();
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
     }
-    StartRead(&in_);
+    StartRead(&in_bytes_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -121,7 +136,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
-      queue_.push_back(std::move(message));
+      queue_.push_back(serialized_->Get(message));
       action = NextActionLocked();
     }
     Perform(action);
@@ -137,7 +152,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
 
  private:
   struct Action {
-    const v1::ServerMessage* write = nullptr;
+    const grpc::ByteBuffer* write = nullptr;
     bool finish = false;
     grpc::Status status;
   };
@@ -323,6 +338,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   static constexpr double kDiagnosticsTolerance = 1e-9;
 
   const AggregatorService::Options& options_;
+  SerializedMessages* const serialized_;
 
   RoundCoordinator* const coordinator_;
   AggregatorMetrics* const metrics_;
@@ -331,13 +347,14 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
   StreamInfo info_;  // written before Attach reaches the coordinator, read-only after
 
   // Read side: one read at a time, touched only by OnReadDone.
+  grpc::ByteBuffer in_bytes_;
   v1::WorkerMessage in_;
   bool attached_ = false;
   std::vector<DecodedUpdate> decoded_;
 
   absl::Mutex mu_;
-  // Front: the message being written.
-  std::deque<std::shared_ptr<const v1::ServerMessage>> queue_ ABSL_GUARDED_BY(mu_);
+  // Front: the message being written (its bytes shared with every stream sending it).
+  std::deque<std::shared_ptr<const grpc::ByteBuffer>> queue_ ABSL_GUARDED_BY(mu_);
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool finish_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
@@ -346,9 +363,32 @@ class TrainReactor final : public grpc::ServerBidiReactor<v1::WorkerMessage, v1:
 
 }  // namespace
 
-grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>* AggregatorService::Train(
+std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
+    const std::shared_ptr<const v1::ServerMessage>& message) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<const grpc::ByteBuffer> found;
+  // Forget what no stream holds any more (at most a few entries: the messages in flight).
+  size_t kept = 0;
+  for (Entry& entry : entries_) {
+    std::shared_ptr<const grpc::ByteBuffer> bytes = entry.bytes.lock();
+    if (bytes == nullptr) continue;
+    if (found == nullptr && entry.message.lock() == message) found = bytes;
+    entries_[kept++] = std::move(entry);
+  }
+  entries_.resize(kept);
+  if (found != nullptr) return found;
+  auto bytes = std::make_shared<grpc::ByteBuffer>();
+  bool own_buffer = false;
+  // Serializing a ServerMessage the coordinator built cannot fail (no required fields, sizes far
+  // below 2 GB: the largest, a resync RoundStart, is 16·d bytes).
+  (void)grpc::SerializationTraits<v1::ServerMessage>::Serialize(*message, bytes.get(), &own_buffer);
+  entries_.push_back(Entry{message, bytes});
+  return bytes;
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AggregatorService::Train(
     grpc::CallbackServerContext* context) {
-  return new TrainReactor(context, options_);
+  return new TrainReactor(context, options_, &serialized_);
 }
 
 }  // namespace ef21

@@ -9,6 +9,11 @@
 // (kRunIdMetadataKey, proto/codec.h) in its trailing metadata so a worker refused after an
 // aggregator restart can say which run replaced its own; no other refusal reveals it.
 //
+// Messages travel as raw bytes on the stream: the reactor parses each WorkerMessage itself, and
+// each ServerMessage is serialized once however many streams send it (SerializedMessages), so
+// that a dense RoundStart (8·d bytes of x) broadcast to w workers at attach costs one buffer,
+// not w.
+//
 // Diagnostics are checked by recomputation: the loss f_i(x^r) every update reports (and the dense
 // ∇f_i(x^r) of diagnostic rounds) is recomputed from the aggregator's own copy of the data and
 // must agree to a relative 1e-9, so a worker cannot write made-up values into metrics.csv.
@@ -17,7 +22,13 @@
 #ifndef EF21_SERVER_AGGREGATOR_SERVICE_H_
 #define EF21_SERVER_AGGREGATOR_SERVICE_H_
 
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "ef21/v1/ef21.grpc.pb.h"
+#include "grpcpp/support/byte_buffer.h"
 #include "proto/codec.h"
 #include "server/aggregator_metrics.h"
 #include "server/audit_log.h"
@@ -26,7 +37,25 @@
 
 namespace ef21 {
 
-class AggregatorService final : public v1::Aggregator::CallbackService {
+// The wire bytes of the ServerMessages in flight, serialized once each: a message sent on many
+// streams (a broadcast RoundStart) shares one buffer among them. A message's bytes live as long
+// as some stream still holds them (queued or being written), and no longer. Thread-safe.
+class SerializedMessages {
+ public:
+  std::shared_ptr<const grpc::ByteBuffer> Get(
+      const std::shared_ptr<const v1::ServerMessage>& message);
+
+ private:
+  struct Entry {
+    std::weak_ptr<const v1::ServerMessage> message;
+    std::weak_ptr<const grpc::ByteBuffer> bytes;
+  };
+  absl::Mutex mu_;
+  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
+};
+
+class AggregatorService final
+    : public v1::Aggregator::WithRawCallbackMethod_Train<v1::Aggregator::Service> {
  public:
   struct Options {
     // Not owned; they outlive the service's server. metrics and audit may be null.
@@ -44,11 +73,12 @@ class AggregatorService final : public v1::Aggregator::CallbackService {
 
   explicit AggregatorService(Options options) : options_(options) {}
 
-  grpc::ServerBidiReactor<v1::WorkerMessage, v1::ServerMessage>* Train(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Train(
       grpc::CallbackServerContext* context) override;
 
  private:
   const Options options_;
+  SerializedMessages serialized_;
 };
 
 }  // namespace ef21

@@ -297,7 +297,7 @@ RoundCoordinator::~RoundCoordinator() {
 }
 
 void RoundCoordinator::OpenDownlinkLocked() {
-  for (auto& message : open_round_start_) message.reset();
+  ForgetRoundStartsLocked();
   const uint64_t round = server_->round();
   // The open round's point, for checking what workers report about it.
   // No per-round allocation of d values: the last round's point is reused when no stream holds it
@@ -321,9 +321,16 @@ void RoundCoordinator::OpenDownlinkLocked() {
                       server_->last_delta(), context_->options.value_type);
 }
 
+void RoundCoordinator::ForgetRoundStartsLocked() {
+  for (auto& message : open_round_start_) message.reset();
+  for (auto& message : dense_round_start_) message.reset();
+}
+
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
   std::shared_ptr<const v1::ServerMessage>& cached = open_round_start_[static_cast<int>(kind)];
   if (cached != nullptr) return cached;
+  std::weak_ptr<const v1::ServerMessage>& dense = dense_round_start_[static_cast<int>(kind)];
+  if (std::shared_ptr<const v1::ServerMessage> held = dense.lock()) return held;
   auto message = std::make_shared<v1::ServerMessage>();
   v1::RoundStart* start = message->mutable_round_start();
   const uint64_t round = server_->round();
@@ -344,24 +351,34 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(Down
       EncodeRoundDelta(server_->last_delta(), context_->options.value_type, start->mutable_delta());
       break;
   }
-  cached = std::move(message);
-  return cached;
+  if (kind == DownlinkKind::kDelta) {
+    cached = message;
+  } else {
+    dense = message;
+  }
+  return message;
 }
 
-void RoundCoordinator::SendRoundStartLocked(size_t index, DownlinkKind kind) {
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::SendRoundStartLocked(size_t index,
+                                                                                DownlinkKind kind) {
   std::shared_ptr<const v1::ServerMessage> message = RoundStartLocked(kind);
   if (metrics_ != nullptr) {
     metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
     metrics_->OnRoundStartSent(kind);
   }
   sink_in_sync_[index] = InSyncAfter(kind);
-  sinks_[index]->Send(std::move(message));
+  sinks_[index]->Send(message);
+  return message;
 }
 
 void RoundCoordinator::BroadcastRoundStartLocked() {
+  // One message of each kind for all the sinks (and one serialization: the streams share its
+  // bytes), held here until every sink has it queued.
+  std::shared_ptr<const v1::ServerMessage> held[kDownlinkKinds];
   for (size_t i = 0; i < sinks_.size(); ++i) {
-    SendRoundStartLocked(i, ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0, open_sizes_.delta,
-                                           open_sizes_.dense));
+    const DownlinkKind kind =
+        ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0, open_sizes_.delta, open_sizes_.dense);
+    held[static_cast<int>(kind)] = SendRoundStartLocked(i, kind);
   }
 }
 
@@ -1024,6 +1041,11 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     }
     slot.ever_received = true;
     slot.received = false;
+    // Applied: the message's storage goes back to the heap now, where the next round's decodes
+    // find it, instead of staying with the slot (and then with the stream Submit swaps it to)
+    // while the next round's n messages are decoded: one round's messages in memory, not two.
+    slot.pending.c = SparseVector{};
+    slot.pending.gradient = Vector();
   }
   received_ = 0;
   rounds_closed_ = round + 1;
@@ -1084,7 +1106,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   if (snapshot) {
     RecordCheckpointLocked(snapshot->round, checkpoint_bytes, checkpoint_seconds);
     open_round_checkpointed_ = true;
-    for (auto& message : open_round_start_) message.reset();
+    ForgetRoundStartsLocked();
     BroadcastRoundStartLocked();
   }
   if (stop_requested_) {

@@ -128,7 +128,8 @@ class RoundCoordinator {
   // attached on this stream), FAILED_PRECONDITION (a stale or future round, a different update for
   // an accepted (client, round), a client not drawn for the open round, the run is over), with
   // *reason set. Swaps the accepted updates'
-  // storage with the coordinator's, so `updates` come back holding reusable buffers.
+  // storage with the coordinator's, so `updates` come back holding the slots' earlier buffers
+  // (empty once their round closed: an applied message's storage is released at the close).
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
                       RejectionReason* reason);
 
@@ -199,11 +200,16 @@ class RoundCoordinator {
   // Opens the downlink of server_'s open round: forgets the last round's messages and, after
   // round 0, measures the candidates (common/run/downlink.h).
   void OpenDownlinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The open round's RoundStart of `kind`, built on first use.
+  // The open round's RoundStart of `kind`, built on first use (a dense one: unless a stream
+  // still holds the last one built).
   std::shared_ptr<const v1::ServerMessage> RoundStartLocked(DownlinkKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Queues the open round's RoundStart of `kind` on sinks_[index] and records what it now holds.
-  void SendRoundStartLocked(size_t index, DownlinkKind kind) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the open round's RoundStarts (the round changed, or its `checkpointed` mark did).
+  void ForgetRoundStartsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Queues the open round's RoundStart of `kind` on sinks_[index], records what it now holds and
+  // returns the message.
+  std::shared_ptr<const v1::ServerMessage> SendRoundStartLocked(size_t index, DownlinkKind kind)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart on every sink, each of the kind --downlink chooses for it.
   void BroadcastRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<const v1::ServerMessage> MakeFinishLocked(bool stopped, const std::string& reason)
@@ -297,8 +303,11 @@ class RoundCoordinator {
   int64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
   const DownlinkMode downlink_mode_;
-  // The open round's RoundStart of each kind (null until first needed) and their sizes.
+  // The open round's RoundStart of each kind (null until first needed) and their sizes. The
+  // dense kinds (8·d bytes of x, 16·d with g) are held only while some stream still holds them
+  // (dense_round_start_): a later attach builds its own instead of the whole round keeping one.
   std::shared_ptr<const v1::ServerMessage> open_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
+  std::weak_ptr<const v1::ServerMessage> dense_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;

@@ -232,6 +232,11 @@ class ServerMethod {
   // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
   virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
 
+  // A d-sized buffer the server needs only inside CloseRound (nothing in it survives a call): the
+  // round closer sums a diagnostic round's gradients in it before the close, so that closing a
+  // round holds one dense scratch vector, not two.
+  Vector* scratch() { return &sum_; }
+
   // Puts the server back where a checkpoint left it: round r open at x^r, with g^{r−1}. Refuses a
   // dimension other than the problem's.
   absl::Status Restore(uint64_t round, Vector x, Vector g);

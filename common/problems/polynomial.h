@@ -37,6 +37,8 @@ class Polynomial final : public Problem {
   void Prepare(ConstVectorRef x, EvalPoint* p) const override;
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;
+  double LossAndAddGradient(int64_t client, const EvalPoint& p, Vector* sum,
+                            Vector* scratch) const override;
   void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
                           uint64_t round, Vector* grad) const override;
   bool IsStochastic(const NoiseOptions& noise) const override { return noise.sigma > 0.0; }

@@ -93,6 +93,18 @@ class Problem {
   virtual bool DiagnosticsCoverShard() const { return true; }
   // f_i(x) alone.
   virtual double Loss(int64_t client, const EvalPoint& p) const = 0;
+  // f_i(x), adding ∇f_i(x) to *sum coordinate by coordinate (sum_j += ∂_j f_i(x)): the same bits
+  // as LossAndGradient followed by that addition. By default ∇f_i goes through *scratch first; a
+  // problem whose coordinates are independent expressions adds them in place and never touches
+  // *scratch (one d-sized buffer less where a round's diagnostics are summed over clients).
+  virtual double LossAndAddGradient(int64_t client, const EvalPoint& p, Vector* sum,
+                                    Vector* scratch) const {
+    const double loss = LossAndGradient(client, p, scratch);
+    double* __restrict s = sum->data();
+    const double* __restrict g = scratch->data();
+    for (Eigen::Index j = 0; j < sum->size(); ++j) s[j] += g[j];
+    return loss;
+  }
   // A stochastic gradient ∇f_i(x; ξ) with ξ a pure function of (noise.seed, client, round).
   virtual void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
                                   uint64_t round, Vector* grad) const = 0;

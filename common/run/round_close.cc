@@ -32,14 +32,16 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     context.problem->Prepare(server->x(), &point_);
     at = &point_;
   };
-  if (diagnostics) sum_.setZero(context.dim());
+  // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound reuses only afterwards.
+  Vector& sum = *server->scratch();
+  if (diagnostics) sum.setZero(context.dim());
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
     const bool present = reports[i].c != nullptr;
     if (present) losses_[i] = reports[i].loss;
     if (present && !diagnostics) continue;
     if (present && reports[i].gradient != nullptr && reports[i].gradient->size() != 0) {
-      AddGradient(*reports[i].gradient, &sum_);
+      AddGradient(*reports[i].gradient, &sum);
       continue;
     }
     // Client i sat this round out (EF21-PP), or sent no gradient (--client-state=worker): its
@@ -47,9 +49,10 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     // at a time so that no more than one ∇f_i is held.
     prepare();
     if (diagnostics) {
-      const double loss = context.problem->LossAndGradient(i, *at, &gradient_);
+      // ∇f_i(x^r) added to the sum as AddGradient would, without a buffer of its own where the
+      // problem can (Problem::LossAndAddGradient).
+      const double loss = context.problem->LossAndAddGradient(i, *at, &sum, &gradient_);
       if (!present) losses_[i] = loss;
-      AddGradient(gradient_, &sum_);
     } else {
       losses_[i] = context.problem->Loss(i, *at);
     }
@@ -63,7 +66,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   }
   CountRound(context, round, by_client_, round_start_bytes_, &totals_);
   RoundDiagnostics reduced = ReduceDiagnostics(losses_, {}, nullptr);
-  if (diagnostics) reduced.grad_norm_sq = MeanGradientNormSq(n, &sum_);
+  if (diagnostics) reduced.grad_norm_sq = MeanGradientNormSq(n, &sum);
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
   Evaluation evaluation;
   if (diagnostics && context.problem->HasEvaluation()) {

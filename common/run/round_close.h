@@ -83,8 +83,7 @@ class RoundCloser {
   // Scratch, kept across rounds.
   std::vector<const SparseVector*> by_client_;
   std::vector<double> losses_;
-  Vector sum_;       // Σ_i ∇f_i(x^r) on diagnostic rounds
-  Vector gradient_;  // ∇f_i(x^r) of a client evaluated here
+  Vector gradient_;  // ∇f_i(x^r) of a client evaluated here, unless added to the sum in place
   EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
 };
 

@@ -61,6 +61,50 @@ TEST(PolynomialTest, GradientMatchesFiniteDifferences) {
   }
 }
 
+// LossAndAddGradient (the round closer's diagnostics) must give the bits of LossAndGradient and of
+// adding its gradient to a sum: simulate ≡ run relies on it. With `loss_alone`, so must Loss (the
+// polynomial's; the logistic's divides by m where LossAndGradient multiplies by 1/m).
+void ExpectSameBitsAsLossAndGradient(const Problem& p, int64_t client, const Vector& x,
+                                     const std::string& where, bool loss_alone) {
+  EvalPoint point;
+  p.Prepare(x, &point);
+  Vector gradient;
+  const double loss = p.LossAndGradient(client, point, &gradient);
+  if (loss_alone) {
+    const double alone = p.Loss(client, point);
+    EXPECT_EQ(std::memcmp(&loss, &alone, sizeof(double)), 0)
+        << where << ": " << loss << " vs " << alone;
+  }
+  // A sum that already holds another client's gradient, as in the round closer.
+  const Vector before = Gaussian(x.size(), 99, 1e3);
+  Vector expected = before;
+  for (Eigen::Index j = 0; j < x.size(); ++j) expected[j] += gradient[j];
+  Vector sum = before;
+  Vector scratch;
+  const double added = p.LossAndAddGradient(client, point, &sum, &scratch);
+  EXPECT_EQ(std::memcmp(&loss, &added, sizeof(double)), 0) << where;
+  ASSERT_EQ(sum.size(), expected.size());
+  EXPECT_EQ(std::memcmp(sum.data(), expected.data(), sizeof(double) * sum.size()), 0) << where;
+}
+
+TEST(PolynomialTest, LossAndAddGradientGiveLossAndGradientsBitsWithoutABuffer) {
+  auto p = Polynomial::Create({.dim = 1000, .L0 = 4, .L1 = 1, .clients = 2});
+  ASSERT_TRUE(p.ok());
+  for (uint64_t seed = 0; seed < 5; ++seed) {
+    for (double mean : {0.0, 3.0, 20.0}) {
+      ExpectSameBitsAsLossAndGradient(**p, 1, Gaussian(1000, seed, mean),
+                                      absl::StrCat("seed ", seed, " mean ", mean),
+                                      /*loss_alone=*/true);
+    }
+  }
+  // The polynomial adds ∂_j f_i in place: the scratch buffer stays untouched.
+  EvalPoint point;
+  (*p)->Prepare(Gaussian(1000, 0, 1.0), &point);
+  Vector sum = Vector::Zero(1000), scratch;
+  (*p)->LossAndAddGradient(0, point, &sum, &scratch);
+  EXPECT_EQ(scratch.size(), 0);
+}
+
 TEST(PolynomialTest, ConstantsFollowSpec) {
   auto p = Polynomial::Create({.dim = 4, .L0 = 4, .L1 = 8});
   ASSERT_TRUE(p.ok());
@@ -149,6 +193,21 @@ TEST(LogisticTest, LossAndGradientMatchDefinitionAndFiniteDifferences) {
 // (labels +1, +1, −1; slopes −½, −½, +½; dyadic values, so the row sums are exact). The true
 // values tie, so top-k must keep the lowest index among them (SPEC §2), not whichever an ulp of
 // rounding happened to favour.
+TEST(LogisticTest, LossAndAddGradientGiveLossAndGradientsBits) {
+  for (Split split : {Split::kRow, Split::kContiguous}) {
+    LogisticOptions options{.lambda = 0.1, .split = split, .clients = split == Split::kRow ? 0 : 2};
+    auto p = Logistic::Create(SmallDataset(), options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    for (int64_t i = 0; i < (*p)->num_clients(); ++i) {
+      for (uint64_t seed = 0; seed < 4; ++seed) {
+        ExpectSameBitsAsLossAndGradient(**p, i, Gaussian(3, seed) * (seed == 3 ? 30.0 : 1.0),
+                                        absl::StrCat("client ", i, " seed ", seed),
+                                        /*loss_alone=*/false);
+      }
+    }
+  }
+}
+
 TEST(LogisticTest, ExactTiesSurviveSummationOrder) {
   const char* text =
       "+1 5:0.25 6:0.25\n"
