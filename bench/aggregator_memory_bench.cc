@@ -7,8 +7,9 @@
 // Run flags are RunConfig's (--name=value, as on `ef21 aggregator`), plus --listen. Prints
 // "listening on HOST:PORT" once bound, waits for the run, writes summary.json, then prints
 // "baseline_rss_kb N" (VmRSS before Start), "started_peak_rss_kb N" (VmHWM once serving, before
-// any worker attached), "round R rss_kb N peak_rss_kb N" after each closed round (VmRSS and VmHWM
-// then: which phase of the run set the peak) and "peak_rss_kb N" (VmHWM at the end).
+// any worker attached), "round R rss_kb N peak_rss_kb N heap_in_use_kb N" after each closed round
+// (VmRSS, VmHWM and malloc's bytes in use then: which phase of the run set the peak) and
+// "peak_rss_kb N" (VmHWM at the end).
 #include <malloc.h>
 
 #include <cstdio>
@@ -62,9 +63,14 @@ int main(int argc, char** argv) {
   }
   // Written on the closer thread, one round after the other.
   options.observer = [](const ef21::MetricsRow& row) {
-    std::printf(
-        "round %llu rss_kb %lld peak_rss_kb %lld\n", static_cast<unsigned long long>(row.round),
-        static_cast<long long>(StatusKb("VmRSS")), static_cast<long long>(StatusKb("VmHWM")));
+    // What malloc hands out right now (small blocks in its arenas plus large mmap'ed ones): the
+    // rest of VmRSS is the binary, libraries, stacks and freed memory malloc has not returned.
+    const struct mallinfo2 heap = mallinfo2();
+    std::printf("round %llu rss_kb %lld peak_rss_kb %lld heap_in_use_kb %lld\n",
+                static_cast<unsigned long long>(row.round),
+                static_cast<long long>(StatusKb("VmRSS")),
+                static_cast<long long>(StatusKb("VmHWM")),
+                static_cast<long long>((heap.uordblks + heap.hblkhd) / 1024));
     std::fflush(stdout);
   };
   const int64_t baseline = StatusKb("VmRSS");

@@ -105,12 +105,13 @@ for mode in $modes; do
     "${seconds[$mode]}"
 done
 for mode in $modes; do
-  echo "== $mode: RSS after each closed round (VmRSS, VmHWM so far), MB"
+  echo "== $mode: RSS after each closed round (VmRSS, VmHWM so far, malloc's bytes in use), MB"
   awk '$1 == "baseline_rss_kb" { printf "  before the aggregator started: RSS %.1f\n", $2 * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
   awk '$1 == "started_peak_rss_kb" { printf "  serving, no worker yet: peak %.1f\n", $2 * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
-  awk '$1 == "round" { printf "  round %s closed: RSS %.1f, peak %.1f\n", $2, $4 * 1024 / 1e6, $6 * 1024 / 1e6 }' \
+  awk '$1 == "round" { printf "  round %s closed: RSS %.1f, peak %.1f, malloc in use %.1f\n", $2,
+                               $4 * 1024 / 1e6, $6 * 1024 / 1e6, $8 * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
 done
 echo "(8·d bytes = $dense_mb MB; the aggregator mode's g_i copies alone are n·8·d = $(awk -v d="$d" -v n="$n" 'BEGIN { printf "%.0f", 8 * d * n / 1e6 }') MB)"

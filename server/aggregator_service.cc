@@ -291,8 +291,14 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   // future or a resend).
   absl::Status VerifyDiagnostics(const v1::Update& u, const Vector& gradient,
                                  RejectionReason* reason) {
-    std::shared_ptr<const OpenPoint> open = coordinator_->open_point();
-    if (open == nullptr || open->round != u.round()) return absl::OkStatus();
+    absl::Status status;
+    coordinator_->WithOpenPoint(
+        u.round(), [&](const OpenPoint& open) { status = VerifyAt(open, u, gradient, reason); });
+    return status;
+  }
+
+  absl::Status VerifyAt(const OpenPoint& open, const v1::Update& u, const Vector& gradient,
+                        RejectionReason* reason) {
     const Problem& problem = *context_.problem;
     const int64_t client = u.client_id();
     *reason = RejectionReason::kBadDiagnostics;
@@ -306,21 +312,21 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
                        "; the aggregator computes ", absl::StrFormat("%.17g", computed)));
     };
     thread_local Vector computed;
-    if (!open->diagnostics) {
+    if (!open.diagnostics) {
       // What the client reports off diagnostic rounds: with noise, the problem's own choice of
       // loss (a minibatch's), a pure function of (seed, client, round) like the rest.
       const double loss = problem.IsStochastic(context_.noise)
                               ? problem.StochasticLossAndGradient(
-                                    client, open->point, context_.noise, u.round(), &computed)
-                              : problem.Loss(client, open->point);
+                                    client, open.point, context_.noise, u.round(), &computed)
+                              : problem.Loss(client, open.point);
       return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
     }
     if (gradient.size() == 0) {
       // --client-state=worker: no gradient came, the loss alone is checked (no d-sized buffer).
-      const double loss = problem.Loss(client, open->point);
+      const double loss = problem.Loss(client, open.point);
       return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
     }
-    const double loss = problem.LossAndGradient(client, open->point, &computed);
+    const double loss = problem.LossAndGradient(client, open.point, &computed);
     if (differs(u.loss(), loss)) return loss_error(loss);
     for (Eigen::Index j = 0; j < computed.size(); ++j) {
       if (differs(gradient[j], computed[j])) {

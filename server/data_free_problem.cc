@@ -38,8 +38,7 @@ std::string DataFreeProblem::Describe(int64_t rows) const {
   return DescribeLogistic(rows, dim_, split_, clients_, lambda_);
 }
 
-void DataFreeProblem::Prepare(ConstVectorRef x, EvalPoint* p) const {
-  p->x = x;
+void DataFreeProblem::PrepareShared(EvalPoint* p) const {
   p->shared_loss = 0.0;
   p->shared_grad.resize(0);
 }

@@ -43,7 +43,7 @@ class DataFreeProblem final : public Problem {
   // one into summary.json from the reports (Describe(rows)).
   std::string Describe() const override;
   std::string Describe(int64_t rows) const;
-  void Prepare(ConstVectorRef x, EvalPoint* p) const override;
+  void PrepareShared(EvalPoint* p) const override;
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;
   void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,

@@ -299,19 +299,14 @@ RoundCoordinator::~RoundCoordinator() {
 void RoundCoordinator::OpenDownlinkLocked() {
   ForgetRoundStartsLocked();
   const uint64_t round = server_->round();
-  // The open round's point, for checking what workers report about it.
-  // No per-round allocation of d values: the last round's point is reused when no stream holds it
-  // any more (streams take it only under mu_).
-  std::shared_ptr<OpenPoint> point;
-  if (open_point_ != nullptr && open_point_.use_count() == 1) {
-    point = std::move(open_point_);
-  } else {
-    point = std::make_shared<OpenPoint>();
+  // The open round's point, for checking what workers report about it: it borrows x^r, so that
+  // the aggregator holds x once.
+  {
+    absl::WriterMutexLock point_lock(&point_mu_);
+    open_point_.round = round;
+    open_point_.diagnostics = context_->DiagnosticRound(round);
+    context_->problem->PrepareBorrowed(server_->x(), &open_point_.point);
   }
-  point->round = round;
-  point->diagnostics = context_->DiagnosticRound(round);
-  context_->problem->Prepare(server_->x(), &point->point);
-  open_point_ = std::move(point);
   if (round == 0 || downlink_mode_ == DownlinkMode::kDense) {
     open_sizes_ = DownlinkSizes{};
     return;
@@ -382,9 +377,16 @@ void RoundCoordinator::BroadcastRoundStartLocked() {
   }
 }
 
-std::shared_ptr<const OpenPoint> RoundCoordinator::open_point() const {
-  absl::MutexLock lock(&mu_);
-  return done_ ? nullptr : open_point_;
+bool RoundCoordinator::WithOpenPoint(uint64_t round,
+                                     absl::FunctionRef<void(const OpenPoint&)> f) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_) return false;
+  }
+  absl::ReaderMutexLock point_lock(&point_mu_);
+  if (open_point_.round != round) return false;
+  f(open_point_);
+  return true;
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::MakeFinishLocked(
@@ -1018,8 +1020,14 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   const bool last = round == static_cast<uint64_t>(context_->options.rounds);
   for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
   const double now = MonotonicSeconds();
-  const MetricsRow row =
-      round_closer_.Close(reports_, now - started_, server_.get(), &open_point_->point);
+  MetricsRow row;
+  {
+    // The close steps x, which the open point borrows: no stream may be reading it meanwhile.
+    absl::WriterMutexLock point_lock(&point_mu_);
+    row = round_closer_.Close(reports_, now - started_, server_.get(), &open_point_.point);
+    // x is x^{r+1} now: no round's point until OpenDownlinkLocked prepares the next one.
+    open_point_.round = kNoOpenRound;
+  }
   // Every g_i copy was checked before the close, so x and g stay finite unless
   // --max-update-value is set beyond what the stepsize can absorb: stop rather than serve a model
   // of infinities.

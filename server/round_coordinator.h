@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -61,7 +62,8 @@ class StreamSink {
   virtual const StreamInfo& info() const = 0;
 };
 
-// The open round's point, prepared once, for checking what workers report about it.
+// The open round's point, prepared once, for checking what workers report about it. It borrows
+// x^r from the coordinator's server (EvalPoint): no copy of x (RoundCoordinator::WithOpenPoint).
 struct OpenPoint {
   uint64_t round = 0;
   bool diagnostics = false;
@@ -138,8 +140,11 @@ class RoundCoordinator {
   absl::Status Precheck(StreamSink* sink, absl::Span<const DecodedUpdate> updates,
                         RejectionReason* reason) const;
 
-  // The open round's prepared point; null once the run is over.
-  std::shared_ptr<const OpenPoint> open_point() const;
+  // Calls `f` with the open round's prepared point if round `round` is open (and the run is not
+  // over), x^r held unchanged meanwhile: the round closer steps x only once no `f` runs (it waits
+  // for the one running, so keep `f` short: one client's check). Returns whether it called `f`.
+  // Called without the coordinator's lock (it takes it briefly).
+  bool WithOpenPoint(uint64_t round, absl::FunctionRef<void(const OpenPoint&)> f) const;
 
   // The stream is gone: its clients may attach elsewhere. Idempotent.
   void Detach(StreamSink* sink);
@@ -311,7 +316,12 @@ class RoundCoordinator {
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;
-  std::shared_ptr<OpenPoint> open_point_ ABSL_GUARDED_BY(mu_);
+  // Borrows server_'s x: changed (the round, the point, the step of x) only with point_mu_ held
+  // exclusively, read by WithOpenPoint with it held shared. Lock order: mu_, then point_mu_.
+  // kNoOpenRound: between a close and the next round's opening (or after the last round).
+  static constexpr uint64_t kNoOpenRound = ~uint64_t{0};
+  mutable absl::Mutex point_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  OpenPoint open_point_ ABSL_GUARDED_BY(point_mu_);
   // Round watch: when the round opened, when the deadline's clock (re)started, the last
   // unassigned-clients report.
   absl::Time round_opened_ ABSL_GUARDED_BY(mu_);

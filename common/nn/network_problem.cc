@@ -269,20 +269,19 @@ std::string NetworkProblem::Describe() const {
                       ShardKindName(o.shards), " shards");
 }
 
-void NetworkProblem::Prepare(ConstVectorRef x, EvalPoint* p) const {
-  p->x = x;
+void NetworkProblem::PrepareShared(EvalPoint* p) const {
   p->shared_loss = 0.0;
   p->shared_grad.resize(0);
 }
 
 double NetworkProblem::LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const {
-  return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), impl_->diagnostic[client], grad,
-                     nullptr);
+  return impl_->Pass(*impl_->replicas[client], p.x(), impl_->train(), impl_->diagnostic[client],
+                     grad, nullptr);
 }
 
 double NetworkProblem::ShardLossAndGradient(int64_t client, const EvalPoint& p,
                                             Vector* grad) const {
-  return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), impl_->shards[client], grad,
+  return impl_->Pass(*impl_->replicas[client], p.x(), impl_->train(), impl_->shards[client], grad,
                      nullptr);
 }
 
@@ -291,7 +290,7 @@ bool NetworkProblem::DiagnosticsCoverShard() const {
 }
 
 double NetworkProblem::Loss(int64_t client, const EvalPoint& p) const {
-  return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), impl_->diagnostic[client],
+  return impl_->Pass(*impl_->replicas[client], p.x(), impl_->train(), impl_->diagnostic[client],
                      nullptr, nullptr);
 }
 
@@ -305,7 +304,7 @@ double NetworkProblem::StochasticLossAndGradient(int64_t client, const EvalPoint
                                                  const NoiseOptions& noise, uint64_t round,
                                                  Vector* grad) const {
   if (noise.batch <= 0) return LossAndGradient(client, p, grad);
-  return impl_->Batch(*impl_->replicas[client], p.x,
+  return impl_->Batch(*impl_->replicas[client], p.x(),
                       impl_->MinibatchRows(client, noise.batch, noise.seed, round), grad);
 }
 
@@ -315,7 +314,7 @@ double NetworkProblem::ProbeLoss(int64_t client, const EvalPoint& p) const {
   const std::vector<int64_t>& shard = impl_->shards[client];
   const std::vector<int64_t> rows(shard.begin(),
                                   shard.begin() + std::min<int64_t>(kProbeRows, shard.size()));
-  return impl_->Pass(*impl_->replicas[client], p.x, impl_->train(), rows, nullptr, nullptr);
+  return impl_->Pass(*impl_->replicas[client], p.x(), impl_->train(), rows, nullptr, nullptr);
 }
 
 ClientConstants NetworkProblem::ClientSmoothness(int64_t client) const {
@@ -341,14 +340,14 @@ Evaluation NetworkProblem::Evaluate(const EvalPoint& p) const {
   int64_t correct = 0, total = 0;
   for (int64_t i = 0; i < num_clients(); ++i) {
     int64_t right = 0;
-    impl_->Pass(*impl_->evaluator, p.x, impl_->train(), impl_->diagnostic[i], nullptr, &right);
+    impl_->Pass(*impl_->evaluator, p.x(), impl_->train(), impl_->diagnostic[i], nullptr, &right);
     correct += right;
     total += static_cast<int64_t>(impl_->diagnostic[i].size());
   }
   e.train_accuracy = static_cast<double>(correct) / static_cast<double>(total);
   int64_t right = 0;
   e.test_loss =
-      impl_->Pass(*impl_->evaluator, p.x, impl_->test(), impl_->test_rows, nullptr, &right);
+      impl_->Pass(*impl_->evaluator, p.x(), impl_->test(), impl_->test_rows, nullptr, &right);
   e.test_accuracy = static_cast<double>(right) / static_cast<double>(impl_->test_rows.size());
   return e;
 }

@@ -47,7 +47,7 @@ class NetworkProblem final : public Problem {
   int64_t num_clients() const override;
   std::string Describe() const override;
 
-  void Prepare(ConstVectorRef x, EvalPoint* p) const override;
+  void PrepareShared(EvalPoint* p) const override;
   // f_i and ∇f_i over the client's diagnostic rows (its whole shard unless diagnostics_samples).
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;

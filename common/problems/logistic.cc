@@ -97,11 +97,11 @@ void Logistic::FinishGradient(double inv_m, const EvalPoint& p, Vector* grad) co
   for (Eigen::Index l = 0; l < d; ++l) g[l] = g[l] * inv_m + r[l];
 }
 
-void Logistic::Prepare(ConstVectorRef x, EvalPoint* p) const {
+void Logistic::PrepareShared(EvalPoint* p) const {
   // The regularizer r(x) = λ Σ x_l²/(1 + x_l²), ∇r = 2λ x/(1 + x²)², shared by all clients.
   const int64_t d = dim();
   const double lambda = options_.lambda;
-  p->x = x;
+  const Vector& x = p->x();
   p->shared_grad.resize(d);
   double r = 0.0;
   for (int64_t l = 0; l < d; ++l) {
@@ -120,7 +120,7 @@ double Logistic::LossAndGradient(int64_t client, const EvalPoint& p, Vector* gra
   grad->setZero(dim());
   for (int64_t row = begin; row < end; ++row) {
     double slope;
-    loss += RowLoss(row, p.x, &slope);
+    loss += RowLoss(row, p.x(), &slope);
     AddRow(row, slope, grad);
   }
   FinishGradient(inv_m, p, grad);
@@ -130,7 +130,7 @@ double Logistic::LossAndGradient(int64_t client, const EvalPoint& p, Vector* gra
 double Logistic::Loss(int64_t client, const EvalPoint& p) const {
   const int64_t begin = RowBegin(client), end = RowEnd(client);
   double loss = 0.0;
-  for (int64_t row = begin; row < end; ++row) loss += RowLoss(row, p.x, nullptr);
+  for (int64_t row = begin; row < end; ++row) loss += RowLoss(row, p.x(), nullptr);
   return loss / static_cast<double>(end - begin) + p.shared_loss;
 }
 
@@ -149,7 +149,7 @@ void Logistic::StochasticGradient(int64_t client, const EvalPoint& p, const Nois
   for (int64_t s = 0; s < noise.batch; ++s) {
     const int64_t row = begin + static_cast<int64_t>(rng.NextBelow(static_cast<uint64_t>(m)));
     double slope;
-    RowLoss(row, p.x, &slope);
+    RowLoss(row, p.x(), &slope);
     AddRow(row, slope, grad);
   }
   FinishGradient(1.0 / static_cast<double>(noise.batch), p, grad);

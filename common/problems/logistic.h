@@ -49,7 +49,7 @@ class Logistic final : public Problem {
   int64_t dim() const override { return data_->cols; }
   int64_t num_clients() const override { return static_cast<int64_t>(client_rows_.size()) - 1; }
   std::string Describe() const override;
-  void Prepare(ConstVectorRef x, EvalPoint* p) const override;
+  void PrepareShared(EvalPoint* p) const override;
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;
   void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,

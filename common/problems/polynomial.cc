@@ -40,8 +40,7 @@ std::string Polynomial::Describe() const {
                          options_.L0, options_.L1, lambda_, options_.clients);
 }
 
-void Polynomial::Prepare(ConstVectorRef x, EvalPoint* p) const {
-  p->x = x;
+void Polynomial::PrepareShared(EvalPoint* p) const {
   p->shared_loss = 0.0;
   p->shared_grad.resize(0);
 }
@@ -69,11 +68,12 @@ struct PolynomialTerms {
 double Polynomial::LossAndGradient(int64_t, const EvalPoint& p, Vector* grad) const {
   const int64_t d = options_.dim;
   const PolynomialTerms terms{lambda_};
+  const Vector& x = p.x();
   grad->resize(d);
   double loss = 0.0;
   for (int64_t j = 0; j < d; ++j) {
-    loss += terms.Loss(p.x[j]);
-    (*grad)[j] = terms.Derivative(p.x[j]);
+    loss += terms.Loss(x[j]);
+    (*grad)[j] = terms.Derivative(x[j]);
   }
   return loss;
 }
@@ -81,11 +81,12 @@ double Polynomial::LossAndGradient(int64_t, const EvalPoint& p, Vector* grad) co
 double Polynomial::LossAndAddGradient(int64_t, const EvalPoint& p, Vector* sum, Vector*) const {
   const int64_t d = options_.dim;
   const PolynomialTerms terms{lambda_};
+  const Vector& x = p.x();
   double loss = 0.0;
   double* s = sum->data();
   for (int64_t j = 0; j < d; ++j) {
-    loss += terms.Loss(p.x[j]);
-    s[j] += terms.Derivative(p.x[j]);
+    loss += terms.Loss(x[j]);
+    s[j] += terms.Derivative(x[j]);
   }
   return loss;
 }
@@ -95,7 +96,8 @@ double Polynomial::LossAndAddGradient(int64_t, const EvalPoint& p, Vector* sum, 
 double Polynomial::Loss(int64_t, const EvalPoint& p) const {
   const PolynomialTerms terms{lambda_};
   double loss = 0.0;
-  for (int64_t j = 0; j < options_.dim; ++j) loss += terms.Loss(p.x[j]);
+  const Vector& x = p.x();
+  for (int64_t j = 0; j < options_.dim; ++j) loss += terms.Loss(x[j]);
   return loss;
 }
 

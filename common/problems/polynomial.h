@@ -34,7 +34,7 @@ class Polynomial final : public Problem {
   int64_t dim() const override { return options_.dim; }
   int64_t num_clients() const override { return options_.clients; }
   std::string Describe() const override;
-  void Prepare(ConstVectorRef x, EvalPoint* p) const override;
+  void PrepareShared(EvalPoint* p) const override;
   double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const override;
   double Loss(int64_t client, const EvalPoint& p) const override;
   double LossAndAddGradient(int64_t client, const EvalPoint& p, Vector* sum,

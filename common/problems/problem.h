@@ -21,11 +21,27 @@
 namespace ef21 {
 
 // The point x with the parts of f_i that every client shares (e.g. a regularizer) already
-// evaluated, so that n clients do not recompute them n times.
+// evaluated, so that n clients do not recompute them n times. x is the point's own copy
+// (Problem::Prepare) or the caller's vector, borrowed (Problem::PrepareBorrowed: no d-sized copy;
+// the vector must outlive the point and stay unchanged while the point is used). A copy of a
+// borrowing point borrows the same vector.
 struct EvalPoint {
-  Vector x;
+  const Vector& x() const { return borrowed_ != nullptr ? *borrowed_ : own_; }
+  void SetX(ConstVectorRef x) {
+    own_ = x;
+    borrowed_ = nullptr;
+  }
+  void BorrowX(const Vector& x) {
+    borrowed_ = &x;
+    own_.resize(0);
+  }
+
   double shared_loss = 0.0;
   Vector shared_grad;
+
+ private:
+  Vector own_;
+  const Vector* borrowed_ = nullptr;
 };
 
 // What one client knows about its own f_i and reports to the aggregator when it attaches (issue
@@ -79,8 +95,19 @@ class Problem {
   virtual int64_t num_clients() const = 0;
   virtual std::string Describe() const = 0;
 
-  // Fills p with x and the shared terms.
-  virtual void Prepare(ConstVectorRef x, EvalPoint* p) const = 0;
+  // Fills p with a copy of x and the shared terms.
+  void Prepare(ConstVectorRef x, EvalPoint* p) const {
+    p->SetX(x);
+    PrepareShared(p);
+  }
+  // The same with p borrowing x instead of copying it (EvalPoint): x must outlive p and stay
+  // unchanged while p is used.
+  void PrepareBorrowed(const Vector& x, EvalPoint* p) const {
+    p->BorrowX(x);
+    PrepareShared(p);
+  }
+  // Fills p's shared terms at p->x().
+  virtual void PrepareShared(EvalPoint* p) const = 0;
   // f_i(x), writing ∇f_i(x) to *grad (resized to dim()).
   virtual double LossAndGradient(int64_t client, const EvalPoint& p, Vector* grad) const = 0;
   // f_i(x) and ∇f_i(x) over all of client i's data: g_i^0 under --init=shard. The same as

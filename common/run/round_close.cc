@@ -29,7 +29,8 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   const EvalPoint* at = point;  // x^r prepared, once needed
   auto prepare = [&] {
     if (at != nullptr) return;
-    context.problem->Prepare(server->x(), &point_);
+    // Borrowed: x^r stays as it is until server->CloseRound below.
+    context.problem->PrepareBorrowed(server->x(), &point_);
     at = &point_;
   };
   // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound reuses only afterwards.

@@ -94,7 +94,7 @@ TEST(NetworkProblemTest, MlpGradientMatchesFiniteDifferencesInDouble) {
   double worst = 0.0;
   for (int64_t j = 0; j < p->dim(); ++j) {
     EvalPoint plus, minus;
-    Vector x = point.x;
+    Vector x = point.x();
     x[j] += h;
     p->Prepare(x, &plus);
     x[j] -= 2 * h;
