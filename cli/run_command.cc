@@ -20,6 +20,7 @@
 #include "cli/commands.h"
 #include "cli/flags.h"
 #include "cli/progress.h"
+#include "cli/round_memory.h"
 #include "cli/signal_waiter.h"
 #include "common/base/status_macros.h"
 #include "server/aggregator.h"
@@ -157,6 +158,7 @@ void WriteWithoutSigpipe(int fd, const std::string& text) {
 }
 
 absl::Status Run(const RunOptions& o) {
+  KeepRoundMemoryForReuse();
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> stopping{false};
   SignalWaiter signals([&](const std::string& name) {

@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "cli/connection_flags.h"
 #include "cli/flags.h"
+#include "cli/round_memory.h"
 #include "cli/signal_waiter.h"
 #include "client/worker_host.h"
 #include "common/base/status_macros.h"
@@ -17,6 +18,7 @@ namespace {
 // What the worker says on stderr: one line on attach (and on each re-attach), a progress line at
 // most every 30 s, one line at the end; a line per new reason to reconnect.
 absl::Status RunWorker(WorkerHost::Options options, double linger_seconds) {
+  KeepRoundMemoryForReuse();
   std::unique_ptr<WorkerHost> host;
   SignalStop signals("worker");  // after `host`: destroyed first
   const std::string clients =
