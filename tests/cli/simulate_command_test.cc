@@ -328,6 +328,23 @@ TEST(SimulateCommandTest, LargeModelsDefaultToSparseDiagnostics) {
             WithoutWallClock(Read(run + "/metrics.csv")));
 }
 
+// `ef21 worker --aggregator=-` (how `ef21 run` starts workers while its aggregator loads) reads
+// the address from standard input once its data is loaded; without one it says so and fails.
+TEST(SimulateCommandTest, WorkerWithoutAnAddressOnStandardInputSaysSo) {
+  const std::string worker = "worker --insecure --client-ids=0-1 --problem=polynomial --clients=2";
+  const Result eof = Ef21(worker + " --aggregator=- < /dev/null");
+  EXPECT_NE(eof.exit_code, 0) << eof.output;
+  EXPECT_NE(eof.output.find("expected the aggregator's HOST:PORT on standard input; got end of "
+                            "input"),
+            std::string::npos)
+      << eof.output;
+  const std::string input = ::testing::TempDir() + "/not-an-address.txt";
+  std::ofstream(input) << "not-an-address\n";
+  const Result bad = Ef21(worker + " --aggregator=- < " + input);
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+  EXPECT_NE(bad.output.find("not-an-address"), std::string::npos) << bad.output;
+}
+
 TEST(SimulateCommandTest, ConfigFileRunsTheSameAsItsFlags) {
   const std::string dir = ::testing::TempDir();
   const std::string flags = kData + " --algorithm=ef21 --compressor=top-k --k=2 --rounds=20";
