@@ -473,7 +473,7 @@ void ProbeLosses(const Problem& problem, absl::Span<const int64_t> clients, doub
   Vector probe(problem.dim());
   for (int64_t j = 0; j < problem.dim(); ++j) probe[j] = static_cast<double>((j % 7) - 3) / 8.0;
   EvalPoint point;
-  problem.Prepare(probe, &point);
+  problem.PrepareBorrowed(probe, &point);
   for (size_t i = 0; i < clients.size(); ++i) out[i] = problem.ProbeLoss(clients[i], point);
 }
 

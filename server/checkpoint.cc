@@ -36,7 +36,7 @@ class Writer {
     U64(s.size());
     out_->append(s);
   }
-  void Doubles(const Vector& v) {
+  void Doubles(ConstVectorRef v) {
     out_->append(reinterpret_cast<const char*>(v.data()), sizeof(double) * v.size());
   }
 
@@ -89,10 +89,9 @@ int64_t KillAt() {
   return n;
 }
 
-}  // namespace
-
-std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
-  const int64_t d = c.x.size();
+// EncodeCheckpoint with x and g given apart (c.x and c.g are not read).
+std::string Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g) {
+  const int64_t d = x.size();
   int64_t held = 0;
   for (const Vector& gi : c.client_g) held += gi.size() != 0;
   // Magic, size, payload and checksum in one buffer: the payload is O(d) bytes (O(n·d) with g_i
@@ -120,8 +119,8 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   w.U64(c.client_g.size());
   w.U64(static_cast<uint64_t>(c.open_round_start_kind));
   w.U64(static_cast<uint64_t>(c.open_round_start_bytes));
-  w.Doubles(c.x);
-  w.Doubles(c.g);
+  w.Doubles(x);
+  w.Doubles(g);
   for (size_t i = 0; i < c.client_g.size(); ++i) {
     const Vector& gi = c.client_g[i];
     if (i < c.client_chain.size()) {
@@ -147,6 +146,10 @@ std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
   w.U64(Checksum(absl::string_view(out).substr(16, size)));
   return out;
 }
+
+}  // namespace
+
+std::string EncodeCheckpoint(const AggregatorCheckpoint& c) { return Encode(c, c.x, c.g); }
 
 absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
                                                       const std::string& where) {
@@ -255,9 +258,15 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint) {
+  return WriteCheckpoint(path, checkpoint, checkpoint.x, checkpoint.g);
+}
+
+absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
+                                        const AggregatorCheckpoint& checkpoint, ConstVectorRef x,
+                                        ConstVectorRef g) {
   static std::atomic<int64_t> written{0};
   static const int64_t kill_at = KillAt();
-  const std::string bytes = EncodeCheckpoint(checkpoint);
+  const std::string bytes = Encode(checkpoint, x, g);
   if (kill_at > 0 && ++written == kill_at) {
     // The test hook: half a temporary file, then a kill -9 of ourselves.
     const std::string tmp = path + ".tmp";

@@ -82,6 +82,12 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 // Returns the bytes written.
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint);
+// The same with x^r and g^{r−1} given apart (checkpoint.x and .g are not read): encoded straight
+// from the vectors that hold them, so that a checkpoint copies no d-sized vector before its one
+// buffer of bytes. They must not change until it returns.
+absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
+                                        const AggregatorCheckpoint& checkpoint, ConstVectorRef x,
+                                        ConstVectorRef g);
 // NOT_FOUND when there is no file at `path`.
 absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path);
 

@@ -227,8 +227,6 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.open_round_start_kind = start.kind;
   c.open_round_start_bytes = start.bytes;
   c.elapsed_seconds = MonotonicSeconds() - started_;
-  c.x = server_->x();
-  c.g = server_->g();
   c.client_g.resize(slots_.size());
   if (worker_state_) c.client_chain.resize(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
@@ -245,7 +243,8 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
 absl::Status RoundCoordinator::WriteSnapshot(const AggregatorCheckpoint& c, int64_t* bytes,
                                              double* seconds) const {
   const double begin = MonotonicSeconds();
-  absl::StatusOr<int64_t> written = WriteCheckpoint(checkpoint_path_, c);
+  absl::StatusOr<int64_t> written =
+      WriteCheckpoint(checkpoint_path_, c, server_->x(), server_->g());
   if (!written.ok()) {
     return absl::Status(
         written.status().code(),

@@ -225,12 +225,14 @@ class RoundCoordinator {
   // Accounts the waiting since the last call and re-evaluates whether the open round waits for a
   // worker. Called whenever a client's stream or the open round changes.
   void UpdateWaitingLocked(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The checkpoint of the open round as it stands (no pending updates).
+  // The checkpoint of the open round as it stands (no pending updates), without x and g, which
+  // WriteSnapshot takes from the server itself (no d-sized copies).
   AggregatorCheckpoint SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Writes a snapshot, needing no lock (one writer at a time: the closer, or Stop while the
-  // closer is idle); *bytes and *seconds tell what it cost.
+  // Writes a snapshot with the server's x and g, needing no lock (one writer at a time: the
+  // closer, or Stop while the closer is idle; only the closer changes x and g, so they are as
+  // the snapshot found them); *bytes and *seconds tell what it cost.
   absl::Status WriteSnapshot(const AggregatorCheckpoint& checkpoint, int64_t* bytes,
-                             double* seconds) const;
+                             double* seconds) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void RecordCheckpointLocked(uint64_t round, int64_t bytes, double seconds)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
