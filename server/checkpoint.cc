@@ -98,8 +98,12 @@ std::string Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorR
   // copies) and is not copied again.
   std::string out(kMagic, sizeof(kMagic));
   out.append(8, '\0');  // the payload size, written below
-  out.reserve(out.size() + 264 + c.config_json.size() + 16 * c.client_g.size() +
-              sizeof(double) * d * (2 + held));
+  // Exactly enough for all of it (a string that outgrew it would double: 2·16·d bytes for a
+  // moment): 20 fixed words and three strings with their sizes, x and g, per client a flag and
+  // g_i or a state hash, per client a report flag and its 5 words, the counts and the checksum.
+  out.reserve(out.size() + 8 * 20 + 8 * 3 + c.run_id.size() + c.config_json.size() +
+              c.stepsize_rule.size() + sizeof(double) * d * (2 + held) + 16 * c.client_g.size() +
+              48 * c.reports.size() + 8 * 3);
   Writer w(&out);
   w.Str(c.run_id);
   w.Str(c.config_json);

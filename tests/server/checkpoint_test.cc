@@ -84,6 +84,20 @@ TEST(CheckpointTest, XAndGGivenApartWriteTheSameFile) {
   EXPECT_TRUE(SameBits(d->g, c.g));
 }
 
+// The bytes are written into one buffer sized up front: a buffer that outgrew its size would
+// double (16·d bytes more, for a moment, in a worker-mode aggregator's checkpoint).
+TEST(CheckpointTest, OneBufferSizedUpFront) {
+  AggregatorCheckpoint c = Sample();
+  c.client_g.assign(1000, Vector());
+  c.client_chain.assign(1000, 0x5555aaaa5555aaaaULL);
+  c.reports.assign(1000, c.reports[0]);
+  const std::string bytes = EncodeCheckpoint(c);
+  EXPECT_LE(bytes.capacity(), bytes.size() + 256);
+  auto d = DecodeCheckpoint(bytes, "memory");
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->reports.size(), 1000u);
+}
+
 TEST(CheckpointTest, RoundTripsBitForBit) {
   const AggregatorCheckpoint c = Sample();
   auto d = DecodeCheckpoint(EncodeCheckpoint(c), "memory");
