@@ -8,7 +8,9 @@
 # of server/ hosted by build/bin/aggregator_memory_bench, which is `ef21 aggregator` without
 # LibTorch (the ef21 binary maps ~165 MB of it at start whatever the run); checkpoints on as by
 # default. Each line prints the process's peak RSS (VmHWM) in MB and as a multiple of 8·d bytes
-# (one dense vector of doubles), and its RSS before the aggregator started.
+# (one dense vector of doubles), and its RSS before the aggregator started; then, per mode, the
+# RSS at start and after each closed round (VmRSS, VmHWM so far, malloc's bytes in use), which
+# shows the phase that set the peak. A failed run keeps its logs (the directory is printed).
 # Both modes must give the same metrics.csv (checked with tools/compare_metrics.py).
 #
 # Usage: bench/aggregator_memory_bench.sh <ef21-binary> <aggregator_memory_bench-binary>
