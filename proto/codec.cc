@@ -586,4 +586,22 @@ void SetShardReports(const Problem& problem, v1::Attach* attach) {
   attach->set_data_digest(CombineDataDigests(ids, digests));
 }
 
+absl::Status CheckClaimBounds(const v1::Attach& attach) {
+  if (attach.claims_size() > attach.client_ids_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("Attach carries ", attach.claims_size(),
+                                                   " client claims for ", attach.client_ids_size(),
+                                                   " client ids; at most one claim per client id"));
+  }
+  for (int j = 0; j < attach.claims_size(); ++j) {
+    const v1::ClientClaim& claim = attach.claims(j);
+    if (claim.held_size() > kMaxHeldPerClaim) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Attach's claim ", j, " (client ", claim.client_id(), ") holds ", claim.held_size(),
+          " state hashes; at most ", kMaxHeldPerClaim,
+          " per client (the one in memory, the anchor and the last two logged rounds)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace ef21

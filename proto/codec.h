@@ -142,6 +142,17 @@ absl::Status DecodeShardReports(const v1::Attach& attach, std::vector<ShardRepor
 // honest worker does.
 void SetShardReports(const Problem& problem, v1::Attach* attach);
 
+// --- Client claims (Attach.claims; --client-state=worker). ---
+// The most state hashes one ClientClaim may hold: what an honest worker can resume from — the one
+// in memory and, from its --state-dir, the anchor and the last two rounds it logged
+// (client/client_state_log.h).
+inline constexpr int kMaxHeldPerClaim = 4;
+// Attach.claims within bounds: at most one claim per client id (so at most
+// kMaxHeldPerClaim × |client_ids| hashes in all) and at most kMaxHeldPerClaim held hashes in each.
+// INVALID_ARGUMENT naming the limit and what came. Whether the claims match the ids and the run is
+// the aggregator's check.
+absl::Status CheckClaimBounds(const v1::Attach& attach);
+
 }  // namespace ef21
 
 #endif  // EF21_PROTO_CODEC_H_

@@ -22,7 +22,8 @@ enum class RejectionReason {
   // Attach.
   kAttachTwice,          // a second Attach on one stream
   kUpdateBeforeAttach,   // updates on a stream that has not attached
-  kBadAttach,            // no client ids, an id out of range or repeated
+  kBadAttach,            // no client ids, an id out of range or repeated, claims past their
+                         // bounds (proto/codec.h CheckClaimBounds)
   kWrongRun,             // a re-attach naming another run (the aggregator restarted)
   kWrongProblem,         // other problem flags, dimension, client count or data
   kBadConstants,         // Attach's per-client constants missing, misnamed, non-finite, negative,

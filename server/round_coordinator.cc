@@ -458,6 +458,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
       return absl::InvalidArgumentError(absl::StrCat("Attach names client ", sorted[j], " twice"));
     }
   }
+  if (absl::Status s = CheckClaimBounds(attach); !s.ok()) return s;
   *reason = RejectionReason::kWrongProblem;
   if (static_cast<int64_t>(attach.dim()) != context_->dim()) {
     return absl::FailedPreconditionError(absl::StrCat(

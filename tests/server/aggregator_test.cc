@@ -398,6 +398,28 @@ const std::vector<HostileCase>& Catalogue() {
          return AttachEdited(t, [](v1::Attach* a) { a->add_client_ids(0); });
        },
        StatusCode::INVALID_ARGUMENT, "client 0 twice", R::kBadAttach},
+      // An honest worker claims at most 4 state hashes per client (proto/codec.h
+      // CheckClaimBounds); a hostile one cannot make the aggregator store or search more.
+      On([](Aggregator::Options* o) { o->config.client_state = ClientStateMode::kWorker; },
+         {"attach claiming more state hashes than a worker holds", HostileStream::kFresh, nullptr,
+          [](AggregatorTest& t) {
+            return AttachEdited(t, [](v1::Attach* a) {
+              v1::ClientClaim* claim = a->add_claims();
+              claim->set_client_id(0);
+              for (uint64_t h = 0; h < 5; ++h) claim->add_held(h);
+            });
+          },
+          StatusCode::INVALID_ARGUMENT,
+          "claim 0 (client 0) holds 5 state hashes; at most 4 per client", R::kBadAttach}),
+      {"attach with more claims than client ids", HostileStream::kFresh, nullptr,
+       [](AggregatorTest& t) {
+         return AttachEdited(t, [](v1::Attach* a) {
+           for (int j = 0; j < 2; ++j) a->add_claims()->set_client_id(0);
+         });
+       },
+       StatusCode::INVALID_ARGUMENT,
+       "Attach carries 2 client claims for 1 client ids; at most one claim per client id",
+       R::kBadAttach},
       {"attach other run", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) {
          return AttachEdited(t, [](v1::Attach* a) { a->set_run_id("feedbeef"); });

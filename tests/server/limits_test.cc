@@ -200,6 +200,88 @@ TEST_F(LimitsTest, AValueNearTheTopOfTheFloat64RangeIsRefusedAndTheRunGoesOn) {
   EXPECT_THAT(ReadAll(audit_), HasSubstr("\"reason\":\"value_too_large\""));
 }
 
+// The largest Attach an honest worker sends for `n` clients: every id, constant and claim field
+// at its widest encoding (4 held hashes and a resend per client), a 4 kB data path and worker name.
+v1::Attach WidestHonestAttach(int64_t n) {
+  v1::Attach a;
+  a.set_run_id(std::string(32, 'f'));
+  a.mutable_problem()->set_problem("logreg");
+  a.mutable_problem()->set_data(std::string(4096, 'd'));
+  a.mutable_problem()->set_split("contiguous");
+  a.set_dim(UINT32_MAX);
+  a.set_clients(UINT32_MAX);
+  a.set_data_digest(UINT64_MAX);
+  a.set_worker_name(std::string(4096, 'w'));
+  for (int64_t j = 0; j < n; ++j) {
+    const uint32_t id = UINT32_MAX - static_cast<uint32_t>(j);
+    a.add_client_ids(id);
+    v1::ClientConstants* c = a.add_constants();
+    c->set_client_id(id);
+    c->set_rows(UINT64_MAX);
+    c->set_l(1e300);
+    c->set_l0(1e300);
+    c->set_l1(1e300);
+    c->set_data_digest(UINT64_MAX);
+    v1::ClientClaim* claim = a.add_claims();
+    claim->set_client_id(id);
+    for (int h = 0; h < kMaxHeldPerClaim; ++h) claim->add_held(UINT64_MAX - h);
+    claim->set_can_resend(true);
+    claim->set_resend_round(UINT64_MAX);
+    claim->set_resend_from(UINT64_MAX);
+  }
+  return a;
+}
+
+// gRPC's receive limit (Aggregator::MaxReceiveMessageBytes, which also bounds the updates) admits
+// every honest Attach, even at d = 1, and CheckClaimBounds admits its claims.
+TEST(AttachLimitsTest, TheMessageLimitAdmitsTheWidestHonestAttach) {
+  for (int64_t n : {1, 16, 1605, 100000}) {
+    SCOPED_TRACE(n);
+    v1::WorkerMessage m;
+    *m.mutable_attach() = WidestHonestAttach(n);
+    EXPECT_LE(static_cast<int64_t>(m.ByteSizeLong()), Aggregator::MaxReceiveMessageBytes(1, n));
+    EXPECT_TRUE(CheckClaimBounds(m.attach()).ok()) << CheckClaimBounds(m.attach());
+  }
+  // One hash more for one client is refused, naming the limit and what came.
+  v1::Attach a = WidestHonestAttach(3);
+  a.mutable_claims(2)->add_held(7);
+  const absl::Status s = CheckClaimBounds(a);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(),
+              HasSubstr("claim 2 (client 4294967293) holds 5 state hashes; at most 4"));
+}
+
+// An Attach claiming 10^5 state hashes for one client (800 kB, past this run's ~68 kB receive
+// limit) is refused by gRPC before any of it is parsed, and the run goes on unchanged.
+TEST_F(LimitsTest, AGiantAttachIsRefusedByTheMessageLimitAndTheRunGoesOn) {
+  RunConfig config = TestConfig(TempDir("giant_attach"));
+  config.client_state = ClientStateMode::kWorker;
+  StartAggregator(config);
+  StartHost(1, 3);
+  ASSERT_TRUE(aggregator_->coordinator().WaitForReceived(3, absl::Seconds(30)));
+  const uint64_t hash = aggregator_->coordinator().StateHash();
+  v1::WorkerMessage giant = HostileAttach({0});
+  v1::ClientClaim* claim = giant.mutable_attach()->add_claims();
+  claim->set_client_id(0);
+  for (uint64_t h = 0; h < 100000; ++h) claim->add_held(h);
+  ASSERT_GT(static_cast<int64_t>(giant.ByteSizeLong()),
+            Aggregator::MaxReceiveMessageBytes(problem_->dim(), problem_->num_clients()));
+  {
+    RawStream s(stub_.get());
+    s.Write(giant);
+    const grpc::Status status = s.Finish(/*writes_done=*/false);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  }
+  EXPECT_EQ(aggregator_->coordinator().StateHash(), hash);
+  EXPECT_EQ(aggregator_->coordinator().rounds_closed(), 0u);
+  const size_t host = StartHost(0, 0);
+  ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
+  hosts_.Join();
+  EXPECT_TRUE(HostStatus(host).ok()) << HostStatus(host);
+  ASSERT_TRUE(aggregator_->coordinator().complete()) << aggregator_->coordinator().status();
+  ExpectEqualsSimulation();
+}
+
 TEST_F(LimitsTest, AnUpdateThatWouldTakeGiPastTheBoundIsRefusedNamingTheClient) {
   // Each c_0 entry is within the bound, but two of them take g_0 past it.
   StartAggregator(TestConfig(TempDir("state_overflow")),
