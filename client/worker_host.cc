@@ -7,11 +7,13 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/bounded_file.h"
 #include "common/base/clock.h"
@@ -447,7 +449,51 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
   return absl::OkStatus();
 }
 
+std::vector<ClientStateLog::Held> WorkerHost::ClaimableFromStateDir() const {
+  std::vector<ClientStateLog::Held> held;
+  if (g_log_ == nullptr) return held;
+  held = g_log_->held();
+  if (held.empty()) return held;
+  // A round's g_i alone does not resume a client with private state (momentum v_i, EF14's e_i):
+  // its file of that round must be whole too. Whether the method has any: known once a Welcome
+  // named it; before (a restarted host), from whether this run's files include private states.
+  WorkerStateStore::Options options;
+  options.dir = options_.state_dir;
+  options.run_id = g_log_->run_id();
+  options.first_client = ids_.front();
+  options.last_client = ids_.back();
+  options.dim = problem_->dim();
+  const std::set<int64_t> whole = WorkerStateStore::WholeRounds(options);
+  const bool private_state =
+      clients_.empty() ? !whole.empty() : clients_.front()->private_state() != nullptr;
+  if (!private_state) return held;
+  // The newest held state stands until now (no message was logged after it): any later whole
+  // file holds the private state that goes with it (the clients sat the rounds since out).
+  const int64_t newest = held.back().round;
+  std::vector<int64_t> dropped;
+  std::vector<ClientStateLog::Held> claimable;
+  for (ClientStateLog::Held& h : held) {
+    const bool kept =
+        h.round == newest ? whole.lower_bound(h.round) != whole.end() : whole.count(h.round) > 0;
+    if (h.round < 0 || kept) {
+      claimable.push_back(std::move(h));
+    } else {
+      dropped.push_back(h.round);
+    }
+  }
+  if (!dropped.empty()) {
+    std::fprintf(stderr,
+                 "ef21 worker: clients %lld-%lld: --state-dir %s holds g_i as of round%s %s but "
+                 "not the private state (momentum / EF14 error) of %s: not claimed\n",
+                 static_cast<long long>(ids_.front()), static_cast<long long>(ids_.back()),
+                 options_.state_dir.c_str(), dropped.size() > 1 ? "s" : "",
+                 absl::StrJoin(dropped, ", ").c_str(), dropped.size() > 1 ? "those" : "that round");
+  }
+  return claimable;
+}
+
 void WorkerHost::ClaimStates(v1::Attach* attach) const {
+  const std::vector<ClientStateLog::Held> from_dir = ClaimableFromStateDir();
   for (size_t j = 0; j < ids_.size(); ++j) {
     v1::ClientClaim* claim = attach->add_claims();
     claim->set_client_id(static_cast<uint32_t>(ids_[j]));
@@ -460,9 +506,7 @@ void WorkerHost::ClaimStates(v1::Attach* attach) const {
     };
     // Before the first Welcome every client is fresh in memory.
     add_held(chain_.empty() ? kFreshClientChain : chain_[j]);
-    if (g_log_ != nullptr) {
-      for (const ClientStateLog::Held& held : g_log_->held()) add_held(held.chains[j]);
-    }
+    for (const ClientStateLog::Held& held : from_dir) add_held(held.chains[j]);
     if (chain_.empty()) continue;
     const auto cached = std::find(todo_.begin(), todo_.end(), j);
     if (cached != todo_.end() && computed_round_[j] >= 0) {
@@ -482,6 +526,9 @@ absl::StatusOr<bool> WorkerHost::RestoreFromLog(size_t j, int64_t round, uint64_
     it = rebuilt->emplace(round, std::move(state)).first;
   }
   if (it->second.chains[j] != chain) return false;
+  // Exactly or not at all: without the private state of that round (momentum, EF14's error) the
+  // caller tries an earlier round, else the client is refused, rather than resumed by policy.
+  if (round >= 0 && !PrivateStateKept(j, round)) return false;
   if (round < 0) {
     clients_[j] = ClientMethod::Create(context_, ids_[j]);
   } else {
@@ -568,24 +615,28 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
   return absl::OkStatus();
 }
 
+bool WorkerHost::PrivateStateKept(size_t j, int64_t round) {
+  if (clients_[j]->private_state() == nullptr) return true;
+  if (store_ == nullptr) return false;
+  auto it = loaded_.find(round);
+  if (it == loaded_.end()) {
+    absl::StatusOr<std::vector<Vector>> states = store_->Load(round);
+    if (!states.ok() && states.status().code() != absl::StatusCode::kNotFound) {
+      std::fprintf(stderr, "ef21 worker: %s\n", std::string(states.status().message()).c_str());
+    }
+    it = loaded_.emplace(round, states.ok() ? *std::move(states) : std::vector<Vector>()).first;
+  }
+  return !it->second.empty();
+}
+
 absl::Status WorkerHost::RestoreClient(size_t j, const Vector& g, int64_t round) {
   if (clients_[j]->private_state() == nullptr) {
     clients_[j]->Restore(g);
     return absl::OkStatus();
   }
-  if (store_ != nullptr) {
-    auto it = loaded_.find(round);
-    if (it == loaded_.end()) {
-      absl::StatusOr<std::vector<Vector>> states = store_->Load(round);
-      if (!states.ok() && states.status().code() != absl::StatusCode::kNotFound) {
-        std::fprintf(stderr, "ef21 worker: %s\n", std::string(states.status().message()).c_str());
-      }
-      it = loaded_.emplace(round, states.ok() ? *std::move(states) : std::vector<Vector>()).first;
-    }
-    if (!it->second.empty()) {
-      clients_[j]->Restore(g, it->second[j]);
-      return absl::OkStatus();
-    }
+  if (PrivateStateKept(j, round)) {
+    clients_[j]->Restore(g, loaded_.at(round)[j]);
+    return absl::OkStatus();
   }
   // Not kept (no --state-dir, or a state older than any file): the documented policy.
   std::fprintf(stderr,

@@ -122,6 +122,10 @@ class WorkerHost {
   absl::Status RunSession(bool* welcomed, Result* result);
   // Fills Attach.claims: what this host holds of each client (common/methods/method.h).
   void ClaimStates(v1::Attach* attach) const;
+  // The states of the --state-dir's g_i log (ClientStateLog::held) that this host can resume
+  // exactly: for a method with private state, only rounds whose private-state file is whole too
+  // (the others are named on stderr).
+  std::vector<ClientStateLog::Held> ClaimableFromStateDir() const;
   // Welcome under --client-state=worker: puts every client where the aggregator's state hashes
   // say, from the state this host holds in memory or in its --state-dir (the aggregator checked
   // that it holds one).
@@ -138,6 +142,9 @@ class WorkerHost {
   // Puts hosted client j back to its state after round `round` with the aggregator's g_i: exactly
   // from the state store when it holds that round, else by the documented policy.
   absl::Status RestoreClient(size_t j, const Vector& g, int64_t round);
+  // Whether the state store can give client j's private state as of round `round` (always, for a
+  // method without one); reads the round's file once per Welcome (loaded_).
+  bool PrivateStateKept(size_t j, int64_t round);
   // Saves the private states when every hosted client is at the same round.
   absl::Status SaveStates();
   // Brings model_ to the RoundStart's round: takes its dense x (and g), or replays its delta.

@@ -181,4 +181,53 @@ absl::StatusOr<std::vector<Vector>> WorkerStateStore::Load(int64_t round) const 
 
 void WorkerStateStore::Anchor(int64_t round) { anchor_ = round; }
 
+std::set<int64_t> WorkerStateStore::WholeRounds(const Options& options) {
+  std::set<int64_t> whole;
+  if (!options.Validate().ok()) return whole;
+  DIR* dir = ::opendir(options.dir.c_str());
+  if (dir == nullptr) return whole;
+  const WorkerStateStore names(options);
+  const std::string ours = absl::StrCat(options.run_id, "-", names.Prefix());
+  std::vector<int64_t> candidates;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    if (!absl::EndsWith(name, kSuffix) || !absl::StartsWith(name, ours)) continue;
+    int64_t round;
+    if (absl::SimpleAtoi(name.substr(ours.size(), name.size() - ours.size() - strlen(kSuffix)),
+                         &round) &&
+        round >= 0) {
+      candidates.push_back(round);
+    }
+  }
+  ::closedir(dir);
+  const int64_t count = options.last_client - options.first_client + 1;
+  for (int64_t round : candidates) {
+    const int fd = ::open(names.PathOf(round).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    // Magic, payload size, then the payload's header: run id, round, first client, count, dim.
+    std::string head(16 + 8 + options.run_id.size() + 32, '\0');
+    const ssize_t got = ::pread(fd, head.data(), head.size(), 0);
+    const off_t size = ::lseek(fd, 0, SEEK_END);
+    ::close(fd);
+    if (got != static_cast<ssize_t>(head.size()) || std::memcmp(head.data(), kMagic, 8) != 0) {
+      continue;
+    }
+    uint64_t fields[6];
+    std::memcpy(&fields[0], head.data() + 8, 8);   // payload size
+    std::memcpy(&fields[1], head.data() + 16, 8);  // run id size
+    const size_t after_id = 24 + options.run_id.size();
+    for (int f = 2; f < 6; ++f) std::memcpy(&fields[f], head.data() + after_id + 8 * (f - 2), 8);
+    if (fields[0] + 24 != static_cast<uint64_t>(size) || fields[1] != options.run_id.size() ||
+        head.compare(24, options.run_id.size(), options.run_id) != 0 ||
+        fields[2] != static_cast<uint64_t>(round) ||
+        fields[3] != static_cast<uint64_t>(options.first_client) ||
+        fields[4] != static_cast<uint64_t>(count) ||
+        fields[5] != static_cast<uint64_t>(options.dim)) {
+      continue;
+    }
+    whole.insert(round);
+  }
+  return whole;
+}
+
 }  // namespace ef21

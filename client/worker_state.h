@@ -57,6 +57,14 @@ class WorkerStateStore {
   // Rounds whose file exists (for tests).
   const std::set<int64_t>& rounds() const { return rounds_; }
 
+  // The rounds whose file in options.dir is whole, read without changing the directory (a
+  // restarted host checks what it may claim before the first Welcome names the run, and before
+  // Open would remove other runs' files): the file's size is the one its header gives, and the
+  // header names this run, client range and dimension and the round of its name. The checksum is
+  // Load's. Rounds of missing, cut or foreign files are left out; none when the directory is
+  // unreadable or options invalid.
+  static std::set<int64_t> WholeRounds(const Options& options);
+
  private:
   explicit WorkerStateStore(Options options) : options_(std::move(options)) {}
   std::string PathOf(int64_t round) const;

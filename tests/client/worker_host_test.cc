@@ -301,5 +301,72 @@ TEST(WorkerHostTest, WorkerStateHostReplacedMidRunRebuildsFromItsStateDir) {
   }
 }
 
+// --client-state=worker with momentum: the host of clients 3..5 leaves once round 7 has closed
+// with its updates (the run needs its clients as of round 7). Its --state-dir then holds their g_i
+// as of round 7 (log) and their momentum as of rounds 6 and 7. With round 7's momentum file
+// removed, a new host on that directory must not claim g_i as of round 7 — it could resume only by
+// policy (v_i := g_i), no longer bit-identical — so the aggregator refuses it; with every file in
+// place the same replacement resumes and the run equals the simulation.
+TEST(WorkerHostTest, WorkerStateHostClaimsOnlyStatesItsPrivateFilesHold) {
+  for (const bool remove_round7 : {true, false}) {
+    SCOPED_TRACE(remove_round7 ? "round 7's momentum file removed" : "every file in place");
+    RunConfig config = Config(Algorithm::kNormEf21Sgdm);
+    config.client_state = ClientStateMode::kWorker;
+    Aggregator::Options options;
+    options.config = config;
+    test::RowRecorder recorder;
+    options.observer = recorder.Observer();
+    auto aggregator = Aggregator::Start(options);
+    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+    const std::string dir =
+        absl::StrCat(::testing::TempDir(), "/worker_host_test_claims_", remove_round7);
+    std::filesystem::remove_all(dir);
+    HostThreads hosts;
+    ASSERT_TRUE(hosts.Start(HostOptions(config, (*aggregator)->address(), 0, 2)).ok());
+    WorkerHost::Options b = HostOptions(config, (*aggregator)->address(), 3, 5);
+    b.state_dir = dir;
+    WorkerHost* first = nullptr;
+    Aggregator* agg = aggregator->get();
+    b.on_round_sent = [&first, agg](uint64_t round) {
+      if (round != 7) return;
+      // Round 7 closes with these updates (rounds_closed counts round 0 as 1).
+      const absl::Time end = absl::Now() + absl::Seconds(30);
+      while (agg->coordinator().rounds_closed() < 8 && absl::Now() < end) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      first->Cancel();
+    };
+    auto created = WorkerHost::Create(b);
+    ASSERT_TRUE(created.ok()) << created.status();
+    first = created->get();
+    const absl::StatusOr<WorkerHost::Result> gone = first->Run();
+    EXPECT_EQ(gone.status().code(), absl::StatusCode::kCancelled) << gone.status();
+    created->reset();
+    ASSERT_EQ((*aggregator)->coordinator().rounds_closed(), 8u);
+    const std::string prefix = absl::StrCat(dir, "/", (*aggregator)->run_id(), "-3-5-");
+    ASSERT_TRUE(std::filesystem::exists(prefix + "6.state"));
+    ASSERT_TRUE(std::filesystem::exists(prefix + "7.state"));
+    if (remove_round7) std::filesystem::remove(prefix + "7.state");
+    b.on_round_sent = nullptr;
+    absl::StatusOr<std::unique_ptr<WorkerHost>> second = WorkerHost::Create(b);
+    ASSERT_TRUE(second.ok()) << second.status();
+    const absl::StatusOr<WorkerHost::Result> result = (*second)->Run();
+    if (remove_round7) {
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
+      EXPECT_TRUE(absl::StrContains(result.status().message(), "client 3 cannot resume round 8"))
+          << result.status();
+      EXPECT_EQ((*aggregator)->coordinator().rounds_closed(), 8u);
+      (*aggregator)->Stop("test over");
+      hosts.Join();
+    } else {
+      ASSERT_TRUE(result.ok()) << result.status();
+      ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
+      hosts.Join();
+      EXPECT_TRUE(test::SameTrajectory(recorder.rows(), Simulate(config)));
+    }
+    EXPECT_TRUE((*aggregator)->Shutdown().ok());
+  }
+}
+
 }  // namespace
 }  // namespace ef21

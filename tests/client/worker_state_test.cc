@@ -82,5 +82,41 @@ TEST_F(WorkerStateTest, RefusesADamagedFile) {
   EXPECT_NE(loaded.status().message().find(path), std::string::npos) << loaded.status();
 }
 
+// What a restarted host may claim, read before the run is known: the rounds of whole files of this
+// run, client range and dimension; the directory is left as it was.
+TEST_F(WorkerStateTest, WholeRoundsListsWholeFilesAndChangesNothing) {
+  auto store = WorkerStateStore::Open(Options("aaaa"));
+  ASSERT_TRUE(store.ok());
+  for (int64_t r = 3; r < 6; ++r) ASSERT_TRUE(Save(store->get(), r).ok());  // keeps 4 and 5
+  EXPECT_EQ(WorkerStateStore::WholeRounds(Options("aaaa")), (std::set<int64_t>{4, 5}));
+  // Another client range or dimension: none of them.
+  WorkerStateStore::Options range = Options("aaaa");
+  range.last_client = 12;
+  EXPECT_TRUE(WorkerStateStore::WholeRounds(range).empty());
+  WorkerStateStore::Options dim = Options("aaaa");
+  dim.dim = 4;
+  EXPECT_TRUE(WorkerStateStore::WholeRounds(dim).empty());
+  // Round 5 cut one byte short; round 4's file copied under another round's name and under
+  // another run's: none of them is whole, and nothing is removed or changed.
+  const std::string path5 = dir_ + "/aaaa-10-11-5.state";
+  const auto size5 = std::filesystem::file_size(path5);
+  std::filesystem::resize_file(path5, size5 - 1);
+  std::filesystem::copy_file(dir_ + "/aaaa-10-11-4.state", dir_ + "/aaaa-10-11-9.state");
+  std::filesystem::copy_file(dir_ + "/aaaa-10-11-4.state", dir_ + "/bbbb-10-11-4.state");
+  const auto before = std::distance(std::filesystem::directory_iterator(dir_),
+                                    std::filesystem::directory_iterator());
+  EXPECT_EQ(WorkerStateStore::WholeRounds(Options("aaaa")), (std::set<int64_t>{4}));
+  EXPECT_TRUE(WorkerStateStore::WholeRounds(Options("bbbb")).empty());
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir_),
+                          std::filesystem::directory_iterator()),
+            before);
+  EXPECT_EQ(std::filesystem::file_size(path5), size5 - 1);
+  // No directory: none, and none is created.
+  WorkerStateStore::Options missing = Options("aaaa");
+  missing.dir = dir_ + "/nowhere";
+  EXPECT_TRUE(WorkerStateStore::WholeRounds(missing).empty());
+  EXPECT_FALSE(std::filesystem::exists(missing.dir));
+}
+
 }  // namespace
 }  // namespace ef21
