@@ -111,8 +111,9 @@ int Main(int argc, char** argv) {
     }
   }
 
-  // Worker messages of the worker_message_fuzzer's run: an honest Attach of client 0, client 0's
-  // honest round-0 update, a made-up sparse update, a batch of two.
+  // Worker messages of the worker_message_fuzzer's run: an honest Attach of client 0 (also one
+  // claiming its fresh state), client 0's honest round-0 update, a made-up sparse update, a batch
+  // of two.
   {
     const std::string dir = out + "/worker_message_fuzzer";
     const RunConfig config = SmallRun();
@@ -136,6 +137,12 @@ int Main(int argc, char** argv) {
     SetShardReports(**problem, a);
     a->set_worker_name("seed");
     Write(dir, "attach_client0", attach.SerializeAsString());
+    // The same Attach claiming client 0's fresh state: the fuzzer runs it on a
+    // --client-state=worker coordinator.
+    v1::ClientClaim* claim = a->add_claims();
+    claim->set_client_id(0);
+    claim->add_held(kFreshClientChain);
+    Write(dir, "attach_client0_claims", attach.SerializeAsString());
 
     EvalPoint point;
     (*problem)->Prepare(*x0, &point);

@@ -3,7 +3,10 @@
 // order, DecodeUpdate with the value cap, and the RoundCoordinator's Submit. Each input runs on a
 // fresh coordinator of a small run (logistic regression on breast-cancer, 2 clients, norm-EF21
 // top-2) in which client 1 has already sent its round-0 update and client 0 is attached on the
-// fuzzed stream, so an accepted update for client 0 closes the round.
+// fuzzed stream, so an accepted update for client 0 closes the round. An input whose Attach
+// carries client claims runs on a --client-state=worker coordinator of the same run instead, where
+// client 1 claimed its fresh state and client 0 is left free: such an Attach reaches the claims'
+// bounds and their check against client 0's state hash (accepted when it holds the fresh state).
 //
 // Invariants (a violation aborts):
 //   - a refused message leaves the coordinator's state hash unchanged;
@@ -54,13 +57,19 @@ class RecordingSink final : public StreamSink {
   std::vector<std::shared_ptr<const v1::ServerMessage>> sent_;
 };
 
-struct Fixture {
+// One client-state mode of the run: its configuration, context, honest attaches of clients 0 and
+// 1, and client 1's honest round-0 update.
+struct Mode {
   RunConfig config;
   std::shared_ptr<const MethodContext> context;
-  Vector x0;
   v1::Attach attach0;
   v1::Attach attach1;
-  v1::Update update1;  // client 1's honest round-0 update
+  v1::Update update1;
+};
+
+struct Fixture {
+  Vector x0;
+  Mode modes[2];  // --client-state=aggregator, worker
 };
 
 const Fixture& GetFixture() {
@@ -70,46 +79,58 @@ const Fixture& GetFixture() {
     const std::string source = env != nullptr ? env : EF21_SOURCE_DIR;
     // The data path relative to the source directory, as in the seeds (make_fuzz_seeds).
     if (::chdir(source.c_str()) != 0) std::abort();
-    f->config.problem = ProblemKind::kLogreg;
-    f->config.data = "data/libsvm/breast-cancer_scale";
-    f->config.split = Split::kContiguous;
-    f->config.clients = 2;
-    f->config.algorithm = Algorithm::kNormEf21;
-    f->config.k = 2;
-    f->config.rounds = 3;
-    f->config.threads = 1;
+    RunConfig config;
+    config.problem = ProblemKind::kLogreg;
+    config.data = "data/libsvm/breast-cancer_scale";
+    config.split = Split::kContiguous;
+    config.clients = 2;
+    config.algorithm = Algorithm::kNormEf21;
+    config.k = 2;
+    config.rounds = 3;
+    config.threads = 1;
     // Every RoundStart carries x, which the finiteness check reads.
-    f->config.downlink = DownlinkMode::kDense;
-    auto problem = CreateProblem(f->config);
+    config.downlink = DownlinkMode::kDense;
+    auto problem = CreateProblem(config);
     if (!problem.ok()) {
       std::fprintf(stderr, "worker_message_fuzzer: %s\n", problem.status().ToString().c_str());
       std::abort();
     }
-    auto x0 = CreateStartingPoint(f->config, **problem);
-    auto context = MethodContext::Create(f->config.ToMethodOptions(), *problem);
-    if (!x0.ok() || !context.ok()) std::abort();
+    auto x0 = CreateStartingPoint(config, **problem);
+    if (!x0.ok()) std::abort();
     f->x0 = *x0;
-    f->context = *context;
-    for (int64_t id : {0, 1}) {
-      v1::Attach& a = id == 0 ? f->attach0 : f->attach1;
-      a.add_client_ids(static_cast<uint32_t>(id));
-      ProblemToSpec(f->config, a.mutable_problem());
-      a.set_dim(static_cast<uint32_t>((*problem)->dim()));
-      a.set_clients(static_cast<uint32_t>((*problem)->num_clients()));
-      SetShardReports(**problem, &a);
+    for (int worker = 0; worker < 2; ++worker) {
+      Mode& m = f->modes[worker];
+      m.config = config;
+      if (worker == 1) m.config.client_state = ClientStateMode::kWorker;
+      auto context = MethodContext::Create(m.config.ToMethodOptions(), *problem);
+      if (!context.ok()) std::abort();
+      m.context = *context;
+      for (int64_t id : {0, 1}) {
+        v1::Attach& a = id == 0 ? m.attach0 : m.attach1;
+        a.add_client_ids(static_cast<uint32_t>(id));
+        ProblemToSpec(m.config, a.mutable_problem());
+        a.set_dim(static_cast<uint32_t>((*problem)->dim()));
+        a.set_clients(static_cast<uint32_t>((*problem)->num_clients()));
+        SetShardReports(**problem, &a);
+        if (worker == 1) {
+          v1::ClientClaim* claim = a.add_claims();
+          claim->set_client_id(static_cast<uint32_t>(id));
+          claim->add_held(kFreshClientChain);
+        }
+      }
+      // Client 1's honest round 0 at x0.
+      std::unique_ptr<ClientMethod> client1 = ClientMethod::Create(m.context, 1);
+      EvalPoint point;
+      (*problem)->Prepare(f->x0, &point);
+      ClientRound request;
+      request.round = 0;
+      request.point = &point;
+      request.stepsize = 0;
+      request.want_gradient = m.context->DiagnosticRound(0);
+      ClientMessage message;
+      client1->Step(request, &message);
+      EncodeUpdate(0, 1, message, m.context->UploadsGradient(0), m.config.value_type, &m.update1);
     }
-    // Client 1's honest round 0 at x0.
-    std::unique_ptr<ClientMethod> client1 = ClientMethod::Create(f->context, 1);
-    EvalPoint point;
-    (*problem)->Prepare(f->x0, &point);
-    ClientRound request;
-    request.round = 0;
-    request.point = &point;
-    request.stepsize = 0;
-    request.want_gradient = f->context->DiagnosticRound(0);
-    ClientMessage message;
-    client1->Step(request, &message);
-    EncodeUpdate(0, 1, message, request.want_gradient, f->config.value_type, &f->update1);
     return f;
   }();
   return *fixture;
@@ -157,12 +178,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const Fixture& f = GetFixture();
   v1::WorkerMessage in;
   if (!in.ParseFromArray(data, static_cast<int>(size))) return 0;
+  const Mode& mode = f.modes[in.has_attach() && in.attach().claims_size() > 0 ? 1 : 0];
 
-  auto log = RunLog::Create("", f.config.ToJson(), f.config.eps);
+  auto log = RunLog::Create("", mode.config.ToJson(), mode.config.eps);
   if (!log.ok()) std::abort();
   RoundCoordinator::Options options;
-  options.context = f.context;
-  options.config = f.config;
+  options.context = mode.context;
+  options.config = mode.config;
   options.x0 = f.x0;
   options.log = log->get();
   options.run_id = "fuzz";
@@ -173,11 +195,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   RecordingSink sink0, sink1, fresh;
   RejectionReason reason;
-  if (!c.Attach(&sink0, f.attach0, &reason).ok() || !c.Attach(&sink1, f.attach1, &reason).ok()) {
+  const bool worker_state = mode.config.client_state == ClientStateMode::kWorker;
+  if ((!worker_state && !c.Attach(&sink0, mode.attach0, &reason).ok()) ||
+      !c.Attach(&sink1, mode.attach1, &reason).ok()) {
     std::abort();
   }
   std::vector<DecodedUpdate> honest(1);
-  if (!DecodeUpdate(f.update1, c.context(), &honest[0], &reason, 1e30).ok()) std::abort();
+  if (!DecodeUpdate(mode.update1, c.context(), &honest[0], &reason, 1e30).ok()) std::abort();
   int duplicates = 0;
   if (!c.Submit(&sink1, absl::MakeSpan(honest), &duplicates, &reason).ok()) std::abort();
   if (!c.WaitForReceived(1, absl::Seconds(10))) std::abort();
