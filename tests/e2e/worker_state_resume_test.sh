@@ -30,65 +30,16 @@ e2e_workdir
 RANDOM=2111  # the seed of the kill rounds below
 
 ########################################## worker kill -9, restarted with its --state-dir
-# worker_crash NAME STATE(yes|no) ALGORITHM-FLAGS...: sets $equal (1 when metrics.csv equals
-# simulate's), $killed (rows at the kill) and $w1rc (the restarted worker's exit status).
-worker_crash() {
-  local name=$1 state=$2
-  shift 2
-  local flags=("${problem[@]}" "$@" --client-state=worker --rounds=600)
-  local dir=$work/$name kill_at=$((50 + RANDOM % 400)) restart_extra=()
-  mkdir -p "$dir"
-  equal=0
-  w1rc=
-  [ "$state" = yes ] && restart_extra=(--state-dir="$dir/state")
-  "$bin" simulate "${flags[@]}" --out="$dir/sim" > /dev/null
-  # A checkpoint every 100 rounds moves the workers' anchor: their logs are compacted into
-  # snapshots along the way, so the restart rebuilds from a snapshot and the log after it.
-  start_aggregator "$dir/agg" "${flags[@]}" --out="$dir/run" --checkpoint-every=100 \
-    --checkpoint-seconds=0 --exit-when-complete || return 0
-  workers=()
-  start_worker 0 "$dir/w0.log" --state-dir="$dir/state"
-  start_worker 1 "$dir/w1.log" --state-dir="$dir/state"
-  if ! wait_for 60 rows_at_least "$dir/run/metrics.csv" "$kill_at"; then
-    fail "$name: round $kill_at never reached: $(tail -n 2 "$dir/agg.err" "$dir/w1.log")"
-    return 0
-  fi
-  kill -9 "${workers[1]}"
-  wait "${workers[1]}" 2>/dev/null || true
-  count_rows "$dir/run/metrics.csv"
-  killed=$nrows
-  start_worker 1 "$dir/w1b.log" "${restart_extra[@]}"
-  wait_exit "${workers[1]}" 120
-  w1rc=$rc
-  if [ "$state" = no ]; then
-    kill -9 "$agg" "${workers[0]}" 2>/dev/null || true
-    wait "$agg" "${workers[0]}" 2>/dev/null || true
-    return 0
-  fi
-  local bad=0
-  [ "$w1rc" = 0 ] || { bad=1; fail "$name: restarted worker exit $w1rc: $(tail -n 3 "$dir/w1b.log")"; }
-  wait_exit "${workers[0]}" 120
-  [ "$rc" = 0 ] || { bad=1; fail "$name: worker 0 exit $rc: $(tail -n 2 "$dir/w0.log")"; }
-  wait_exit "$agg" 60
-  [ "$rc" = 0 ] || { bad=1; fail "$name: aggregator exit $rc: $(tail -n 2 "$dir/agg.err")"; }
-  if grep -q "no longer bit-identical" "$dir/w1b.log"; then
-    bad=1
-    fail "$name: the restarted worker rebuilt state by policy: $(grep -m1 "no longer" "$dir/w1b.log")"
-  fi
-  if ! grep -q "rebuilt from --state-dir" "$dir/w1b.log"; then
-    bad=1
-    fail "$name: the restarted worker did not say it rebuilt g_i from its --state-dir: $(tail -n 2 "$dir/w1b.log")"
-  fi
-  [ $bad = 0 ] && same_metrics "$dir/sim/metrics.csv" "$dir/run/metrics.csv" && equal=1
-  return 0
-}
-
+# tools/lib/federation.sh's worker_crash; a checkpoint every 100 rounds moves the workers' anchor:
+# their logs are compacted into snapshots along the way, so the restart rebuilds from a snapshot
+# and the log after it.
+CRASH_AGG_FLAGS="--checkpoint-every=100 --checkpoint-seconds=0"
 for algorithm in "--algorithm=norm-ef21-sgdm --k=1" "--algorithm=ef14 --k=1 --downlink=delta" \
                  "--algorithm=norm-ef21 --k=2 --participation=0.5 --stepsize=constant --gamma=0.01"; do
   read -r -a alg <<< "$algorithm"
   name=${alg[0]#--algorithm=}
   [ ${#alg[@]} -gt 3 ] && name=$name-pp
-  worker_crash "$name" yes "${alg[@]}"
+  worker_crash "$name" yes "${alg[@]}" --client-state=worker
   if [ "$equal" = 1 ]; then
     pass "$name (--client-state=worker): worker kill -9 at $killed rows, restarted with its --state-dir: equal to the simulation"
   else
@@ -109,7 +60,8 @@ else
   fail "state directory: $logs logs, $snapshots snapshots, $states private-state files: $(ls "$dir")"
 fi
 
-worker_crash "norm-ef21-sgdm-nostate" no --algorithm=norm-ef21-sgdm --k=1
+worker_crash "norm-ef21-sgdm-nostate" lost --algorithm=norm-ef21-sgdm --k=1 --client-state=worker
+unset CRASH_AGG_FLAGS
 if [ "$w1rc" != 0 ] && grep -q "cannot resume round" "$work/norm-ef21-sgdm-nostate/w1b.log"; then
   pass "control: restarted without its --state-dir the worker is refused (exit $w1rc): $(grep -m1 -o "client [0-9]* cannot resume round [0-9]*" "$work/norm-ef21-sgdm-nostate/w1b.log")"
 else
