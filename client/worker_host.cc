@@ -518,7 +518,8 @@ void WorkerHost::ClaimStates(v1::Attach* attach) const {
 }
 
 absl::StatusOr<bool> WorkerHost::RestoreFromLog(size_t j, int64_t round, uint64_t chain,
-                                                std::map<int64_t, ClientStateLog::State>* rebuilt) {
+                                                std::map<int64_t, ClientStateLog::State>* rebuilt,
+                                                int64_t* lacks_private_state) {
   if (g_log_ == nullptr || g_log_->run_id() != run_id_ || round < g_log_->base() - 1) return false;
   auto it = rebuilt->find(round);
   if (it == rebuilt->end()) {
@@ -528,7 +529,10 @@ absl::StatusOr<bool> WorkerHost::RestoreFromLog(size_t j, int64_t round, uint64_
   if (it->second.chains[j] != chain) return false;
   // Exactly or not at all: without the private state of that round (momentum, EF14's error) the
   // caller tries an earlier round, else the client is refused, rather than resumed by policy.
-  if (round >= 0 && !PrivateStateKept(j, round)) return false;
+  if (round >= 0 && !PrivateStateKept(j, round)) {
+    *lacks_private_state = round;
+    return false;
+  }
   if (round < 0) {
     clients_[j] = ClientMethod::Create(context_, ids_[j]);
   } else {
@@ -547,6 +551,7 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
   bool rewound = false;
   std::map<int64_t, ClientStateLog::State> rebuilt;
   for (size_t j = 0; j < ids_.size(); ++j) {
+    int64_t lacks_private_state = -2;  // a round whose g_i the log has, but not its private state
     const v1::ClientState& state = welcome.states(static_cast<int>(j));
     if (static_cast<int64_t>(state.client_id()) != ids_[j] || state.g_size() != 0) {
       return absl::InternalError(absl::StrCat(
@@ -576,11 +581,12 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
     // closed rounds (answer it; a received update goes again as an exact resend).
     bool restored = false;
     if (state.update_received()) {
-      EF21_ASSIGN_OR_RETURN(restored,
-                            RestoreFromLog(j, open, state.chain_after_update(), &rebuilt));
+      EF21_ASSIGN_OR_RETURN(restored, RestoreFromLog(j, open, state.chain_after_update(), &rebuilt,
+                                                     &lacks_private_state));
     }
     if (!restored) {
-      EF21_ASSIGN_OR_RETURN(restored, RestoreFromLog(j, open - 1, state.chain(), &rebuilt));
+      EF21_ASSIGN_OR_RETURN(
+          restored, RestoreFromLog(j, open - 1, state.chain(), &rebuilt, &lacks_private_state));
     }
     if (restored) {
       keep_through[j] = computed_round_[j];
@@ -591,7 +597,12 @@ absl::Status WorkerHost::ResumeWorkerStates(const v1::Welcome& welcome, v1::Work
         "client %d cannot resume round %d: the aggregator expects g_%d with state hash %016x; "
         "this worker holds %016x in memory%s (--client-state=worker keeps g_i only here)",
         ids_[j], open, ids_[j], state.chain(), chain_[j],
-        g_log_ == nullptr ? " and has no --state-dir" : " and cannot rebuild it from --state-dir"));
+        g_log_ == nullptr ? std::string(" and has no --state-dir")
+        : lacks_private_state >= 0
+            ? absl::StrCat(" and its --state-dir holds g_i as of round ", lacks_private_state,
+                           " but not the client's private state (momentum / EF14 error) of that "
+                           "round, without which it would not continue exactly")
+            : std::string(" and cannot rebuild it from --state-dir")));
   }
   if (rewound) {
     EF21_RETURN_IF_ERROR(g_log_->Rewind(keep_through));

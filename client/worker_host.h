@@ -130,10 +130,13 @@ class WorkerHost {
   // say, from the state this host holds in memory or in its --state-dir (the aggregator checked
   // that it holds one).
   absl::Status ResumeWorkerStates(const v1::Welcome& welcome, v1::WorkerMessage* resend);
-  // Client j from the --state-dir: g_i as of round `round` if its state hash is `chain`; false
-  // when the directory cannot give it. `rebuilt` caches the states rebuilt during one Welcome.
+  // Client j from the --state-dir: g_i (and its private state) as of round `round` if its state
+  // hash is `chain`; false when the directory cannot give both (*lacks_private_state := round
+  // when only the private state is missing). `rebuilt` caches the states rebuilt during one
+  // Welcome.
   absl::StatusOr<bool> RestoreFromLog(size_t j, int64_t round, uint64_t chain,
-                                      std::map<int64_t, ClientStateLog::State>* rebuilt);
+                                      std::map<int64_t, ClientStateLog::State>* rebuilt,
+                                      int64_t* lacks_private_state);
   absl::Status OnWelcome(const v1::Welcome& welcome,
                          grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream);
   absl::Status OnRoundStart(const v1::RoundStart& start,

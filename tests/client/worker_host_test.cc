@@ -305,11 +305,16 @@ TEST(WorkerHostTest, WorkerStateHostReplacedMidRunRebuildsFromItsStateDir) {
 // with its updates (the run needs its clients as of round 7). Its --state-dir then holds their g_i
 // as of round 7 (log) and their momentum as of rounds 6 and 7. With round 7's momentum file
 // removed, a new host on that directory must not claim g_i as of round 7 — it could resume only by
-// policy (v_i := g_i), no longer bit-identical — so the aggregator refuses it; with every file in
-// place the same replacement resumes and the run equals the simulation.
+// policy (v_i := g_i), no longer bit-identical — so the aggregator refuses it. With every momentum
+// file removed it cannot tell before the Welcome that the method has any (it claims round 7), but
+// refuses to go on once it knows, naming what is missing. With every file in place the same
+// replacement resumes and the run equals the simulation.
 TEST(WorkerHostTest, WorkerStateHostClaimsOnlyStatesItsPrivateFilesHold) {
-  for (const bool remove_round7 : {true, false}) {
-    SCOPED_TRACE(remove_round7 ? "round 7's momentum file removed" : "every file in place");
+  enum class Removed { kRound7, kEvery, kNone };
+  for (const Removed removed : {Removed::kRound7, Removed::kEvery, Removed::kNone}) {
+    SCOPED_TRACE(removed == Removed::kRound7  ? "round 7's momentum file removed"
+                 : removed == Removed::kEvery ? "every momentum file removed"
+                                              : "every file in place");
     RunConfig config = Config(Algorithm::kNormEf21Sgdm);
     config.client_state = ClientStateMode::kWorker;
     Aggregator::Options options;
@@ -319,7 +324,7 @@ TEST(WorkerHostTest, WorkerStateHostClaimsOnlyStatesItsPrivateFilesHold) {
     auto aggregator = Aggregator::Start(options);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
     const std::string dir =
-        absl::StrCat(::testing::TempDir(), "/worker_host_test_claims_", remove_round7);
+        absl::StrCat(::testing::TempDir(), "/worker_host_test_claims_", static_cast<int>(removed));
     std::filesystem::remove_all(dir);
     HostThreads hosts;
     ASSERT_TRUE(hosts.Start(HostOptions(config, (*aggregator)->address(), 0, 2)).ok());
@@ -346,15 +351,21 @@ TEST(WorkerHostTest, WorkerStateHostClaimsOnlyStatesItsPrivateFilesHold) {
     const std::string prefix = absl::StrCat(dir, "/", (*aggregator)->run_id(), "-3-5-");
     ASSERT_TRUE(std::filesystem::exists(prefix + "6.state"));
     ASSERT_TRUE(std::filesystem::exists(prefix + "7.state"));
-    if (remove_round7) std::filesystem::remove(prefix + "7.state");
+    if (removed != Removed::kNone) std::filesystem::remove(prefix + "7.state");
+    if (removed == Removed::kEvery) std::filesystem::remove(prefix + "6.state");
     b.on_round_sent = nullptr;
     absl::StatusOr<std::unique_ptr<WorkerHost>> second = WorkerHost::Create(b);
     ASSERT_TRUE(second.ok()) << second.status();
     const absl::StatusOr<WorkerHost::Result> result = (*second)->Run();
-    if (remove_round7) {
+    if (removed != Removed::kNone) {
       EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition) << result.status();
       EXPECT_TRUE(absl::StrContains(result.status().message(), "client 3 cannot resume round 8"))
           << result.status();
+      if (removed == Removed::kEvery) {
+        EXPECT_TRUE(absl::StrContains(result.status().message(),
+                                      "holds g_i as of round 7 but not the client's private state"))
+            << result.status();
+      }
       EXPECT_EQ((*aggregator)->coordinator().rounds_closed(), 8u);
       (*aggregator)->Stop("test over");
       hosts.Join();
