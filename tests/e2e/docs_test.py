@@ -21,6 +21,8 @@ variant and says so:
     init container and the Indexed Job's workers (one per completion index), with Kubernetes'
     $(VAR) expansion from the ConfigMap, as processes on loopback, 50 rounds; the result must
     equal `ef21 simulate`.
+The commands that train a network need ef21-networks beside the binary: SKIP (with the reason) in a
+build directory where it was not built, FAIL under EF21_DOCS_REQUIRE_NETWORKS=1 (scripts/test.sh).
 Time: ~10 s of CPU; 2¼ minutes of wall time on 2 cores at load average 18, far less when idle. Inline `code` in prose is not covered, only fenced blocks.
 
 usage: docs_test.py EF21_BINARY SOURCE_DIR     (tests/e2e/docs_test.sh; ctest passes both)
@@ -526,13 +528,37 @@ def skip(reason):
     return lambda box, cmd: report("SKIP", cmd, reason)
 
 
+# `ef21` re-executes itself as ef21-networks (LibTorch) from its own directory for --problem=network
+# (cli/network_binary.h). A build directory where only `ef21` was built has none.
+NETWORKS = os.path.join(os.path.dirname(os.path.realpath(BINARY)), "ef21-networks")
+REQUIRE_NETWORKS = "EF21_DOCS_REQUIRE_NETWORKS"
+
+
+def needs_networks(rule):
+    """`rule` for a command that trains a network: it runs when ef21-networks was built beside the
+    binary; otherwise SKIP saying so — except with EF21_DOCS_REQUIRE_NETWORKS=1 (scripts/test.sh,
+    which CI runs after building every target), where a missing ef21-networks fails."""
+    def run(box, cmd):
+        if os.access(NETWORKS, os.X_OK):
+            return rule(box, cmd)
+        if os.environ.get(REQUIRE_NETWORKS) == "1":
+            return report("FAIL", cmd, f"no ef21-networks at {NETWORKS} and {REQUIRE_NETWORKS}=1 "
+                                       "(the full build makes it)")
+        report("SKIP", cmd, f"trains a network, which needs ef21-networks beside the binary; "
+                            f"{NETWORKS} was not built in this build directory (`cmake --build "
+                            f"{os.path.dirname(os.path.dirname(NETWORKS))} --target "
+                            f"ef21-networks` builds it; the full build and CI run this command)")
+    return run
+
+
 NO_DAEMON = "needs a Docker daemon (none on this machine)"
 NO_CLUSTER = ("needs a Kubernetes cluster (none on this machine); tests/e2e/deploy_test.sh "
               "validates the rendered manifests offline")
 RULES = [
-    (r"scripts/demo\.sh\b", demo),
+    (r"scripts/demo\.sh\b", needs_networks(demo)),
     (r"scripts/test\.sh\b", skip("the whole test suite, of which this test is a part")),
     (r"build/bin/ef21 simulate --help", simulate_help),
+    (r"build/bin/ef21 simulate .*--problem=network .*--out=", needs_networks(simulate)),
     (r"build/bin/ef21 simulate .*--out=", simulate),
     (r"build/bin/ef21 --version", version),
     (r"ef21 (aggregator|worker) --config=run\.toml ", config_file_federation),
