@@ -380,6 +380,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     chain_before_.assign(n, kFreshClientChain);
     for (int64_t id : ids_) clients_.push_back(ClientMethod::Create(context_, id));
     model_ = ServerMethod::Create(context_, Vector::Zero(problem_->dim()));
+    tree_ = std::make_unique<GradientTree>(problem_->num_clients());
     computed_round_.assign(n, -1);
     messages_.resize(n);
     if (!worker_state_) {
@@ -442,6 +443,24 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
   loaded_.clear();
   // A restored host keeps what it restored to (a later checkpoint may name it as the anchor).
   EF21_RETURN_IF_ERROR(SaveStates());
+  if (resend.updates_size() > 0 && context_->UploadsGradient(static_cast<uint64_t>(open))) {
+    // The resent clients' gradients as this batch sums them: each alone, or in a sum over whole
+    // subtrees of them (what was sent before may have been summed over other clients too).
+    std::vector<size_t> batch;
+    for (const v1::Update& u : resend.updates()) {
+      batch.push_back(static_cast<size_t>(u.client_id() - ids_.front()));
+    }
+    PlanGradientSums(batch);
+    for (int k = 0; k < resend.updates_size(); ++k) {
+      v1::Update* u = resend.mutable_updates(k);
+      if (summed_[k]) {
+        u->clear_gradient();
+      } else {
+        AssignVector(messages_[batch[k]].gradient, u->mutable_gradient());
+      }
+    }
+    FillGradientSums(&resend);
+  }
   if (resend.updates_size() > 0 && !Write(stream, resend)) {
     return absl::UnavailableError("stream broke while resending updates");
   }
@@ -754,21 +773,32 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   const ValueType type = context_->options.value_type;
   // --client-state=worker: the aggregator evaluates ∇f(x^r) itself; the update carries none.
   const bool upload_gradient = context_->UploadsGradient(start.round());
-  grain_.ParallelFor(pool_.get(), static_cast<int64_t>(todo_.size()),
-                     [&](int64_t begin, int64_t end) {
-                       for (int64_t k = begin; k < end; ++k) {
-                         const size_t j = todo_[k];
-                         ClientMessage& message = messages_[j];
-                         clients_[j]->Step(request, &message);
-                         EncodeUpdate(start.round(), ids_[j], message, upload_gradient, type,
-                                      updates->Mutable(static_cast<int>(k)));
-                         // Not sent (--client-state=worker): not kept either, or the host would
-                         // hold a dense vector per client.
-                         if (!upload_gradient && message.gradient.size() != 0) {
-                           message.gradient = Vector();
-                         }
-                       }
-                     });
+  // Diagnostic rounds: the clients under a whole subtree send their gradients as its sum.
+  if (upload_gradient) {
+    PlanGradientSums(todo_);
+  } else {
+    summed_.assign(todo_.size(), 0);
+  }
+  grain_.ParallelFor(
+      pool_.get(), static_cast<int64_t>(todo_.size()), [&](int64_t begin, int64_t end) {
+        for (int64_t k = begin; k < end; ++k) {
+          const size_t j = todo_[k];
+          ClientMessage& message = messages_[j];
+          clients_[j]->Step(request, &message);
+          EncodeUpdate(start.round(), ids_[j], message, upload_gradient && !summed_[k], type,
+                       updates->Mutable(static_cast<int>(k)));
+          // Not sent (--client-state=worker): not kept either, or the host would
+          // hold a dense vector per client.
+          if (!upload_gradient && message.gradient.size() != 0) {
+            message.gradient = Vector();
+          }
+        }
+      });
+  if (upload_gradient) {
+    FillGradientSums(&out_);
+  } else {
+    out_.clear_gradient_sums();
+  }
   for (size_t j : todo_) {
     computed_round_[j] = round;
     if (worker_state_) {
@@ -791,6 +821,41 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
     context->TryCancel();
   }
   return absl::OkStatus();
+}
+
+void WorkerHost::PlanGradientSums(absl::Span<const size_t> batch) {
+  batch_ids_.clear();
+  for (size_t j : batch) batch_ids_.push_back(ids_[j]);
+  tree_->Cover(batch_ids_, &sum_nodes_, &leaf_ids_);
+  summed_.assign(batch.size(), 0);
+  size_t node = 0;
+  for (size_t k = 0; k < batch.size(); ++k) {
+    const int64_t id = batch_ids_[k];
+    while (node < sum_nodes_.size() && tree_->End(sum_nodes_[node]) <= id) ++node;
+    summed_[k] = node < sum_nodes_.size() && tree_->Begin(sum_nodes_[node]) <= id;
+  }
+}
+
+void WorkerHost::FillGradientSums(v1::WorkerMessage* batch) {
+  auto* sums = batch->mutable_gradient_sums();
+  while (sums->size() > static_cast<int>(sum_nodes_.size())) sums->RemoveLast();
+  while (sums->size() < static_cast<int>(sum_nodes_.size())) sums->Add();
+  const int64_t first = ids_.front();
+  for (size_t k = 0; k < sum_nodes_.size(); ++k) {
+    const TreeNode node = sum_nodes_[k];
+    // Every client under the node is hosted here and stepped in this batch (PlanGradientSums).
+    tree_->Sum(
+        node, problem_->dim(),
+        [&](TreeNode child) -> const Vector* {
+          return child.level == 0 ? &messages_[static_cast<size_t>(child.index - first)].gradient
+                                  : nullptr;
+        },
+        [](int64_t, Vector*) {}, &tree_scratch_, &sum_value_);
+    v1::GradientSum* out = sums->Mutable(static_cast<int>(k));
+    out->set_level(static_cast<uint32_t>(node.level));
+    out->set_index(static_cast<uint64_t>(node.index));
+    AssignVector(sum_value_, out->mutable_values());
+  }
 }
 
 }  // namespace ef21

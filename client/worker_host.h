@@ -38,6 +38,7 @@
 #include "client/worker_state.h"
 #include "common/base/thread_pool.h"
 #include "common/methods/method.h"
+#include "common/run/gradient_tree.h"
 #include "common/run/run_config.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/client_context.h"
@@ -154,6 +155,11 @@ class WorkerHost {
   absl::Status AdvanceModel(const v1::RoundStart& start);
   bool Write(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
              const v1::WorkerMessage& message);
+  // Diagnostic rounds: which of the batch's clients (hosted indices, ascending) lie under a
+  // gradient sum (common/run/gradient_tree.h) — into sum_nodes_ and summed_ (by position).
+  void PlanGradientSums(absl::Span<const size_t> batch);
+  // The batch's gradient sums from messages_' gradients (as planned), into batch->gradient_sums.
+  void FillGradientSums(v1::WorkerMessage* batch);
   // Sleeps up to `d` unless cancelled; false when cancelled.
   bool SleepUnlessCancelled(absl::Duration d);
 
@@ -199,6 +205,14 @@ class WorkerHost {
   RoundDelta delta_;  // scratch of AdvanceModel
   v1::WorkerMessage out_;
   bool dropped_ = false;
+  // The client tree of the diagnostic gradients' sums, and a batch's plan (scratch).
+  std::unique_ptr<GradientTree> tree_;
+  std::vector<int64_t> batch_ids_;
+  std::vector<TreeNode> sum_nodes_;
+  std::vector<int64_t> leaf_ids_;
+  std::vector<char> summed_;
+  std::vector<Vector> tree_scratch_;
+  Vector sum_value_;
 
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;  // also wakes waits on cancelled_ and on a session's Welcome

@@ -138,7 +138,7 @@ void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, 
 }
 
 absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
-                          RejectionReason* reason, double max_abs_value) {
+                          RejectionReason* reason, double max_abs_value, bool summed) {
   auto bad = [&](auto&&... parts) {
     return absl::InvalidArgumentError(absl::StrCat("update for round ", u.round(), " from client ",
                                                    u.client_id(), ": ", parts...));
@@ -177,7 +177,15 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   }
   // --client-state=worker: the aggregator evaluates ∇f(x^r) itself and clients send none.
   const bool diagnostics = ctx.UploadsGradient(u.round());
-  if (diagnostics && u.gradient_size() != ctx.dim()) {
+  if (summed) {
+    // Its gradient is inside one of the batch's gradient sums (the caller checked the round).
+    if (u.gradient_size() != 0) {
+      *reason = RejectionReason::kBadDiagnostics;
+      return bad("the client's gradient is in one of the batch's gradient sums; got ",
+                 u.gradient_size(), " gradient values of its own as well");
+    }
+    out->gradient.resize(0);
+  } else if (diagnostics && u.gradient_size() != ctx.dim()) {
     *reason = RejectionReason::kBadDiagnostics;
     return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(), " values); got ",
                u.gradient_size());
@@ -190,7 +198,7 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
                    : " is not a diagnostic round; got ",
                u.gradient_size(), " gradient values");
   }
-  if (diagnostics) {
+  if (diagnostics && !summed) {
     out->gradient = MapVector(u.gradient());
     for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
       if (!std::isfinite(out->gradient[j])) {
@@ -207,7 +215,7 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   out->digest = UpdateDigest(u);
   out->algorithm_bytes =
       UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
-  out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics);
+  out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics && !summed);
   return absl::OkStatus();
 }
 

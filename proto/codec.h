@@ -83,8 +83,11 @@ struct DecodedUpdate {
 // (round, which stream carries the client) are the RoundCoordinator's. *reason as for
 // DecodeSparseVector.
 // Values of c above `max_abs_value` in absolute value are refused (value_too_large).
+// `summed`: the update's gradient is in one of its batch's gradient sums (WorkerMessage.
+// gradient_sums), so it must carry none.
 absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
-                          RejectionReason* reason, double max_abs_value = HUGE_VAL);
+                          RejectionReason* reason, double max_abs_value = HUGE_VAL,
+                          bool summed = false);
 // --- Round deltas (RoundStart.delta, the exact delta downlink). ---
 // Writes delta's sum (split by SplitExactValues; a dense sum as f64) and scale.
 void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out);

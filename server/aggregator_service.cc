@@ -10,6 +10,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/base/status_macros.h"
+#include "common/run/gradient_tree.h"
+#include "common/run/round_metrics.h"
 #include "proto/codec.h"
 
 namespace ef21 {
@@ -216,7 +218,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   }
 
   absl::Status Handle(RejectionReason* reason) {
-    if (in_.has_attach() && in_.updates_size() > 0) {
+    if (in_.has_attach() && (in_.updates_size() > 0 || in_.gradient_sums_size() > 0)) {
       *reason = RejectionReason::kMalformedMessage;
       return absl::InvalidArgumentError("a WorkerMessage carries an Attach or updates, not both");
     }
@@ -260,7 +262,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     const size_t count = static_cast<size_t>(in_.updates_size());
     if (decoded_.size() < count) decoded_.resize(count);
+    const size_t sum_count = static_cast<size_t>(in_.gradient_sums_size());
+    if (decoded_sums_.size() < sum_count) decoded_sums_.resize(sum_count);
+    EF21_RETURN_IF_ERROR(DecodeSums(reason));
     int64_t previous = -1;
+    size_t sum = 0;  // the first sum that does not end at or before the update's client
     for (size_t j = 0; j < count; ++j) {
       const v1::Update& u = in_.updates(static_cast<int>(j));
       const int64_t client = u.client_id();
@@ -270,10 +276,15 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
             absl::StrCat("update for round ", u.round(), " from client ", client,
                          ": client ids of a batch must increase; ", client, " follows ", previous));
       }
-      EF21_RETURN_IF_ERROR(DecodeUpdate(u, context_, &decoded_[j], reason, options_.max_abs_value));
+      while (sum < sum_count && tree_.End(decoded_sums_[sum].node) <= client) ++sum;
+      const bool summed = sum < sum_count && tree_.Begin(decoded_sums_[sum].node) <= client;
+      EF21_RETURN_IF_ERROR(
+          DecodeUpdate(u, context_, &decoded_[j], reason, options_.max_abs_value, summed));
       previous = client;
     }
+    EF21_RETURN_IF_ERROR(CheckSumsCover(count, reason));
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
+    const absl::Span<DecodedGradientSum> sums = absl::MakeSpan(decoded_sums_.data(), sum_count);
     if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
@@ -281,9 +292,114 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
         EF21_RETURN_IF_ERROR(
             VerifyDiagnostics(in_.updates(static_cast<int>(j)), decoded_[j].gradient, reason));
       }
+      for (const DecodedGradientSum& s : sums) EF21_RETURN_IF_ERROR(VerifySum(s, reason));
     }
     int duplicates = 0;
-    return coordinator_->Submit(this, batch, &duplicates, reason);
+    return coordinator_->Submit(this, batch, &duplicates, reason, sums);
+  }
+
+  // WorkerMessage.gradient_sums on their own: tree nodes of level >= 1, ascending and disjoint,
+  // d finite values each.
+  absl::Status DecodeSums(RejectionReason* reason) {
+    for (int k = 0; k < in_.gradient_sums_size(); ++k) {
+      const v1::GradientSum& in = in_.gradient_sums(k);
+      DecodedGradientSum& out = decoded_sums_[k];
+      out.node = TreeNode{static_cast<int>(std::min<uint32_t>(in.level(), 1u << 30)),
+                          static_cast<int64_t>(std::min<uint64_t>(in.index(), 1ull << 62))};
+      *reason = RejectionReason::kBadDiagnostics;
+      if (absl::Status s = tree_.CheckSumNode(out.node); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, ": ", s.message()));
+      }
+      const int64_t begin = tree_.Begin(out.node), end = tree_.End(out.node);
+      if (k > 0 && begin < tree_.End(decoded_sums_[k - 1].node)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gradient sum ", k, " over clients ", begin, "-", end - 1,
+            " overlaps or precedes the sum before it (clients ",
+            tree_.Begin(decoded_sums_[k - 1].node), "-", tree_.End(decoded_sums_[k - 1].node) - 1,
+            "): a batch's sums must ascend and be disjoint"));
+      }
+      if (in.values_size() != context_.dim()) {
+        return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, " over clients ", begin,
+                                                       "-", end - 1, " has ", in.values_size(),
+                                                       " values; expected ", context_.dim()));
+      }
+      out.values = MapVector(in.values());
+      for (Eigen::Index j = 0; j < out.values.size(); ++j) {
+        if (!std::isfinite(out.values[j])) {
+          *reason = RejectionReason::kNonFiniteValue;
+          return absl::InvalidArgumentError(
+              absl::StrCat("gradient sum ", k, " over clients ", begin, "-", end - 1, ": value ",
+                           out.values[j], " at coordinate ", j, " is not finite"));
+        }
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Each sum covers updates of this batch (decoded_[0..count), ascending) for every one of its
+  // clients, all of one round that uploads gradients; sets the sums' round.
+  absl::Status CheckSumsCover(size_t count, RejectionReason* reason) {
+    size_t j = 0;
+    for (int k = 0; k < in_.gradient_sums_size(); ++k) {
+      DecodedGradientSum& sum = decoded_sums_[k];
+      const int64_t begin = tree_.Begin(sum.node), end = tree_.End(sum.node);
+      while (j < count && decoded_[j].client < begin) ++j;
+      *reason = RejectionReason::kBadDiagnostics;
+      int64_t covered = 0;
+      for (size_t at = j; at < count && decoded_[at].client < end; ++at) {
+        if (decoded_[at].round != decoded_[j].round) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "gradient sum ", k, " over clients ", begin, "-", end - 1,
+              " covers updates of rounds ", decoded_[j].round, " and ", decoded_[at].round));
+        }
+        ++covered;
+      }
+      if (covered != end - begin) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gradient sum ", k, " over clients ", begin, "-", end - 1, " comes with updates of ",
+            covered, " of its ", end - begin,
+            " clients: a sum is sent in the batch that carries every one of its clients' updates"));
+      }
+      sum.round = decoded_[j].round;
+      if (!context_.UploadsGradient(sum.round)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gradient sum ", k, " over clients ", begin, "-", end - 1, " for round ", sum.round,
+            context_.DiagnosticRound(sum.round)
+                ? ", which takes no gradients from clients (--client-state=worker)"
+                : ", which is not a diagnostic round"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  // Recomputes a sum (as the tree sums it) from the aggregator's data and compares.
+  absl::Status VerifySum(const DecodedGradientSum& sum, RejectionReason* reason) {
+    absl::Status status;
+    coordinator_->WithOpenPoint(sum.round, [&](const OpenPoint& open) {
+      const Problem& problem = *context_.problem;
+      thread_local Vector computed, gradient;
+      thread_local std::vector<Vector> scratch;
+      tree_.Sum(
+          sum.node, context_.dim(), [](TreeNode) -> const Vector* { return nullptr; },
+          [&](int64_t i, Vector* acc) {
+            problem.LossAndGradient(i, open.point, &gradient);
+            AddGradient(gradient, acc);
+          },
+          &scratch, &computed);
+      for (Eigen::Index j = 0; j < computed.size(); ++j) {
+        if (!(std::abs(sum.values[j] - computed[j]) <=
+              kDiagnosticsTolerance * (1.0 + std::abs(computed[j])))) {
+          *reason = RejectionReason::kBadDiagnostics;
+          status = absl::InvalidArgumentError(
+              absl::StrCat("gradient sum over clients ", tree_.Begin(sum.node), "-",
+                           tree_.End(sum.node) - 1, " for round ", sum.round, " reports entry ", j,
+                           " = ", absl::StrFormat("%.17g", sum.values[j]),
+                           "; the aggregator computes ", absl::StrFormat("%.17g", computed[j])));
+          return;
+        }
+      }
+    });
+    return status;
   }
 
   // Recomputes f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) from the aggregator's data and
@@ -357,6 +473,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   v1::WorkerMessage in_;
   bool attached_ = false;
   std::vector<DecodedUpdate> decoded_;
+  std::vector<DecodedGradientSum> decoded_sums_;
+  const GradientTree tree_{context_.num_clients()};
 
   absl::Mutex mu_;
   // Front: the message being written (its bytes shared with every stream sending it).

@@ -107,6 +107,7 @@ RoundCoordinator::RoundCoordinator(Options options)
       has_data_(context_->problem->HasData()),
       round_closer_(context_, options.resume ? options.resume->totals : CommTotals{},
                     options.config.downlink),
+      tree_(context_->num_clients()),
       downlink_mode_(options.config.downlink) {
   const int64_t n = context_->num_clients();
   std::vector<int64_t> all(n);
@@ -741,11 +742,38 @@ absl::Status RoundCoordinator::Precheck(StreamSink* sink, absl::Span<const Decod
 }
 
 absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates,
-                                      int* duplicates, RejectionReason* reason) {
+                                      int* duplicates, RejectionReason* reason,
+                                      absl::Span<DecodedGradientSum> sums) {
   *duplicates = 0;
   absl::MutexLock lock(&mu_);
   // Validate the whole batch first: a refused batch changes nothing.
   if (absl::Status s = ValidateBatchLocked(sink, updates, reason); !s.ok()) return s;
+  // A sum covers exact resends only (ignored with them) or new updates only (kept). The batch's
+  // updates ascend by client, as the sums do.
+  size_t at = 0;
+  for (size_t k = 0; k < sums.size(); ++k) {
+    const int64_t begin = tree_.Begin(sums[k].node), end = tree_.End(sums[k].node);
+    int64_t resent = 0;
+    for (; at < updates.size() && updates[at].client < end; ++at) {
+      const DecodedUpdate& u = updates[at];
+      if (u.client >= begin && static_cast<int64_t>(u.round) == slots_[u.client].last_round) {
+        ++resent;
+      }
+    }
+    if (resent != 0 && resent != end - begin) {
+      *reason = RejectionReason::kBadDiagnostics;
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradient sum over clients ", begin, "-", end - 1, " of round ", sums[k].round,
+          " covers ", resent, " resent updates and ", end - begin - resent,
+          " new ones: a sum is sent again with all of its clients' updates or not at all"));
+    }
+    if (resent != 0) sums[k].values.resize(0);  // marks it ignored below
+  }
+  for (DecodedGradientSum& sum : sums) {
+    if (sum.values.size() == 0) continue;
+    if (open_sums_count_ == open_sums_.size()) open_sums_.emplace_back();
+    std::swap(open_sums_[open_sums_count_++], sum);
+  }
   for (DecodedUpdate& u : updates) {
     ClientSlot& slot = slots_[u.client];
     if (static_cast<int64_t>(u.round) == slot.last_round) {
@@ -837,6 +865,35 @@ int RoundCoordinator::RefuseOverflowingLocked() {
       RemoveSinkLocked(sink);
     }
   }
+  // A gradient sum over a refused update goes with it, and so do the other updates it covers
+  // (they carry no gradient of their own): their hosts send them again, with their gradients.
+  size_t kept = 0;
+  for (size_t k = 0; k < open_sums_count_; ++k) {
+    const int64_t begin = tree_.Begin(open_sums_[k].node), end = tree_.End(open_sums_[k].node);
+    bool whole = true;
+    for (int64_t i = begin; i < end && whole; ++i) whole = slots_[i].received;
+    if (whole) {
+      if (kept != k) std::swap(open_sums_[kept], open_sums_[k]);
+      ++kept;
+      continue;
+    }
+    for (int64_t i = begin; i < end; ++i) {
+      ClientSlot& slot = slots_[i];
+      if (!slot.received) continue;
+      slot.received = false;
+      slot.last_round = static_cast<int64_t>(round) - 1;
+      slot.last_digest = 0;
+      --received_;
+      if (StreamSink* sink = slot.sink; sink != nullptr) {
+        sink->Abort(absl::AbortedError(
+            absl::StrCat("update for round ", round, " from client ", i,
+                         " dropped with the gradient sum over clients ", begin, "-", end - 1,
+                         ", which covers a refused update; send it again with its gradient")));
+        RemoveSinkLocked(sink);
+      }
+    }
+  }
+  open_sums_count_ = kept;
   return refused;
 }
 
@@ -990,6 +1047,12 @@ uint64_t RoundCoordinator::StateHash() const {
       h = Mix(h, words, sizeof(words));
     }
   }
+  for (size_t k = 0; k < open_sums_count_; ++k) {
+    const DecodedGradientSum& sum = open_sums_[k];
+    const int64_t node[2] = {sum.node.level, sum.node.index};
+    h = Mix(h, node, sizeof(node));
+    h = Mix(h, sum.values.data(), sizeof(double) * sum.values.size());
+  }
   for (const ClientSlot& slot : slots_) {
     h = Mix(h, slot.g.data(), sizeof(double) * slot.g.size());
     h = Mix(h, &slot.chain, sizeof(slot.chain));
@@ -1024,7 +1087,12 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   {
     // The close steps x, which the open point borrows: no stream may be reading it meanwhile.
     absl::WriterMutexLock point_lock(&point_mu_);
-    row = round_closer_.Close(reports_, now - started_, server_.get(), &open_point_.point);
+    node_sums_.clear();
+    for (size_t k = 0; k < open_sums_count_; ++k) {
+      node_sums_.push_back(NodeSum{open_sums_[k].node, &open_sums_[k].values});
+    }
+    row = round_closer_.Close(reports_, now - started_, server_.get(), &open_point_.point,
+                              node_sums_);
     // x is x^{r+1} now: no round's point until OpenDownlinkLocked prepares the next one.
     open_point_.round = kNoOpenRound;
   }
@@ -1056,6 +1124,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     slot.pending.gradient = Vector();
   }
   received_ = 0;
+  open_sums_count_ = 0;
   rounds_closed_ = round + 1;
   if (!last) DrawParticipantsLocked();
   // Counters only (no I/O): kept under the lock so they move together with the round gauge.

@@ -70,6 +70,15 @@ struct OpenPoint {
   EvalPoint point;
 };
 
+// A batch's partial sum of diagnostic gradients (WorkerMessage.gradient_sums), decoded and
+// checked on its own: a node of the client tree (common/run/gradient_tree.h) of level >= 1, d
+// finite values, the round of the updates it covers.
+struct DecodedGradientSum {
+  TreeNode node;
+  uint64_t round = 0;
+  Vector values;
+};
+
 class RoundCoordinator {
  public:
   struct Options {
@@ -132,8 +141,11 @@ class RoundCoordinator {
   // *reason set. Swaps the accepted updates'
   // storage with the coordinator's, so `updates` come back holding the slots' earlier buffers
   // (empty once their round closed: an applied message's storage is released at the close).
+  // `sums`: the batch's gradient sums (the stream checked that each covers updates of the batch
+  // that carry no gradient): kept until the round closes, unless the updates they cover are all
+  // exact resends (then ignored); a sum over resends and new updates at once is refused.
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
-                      RejectionReason* reason);
+                      RejectionReason* reason, absl::Span<DecodedGradientSum> sums = {});
 
   // Submit's checks alone, changing nothing: lets the stream run expensive checks (recomputing
   // diagnostics) only on a batch the coordinator would take.
@@ -297,6 +309,12 @@ class RoundCoordinator {
   std::unique_ptr<ServerMethod> server_ ABSL_GUARDED_BY(mu_);
   RoundCloser round_closer_ ABSL_GUARDED_BY(mu_);
   std::vector<ClientReport> reports_ ABSL_GUARDED_BY(mu_);  // the slots' pending updates
+  // The open round's gradient sums: the first open_sums_count_ entries (the rest keep their
+  // storage for the next rounds), and their view for the round closer.
+  std::vector<DecodedGradientSum> open_sums_ ABSL_GUARDED_BY(mu_);
+  size_t open_sums_count_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<NodeSum> node_sums_ ABSL_GUARDED_BY(mu_);
+  const GradientTree tree_;
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
   // What each client's worker reported at attach (kept by an aggregator without data; empty
   // entries: not reported yet).

@@ -9,7 +9,8 @@ RoundCloser::RoundCloser(std::shared_ptr<const MethodContext> context, CommTotal
                          DownlinkMode downlink)
     : context_(std::move(context)),
       totals_(totals),
-      downlink_(downlink, context_->dim(), context_->options.value_type) {
+      downlink_(downlink, context_->dim(), context_->options.value_type),
+      tree_(context_->num_clients()) {
   const int64_t n = context_->num_clients();
   by_client_.resize(n);
   losses_.resize(n);
@@ -21,7 +22,8 @@ void RoundCloser::ResumeOpenRoundStart(const OpenRoundStart& start) {
 }
 
 MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wall_seconds,
-                              ServerMethod* server, const EvalPoint* point) {
+                              ServerMethod* server, const EvalPoint* point,
+                              absl::Span<const NodeSum> sums) {
   const MethodContext& context = *context_;
   const int64_t n = context.num_clients();
   const uint64_t round = server->round();
@@ -33,30 +35,43 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     context.problem->PrepareBorrowed(server->x(), &point_);
     at = &point_;
   };
-  // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound reuses only afterwards.
-  Vector& sum = *server->scratch();
-  if (diagnostics) sum.setZero(context.dim());
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
     const bool present = reports[i].c != nullptr;
-    if (present) losses_[i] = reports[i].loss;
-    if (present && !diagnostics) continue;
-    if (present && reports[i].gradient != nullptr && reports[i].gradient->size() != 0) {
-      AddGradient(*reports[i].gradient, &sum);
-      continue;
-    }
-    // Client i sat this round out (EF21-PP), or sent no gradient (--client-state=worker): its
-    // f_i(x^r) and ∇f_i(x^r), evaluated here with the function the client itself calls, one
-    // at a time so that no more than one ∇f_i is held.
-    prepare();
-    if (diagnostics) {
-      // ∇f_i(x^r) added to the sum as AddGradient would, without a buffer of its own where the
-      // problem can (Problem::LossAndAddGradient).
-      const double loss = context.problem->LossAndAddGradient(i, *at, &sum, &gradient_);
-      if (!present) losses_[i] = loss;
-    } else {
+    if (present) {
+      losses_[i] = reports[i].loss;
+    } else if (!diagnostics) {
+      // Client i sat this round out (EF21-PP): its f_i(x^r), evaluated here with the function the
+      // client itself calls.
+      prepare();
       losses_[i] = context.problem->Loss(i, *at);
     }
+  }
+  // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound reuses only afterwards,
+  // summed over the fixed client tree (common/run/gradient_tree.h): the hosts' partial sums where
+  // they sent them, the clients' gradients, and what nobody sent — a client that sat the round
+  // out (EF21-PP) or sent no gradient (--client-state=worker) — evaluated here one at a time,
+  // added to its parent's sum without a buffer of its own where the problem can
+  // (Problem::LossAndAddGradient).
+  Vector& sum = *server->scratch();
+  if (diagnostics) {
+    auto supplied = [&](TreeNode node) -> const Vector* {
+      if (node.level == 0) {
+        const ClientReport& r = reports[node.index];
+        if (r.c != nullptr && r.gradient != nullptr && r.gradient->size() != 0) return r.gradient;
+        return nullptr;
+      }
+      for (const NodeSum& s : sums) {
+        if (s.node == node) return s.value;
+      }
+      return nullptr;
+    };
+    auto add_leaf = [&](int64_t i, Vector* acc) {
+      prepare();
+      const double loss = context.problem->LossAndAddGradient(i, *at, acc, &gradient_);
+      if (reports[i].c == nullptr) losses_[i] = loss;
+    };
+    tree_.Sum(tree_.root(), context.dim(), supplied, add_leaf, &tree_scratch_, &sum);
   }
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
   const double stepsize = server->stepsize();

@@ -3,7 +3,8 @@
 //
 // Closing round r, given the messages of all n clients indexed by client id:
 //   1. count the round's communication (paper bits, uplink and downlink wire bytes);
-//   2. f(x^r) = (1/n) Σ_i f_i(x^r) and, on diagnostic rounds, ‖∇f(x^r)‖², summed in ascending id;
+//   2. f(x^r) = (1/n) Σ_i f_i(x^r) summed in ascending id and, on diagnostic rounds, ‖∇f(x^r)‖²
+//      with Σ_i ∇f_i(x^r) summed over the fixed client tree (common/run/gradient_tree.h);
 //   3. aggregate the c_i^r in ascending id and step to x^{r+1} (ServerMethod::CloseRound);
 //   4. the metrics.csv row of round r, with a classifier's accuracies and test loss at x^r on
 //      diagnostic rounds (Problem::Evaluate: in the federation the aggregator scores x^r from its
@@ -32,6 +33,7 @@
 #include "common/base/clock.h"
 #include "common/methods/method.h"
 #include "common/run/downlink.h"
+#include "common/run/gradient_tree.h"
 #include "common/run/run_log.h"
 
 namespace ef21 {
@@ -55,8 +57,12 @@ class RoundCloser {
   // Closes `server`'s open round r with `reports[i]` from client i (all n of them, null c for the
   // clients that did not take part): steps 1–4 above. `wall_seconds` goes into the row as is.
   // `point`: x^r already prepared by the caller (Problem::Prepare), or null to prepare it here.
+  // `sums`: partial sums of the diagnostic gradients over subtrees of the client tree
+  // (common/run/gradient_tree.h) that worker hosts sent instead of their clients' gradients; the
+  // clients under them carry none.
   MetricsRow Close(absl::Span<const ClientReport> reports, double wall_seconds,
-                   ServerMethod* server, const EvalPoint* point = nullptr);
+                   ServerMethod* server, const EvalPoint* point = nullptr,
+                   absl::Span<const NodeSum> sums = {});
 
   // Communication counted through the last closed round.
   const CommTotals& totals() const { return totals_; }
@@ -83,6 +89,8 @@ class RoundCloser {
   // Scratch, kept across rounds.
   std::vector<const SparseVector*> by_client_;
   std::vector<double> losses_;
+  GradientTree tree_;  // the diagnostic gradients' summation order
+  std::vector<Vector> tree_scratch_;
   Vector gradient_;  // ∇f_i(x^r) of a client evaluated here, unless added to the sum in place
   EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
 };

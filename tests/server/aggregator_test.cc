@@ -305,6 +305,22 @@ v1::WorkerMessage WithUpdate(v1::WorkerMessage m, const std::function<void(v1::U
 // Client 0's well-formed sparse update for round 0 (k = 2 entries, values arbitrary).
 v1::WorkerMessage Good(AggregatorTest& t) { return t.SparseUpdate(0, 0, {2, 7}, {0.5, -1.0}); }
 
+// `m` with its updates' gradients left out (to be covered by a gradient sum).
+v1::WorkerMessage Summed(v1::WorkerMessage m) {
+  for (v1::Update& u : *m.mutable_updates()) u.clear_gradient();
+  return m;
+}
+
+// `m` with a gradient sum of tree node (level, index) appended.
+v1::WorkerMessage WithSum(v1::WorkerMessage m, uint32_t level, uint64_t index,
+                          const std::vector<double>& values) {
+  v1::GradientSum* sum = m.add_gradient_sums();
+  sum->set_level(level);
+  sum->set_index(index);
+  for (double v : values) sum->add_values(v);
+  return m;
+}
+
 // The row's aggregator holds no data (issue 11 item 5): --features and the contiguous split's
 // --clients give its shape; the honest host and the row's stream load the data.
 void WithoutData(Aggregator::Options* options) { options->config.data.clear(); }
@@ -716,6 +732,42 @@ const std::vector<HostileCase>& Catalogue() {
          return WithUpdate(Good(t), [](v1::Update* u) { u->clear_gradient(); });
        },
        StatusCode::INVALID_ARGUMENT, "asks for the dense gradient (10 values); got 0",
+       R::kBadDiagnostics},
+      // Partial sums of the diagnostic gradients (WorkerMessage.gradient_sums): 4 clients, so
+      // the client tree has one node of level 1, (1, 0), covering clients 0-3.
+      {"a gradient sum with the wrong length", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return WithSum(Summed(Good(t)), 1, 0, std::vector<double>(3)); },
+       StatusCode::INVALID_ARGUMENT, "gradient sum 0 over clients 0-3 has 3 values; expected 10",
+       R::kBadDiagnostics},
+      {"a NaN in a gradient sum", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) {
+         std::vector<double> values(10, 0.5);
+         values[6] = std::nan("");
+         return WithSum(Summed(Good(t)), 1, 0, values);
+       },
+       StatusCode::INVALID_ARGUMENT, "value nan at coordinate 6 is not finite",
+       R::kNonFiniteValue},
+      {"a gradient sum outside the client tree", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return WithSum(Summed(Good(t)), 1, 1, std::vector<double>(10)); },
+       StatusCode::INVALID_ARGUMENT, "is not a node of the client tree", R::kBadDiagnostics},
+      {"a gradient sum of one client (level 0)", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return WithSum(Summed(Good(t)), 0, 0, std::vector<double>(10)); },
+       StatusCode::INVALID_ARGUMENT, "gradient sum of node (level 0, index 0) is not a node",
+       R::kBadDiagnostics},
+      {"overlapping gradient sums", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) {
+         return WithSum(WithSum(Summed(Good(t)), 1, 0, std::vector<double>(10)), 1, 0,
+                        std::vector<double>(10));
+       },
+       StatusCode::INVALID_ARGUMENT, "overlaps or precedes the sum before it",
+       R::kBadDiagnostics},
+      {"a gradient sum without its clients' updates", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return WithSum(Summed(Good(t)), 1, 0, std::vector<double>(10)); },
+       StatusCode::INVALID_ARGUMENT, "comes with updates of 1 of its 4 clients",
+       R::kBadDiagnostics},
+      {"a gradient both summed and sent alone", HostileStream::kAttached, nullptr,
+       [](AggregatorTest& t) { return WithSum(Good(t), 1, 0, std::vector<double>(10)); },
+       StatusCode::INVALID_ARGUMENT, "gradient is in one of the batch's gradient sums",
        R::kBadDiagnostics},
       {"a made-up loss (the aggregator recomputes it)", HostileStream::kAttached, nullptr, Good,
        StatusCode::INVALID_ARGUMENT, "reports f_0(x) = 0.5; the aggregator computes",
