@@ -72,7 +72,8 @@ class AggregatorMetrics {
   // initialization) is observed in the duration histogram but not counted as a completed round.
   virtual void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
                              double duration_seconds) = 0;
-  // An update was accepted: its algorithm and diagnostic wire bytes.
+  // An update was accepted: its algorithm and diagnostic wire bytes (client -1: a batch's
+  // gradient sum, diagnostic bytes only).
   virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes,
                                 int64_t diagnostic_bytes) = 0;
   virtual void OnDownlinkBytes(int64_t bytes) = 0;

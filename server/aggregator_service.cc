@@ -12,6 +12,7 @@
 #include "common/base/status_macros.h"
 #include "common/run/gradient_tree.h"
 #include "common/run/round_metrics.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "proto/codec.h"
 
 namespace ef21 {
@@ -324,6 +325,9 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
                                                        " values; expected ", context_.dim()));
       }
       out.values = MapVector(in.values());
+      const size_t size = in.ByteSizeLong();
+      out.wire_bytes = static_cast<int64_t>(
+          1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size);
       for (Eigen::Index j = 0; j < out.values.size(); ++j) {
         if (!std::isfinite(out.values[j])) {
           *reason = RejectionReason::kNonFiniteValue;

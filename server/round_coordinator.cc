@@ -771,6 +771,7 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
   }
   for (DecodedGradientSum& sum : sums) {
     if (sum.values.size() == 0) continue;
+    if (metrics_ != nullptr) metrics_->OnUpdateAccepted(-1, 0, sum.wire_bytes);
     if (open_sums_count_ == open_sums_.size()) open_sums_.emplace_back();
     std::swap(open_sums_[open_sums_count_++], sum);
   }

@@ -77,6 +77,7 @@ struct DecodedGradientSum {
   TreeNode node;
   uint64_t round = 0;
   Vector values;
+  int64_t wire_bytes = 0;  // as an element of WorkerMessage.gradient_sums (diagnostic bytes)
 };
 
 class RoundCoordinator {
