@@ -78,6 +78,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     RejectionReason reason = RejectionReason::kMalformedMessage;
     absl::Status status;
+    const size_t bytes = in_bytes_.Length();
     if (!grpc::SerializationTraits<v1::WorkerMessage>::Deserialize(&in_bytes_, &in_).ok()) {
       // The Audit below names no clients: the message is cleared, not half-parsed.
       in_.Clear();
@@ -96,8 +97,10 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       return;
     }
     // The batch is in the coordinator (or was a resend): its parsed form, up to a worker's
-    // clients' messages, is not kept until the next read.
-    if (in_.updates_size() > 0) in_ = v1::WorkerMessage();
+    // clients' messages, is not kept until the next read — unless it is small
+    // (kKeptBatchBytes): then the next batch is parsed into its storage (many clients with small
+    // messages cost no allocations a round).
+    if (in_.updates_size() > 0 && bytes > kKeptBatchBytes) in_ = v1::WorkerMessage();
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
@@ -458,6 +461,9 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     return absl::OkStatus();
   }
+
+  // A parsed batch up to this size keeps its storage for the next one (OnReadDone).
+  static constexpr size_t kKeptBatchBytes = size_t{1} << 20;
 
   // Reported and recomputed diagnostics agree this closely (relative), allowing for the two
   // evaluation orders of Loss and LossAndGradient.
