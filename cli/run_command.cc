@@ -23,6 +23,7 @@
 #include "cli/round_memory.h"
 #include "cli/signal_waiter.h"
 #include "common/base/status_macros.h"
+#include "common/problems/dataset.h"
 #include "server/aggregator.h"
 
 extern char** environ;
@@ -113,16 +114,19 @@ std::string WorkerMetricsListen(const std::string& listen, int64_t w) {
   return absl::StrCat(listen.substr(0, colon), ":", port + 1 + w);
 }
 
-// The number of clients when the flags alone determine it, so that the workers can start loading
+// The number of clients before the problem is loaded, so that the workers can start loading
 // their data while the aggregator loads its own (the two start-ups overlap instead of following
-// each other); nullopt when only the data knows (a LIBSVM file split by row) and for networks,
-// whose workers take a thread per client from the problem.
+// each other): from the flags, or for a LIBSVM file split by row from a count of its rows (a
+// pass over the file without parsing it); nullopt when the file cannot be read (the aggregator
+// then says why) and for networks, whose workers take a thread per client from the problem.
 std::optional<int64_t> ClientsFromFlags(const RunConfig& c) {
   if (c.problem == ProblemKind::kPolynomial) return c.clients == 0 ? 1 : c.clients;
   if (c.problem != ProblemKind::kLogreg) return std::nullopt;
   if (c.split == Split::kContiguous) return c.clients;
   if (c.data.empty()) return c.synthetic_rows;
-  return std::nullopt;
+  absl::StatusOr<int64_t> rows = CountLibsvmRows(c.data);
+  if (!rows.ok() || *rows < 1) return std::nullopt;
+  return *rows;
 }
 
 // A worker process started before the aggregator listens reads the address from this pipe
@@ -255,8 +259,10 @@ absl::Status Run(const RunOptions& o) {
     spawn_workers(context.num_clients(), context.problem->ClientStepsAreLong(),
                   aggregator->address());
   } else if (*early_clients != context.num_clients()) {
-    failure = absl::InternalError(absl::StrCat(
-        "the flags said ", *early_clients, " clients, the problem has ", context.num_clients()));
+    failure = absl::InternalError(absl::StrCat("the workers were started for ", *early_clients,
+                                               " clients (from the flags or the data file's rows); "
+                                               "the problem has ",
+                                               context.num_clients()));
   } else {
     // The early workers learn where the aggregator listens.
     const std::string line = aggregator->address() + "\n";

@@ -158,6 +158,23 @@ absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view na
   return data;
 }
 
+absl::StatusOr<int64_t> CountLibsvmRows(const std::string& path, const LibsvmOptions& options) {
+  EF21_ASSIGN_OR_RETURN(const std::string text,
+                        ReadBoundedFile(path, options.max_bytes, "LIBSVM file"));
+  absl::string_view rest = text;
+  int64_t rows = 0;
+  while (!rest.empty()) {
+    // ParseLibsvm's rule: a line is a row when a label precedes any comment.
+    const size_t newline = rest.find('\n');
+    absl::string_view line = rest.substr(0, newline);
+    rest.remove_prefix(newline == absl::string_view::npos ? rest.size() : newline + 1);
+    const size_t hash = line.find('#');
+    if (hash != absl::string_view::npos) line = line.substr(0, hash);
+    if (!NextToken(line).empty()) ++rows;
+  }
+  return rows;
+}
+
 absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions& options) {
   // The whole file at once: one allocation, then parsing works on views into it.
   EF21_ASSIGN_OR_RETURN(const std::string text,

@@ -41,6 +41,10 @@ struct LibsvmOptions {
 // or a file above options.max_bytes, is INVALID_ARGUMENT before anything is read.
 absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions& options = {});
 
+// The number of rows ParseLibsvm would find in `path` (lines with a label before any '#'),
+// without parsing them: `ef21 run` starts its workers with it while the aggregator loads the data.
+absl::StatusOr<int64_t> CountLibsvmRows(const std::string& path, const LibsvmOptions& options = {});
+
 // Parses LIBSVM text already in memory; `name` is used in error messages in place of a path.
 absl::StatusOr<Dataset> ParseLibsvm(absl::string_view text, absl::string_view name,
                                     const LibsvmOptions& options = {});

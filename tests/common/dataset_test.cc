@@ -411,3 +411,26 @@ TEST(SyntheticTest, LabelsBalancedAndEntriesStandardNormal) {
 
 }  // namespace
 }  // namespace ef21
+
+namespace ef21 {
+namespace {
+
+// `ef21 run` starts its workers with CountLibsvmRows' count: it must be ParseLibsvm's row count,
+// blank lines, comments, CRLF, label-only rows and a missing final newline included.
+TEST(CountLibsvmRowsTest, CountsTheRowsParseLibsvmFinds) {
+  const std::string text =
+      "# header\n1 1:0.5 3:2 \r\n\r\n   \t\n-1  # label only, then a comment\n"
+      "  +1 2:1 # indented\n#1 1:1\n-1 4:1";
+  const std::string path = WriteTempFile("count.svm", text);
+  absl::StatusOr<Dataset> parsed = ReadLibsvm(path);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  absl::StatusOr<int64_t> rows = CountLibsvmRows(path);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, 4);
+  EXPECT_EQ(*rows, parsed->rows);
+  EXPECT_EQ(CountLibsvmRows(EF21_SOURCE_DIR "/data/libsvm/a1a").value_or(-1), 1605);
+  EXPECT_FALSE(CountLibsvmRows(path + ".missing").ok());
+}
+
+}  // namespace
+}  // namespace ef21
