@@ -1,12 +1,13 @@
 // libFuzzer target: a whole WorkerMessage through the aggregator's validation, as a Train stream
 // applies it (server/aggregator_service.cc): the shape checks, Attach against the run, the batch
-// order, DecodeUpdate with the value cap, and the RoundCoordinator's Submit. Each input runs on a
-// fresh coordinator of a small run (logistic regression on breast-cancer, 2 clients, norm-EF21
-// top-2) in which client 1 has already sent its round-0 update and client 0 is attached on the
-// fuzzed stream, so an accepted update for client 0 closes the round. An input whose Attach
-// carries client claims runs on a --client-state=worker coordinator of the same run instead, where
-// client 1 claimed its fresh state and client 0 is left free: such an Attach reaches the claims'
-// bounds and their check against client 0's state hash (accepted when it holds the fresh state).
+// order, the gradient sums (DecodeGradientSums, CheckGradientSumsCover), DecodeUpdate with the
+// value cap, and the RoundCoordinator's Submit. Each input runs on a fresh coordinator of a small
+// run (logistic regression on breast-cancer, 2 clients, norm-EF21 top-2) in which client 1 has
+// already sent its round-0 update and client 0 is attached on the fuzzed stream, so an accepted
+// update for client 0 closes the round. An input whose Attach carries client claims runs on a
+// --client-state=worker coordinator of the same run instead, where client 1 claimed its fresh
+// state and client 0 is left free: such an Attach reaches the claims' bounds and their check
+// against client 0's state hash (accepted when it holds the fresh state).
 //
 // Invariants (a violation aborts):
 //   - a refused message leaves the coordinator's state hash unchanged;
@@ -31,6 +32,7 @@
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
 #include "proto/codec.h"
+#include "server/aggregator_service.h"
 #include "server/round_coordinator.h"
 
 namespace ef21 {
@@ -150,7 +152,7 @@ bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, Recording
            RecordingSink& fresh) {
   const MethodContext& context = coordinator.context();
   RejectionReason reason = RejectionReason::kMalformedMessage;
-  if (in.has_attach() && in.updates_size() > 0) return false;
+  if (in.has_attach() && (in.updates_size() > 0 || in.gradient_sums_size() > 0)) return false;
   if (in.has_attach()) {
     // On the attached stream a second Attach is refused before the coordinator; a fresh stream
     // takes it to the run.
@@ -158,16 +160,25 @@ bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, Recording
   }
   if (in.updates_size() == 0) return false;
   std::vector<DecodedUpdate> decoded(static_cast<size_t>(in.updates_size()));
+  const GradientTree tree(context.num_clients());
+  std::vector<DecodedGradientSum> sums;
+  if (!DecodeGradientSums(in, context, tree, &sums, &reason).ok()) return false;
+  const size_t sum_count = static_cast<size_t>(in.gradient_sums_size());
   int64_t previous = -1;
+  size_t sum = 0;
   for (int j = 0; j < in.updates_size(); ++j) {
     const v1::Update& u = in.updates(j);
     const int64_t client = u.client_id();
     if (client <= previous && client < context.num_clients()) return false;
-    if (!DecodeUpdate(u, context, &decoded[j], &reason, 1e30).ok()) return false;
+    const bool summed = UnderGradientSum(tree, sums, sum_count, client, &sum);
+    if (!DecodeUpdate(u, context, &decoded[j], &reason, 1e30, summed).ok()) return false;
     previous = client;
   }
+  const absl::Span<DecodedGradientSum> batch_sums = absl::MakeSpan(sums.data(), sum_count);
+  if (!CheckGradientSumsCover(decoded, context, tree, batch_sums, &reason).ok()) return false;
   int duplicates = 0;
-  return coordinator.Submit(&attached, absl::MakeSpan(decoded), &duplicates, &reason).ok();
+  return coordinator.Submit(&attached, absl::MakeSpan(decoded), &duplicates, &reason, batch_sums)
+      .ok();
 }
 
 }  // namespace

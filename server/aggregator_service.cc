@@ -268,7 +268,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     if (decoded_.size() < count) decoded_.resize(count);
     const size_t sum_count = static_cast<size_t>(in_.gradient_sums_size());
     if (decoded_sums_.size() < sum_count) decoded_sums_.resize(sum_count);
-    EF21_RETURN_IF_ERROR(DecodeSums(reason));
+    EF21_RETURN_IF_ERROR(DecodeGradientSums(in_, context_, tree_, &decoded_sums_, reason));
     int64_t previous = -1;
     size_t sum = 0;  // the first sum that does not end at or before the update's client
     for (size_t j = 0; j < count; ++j) {
@@ -280,15 +280,14 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
             absl::StrCat("update for round ", u.round(), " from client ", client,
                          ": client ids of a batch must increase; ", client, " follows ", previous));
       }
-      while (sum < sum_count && tree_.End(decoded_sums_[sum].node) <= client) ++sum;
-      const bool summed = sum < sum_count && tree_.Begin(decoded_sums_[sum].node) <= client;
+      const bool summed = UnderGradientSum(tree_, decoded_sums_, sum_count, client, &sum);
       EF21_RETURN_IF_ERROR(
           DecodeUpdate(u, context_, &decoded_[j], reason, options_.max_abs_value, summed));
       previous = client;
     }
-    EF21_RETURN_IF_ERROR(CheckSumsCover(count, reason));
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
     const absl::Span<DecodedGradientSum> sums = absl::MakeSpan(decoded_sums_.data(), sum_count);
+    EF21_RETURN_IF_ERROR(CheckGradientSumsCover(batch, context_, tree_, sums, reason));
     if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
@@ -300,83 +299,6 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     }
     int duplicates = 0;
     return coordinator_->Submit(this, batch, &duplicates, reason, sums);
-  }
-
-  // WorkerMessage.gradient_sums on their own: tree nodes of level >= 1, ascending and disjoint,
-  // d finite values each.
-  absl::Status DecodeSums(RejectionReason* reason) {
-    for (int k = 0; k < in_.gradient_sums_size(); ++k) {
-      const v1::GradientSum& in = in_.gradient_sums(k);
-      DecodedGradientSum& out = decoded_sums_[k];
-      out.node = TreeNode{static_cast<int>(std::min<uint32_t>(in.level(), 1u << 30)),
-                          static_cast<int64_t>(std::min<uint64_t>(in.index(), 1ull << 62))};
-      *reason = RejectionReason::kBadDiagnostics;
-      if (absl::Status s = tree_.CheckSumNode(out.node); !s.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, ": ", s.message()));
-      }
-      const int64_t begin = tree_.Begin(out.node), end = tree_.End(out.node);
-      if (k > 0 && begin < tree_.End(decoded_sums_[k - 1].node)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "gradient sum ", k, " over clients ", begin, "-", end - 1,
-            " overlaps or precedes the sum before it (clients ",
-            tree_.Begin(decoded_sums_[k - 1].node), "-", tree_.End(decoded_sums_[k - 1].node) - 1,
-            "): a batch's sums must ascend and be disjoint"));
-      }
-      if (in.values_size() != context_.dim()) {
-        return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, " over clients ", begin,
-                                                       "-", end - 1, " has ", in.values_size(),
-                                                       " values; expected ", context_.dim()));
-      }
-      out.values = MapVector(in.values());
-      const size_t size = in.ByteSizeLong();
-      out.wire_bytes = static_cast<int64_t>(
-          1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size);
-      for (Eigen::Index j = 0; j < out.values.size(); ++j) {
-        if (!std::isfinite(out.values[j])) {
-          *reason = RejectionReason::kNonFiniteValue;
-          return absl::InvalidArgumentError(
-              absl::StrCat("gradient sum ", k, " over clients ", begin, "-", end - 1, ": value ",
-                           out.values[j], " at coordinate ", j, " is not finite"));
-        }
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // Each sum covers updates of this batch (decoded_[0..count), ascending) for every one of its
-  // clients, all of one round that uploads gradients; sets the sums' round.
-  absl::Status CheckSumsCover(size_t count, RejectionReason* reason) {
-    size_t j = 0;
-    for (int k = 0; k < in_.gradient_sums_size(); ++k) {
-      DecodedGradientSum& sum = decoded_sums_[k];
-      const int64_t begin = tree_.Begin(sum.node), end = tree_.End(sum.node);
-      while (j < count && decoded_[j].client < begin) ++j;
-      *reason = RejectionReason::kBadDiagnostics;
-      int64_t covered = 0;
-      for (size_t at = j; at < count && decoded_[at].client < end; ++at) {
-        if (decoded_[at].round != decoded_[j].round) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "gradient sum ", k, " over clients ", begin, "-", end - 1,
-              " covers updates of rounds ", decoded_[j].round, " and ", decoded_[at].round));
-        }
-        ++covered;
-      }
-      if (covered != end - begin) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "gradient sum ", k, " over clients ", begin, "-", end - 1, " comes with updates of ",
-            covered, " of its ", end - begin,
-            " clients: a sum is sent in the batch that carries every one of its clients' updates"));
-      }
-      sum.round = decoded_[j].round;
-      if (!context_.UploadsGradient(sum.round)) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "gradient sum ", k, " over clients ", begin, "-", end - 1, " for round ", sum.round,
-            context_.DiagnosticRound(sum.round)
-                ? ", which takes no gradients from clients (--client-state=worker)"
-                : ", which is not a diagnostic round"));
-      }
-    }
-    return absl::OkStatus();
   }
 
   // Recomputes a sum (as the tree sums it) from the aggregator's data and compares.
@@ -496,6 +418,91 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 };
 
 }  // namespace
+
+absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext& context,
+                                const GradientTree& tree, std::vector<DecodedGradientSum>* out,
+                                RejectionReason* reason) {
+  if (out->size() < static_cast<size_t>(in.gradient_sums_size())) {
+    out->resize(static_cast<size_t>(in.gradient_sums_size()));
+  }
+  for (int k = 0; k < in.gradient_sums_size(); ++k) {
+    const v1::GradientSum& sum = in.gradient_sums(k);
+    DecodedGradientSum& decoded = (*out)[k];
+    decoded.node = TreeNode{static_cast<int>(std::min<uint32_t>(sum.level(), 1u << 30)),
+                            static_cast<int64_t>(std::min<uint64_t>(sum.index(), 1ull << 62))};
+    *reason = RejectionReason::kBadDiagnostics;
+    if (absl::Status s = tree.CheckSumNode(decoded.node); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, ": ", s.message()));
+    }
+    const int64_t begin = tree.Begin(decoded.node), end = tree.End(decoded.node);
+    if (k > 0 && begin < tree.End((*out)[k - 1].node)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradient sum ", k, " over clients ", begin, "-", end - 1,
+          " overlaps or precedes the sum before it (clients ", tree.Begin((*out)[k - 1].node), "-",
+          tree.End((*out)[k - 1].node) - 1, "): a batch's sums must ascend and be disjoint"));
+    }
+    if (sum.values_size() != context.dim()) {
+      return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, " over clients ", begin,
+                                                     "-", end - 1, " has ", sum.values_size(),
+                                                     " values; expected ", context.dim()));
+    }
+    decoded.values = MapVector(sum.values());
+    const size_t size = sum.ByteSizeLong();
+    decoded.wire_bytes = static_cast<int64_t>(
+        1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size);
+    for (Eigen::Index j = 0; j < decoded.values.size(); ++j) {
+      if (!std::isfinite(decoded.values[j])) {
+        *reason = RejectionReason::kNonFiniteValue;
+        return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, " over clients ", begin,
+                                                       "-", end - 1, ": value ", decoded.values[j],
+                                                       " at coordinate ", j, " is not finite"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool UnderGradientSum(const GradientTree& tree, const std::vector<DecodedGradientSum>& sums,
+                      size_t count, int64_t client, size_t* at) {
+  while (*at < count && tree.End(sums[*at].node) <= client) ++*at;
+  return *at < count && tree.Begin(sums[*at].node) <= client;
+}
+
+absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
+                                    const MethodContext& context, const GradientTree& tree,
+                                    absl::Span<DecodedGradientSum> sums, RejectionReason* reason) {
+  size_t j = 0;
+  for (size_t k = 0; k < sums.size(); ++k) {
+    DecodedGradientSum& sum = sums[k];
+    const int64_t begin = tree.Begin(sum.node), end = tree.End(sum.node);
+    while (j < updates.size() && updates[j].client < begin) ++j;
+    *reason = RejectionReason::kBadDiagnostics;
+    int64_t covered = 0;
+    for (size_t at = j; at < updates.size() && updates[at].client < end; ++at) {
+      if (updates[at].round != updates[j].round) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gradient sum ", k, " over clients ", begin, "-", end - 1, " covers updates of rounds ",
+            updates[j].round, " and ", updates[at].round));
+      }
+      ++covered;
+    }
+    if (covered != end - begin) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradient sum ", k, " over clients ", begin, "-", end - 1, " comes with updates of ",
+          covered, " of its ", end - begin,
+          " clients: a sum is sent in the batch that carries every one of its clients' updates"));
+    }
+    sum.round = updates[j].round;
+    if (!context.UploadsGradient(sum.round)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "gradient sum ", k, " over clients ", begin, "-", end - 1, " for round ", sum.round,
+          context.DiagnosticRound(sum.round)
+              ? ", which takes no gradients from clients (--client-state=worker)"
+              : ", which is not a diagnostic round"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
     const std::shared_ptr<const v1::ServerMessage>& message) {

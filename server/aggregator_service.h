@@ -27,6 +27,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "common/run/gradient_tree.h"
 #include "ef21/v1/ef21.grpc.pb.h"
 #include "grpcpp/support/byte_buffer.h"
 #include "proto/codec.h"
@@ -36,6 +38,23 @@
 #include "server/worker_auth.h"
 
 namespace ef21 {
+
+// What a Train stream does with a batch's gradient sums (WorkerMessage.gradient_sums), in order:
+//  1. DecodeGradientSums: each on its own into (*out)[0..n) — a node of `tree` of level >= 1,
+//     ascending and disjoint, exactly d finite values;
+//  2. UnderGradientSum, per update in ascending client order (`at` starts at 0): whether the
+//     update lies under one of the first `count` sums (DecodeUpdate's `summed`);
+//  3. CheckGradientSumsCover, once the updates are decoded: each sum comes with the updates of
+//     all of its clients, of one round that takes gradients from clients; sets the sums' round.
+// Errors are INVALID_ARGUMENT with *reason set (bad_diagnostics, non_finite_value).
+absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext& context,
+                                const GradientTree& tree, std::vector<DecodedGradientSum>* out,
+                                RejectionReason* reason);
+bool UnderGradientSum(const GradientTree& tree, const std::vector<DecodedGradientSum>& sums,
+                      size_t count, int64_t client, size_t* at);
+absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
+                                    const MethodContext& context, const GradientTree& tree,
+                                    absl::Span<DecodedGradientSum> sums, RejectionReason* reason);
 
 // The wire bytes of the ServerMessages in flight, serialized once each: a message sent on many
 // streams (a broadcast RoundStart) shares one buffer among them. A message's bytes live as long
