@@ -4,13 +4,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/run/run_log.h"
 
 namespace ef21 {
 namespace {
@@ -27,21 +30,96 @@ constexpr uint64_t kMaxString = 1 << 20;
 
 uint64_t Checksum(absl::string_view bytes) { return Checksum64(bytes.data(), bytes.size()); }
 
-class Writer {
+// Where encoded bytes go: a string (EncodeCheckpoint), a file (WriteCheckpoint) or nowhere (to
+// count them).
+class Output {
  public:
-  explicit Writer(std::string* out) : out_(out) {}
-  void U64(uint64_t v) { out_->append(reinterpret_cast<const char*>(&v), 8); }
-  void F64(double v) { out_->append(reinterpret_cast<const char*>(&v), 8); }
-  void Str(const std::string& s) {
-    U64(s.size());
-    out_->append(s);
-  }
-  void Doubles(ConstVectorRef v) {
-    out_->append(reinterpret_cast<const char*>(v.data()), sizeof(double) * v.size());
-  }
+  virtual ~Output() = default;
+  virtual void Append(const char* data, size_t size) = 0;
+};
+
+class CountingOutput : public Output {
+ public:
+  void Append(const char*, size_t size) override { size_ += size; }
+  uint64_t size() const { return size_; }
+
+ private:
+  uint64_t size_ = 0;
+};
+
+class StringOutput : public Output {
+ public:
+  explicit StringOutput(std::string* out) : out_(out) {}
+  void Append(const char* data, size_t size) override { out_->append(data, size); }
 
  private:
   std::string* out_;
+};
+
+// Writes to a file through a fixed buffer, so that a checkpoint of O(d) bytes needs no O(d)
+// buffer. The first error is kept (status()) and later bytes are dropped. With `kill_after` > 0,
+// the test hook: once that many bytes are written, syncs and kills the process (SIGKILL).
+class FileOutput : public Output {
+ public:
+  FileOutput(int fd, const std::string& name, uint64_t kill_after)
+      : fd_(fd), name_(name), kill_after_(kill_after), buffer_(kBufferSize) {}
+  void Append(const char* data, size_t size) override {
+    while (size > 0 && status_.ok()) {
+      size_t take = std::min(size, buffer_.size() - used_);
+      if (kill_after_ > 0) take = std::min<uint64_t>(take, kill_after_ - written_ - used_);
+      std::memcpy(buffer_.data() + used_, data, take);
+      used_ += take;
+      data += take;
+      size -= take;
+      if (used_ == buffer_.size() || (kill_after_ > 0 && written_ + used_ == kill_after_)) {
+        (void)Flush();  // an error stays in status_
+      }
+    }
+  }
+  // Writes what is buffered; the status of everything written so far.
+  absl::Status Flush() {
+    if (status_.ok() && used_ > 0) status_ = WriteAll(fd_, buffer_.data(), used_, name_);
+    written_ += used_;
+    used_ = 0;
+    if (kill_after_ > 0 && written_ >= kill_after_) {
+      ::fsync(fd_);
+      ::kill(::getpid(), SIGKILL);
+    }
+    return status_;
+  }
+
+ private:
+  static constexpr size_t kBufferSize = 1 << 18;
+  const int fd_;
+  const std::string& name_;
+  const uint64_t kill_after_;
+  std::vector<char> buffer_;
+  size_t used_ = 0;
+  uint64_t written_ = 0;
+  absl::Status status_;
+};
+
+// Writes the fields of a payload to an Output, checksumming them on the way when given a stream.
+class Writer {
+ public:
+  Writer(Output* out, Checksum64Stream* checksum) : out_(out), checksum_(checksum) {}
+  void U64(uint64_t v) { Put(reinterpret_cast<const char*>(&v), 8); }
+  void F64(double v) { Put(reinterpret_cast<const char*>(&v), 8); }
+  void Str(const std::string& s) {
+    U64(s.size());
+    Put(s.data(), s.size());
+  }
+  void Doubles(ConstVectorRef v) {
+    Put(reinterpret_cast<const char*>(v.data()), sizeof(double) * v.size());
+  }
+
+ private:
+  void Put(const char* data, size_t size) {
+    if (checksum_ != nullptr) checksum_->Update(data, size);
+    out_->Append(data, size);
+  }
+  Output* out_;
+  Checksum64Stream* checksum_;
 };
 
 class Reader {
@@ -89,71 +167,81 @@ int64_t KillAt() {
   return n;
 }
 
-// EncodeCheckpoint with x and g given apart (c.x and c.g are not read).
-std::string Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g) {
+// The payload of a checkpoint with x and g given apart (c.x and c.g are not read).
+void EncodePayload(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g, Writer* w) {
   const int64_t d = x.size();
-  int64_t held = 0;
-  for (const Vector& gi : c.client_g) held += gi.size() != 0;
-  // Magic, size, payload and checksum in one buffer: the payload is O(d) bytes (O(n·d) with g_i
-  // copies) and is not copied again.
-  std::string out(kMagic, sizeof(kMagic));
-  out.append(8, '\0');  // the payload size, written below
-  // Exactly enough for all of it (a string that outgrew it would double: 2·16·d bytes for a
-  // moment): 20 fixed words and three strings with their sizes, x and g, per client a flag and
-  // g_i or a state hash, per client a report flag and its 5 words, the counts and the checksum.
-  out.reserve(out.size() + 8 * 20 + 8 * 3 + c.run_id.size() + c.config_json.size() +
-              c.stepsize_rule.size() + sizeof(double) * d * (2 + held) + 16 * c.client_g.size() +
-              48 * c.reports.size() + 8 * 3);
-  Writer w(&out);
-  w.Str(c.run_id);
-  w.Str(c.config_json);
-  w.F64(c.fingerprint);
-  w.U64(c.data_digest.value_or(0));
-  w.U64(c.round);
-  w.U64(c.complete ? 1 : 0);
-  w.F64(c.gamma);
-  w.F64(c.eta);
-  w.Str(c.stepsize_rule);
-  w.U64(static_cast<uint64_t>(c.totals.paper_bits));
-  w.U64(static_cast<uint64_t>(c.totals.uplink_bytes));
-  w.U64(static_cast<uint64_t>(c.totals.downlink_bytes));
-  w.U64(static_cast<uint64_t>(c.totals.diagnostic_bytes));
-  w.F64(c.elapsed_seconds);
-  w.U64(static_cast<uint64_t>(d));
-  w.U64(c.client_g.size());
-  w.U64(static_cast<uint64_t>(c.open_round_start_kind));
-  w.U64(static_cast<uint64_t>(c.open_round_start_bytes));
-  w.Doubles(x);
-  w.Doubles(g);
+  w->Str(c.run_id);
+  w->Str(c.config_json);
+  w->F64(c.fingerprint);
+  w->U64(c.data_digest.value_or(0));
+  w->U64(c.round);
+  w->U64(c.complete ? 1 : 0);
+  w->F64(c.gamma);
+  w->F64(c.eta);
+  w->Str(c.stepsize_rule);
+  w->U64(static_cast<uint64_t>(c.totals.paper_bits));
+  w->U64(static_cast<uint64_t>(c.totals.uplink_bytes));
+  w->U64(static_cast<uint64_t>(c.totals.downlink_bytes));
+  w->U64(static_cast<uint64_t>(c.totals.diagnostic_bytes));
+  w->F64(c.elapsed_seconds);
+  w->U64(static_cast<uint64_t>(d));
+  w->U64(c.client_g.size());
+  w->U64(static_cast<uint64_t>(c.open_round_start_kind));
+  w->U64(static_cast<uint64_t>(c.open_round_start_bytes));
+  w->Doubles(x);
+  w->Doubles(g);
   for (size_t i = 0; i < c.client_g.size(); ++i) {
     const Vector& gi = c.client_g[i];
     if (i < c.client_chain.size()) {
-      w.U64(2);
-      w.U64(c.client_chain[i]);
+      w->U64(2);
+      w->U64(c.client_chain[i]);
       continue;
     }
-    w.U64(gi.size() == 0 ? 0 : 1);
-    if (gi.size() != 0) w.Doubles(gi);
+    w->U64(gi.size() == 0 ? 0 : 1);
+    if (gi.size() != 0) w->Doubles(gi);
   }
-  w.U64(c.reports.size());
+  w->U64(c.reports.size());
   for (const std::optional<ShardReport>& r : c.reports) {
-    w.U64(r.has_value() ? 1 : 0);
+    w->U64(r.has_value() ? 1 : 0);
     if (!r) continue;
-    w.U64(static_cast<uint64_t>(r->constants.rows));
-    w.F64(r->constants.L);
-    w.F64(r->constants.L0);
-    w.F64(r->constants.L1);
-    w.U64(r->digest);
+    w->U64(static_cast<uint64_t>(r->constants.rows));
+    w->F64(r->constants.L);
+    w->F64(r->constants.L0);
+    w->F64(r->constants.L1);
+    w->U64(r->digest);
   }
-  const uint64_t size = out.size() - 16;
-  std::memcpy(&out[8], &size, 8);
-  w.U64(Checksum(absl::string_view(out).substr(16, size)));
-  return out;
+}
+
+// A whole checkpoint file into `out`: magic, payload size, payload, checksum. The size is counted
+// first (a pass that copies nothing) and the checksum computed as the payload goes out, so the
+// bytes never need to be in memory all at once. Returns the file's size.
+uint64_t Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g, Output* out) {
+  CountingOutput counter;
+  Writer count(&counter, nullptr);
+  EncodePayload(c, x, g, &count);
+  const uint64_t size = counter.size();
+  out->Append(kMagic, sizeof(kMagic));
+  out->Append(reinterpret_cast<const char*>(&size), 8);
+  Checksum64Stream checksum(size);
+  Writer w(out, &checksum);
+  EncodePayload(c, x, g, &w);
+  const uint64_t sum = checksum.Finish();
+  out->Append(reinterpret_cast<const char*>(&sum), 8);
+  return size + 24;
 }
 
 }  // namespace
 
-std::string EncodeCheckpoint(const AggregatorCheckpoint& c) { return Encode(c, c.x, c.g); }
+std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
+  CountingOutput counter;
+  Writer count(&counter, nullptr);
+  EncodePayload(c, c.x, c.g, &count);
+  std::string out;
+  out.reserve(counter.size() + 24);  // exactly: the string never reallocates
+  StringOutput to_string(&out);
+  Encode(c, c.x, c.g, &to_string);
+  return out;
+}
 
 absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
                                                       const std::string& where) {
@@ -270,19 +358,25 @@ absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         ConstVectorRef g) {
   static std::atomic<int64_t> written{0};
   static const int64_t kill_at = KillAt();
-  const std::string bytes = Encode(checkpoint, x, g);
-  if (kill_at > 0 && ++written == kill_at) {
-    // The test hook: half a temporary file, then a kill -9 of ourselves.
-    const std::string tmp = path + ".tmp";
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd >= 0) {
-      (void)!::write(fd, bytes.data(), bytes.size() / 2);
-      ::fsync(fd);
-    }
-    ::kill(::getpid(), SIGKILL);
-  }
-  if (absl::Status s = WriteFileAtomically(path, bytes, /*sync=*/true); !s.ok()) return s;
-  return static_cast<int64_t>(bytes.size());
+  // The test hook: half a temporary file, then a kill -9 of ourselves.
+  const bool kill = kill_at > 0 && ++written == kill_at;
+  uint64_t size = 0;
+  absl::Status s = WriteFileAtomically(
+      path,
+      [&](int fd, const std::string& tmp) {
+        uint64_t kill_after = 0;
+        if (kill) {
+          CountingOutput counter;
+          Encode(checkpoint, x, g, &counter);
+          kill_after = std::max<uint64_t>(1, counter.size() / 2);
+        }
+        FileOutput file(fd, tmp, kill_after);
+        size = Encode(checkpoint, x, g, &file);
+        return file.Flush();
+      },
+      /*sync=*/true);
+  if (!s.ok()) return s;
+  return static_cast<int64_t>(size);
 }
 
 absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path) {

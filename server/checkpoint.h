@@ -15,7 +15,8 @@
 // Per client the payload holds a flag and then g_i (flag 1), nothing (0: no update received yet),
 // or — under --client-state=worker, where the aggregator keeps no g_i — the u64 state hash of g_i
 // (flag 2): such a checkpoint is O(d) + O(n), not O(n·d).
-// written to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
+// Streamed (through a 256 KB buffer, the checksum computed on the way: no buffer of the whole
+// file) to checkpoint.bin.tmp, fsync'ed, renamed over checkpoint.bin and the directory fsync'ed:
 // a crash at any moment leaves the previous checkpoint or the new one, whole. A file whose
 // magic, size or checksum is wrong is refused with DATA_LOSS.
 //
@@ -83,8 +84,8 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint);
 // The same with x^r and g^{r−1} given apart (checkpoint.x and .g are not read): encoded straight
-// from the vectors that hold them, so that a checkpoint copies no d-sized vector before its one
-// buffer of bytes. They must not change until it returns.
+// from the vectors that hold them into the file, so that a checkpoint copies no d-sized vector
+// and holds no buffer of the file's bytes. They must not change until it returns.
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint, ConstVectorRef x,
                                         ConstVectorRef g);

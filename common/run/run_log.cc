@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -73,24 +74,42 @@ absl::Status MakeDirectories(const std::string& dir) {
   return absl::OkStatus();
 }
 
+absl::Status WriteAll(int fd, const char* data, size_t size, const std::string& name) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t w = ::write(fd, data + done, size - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      return absl::DataLossError(
+          absl::StrCat("cannot write \"", name, "\": ", std::strerror(w < 0 ? errno : EIO)));
+    }
+    done += static_cast<size_t>(w);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents, bool sync) {
+  return WriteFileAtomically(
+      path,
+      [&](int fd, const std::string& tmp) {
+        return WriteAll(fd, contents.data(), contents.size(), tmp);
+      },
+      sync);
+}
+
+absl::Status WriteFileAtomically(
+    const std::string& path, absl::FunctionRef<absl::Status(int fd, const std::string& tmp)> write,
+    bool sync) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(errno)));
   }
-  size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t w = ::write(fd, contents.data() + done, contents.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return absl::DataLossError(absl::StrCat("cannot write \"", tmp, "\": ", std::strerror(err)));
-    }
-    done += static_cast<size_t>(w);
+  if (absl::Status s = write(fd, tmp); !s.ok()) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
   }
   if (sync && ::fsync(fd) != 0) {
     const int err = errno;
@@ -116,23 +135,64 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
   return absl::OkStatus();
 }
 
+namespace {
+constexpr uint64_t kChecksumSeed = 0x9e3779b97f4a7c15ULL;
+constexpr uint64_t kChecksumWordPrime = 0xff51afd7ed558ccdULL;
+constexpr uint64_t kChecksumBytePrime = 0xc4ceb9fe1a85ec53ULL;
+
+uint64_t ChecksumWord(uint64_t h, uint64_t w) {
+  h ^= w;
+  h *= kChecksumWordPrime;
+  return h ^ (h >> 33);
+}
+
+uint64_t ChecksumTail(uint64_t h, const char* data, size_t size) {
+  for (size_t i = 0; i < size; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= kChecksumBytePrime;
+  }
+  return h ^ (h >> 29);
+}
+}  // namespace
+
 uint64_t Checksum64(const char* data, size_t size) {
-  uint64_t h = 0x9e3779b97f4a7c15ULL ^ size;
+  uint64_t h = kChecksumSeed ^ size;
   size_t i = 0;
   for (; i + 8 <= size; i += 8) {
     uint64_t w;
     std::memcpy(&w, data + i, 8);
-    h ^= w;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
+    h = ChecksumWord(h, w);
   }
-  for (; i < size; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 0xc4ceb9fe1a85ec53ULL;
-  }
-  h ^= h >> 29;
-  return h;
+  return ChecksumTail(h, data + i, size - i);
 }
+
+Checksum64Stream::Checksum64Stream(size_t total_size) : h_(kChecksumSeed ^ total_size) {}
+
+void Checksum64Stream::Update(const char* data, size_t size) {
+  seen_ += size;
+  if (tail_size_ > 0) {  // complete the word begun by an earlier piece
+    const size_t take = std::min(size, 8 - tail_size_);
+    std::memcpy(tail_ + tail_size_, data, take);
+    tail_size_ += take;
+    data += take;
+    size -= take;
+    if (tail_size_ < 8) return;
+    uint64_t w;
+    std::memcpy(&w, tail_, 8);
+    h_ = ChecksumWord(h_, w);
+    tail_size_ = 0;
+  }
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, data + i, 8);
+    h_ = ChecksumWord(h_, w);
+  }
+  std::memcpy(tail_, data + i, size - i);
+  tail_size_ = size - i;
+}
+
+uint64_t Checksum64Stream::Finish() const { return ChecksumTail(h_, tail_, tail_size_); }
 
 bool HoldsRun(const std::string& dir) {
   if (dir.empty()) return false;

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "nlohmann/json.hpp"
@@ -138,10 +139,36 @@ absl::Status MakeDirectories(const std::string& dir);
 // survive a power loss once this returns.
 absl::Status WriteFileAtomically(const std::string& path, const std::string& contents,
                                  bool sync = false);
+// The same with the contents streamed by `write` into the temporary file's descriptor, for
+// contents too large to hold in memory at once. An error `write` returns removes the temporary
+// file and is returned; the rename happens only after it succeeded.
+absl::Status WriteFileAtomically(
+    const std::string& path, absl::FunctionRef<absl::Status(int fd, const std::string& tmp)> write,
+    bool sync = false);
+// Writes all of [data, data + size) to `fd` (retrying short writes and EINTR); DATA_LOSS naming
+// `name` on an error.
+absl::Status WriteAll(int fd, const char* data, size_t size, const std::string& name);
 
 // A 64-bit checksum of `bytes` (over 8-byte words), for files whose damage must be detected
 // (checkpoints, worker state): catches torn and corrupted writes, not an adversary.
 uint64_t Checksum64(const char* data, size_t size);
+// Checksum64 of bytes given piece by piece: Update with the pieces in order (any split), then
+// Finish gives Checksum64 of their concatenation, whose total size must be given up front.
+class Checksum64Stream {
+ public:
+  explicit Checksum64Stream(size_t total_size);
+  void Update(const char* data, size_t size);
+  // Checksum64 of everything given, which must be `total_size` bytes (checked by the caller).
+  uint64_t Finish() const;
+  size_t seen() const { return seen_; }
+
+ private:
+  void Word(uint64_t w);
+  uint64_t h_;
+  char tail_[8];
+  size_t tail_size_ = 0;
+  size_t seen_ = 0;
+};
 
 // Whether `dir` already holds a run (config.json, metrics.csv or a checkpoint).
 bool HoldsRun(const std::string& dir);

@@ -3,6 +3,7 @@
 // them one line at a time; ReadMetricsRows reads a metrics.csv back and names the line it refuses.
 #include "common/run/run_log.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -137,6 +138,41 @@ TEST(RunLogTest, ReadMetricsRowsNamesTheLineItRefuses) {
   ASSERT_FALSE(long_line.ok());
   EXPECT_TRUE(absl::StrContains(long_line.status().message(), "line 2 is not a metrics row"))
       << long_line.status();
+}
+
+// Checksum64Stream gives Checksum64 of the whole, however the bytes are split into pieces (the
+// checkpoint writer streams fields of every size, so words straddle pieces).
+TEST(RunLogTest, ChecksumOfPiecesIsTheChecksumOfTheWhole) {
+  std::string bytes;
+  for (int i = 0; i < 203; ++i) bytes.push_back(static_cast<char>((i * 37 + 11) & 0xff));
+  for (size_t size :
+       {size_t{0}, size_t{1}, size_t{7}, size_t{8}, size_t{9}, size_t{64}, size_t{203}}) {
+    const std::string whole = bytes.substr(0, size);
+    const uint64_t expected = Checksum64(whole.data(), whole.size());
+    for (size_t piece = 1; piece <= 11; ++piece) {
+      Checksum64Stream stream(whole.size());
+      for (size_t at = 0; at < whole.size(); at += piece) {
+        stream.Update(whole.data() + at, std::min(piece, whole.size() - at));
+      }
+      EXPECT_EQ(stream.seen(), whole.size());
+      EXPECT_EQ(stream.Finish(), expected) << size << " bytes in pieces of " << piece;
+    }
+    // Uneven pieces, empty ones included.
+    Checksum64Stream stream(whole.size());
+    size_t at = 0;
+    for (size_t piece = 0; at < whole.size(); piece = (piece + 3) % 13) {
+      const size_t take = std::min(piece, whole.size() - at);
+      stream.Update(whole.data() + at, take);
+      at += take;
+    }
+    EXPECT_EQ(stream.Finish(), expected) << size << " bytes in uneven pieces";
+  }
+  // A different byte, or the same bytes declared as another size, changes it.
+  Checksum64Stream changed(bytes.size());
+  std::string other = bytes;
+  other[100] ^= 1;
+  changed.Update(other.data(), other.size());
+  EXPECT_NE(changed.Finish(), Checksum64(bytes.data(), bytes.size()));
 }
 
 }  // namespace

@@ -84,8 +84,8 @@ TEST(CheckpointTest, XAndGGivenApartWriteTheSameFile) {
   EXPECT_TRUE(SameBits(d->g, c.g));
 }
 
-// The bytes are written into one buffer sized up front: a buffer that outgrew its size would
-// double (16·d bytes more, for a moment, in a worker-mode aggregator's checkpoint).
+// EncodeCheckpoint's string is sized exactly up front (a string that outgrew its size would
+// double).
 TEST(CheckpointTest, OneBufferSizedUpFront) {
   AggregatorCheckpoint c = Sample();
   c.client_g.assign(1000, Vector());
@@ -96,6 +96,51 @@ TEST(CheckpointTest, OneBufferSizedUpFront) {
   auto d = DecodeCheckpoint(bytes, "memory");
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(d->reports.size(), 1000u);
+}
+
+// WriteCheckpoint streams the file through a buffer far smaller than it (x and g of d = 100,003:
+// 1.6 MB; strings of odd sizes, so the checksum's 8-byte words straddle the pieces): the file is
+// byte for byte what EncodeCheckpoint gives, and reads back.
+TEST(CheckpointTest, StreamedFileIsTheEncodedBytes) {
+  AggregatorCheckpoint c = Sample();
+  const int64_t d = 100003;
+  c.run_id = "odd-sized run id";
+  c.config_json = std::string(12345, 'c');
+  c.stepsize_rule = "theory!";
+  c.x = Vector::LinSpaced(d, -3.0, 7.0);
+  c.g = Vector::LinSpaced(d, 1.0 / 3.0, -2.0);
+  c.client_g.assign(700, Vector());
+  c.client_chain.resize(700);
+  for (size_t i = 0; i < c.client_chain.size(); ++i) c.client_chain[i] = i * 0x9e3779b97f4a7c15ULL;
+  c.reports.assign(700, std::nullopt);
+  c.reports[3] = c.reports[0] = Sample().reports[0];
+  const std::string dir = ::testing::TempDir() + "/ckpt_streamed";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/checkpoint.bin";
+  auto written = WriteCheckpoint(path, c);
+  ASSERT_TRUE(written.ok()) << written.status();
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string encoded = EncodeCheckpoint(c);
+  EXPECT_GT(bytes.size(), size_t{1} << 20);
+  EXPECT_EQ(bytes.size(), encoded.size());
+  EXPECT_TRUE(bytes == encoded);
+  EXPECT_EQ(*written, static_cast<int64_t>(bytes.size()));
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto back = ReadCheckpoint(path);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(SameBits(back->x, c.x));
+  EXPECT_TRUE(SameBits(back->g, c.g));
+  EXPECT_EQ(back->client_chain, c.client_chain);
+}
+
+// A checkpoint that cannot be written (its directory is gone) is an error naming the file, and
+// leaves no temporary file.
+TEST(CheckpointTest, UnwritablePathIsAnErrorNamingIt) {
+  const std::string path = ::testing::TempDir() + "/ckpt_no_such_dir/sub/checkpoint.bin";
+  auto written = WriteCheckpoint(path, Sample());
+  ASSERT_FALSE(written.ok());
+  EXPECT_NE(written.status().message().find(path + ".tmp"), std::string::npos) << written.status();
 }
 
 TEST(CheckpointTest, RoundTripsBitForBit) {
