@@ -109,7 +109,7 @@ std::unique_ptr<ServerMethod> ServerMethod::Create(std::shared_ptr<const MethodC
 ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0)
     : context_(std::move(context)), x_(std::move(x0)) {
   g_ = Vector::Zero(x_.size());
-  sum_ = Vector::Zero(x_.size());
+  // sum_ is sized by its first use (SumMessages, or the round closer's diagnostics).
   touched_.assign(static_cast<size_t>(x_.size()), 0);
 }
 
@@ -120,6 +120,7 @@ void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) 
   bool dense = false;
   // A null entry: a client that did not take part (EF21-PP), nothing to add.
   for (const SparseVector* c : by_client) dense = dense || (c != nullptr && c->dense);
+  if (sum_.size() != d) sum_.resize(d);  // released since the last round, or never used
   double* s = sum_.data();
   if (dense) {
     // Σ_i c_i over every coordinate, from +0, in ascending id.
@@ -162,6 +163,14 @@ void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) 
     sum.values.push_back(s[j]);
     touched_[j] = 0;
   }
+}
+
+void ServerMethod::ReleaseRoundScratch() {
+  sum_ = Vector();
+  union_ = std::vector<int32_t>();
+  const int64_t d = delta_.sum.dim;
+  delta_.sum = SparseVector{};
+  delta_.sum.dim = d;
 }
 
 void ServerMethod::ApplyStep(double scale) {

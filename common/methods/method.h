@@ -234,8 +234,15 @@ class ServerMethod {
 
   // A d-sized buffer the server needs only inside CloseRound (nothing in it survives a call): the
   // round closer sums a diagnostic round's gradients in it before the close, so that closing a
-  // round holds one dense scratch vector, not two.
+  // round holds one dense scratch vector, not two. Empty until first used (and after
+  // ReleaseRoundScratch): its user sizes it (setZero(d)).
   Vector* scratch() { return &sum_; }
+
+  // Gives the round's scratch back to the heap (the d-sized sum, the union's indices) and with it
+  // last_delta()'s sum, which is empty afterwards: for an aggregator that keeps memory low between
+  // rounds (--client-state=worker) once it has sent the round's delta. The next close allocates
+  // them again; nothing else changes.
+  void ReleaseRoundScratch();
 
   // Puts the server back where a checkpoint left it: round r open at x^r, with g^{r−1}. Refuses a
   // dimension other than the problem's.

@@ -223,6 +223,49 @@ TEST(MethodTest, ReplicaReplayingDeltasHoldsTheServersStateBitForBit) {
   }
 }
 
+// --client-state=worker's aggregator gives its close scratch back after each round
+// (ServerMethod::ReleaseRoundScratch): the next close allocates it again and closes the same
+// round, bit for bit, dense round 0 (--init=full) and the identity compressor's dense rounds too.
+TEST(MethodTest, ServerReleasingItsScratchClosesTheSameRounds) {
+  for (Algorithm algorithm : kAllAlgorithms) {
+    for (InitKind init : {InitKind::kFull, InitKind::kCompressed}) {
+      RunConfig config = BreastCancer(algorithm, 12);
+      config.k = 3;
+      config.init = init;
+      auto sim = MakeSimulator(config);
+      auto context = MethodContext::Create(config.ToMethodOptions(), sim->context().problem,
+                                           sim->context().plan);
+      ASSERT_TRUE(context.ok());
+      auto releasing = ServerMethod::Create(*context, sim->server().x());
+      const std::string what = absl::StrCat(AlgorithmName(algorithm), " ", InitKindName(init));
+      std::vector<const SparseVector*> by_client;
+      while (sim->RunRound(nullptr)) {
+        by_client.clear();
+        for (const ClientMessage& m : sim->messages()) by_client.push_back(&m.c);
+        releasing->CloseRound(by_client);
+        const RoundDelta& delta = sim->server().last_delta();
+        const SparseVector& sum = releasing->last_delta().sum;
+        ASSERT_EQ(sum.dense, delta.sum.dense) << what;
+        ASSERT_EQ(sum.indices, delta.sum.indices) << what;
+        ASSERT_EQ(sum.values.size(), delta.sum.values.size()) << what;
+        ASSERT_EQ(std::memcmp(sum.values.data(), delta.sum.values.data(),
+                              sizeof(double) * sum.values.size()),
+                  0)
+            << what << " round " << delta.round;
+        releasing->ReleaseRoundScratch();
+        EXPECT_EQ(releasing->scratch()->size(), 0) << what;
+        EXPECT_EQ(releasing->last_delta().sum.nnz(), 0) << what;
+        EXPECT_EQ(releasing->last_delta().sum.dim, sim->context().dim()) << what;
+        ASSERT_TRUE(SameBits(releasing->x(), sim->server().x()))
+            << what << " round " << delta.round;
+        ASSERT_TRUE(SameBits(releasing->g(), sim->server().g()))
+            << what << " round " << delta.round;
+        ASSERT_EQ(releasing->round(), sim->server().round());
+      }
+    }
+  }
+}
+
 TEST(MethodTest, CommunicationAccounting) {
   RunConfig config = BreastCancer(Algorithm::kNormEf21, 20);
   config.k = 3;
