@@ -114,6 +114,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
       if (!queue_.empty()) queue_.pop_front();
+      // The bytes just written may belong to a message the coordinator no longer holds.
+      serialized_->Prune();
       if (!ok) {
         queue_.clear();
         if (!finish_requested_) {
@@ -507,17 +509,10 @@ absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
 std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
     const std::shared_ptr<const v1::ServerMessage>& message) {
   absl::MutexLock lock(&mu_);
-  std::shared_ptr<const grpc::ByteBuffer> found;
-  // Forget what no stream holds any more (at most a few entries: the messages in flight).
-  size_t kept = 0;
-  for (Entry& entry : entries_) {
-    std::shared_ptr<const grpc::ByteBuffer> bytes = entry.bytes.lock();
-    if (bytes == nullptr) continue;
-    if (found == nullptr && entry.message.lock() == message) found = bytes;
-    entries_[kept++] = std::move(entry);
+  PruneLocked();
+  for (const Entry& entry : entries_) {
+    if (entry.message.lock() == message) return entry.bytes;
   }
-  entries_.resize(kept);
-  if (found != nullptr) return found;
   auto bytes = std::make_shared<grpc::ByteBuffer>();
   bool own_buffer = false;
   // Serializing a ServerMessage the coordinator built cannot fail (no required fields, sizes far
@@ -525,6 +520,19 @@ std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
   (void)grpc::SerializationTraits<v1::ServerMessage>::Serialize(*message, bytes.get(), &own_buffer);
   entries_.push_back(Entry{message, bytes});
   return bytes;
+}
+
+void SerializedMessages::Prune() {
+  absl::MutexLock lock(&mu_);
+  PruneLocked();
+}
+
+void SerializedMessages::PruneLocked() {
+  // At most a few entries: the messages the coordinator holds and those just sent. (Not a loop
+  // moving each kept entry onto its own slot: a weak_ptr moved onto itself comes out empty.)
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [](const Entry& entry) { return entry.message.expired(); }),
+                 entries_.end());
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AggregatorService::Train(

@@ -322,6 +322,7 @@ void RoundCoordinator::OpenDownlinkLocked() {
 void RoundCoordinator::ForgetRoundStartsLocked() {
   for (auto& message : open_round_start_) message.reset();
   for (auto& message : dense_round_start_) message.reset();
+  attach_round_start_.reset();
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
@@ -656,7 +657,12 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong()));
   }
   sink->Send(std::move(welcome_message));
-  SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
+  std::shared_ptr<const v1::ServerMessage> start =
+      SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
+  // While a client of the open round still has no stream, more workers are expected to attach
+  // (at the start: all of them within moments): keep the dense message, so that they get this one
+  // and its one serialization rather than a copy of x each while the last is still in flight.
+  attach_round_start_ = waiting_ ? std::move(start) : nullptr;
   return absl::OkStatus();
 }
 
@@ -1178,7 +1184,10 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     SetDoneLocked(std::move(written));
     return false;
   }
+  // An aggregator keeping no g_i copies gives the close's scratch back until the next close
+  // (d + 1.5·|union| words) once the round's delta is sent, or after the last round.
   if (last) {
+    if (worker_state_) server_->ReleaseRoundScratch();
     complete_ = true;
     // The finished run, so that a restarted aggregator serves it instead of starting over.
     if (absl::Status s = CheckpointLocked(); !s.ok()) {
@@ -1196,6 +1205,12 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     open_round_checkpointed_ = true;
     ForgetRoundStartsLocked();
     BroadcastRoundStartLocked();
+  }
+  if (worker_state_) {
+    // Every stream has the round's RoundStart queued (a later attach gets a dense one): the
+    // messages live on only while a stream still writes them.
+    ForgetRoundStartsLocked();
+    server_->ReleaseRoundScratch();
   }
   if (stop_requested_) {
     absl::Status checkpoint = CheckpointLocked();

@@ -334,6 +334,9 @@ class RoundCoordinator {
   // (dense_round_start_): a later attach builds its own instead of the whole round keeping one.
   std::shared_ptr<const v1::ServerMessage> open_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
   std::weak_ptr<const v1::ServerMessage> dense_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
+  // The dense RoundStart the last attach got, held while more attaches are expected (a client of
+  // the open round has no stream yet), so that they share it.
+  std::shared_ptr<const v1::ServerMessage> attach_round_start_ ABSL_GUARDED_BY(mu_);
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;

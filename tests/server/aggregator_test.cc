@@ -38,6 +38,7 @@
 #include "nlohmann/json.hpp"
 #include "proto/codec.h"
 #include "proto/rejection_reason.h"
+#include "server/aggregator_service.h"
 #include "server/checkpoint.h"
 #include "server/worker_auth.h"
 #include "tests/testing/aggregator_fixture.h"
@@ -896,6 +897,38 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, HostileMessageTest, ::testing::ValuesIn(Catalogue()), TestName);
+
+// A message's wire bytes are made once and shared by every stream that sends it, as long as the
+// message lives (the coordinator keeps a dense RoundStart while workers are still attaching: they
+// all get these bytes, however late, instead of a serialization of x each); once the message is
+// gone they live only while a stream holds them.
+TEST(SerializedMessagesTest, BytesAreSharedWhileTheMessageLivesAndFreedAfter) {
+  SerializedMessages serialized;
+  auto message = std::make_shared<v1::ServerMessage>();
+  message->mutable_round_start()->set_round(3);
+  message->mutable_round_start()->mutable_x()->Resize(1000, 0.5);
+  std::shared_ptr<const grpc::ByteBuffer> first = serialized.Get(message);
+  EXPECT_EQ(first->Length(), message->ByteSizeLong());
+  const grpc::ByteBuffer* const address = first.get();
+  std::weak_ptr<const grpc::ByteBuffer> weak = first;
+  first.reset();  // the first stream wrote it; the message still lives
+  serialized.Prune();
+  std::shared_ptr<const grpc::ByteBuffer> second = serialized.Get(message);
+  EXPECT_EQ(second.get(), address);  // not serialized again
+  message.reset();                   // the coordinator lets go
+  serialized.Prune();
+  EXPECT_FALSE(weak.expired());  // the second stream still holds them
+  second.reset();
+  EXPECT_TRUE(weak.expired());
+  // Another message gets bytes of its own, which parse back to it.
+  auto other = std::make_shared<v1::ServerMessage>();
+  other->mutable_round_start()->set_round(4);
+  std::shared_ptr<const grpc::ByteBuffer> bytes = serialized.Get(other);
+  grpc::ByteBuffer copy(*bytes);
+  v1::ServerMessage parsed;
+  ASSERT_TRUE(grpc::SerializationTraits<v1::ServerMessage>::Deserialize(&copy, &parsed).ok());
+  EXPECT_EQ(parsed.round_start().round(), 4u);
+}
 
 TEST(HostileCatalogueTest, EveryRejectionReasonHasARow) {
   for (RejectionReason reason : AllEnumValues<RejectionReason>()) {
