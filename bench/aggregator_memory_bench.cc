@@ -9,12 +9,20 @@
 // "baseline_rss_kb N" (VmRSS before Start), "started_peak_rss_kb N" (VmHWM once serving, before
 // any worker attached), "round R rss_kb N peak_rss_kb N heap_in_use_kb N" after each closed round
 // (VmRSS, VmHWM and malloc's bytes in use then: which phase of the run set the peak) and
-// "peak_rss_kb N" (VmHWM at the end).
+// "peak_rss_kb N" (VmHWM at the end). A sampler thread reads VmRSS every 5 ms and prints
+// "sample MS rss_kb N heap_in_use_kb N" whenever RSS moved by 1 MB or more since the last sample
+// printed (MS: milliseconds since the aggregator started; the round lines carry them too), a
+// timeline of what the run holds.
 #include <malloc.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -35,6 +43,23 @@ int64_t StatusKb(const std::string& name) {
     return absl::SimpleAtoi(digits, &kb) ? kb : -1;
   }
   return -1;
+}
+
+// Milliseconds since the first call.
+int64_t Millis() {
+  static const auto start = std::chrono::steady_clock::now();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               start)
+      .count();
+}
+
+std::mutex print_mu;  // the sampler's lines and the round lines do not interleave
+
+int64_t HeapInUseKb() {
+  // What malloc hands out right now (small blocks in its arenas plus large mmap'ed ones): the
+  // rest of VmRSS is the binary, libraries, stacks and freed memory malloc has not returned.
+  const struct mallinfo2 heap = mallinfo2();
+  return static_cast<int64_t>((heap.uordblks + heap.hblkhd) / 1024);
 }
 
 }  // namespace
@@ -63,21 +88,40 @@ int main(int argc, char** argv) {
   }
   // Written on the closer thread, one round after the other.
   options.observer = [](const ef21::MetricsRow& row) {
-    // What malloc hands out right now (small blocks in its arenas plus large mmap'ed ones): the
-    // rest of VmRSS is the binary, libraries, stacks and freed memory malloc has not returned.
-    const struct mallinfo2 heap = mallinfo2();
-    std::printf("round %llu rss_kb %lld peak_rss_kb %lld heap_in_use_kb %lld\n",
+    const int64_t heap = HeapInUseKb();
+    std::lock_guard<std::mutex> lock(print_mu);
+    std::printf("round %llu rss_kb %lld peak_rss_kb %lld heap_in_use_kb %lld ms %lld\n",
                 static_cast<unsigned long long>(row.round),
                 static_cast<long long>(StatusKb("VmRSS")),
-                static_cast<long long>(StatusKb("VmHWM")),
-                static_cast<long long>((heap.uordblks + heap.hblkhd) / 1024));
+                static_cast<long long>(StatusKb("VmHWM")), static_cast<long long>(heap),
+                static_cast<long long>(Millis()));
     std::fflush(stdout);
   };
   const int64_t baseline = StatusKb("VmRSS");
+  Millis();
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&sampling] {
+    int64_t printed = 0;
+    while (sampling.load()) {
+      const int64_t rss = StatusKb("VmRSS");
+      if (std::abs(rss - printed) >= 1024) {
+        printed = rss;
+        const int64_t heap = HeapInUseKb();
+        std::lock_guard<std::mutex> lock(print_mu);
+        std::printf("sample %lld rss_kb %lld heap_in_use_kb %lld\n",
+                    static_cast<long long>(Millis()), static_cast<long long>(rss),
+                    static_cast<long long>(heap));
+        std::fflush(stdout);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  });
   absl::StatusOr<std::unique_ptr<ef21::Aggregator>> aggregator =
       ef21::Aggregator::Start(std::move(options));
   if (!aggregator.ok()) {
     std::fprintf(stderr, "%s\n", std::string(aggregator.status().message()).c_str());
+    sampling = false;
+    sampler.join();
     return 1;
   }
   std::printf("listening on %s\n", (*aggregator)->address().c_str());
@@ -85,6 +129,8 @@ int main(int argc, char** argv) {
   const int64_t started = StatusKb("VmHWM");
   (*aggregator)->Wait(absl::InfiniteDuration());
   const absl::Status status = (*aggregator)->Shutdown();
+  sampling = false;
+  sampler.join();
   std::printf("baseline_rss_kb %lld\nstarted_peak_rss_kb %lld\npeak_rss_kb %lld\n",
               static_cast<long long>(baseline), static_cast<long long>(started),
               static_cast<long long>(StatusKb("VmHWM")));

@@ -15,7 +15,7 @@
 #
 # Usage: bench/aggregator_memory_bench.sh <ef21-binary> <aggregator_memory_bench-binary>
 #                                         [d] [clients] [k] [rounds] [workers]
-#        (defaults: 1000000 1000 1000 4 4). The aggregator mode needs n·8d bytes (8 GB at the
+#        (defaults: 1000000 1000 1000 4 4; KEEP_LOGS=1 keeps the logs and the whole timeline). The aggregator mode needs n·8d bytes (8 GB at the
 #        defaults) plus the workers' own n·8d: CLIENT_STATE_MODES="worker" skips it.
 set -euo pipefail
 bin=$1
@@ -31,8 +31,9 @@ pids=()
 failed=0
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  # A failed run keeps its logs (aggregator and worker stdout/stderr) for a look.
-  if [ "$failed" = 1 ]; then
+  # A failed run keeps its logs (aggregator and worker stdout/stderr) for a look; so does any run
+  # with KEEP_LOGS=1 (the aggregator's whole timeline of samples is in <mode>.agg.out).
+  if [ "$failed" = 1 ] || [ "${KEEP_LOGS:-0}" = 1 ]; then
     echo "logs kept in $work" >&2
   else
     rm -rf "$work"
@@ -46,7 +47,19 @@ flags=("${problem[@]}" --algorithm=norm-ef21 --k="$k" --value-type=f32 --init=co
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== polynomial d = $d, n = $n clients, k = $k, $rounds rounds, $workers worker processes"
 
-port_of() { sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$1" 2>/dev/null | head -n 1; }
+# The port of a complete "listening on HOST:PORT" line: a last line still being written (no
+# newline yet) is not read, so a port cut short is never taken.
+port_of() {
+  local text
+  text=$(cat "$1" 2>/dev/null; echo .)
+  text=${text%.}
+  case $text in
+    *$'\n') ;;
+    *$'\n'*) text=${text%$'\n'*}$'\n' ;;
+    *) text="" ;;
+  esac
+  printf '%s' "$text" | sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' | head -n 1
+}
 
 run_mode() {  # MODE: runs aggregator + workers, prints the aggregator's peak RSS in kB
   local mode=$1 port="" i
@@ -112,8 +125,14 @@ for mode in $modes; do
     "$work/$mode.agg.out"
   awk '$1 == "started_peak_rss_kb" { printf "  serving, no worker yet: peak %.1f\n", $2 * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
-  awk '$1 == "round" { printf "  round %s closed: RSS %.1f, peak %.1f, malloc in use %.1f\n", $2,
-                               $4 * 1024 / 1e6, $6 * 1024 / 1e6, $8 * 1024 / 1e6 }' \
+  awk '$1 == "round" { printf "  round %s closed at %.1f s: RSS %.1f, peak %.1f, malloc in use %.1f\n",
+                               $2, $10 / 1000, $4 * 1024 / 1e6, $6 * 1024 / 1e6, $8 * 1024 / 1e6 }' \
+    "$work/$mode.agg.out"
+  # The sampler's timeline (VmRSS every 5 ms, printed on a change of 1 MB or more) near the peak.
+  echo "  samples within 6 MB of the peak (s since start: RSS, malloc in use, MB):"
+  awk '$1 == "sample" { t[++n] = $2; r[n] = $4; h[n] = $6; if ($4 > max) max = $4 }
+       END { for (i = 1; i <= n; ++i) if (r[i] >= max - 6000)
+               printf "    %.3f s: %.1f, %.1f\n", t[i] / 1000, r[i] * 1024 / 1e6, h[i] * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
 done
 echo "(8·d bytes = $dense_mb MB; the aggregator mode's g_i copies alone are n·8·d = $(awk -v d="$d" -v n="$n" 'BEGIN { printf "%.0f", 8 * d * n / 1e6 }') MB)"
