@@ -65,7 +65,18 @@ int64_t HeapInUseKb() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);  // as `ef21 aggregator` does (cli/aggregator_command.cc)
+  // As `ef21 aggregator` does; EF21_BENCH_MALLOC_ARENA_MAX=N (0: glibc's default) compares
+  // another arena bound.
+  int arena_max = ef21::Aggregator::kMallocArenaMax;
+  if (const char* value = std::getenv("EF21_BENCH_MALLOC_ARENA_MAX"); value != nullptr) {
+    if (!absl::SimpleAtoi(value, &arena_max) || arena_max < 0) {
+      std::fprintf(stderr, "EF21_BENCH_MALLOC_ARENA_MAX: expected a count >= 0; got \"%s\"\n",
+                   value);
+      return 2;
+    }
+  }
+  ef21::Aggregator::ConfigureProcessMemory(arena_max);
+  std::printf("malloc_arena_max %d\n", arena_max);
   ef21::Aggregator::Options options;
   options.audit_out = nullptr;
   for (int i = 1; i < argc; ++i) {

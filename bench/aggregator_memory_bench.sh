@@ -121,6 +121,8 @@ for mode in $modes; do
 done
 for mode in $modes; do
   echo "== $mode: RSS after each closed round (VmRSS, VmHWM so far, malloc's bytes in use), MB"
+  awk '$1 == "malloc_arena_max" { printf "  malloc arenas at most: %s (0: glibc default)\n", $2 }' \
+    "$work/$mode.agg.out"
   awk '$1 == "baseline_rss_kb" { printf "  before the aggregator started: RSS %.1f\n", $2 * 1024 / 1e6 }' \
     "$work/$mode.agg.out"
   awk '$1 == "started_peak_rss_kb" { printf "  serving, no worker yet: peak %.1f\n", $2 * 1024 / 1e6 }' \

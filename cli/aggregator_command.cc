@@ -1,7 +1,6 @@
 // `ef21 aggregator`: a long-running federation server (server/aggregator.h). Prints
 // "listening on HOST:PORT" once bound, runs until round K closes or SIGTERM/SIGINT, then writes
 // summary.json and exits 0.
-#include <malloc.h>
 
 #include <cmath>
 #include <cstdio>
@@ -29,10 +28,8 @@ void PrintWaiting(const char* who, double seconds) {
 
 absl::Status RunAggregator(Aggregator::Options options, double linger_seconds,
                            bool exit_when_complete) {
-  // Buffers of 1 MB and more (d-sized vectors and messages) come from mmap and go back to the
-  // system when freed: glibc's adaptive threshold would keep freed 8·d-byte blocks in the heap,
-  // and the aggregator's resident memory with them (bench/aggregator_memory_bench.sh).
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  // Large buffers from mmap, few malloc arenas (bench/aggregator_memory_bench.sh).
+  Aggregator::ConfigureProcessMemory();
   std::unique_ptr<Aggregator> aggregator;
   SignalStop signals("aggregator");  // after `aggregator`: destroyed first
   EF21_ASSIGN_OR_RETURN(aggregator, Aggregator::Start(options));

@@ -1,5 +1,6 @@
 #include "server/aggregator.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -192,6 +193,11 @@ absl::StatusOr<RunStart> PlanRunStart(const RunConfig& config) {
 }
 
 }  // namespace
+
+void Aggregator::ConfigureProcessMemory(int arena_max) {
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
+  if (arena_max > 0) mallopt(M_ARENA_MAX, arena_max);
+}
 
 absl::Status Aggregator::Options::Validate() const {
   EF21_RETURN_IF_ERROR(config.ValidateWithoutData());

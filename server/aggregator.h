@@ -119,6 +119,14 @@ class Aggregator {
   // plus slack, so an oversized one is cut off instead of buffered whole.
   static int64_t ServerMemoryQuotaBytes(int max_message_bytes);
 
+  // Sets this process's malloc (glibc) for an aggregator, before Start: buffers of 1 MB and more
+  // (d-sized vectors and messages) come from mmap and go back to the system when freed (glibc's
+  // adaptive threshold would keep freed 8·d-byte blocks in the heap); `arena_max` bounds the
+  // arenas the gRPC threads spread small blocks over (0: glibc's default of 8 per core), whose
+  // freed space no other arena reuses. `ef21 aggregator` and bench/aggregator_memory_bench call it.
+  static void ConfigureProcessMemory(int arena_max = kMallocArenaMax);
+  static constexpr int kMallocArenaMax = 2;
+
  private:
   Aggregator() = default;
 

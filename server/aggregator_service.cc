@@ -114,8 +114,6 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       absl::MutexLock lock(&mu_);
       write_in_flight_ = false;
       if (!queue_.empty()) queue_.pop_front();
-      // The bytes just written may belong to a message the coordinator no longer holds.
-      serialized_->Prune();
       if (!ok) {
         queue_.clear();
         if (!finish_requested_) {
@@ -140,14 +138,21 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
   // StreamSink.
   void Send(std::shared_ptr<const v1::ServerMessage> message) override {
+    (void)SendRetaining(std::move(message));
+  }
+
+  std::shared_ptr<const void> SendRetaining(
+      std::shared_ptr<const v1::ServerMessage> message) override {
     Action action;
+    std::shared_ptr<const grpc::ByteBuffer> bytes = serialized_->Get(message);
     {
       absl::MutexLock lock(&mu_);
-      if (finish_requested_) return;
-      queue_.push_back(serialized_->Get(message));
+      if (finish_requested_) return bytes;
+      queue_.push_back(bytes);
       action = NextActionLocked();
     }
     Perform(action);
+    return bytes;
   }
 
   void FinishAfterQueue() override { RequestFinish(grpc::Status::OK, /*drop_queue=*/false); }
@@ -509,9 +514,15 @@ absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
 std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
     const std::shared_ptr<const v1::ServerMessage>& message) {
   absl::MutexLock lock(&mu_);
-  PruneLocked();
+  std::shared_ptr<const grpc::ByteBuffer> found;
+  // Forget what nobody holds any more (at most a few entries: the messages in flight). Not a loop
+  // moving each kept entry onto its own slot: a weak_ptr moved onto itself comes out empty.
+  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                [](const Entry& entry) { return entry.bytes.expired(); }),
+                 entries_.end());
   for (const Entry& entry : entries_) {
-    if (entry.message.lock() == message) return entry.bytes;
+    if (entry.message.lock() != message) continue;
+    if (std::shared_ptr<const grpc::ByteBuffer> bytes = entry.bytes.lock()) return bytes;
   }
   auto bytes = std::make_shared<grpc::ByteBuffer>();
   bool own_buffer = false;
@@ -520,19 +531,6 @@ std::shared_ptr<const grpc::ByteBuffer> SerializedMessages::Get(
   (void)grpc::SerializationTraits<v1::ServerMessage>::Serialize(*message, bytes.get(), &own_buffer);
   entries_.push_back(Entry{message, bytes});
   return bytes;
-}
-
-void SerializedMessages::Prune() {
-  absl::MutexLock lock(&mu_);
-  PruneLocked();
-}
-
-void SerializedMessages::PruneLocked() {
-  // At most a few entries: the messages the coordinator holds and those just sent. (Not a loop
-  // moving each kept entry onto its own slot: a weak_ptr moved onto itself comes out empty.)
-  entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
-                                [](const Entry& entry) { return entry.message.expired(); }),
-                 entries_.end());
 }
 
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* AggregatorService::Train(

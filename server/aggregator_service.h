@@ -57,24 +57,20 @@ absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
                                     absl::Span<DecodedGradientSum> sums, RejectionReason* reason);
 
 // The wire bytes of the ServerMessages in flight, serialized once each: a message sent on many
-// streams (a broadcast RoundStart) shares one buffer among them. A message's bytes are kept as
-// long as the message lives (the coordinator decides: it holds the open round's delta, and the
-// dense RoundStart while workers are still expected to attach, so each is serialized once however
-// late a stream asks) and, after that, as long as some stream still holds them (queued or being
-// written). Thread-safe.
+// streams (a broadcast RoundStart) shares one buffer among them. A message's bytes live as long
+// as some stream still holds them (queued or being written) or the coordinator does (it keeps the
+// bytes StreamSink::SendRetaining returned with the messages it caches: the open round's delta,
+// the dense RoundStart while workers are still attaching), and no longer. Thread-safe.
 class SerializedMessages {
  public:
   std::shared_ptr<const grpc::ByteBuffer> Get(
       const std::shared_ptr<const v1::ServerMessage>& message);
-  // Forgets the bytes of messages that no longer exist (streams holding them keep them).
-  void Prune();
 
  private:
   struct Entry {
     std::weak_ptr<const v1::ServerMessage> message;
-    std::shared_ptr<const grpc::ByteBuffer> bytes;
+    std::weak_ptr<const grpc::ByteBuffer> bytes;
   };
-  void PruneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
 };

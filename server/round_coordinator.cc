@@ -1,5 +1,7 @@
 #include "server/round_coordinator.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -130,6 +132,8 @@ RoundCoordinator::RoundCoordinator(Options options)
 
   absl::MutexLock lock(&mu_);
   server_ = ServerMethod::Create(context_, std::move(options.x0));
+  // Kept low between and inside closes (the close scratch is released after each round below).
+  round_closer_.set_release_tree_scratch(worker_state_);
   shard_reports_.resize(n);
   slots_.resize(n);
   reports_.resize(n);
@@ -323,6 +327,8 @@ void RoundCoordinator::ForgetRoundStartsLocked() {
   for (auto& message : open_round_start_) message.reset();
   for (auto& message : dense_round_start_) message.reset();
   attach_round_start_.reset();
+  for (auto& wire : open_round_start_wire_) wire.reset();
+  attach_round_start_wire_.reset();
 }
 
 std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
@@ -358,15 +364,21 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(Down
   return message;
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::SendRoundStartLocked(size_t index,
-                                                                                DownlinkKind kind) {
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::SendRoundStartLocked(
+    size_t index, DownlinkKind kind, std::shared_ptr<const void>* wire) {
   std::shared_ptr<const v1::ServerMessage> message = RoundStartLocked(kind);
   if (metrics_ != nullptr) {
     metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
     metrics_->OnRoundStartSent(kind);
   }
   sink_in_sync_[index] = InSyncAfter(kind);
-  sinks_[index]->Send(message);
+  std::shared_ptr<const void> retained = sinks_[index]->SendRetaining(message);
+  // The delta's wire form is held as long as the message (the round); a dense one's by the caller.
+  if (kind == DownlinkKind::kDelta) {
+    if (retained != nullptr) open_round_start_wire_[static_cast<int>(kind)] = std::move(retained);
+  } else if (wire != nullptr) {
+    *wire = std::move(retained);
+  }
   return message;
 }
 
@@ -374,10 +386,14 @@ void RoundCoordinator::BroadcastRoundStartLocked() {
   // One message of each kind for all the sinks (and one serialization: the streams share its
   // bytes), held here until every sink has it queued.
   std::shared_ptr<const v1::ServerMessage> held[kDownlinkKinds];
+  std::shared_ptr<const void> wires[kDownlinkKinds];
   for (size_t i = 0; i < sinks_.size(); ++i) {
     const DownlinkKind kind =
         ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0, open_sizes_.delta, open_sizes_.dense);
-    held[static_cast<int>(kind)] = SendRoundStartLocked(i, kind);
+    const int k = static_cast<int>(kind);
+    std::shared_ptr<const void> wire;
+    held[k] = SendRoundStartLocked(i, kind, &wire);
+    if (wire != nullptr) wires[k] = std::move(wire);
   }
 }
 
@@ -657,12 +673,14 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong()));
   }
   sink->Send(std::move(welcome_message));
+  std::shared_ptr<const void> wire;
   std::shared_ptr<const v1::ServerMessage> start =
-      SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
+      SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_), &wire);
   // While a client of the open round still has no stream, more workers are expected to attach
   // (at the start: all of them within moments): keep the dense message, so that they get this one
   // and its one serialization rather than a copy of x each while the last is still in flight.
   attach_round_start_ = waiting_ ? std::move(start) : nullptr;
+  attach_round_start_wire_ = waiting_ ? std::move(wire) : nullptr;
   return absl::OkStatus();
 }
 
@@ -1211,6 +1229,9 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     // messages live on only while a stream still writes them.
     ForgetRoundStartsLocked();
     server_->ReleaseRoundScratch();
+    // The round's messages, freed at the close, were small blocks spread over malloc's arenas:
+    // give their whole free pages back to the system until the next round's arrive.
+    malloc_trim(0);
   }
   if (stop_requested_) {
     absl::Status checkpoint = CheckpointLocked();

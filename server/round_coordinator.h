@@ -56,6 +56,14 @@ class StreamSink {
   // Queues a message for the stream; never blocks. After Finish the stream ends with OK once the
   // queue is written.
   virtual void Send(std::shared_ptr<const v1::ServerMessage> message) = 0;
+  // Send, returning what keeps the message's wire form (its serialized bytes) alive: a caller that
+  // holds it while it may send the same message on other streams has it serialized once, and
+  // frees it by letting go (with the message). Null when the sink keeps nothing.
+  virtual std::shared_ptr<const void> SendRetaining(
+      std::shared_ptr<const v1::ServerMessage> message) {
+    Send(std::move(message));
+    return nullptr;
+  }
   virtual void FinishAfterQueue() = 0;
   // Ends the stream now with `status`, dropping what is queued; never blocks.
   virtual void Abort(const absl::Status& status) = 0;
@@ -225,8 +233,10 @@ class RoundCoordinator {
   // Forgets the open round's RoundStarts (the round changed, or its `checkpointed` mark did).
   void ForgetRoundStartsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart of `kind` on sinks_[index], records what it now holds and
-  // returns the message.
-  std::shared_ptr<const v1::ServerMessage> SendRoundStartLocked(size_t index, DownlinkKind kind)
+  // returns the message. A delta's wire form (StreamSink::SendRetaining) is kept with the cached
+  // message; a dense one's goes to *wire when given.
+  std::shared_ptr<const v1::ServerMessage> SendRoundStartLocked(
+      size_t index, DownlinkKind kind, std::shared_ptr<const void>* wire = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart on every sink, each of the kind --downlink chooses for it.
   void BroadcastRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -337,6 +347,9 @@ class RoundCoordinator {
   // The dense RoundStart the last attach got, held while more attaches are expected (a client of
   // the open round has no stream yet), so that they share it.
   std::shared_ptr<const v1::ServerMessage> attach_round_start_ ABSL_GUARDED_BY(mu_);
+  // The wire forms (StreamSink::SendRetaining) of the messages held above, dropped with them.
+  std::shared_ptr<const void> open_round_start_wire_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const void> attach_round_start_wire_ ABSL_GUARDED_BY(mu_);
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;

@@ -72,6 +72,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
       if (reports[i].c == nullptr) losses_[i] = loss;
     };
     tree_.Sum(tree_.root(), context.dim(), supplied, add_leaf, &tree_scratch_, &sum);
+    if (release_tree_scratch_) tree_scratch_ = std::vector<Vector>();
   }
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
   const double stepsize = server->stepsize();

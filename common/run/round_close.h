@@ -78,6 +78,12 @@ class RoundCloser {
   // Continues from a checkpoint's open_round_start() (totals were given to the constructor).
   void ResumeOpenRoundStart(const OpenRoundStart& start);
 
+  // With `release`, the diagnostic tree's per-level partial sums (d values per level below the
+  // root) go back to the heap as soon as a round's diagnostics are summed, instead of being kept
+  // for the next diagnostic round: for an aggregator that keeps memory low
+  // (--client-state=worker), so that they are not held while the round's messages are summed.
+  void set_release_tree_scratch(bool release) { release_tree_scratch_ = release; }
+
  private:
   std::shared_ptr<const MethodContext> context_;
   CommTotals totals_;
@@ -91,6 +97,7 @@ class RoundCloser {
   std::vector<double> losses_;
   GradientTree tree_;  // the diagnostic gradients' summation order
   std::vector<Vector> tree_scratch_;
+  bool release_tree_scratch_ = false;
   Vector gradient_;  // ∇f_i(x^r) of a client evaluated here, unless added to the sum in place
   EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
 };

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/base/status_macros.h"
 #include "common/run/problem_factory.h"
+#include "common/run/round_close.h"
 #include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "tests/testing/runs.h"
@@ -263,6 +264,36 @@ TEST(MethodTest, ServerReleasingItsScratchClosesTheSameRounds) {
         ASSERT_EQ(releasing->round(), sim->server().round());
       }
     }
+  }
+}
+
+// A round closer that gives its diagnostic tree's partial sums back after each diagnostic round
+// (--client-state=worker's aggregator) closes the same rounds as one that keeps them: 100 clients
+// (a tree with a level below the root), diagnostics every round, the gradients evaluated by the
+// closers themselves as under --client-state=worker.
+TEST(MethodTest, RoundCloserReleasingItsTreeScratchGivesTheSameRows) {
+  RunConfig config = test::BreastCancer(Algorithm::kNormEf21, /*clients=*/100, /*rounds=*/6);
+  config.diagnostics_every = 1;
+  auto sim = MakeSimulator(config);
+  auto context =
+      MethodContext::Create(config.ToMethodOptions(), sim->context().problem, sim->context().plan);
+  ASSERT_TRUE(context.ok());
+  auto keeping_server = ServerMethod::Create(*context, sim->server().x());
+  auto releasing_server = ServerMethod::Create(*context, sim->server().x());
+  RoundCloser keeping(*context);
+  RoundCloser releasing(*context);
+  releasing.set_release_tree_scratch(true);
+  std::vector<ClientReport> reports;
+  while (sim->RunRound(nullptr)) {
+    reports.clear();
+    for (const ClientMessage& m : sim->messages()) reports.push_back({&m.c, m.loss, nullptr});
+    const MetricsRow a = keeping.Close(reports, 0.0, keeping_server.get());
+    const MetricsRow b = releasing.Close(reports, 0.0, releasing_server.get());
+    ASSERT_TRUE(std::isfinite(a.grad_norm)) << "round " << a.round;
+    EXPECT_EQ(std::memcmp(&a.grad_norm_sq, &b.grad_norm_sq, sizeof(double)), 0) << a.round;
+    EXPECT_EQ(std::memcmp(&a.g_norm, &b.g_norm, sizeof(double)), 0) << a.round;
+    EXPECT_EQ(std::memcmp(&a.loss, &b.loss, sizeof(double)), 0) << a.round;
+    ASSERT_TRUE(SameBits(keeping_server->x(), releasing_server->x())) << a.round;
   }
 }
 

@@ -898,28 +898,26 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, HostileMessageTest, ::testing::ValuesIn(Catalogue()), TestName);
 
-// A message's wire bytes are made once and shared by every stream that sends it, as long as the
-// message lives (the coordinator keeps a dense RoundStart while workers are still attaching: they
-// all get these bytes, however late, instead of a serialization of x each); once the message is
-// gone they live only while a stream holds them.
-TEST(SerializedMessagesTest, BytesAreSharedWhileTheMessageLivesAndFreedAfter) {
+// A message's wire bytes are made once and shared by every stream that sends it while anyone
+// holds them (a stream writing them, or the coordinator, which keeps them with the messages it
+// caches: StreamSink::SendRetaining); once nobody does they are freed, even if the message lives.
+TEST(SerializedMessagesTest, BytesAreSharedWhileHeldAndFreedAfter) {
   SerializedMessages serialized;
   auto message = std::make_shared<v1::ServerMessage>();
   message->mutable_round_start()->set_round(3);
   message->mutable_round_start()->mutable_x()->Resize(1000, 0.5);
-  std::shared_ptr<const grpc::ByteBuffer> first = serialized.Get(message);
-  EXPECT_EQ(first->Length(), message->ByteSizeLong());
-  const grpc::ByteBuffer* const address = first.get();
-  std::weak_ptr<const grpc::ByteBuffer> weak = first;
-  first.reset();  // the first stream wrote it; the message still lives
-  serialized.Prune();
+  std::shared_ptr<const grpc::ByteBuffer> retained = serialized.Get(message);  // the coordinator
+  EXPECT_EQ(retained->Length(), message->ByteSizeLong());
+  std::shared_ptr<const grpc::ByteBuffer> first = serialized.Get(message);  // a stream
+  EXPECT_EQ(first.get(), retained.get());
+  first.reset();  // written
   std::shared_ptr<const grpc::ByteBuffer> second = serialized.Get(message);
-  EXPECT_EQ(second.get(), address);  // not serialized again
-  message.reset();                   // the coordinator lets go
-  serialized.Prune();
+  EXPECT_EQ(second.get(), retained.get());  // not serialized again
+  std::weak_ptr<const grpc::ByteBuffer> weak = retained;
+  retained.reset();              // the coordinator lets go
   EXPECT_FALSE(weak.expired());  // the second stream still holds them
   second.reset();
-  EXPECT_TRUE(weak.expired());
+  EXPECT_TRUE(weak.expired());  // freed, though the message lives on
   // Another message gets bytes of its own, which parse back to it.
   auto other = std::make_shared<v1::ServerMessage>();
   other->mutable_round_start()->set_round(4);
