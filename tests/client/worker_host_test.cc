@@ -9,6 +9,8 @@
 
 #include <deque>
 #include <filesystem>
+#include <memory>
+#include <string>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -36,15 +38,24 @@ std::vector<MetricsRow> Simulate(const RunConfig& config) {
   return rows.ok() ? *rows : std::vector<MetricsRow>();
 }
 
+// A real aggregator running `config` on `listen` (127.0.0.1:0 unless given), its rows recorded into
+// *recorder when one is given.
+absl::StatusOr<std::unique_ptr<Aggregator>> StartAggregator(const RunConfig& config,
+                                                            test::RowRecorder* recorder,
+                                                            const std::string& listen = "") {
+  Aggregator::Options options;
+  options.config = config;
+  if (!listen.empty()) options.listen = listen;
+  if (recorder != nullptr) options.observer = recorder->Observer();
+  return Aggregator::Start(options);
+}
+
 TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
   for (Algorithm algorithm : {Algorithm::kNormEf21, Algorithm::kNormEf21Sgdm, Algorithm::kEf14}) {
     SCOPED_TRACE(AlgorithmName(algorithm));
     const RunConfig config = Config(algorithm);
-    Aggregator::Options options;
-    options.config = config;
     test::RowRecorder recorder;
-    options.observer = recorder.Observer();
-    auto aggregator = Aggregator::Start(options);
+    auto aggregator = StartAggregator(config, &recorder);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
     HostThreads hosts;
     // Why each host retried. After its cut a host's new Attach may come before the aggregator has
@@ -109,12 +120,8 @@ TEST(WorkerHostTest, WorkerStartedBeforeTheAggregatorWaitsAndRetries) {
   HostThreads hosts;
   ASSERT_TRUE(hosts.Start(o).ok());
   ASSERT_TRUE(retried.WaitForNotificationWithTimeout(absl::Seconds(30)));
-  Aggregator::Options options;
-  options.config = config;
-  options.listen = address;
   test::RowRecorder recorder;
-  options.observer = recorder.Observer();
-  auto aggregator = Aggregator::Start(options);
+  auto aggregator = StartAggregator(config, &recorder, address);
   ASSERT_TRUE(aggregator.ok()) << aggregator.status();
   ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
   hosts.Join();
@@ -140,9 +147,7 @@ TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
 // and round on attach, completes the run with a third worker for the rest.
 TEST(WorkerHostTest, OverlappingClientIdsAreReportedAsSuch) {
   const RunConfig config = Config(Algorithm::kNormEf21);
-  Aggregator::Options options;
-  options.config = config;
-  auto aggregator = Aggregator::Start(options);
+  auto aggregator = StartAggregator(config, /*recorder=*/nullptr);
   ASSERT_TRUE(aggregator.ok());
   absl::Notification attached;
   std::string attached_run;
@@ -188,9 +193,7 @@ TEST(WorkerHostTest, OverlappingClientIdsAreReportedAsSuch) {
 
 TEST(WorkerHostTest, OtherProblemFlagsAreRefusedClearly) {
   const RunConfig config = Config(Algorithm::kNormEf21);
-  Aggregator::Options options;
-  options.config = config;
-  auto aggregator = Aggregator::Start(options);
+  auto aggregator = StartAggregator(config, /*recorder=*/nullptr);
   ASSERT_TRUE(aggregator.ok());
   RunConfig other = config;
   other.lambda = 0.2;
@@ -207,11 +210,8 @@ TEST(WorkerHostTest, OtherProblemFlagsAreRefusedClearly) {
 TEST(WorkerHostTest, StoppedAggregatorEndsTheWorkerCleanly) {
   RunConfig config = Config(Algorithm::kNormEf21);
   config.rounds = 100000;
-  Aggregator::Options options;
-  options.config = config;
   test::RowRecorder recorder;
-  options.observer = recorder.Observer();
-  auto aggregator = Aggregator::Start(options);
+  auto aggregator = StartAggregator(config, &recorder);
   ASSERT_TRUE(aggregator.ok());
   absl::Notification some_rounds;
   WorkerHost::Options o = HostOptions(config, (*aggregator)->address(), 0, 5);
@@ -254,11 +254,8 @@ TEST(WorkerHostTest, WorkerStateHostReplacedMidRunRebuildsFromItsStateDir) {
       SCOPED_TRACE(absl::StrCat(AlgorithmName(algorithm), with_state_dir ? "" : " without"));
       RunConfig config = Config(algorithm);
       config.client_state = ClientStateMode::kWorker;
-      Aggregator::Options options;
-      options.config = config;
       test::RowRecorder recorder;
-      options.observer = recorder.Observer();
-      auto aggregator = Aggregator::Start(options);
+      auto aggregator = StartAggregator(config, &recorder);
       ASSERT_TRUE(aggregator.ok()) << aggregator.status();
       const std::string dir = absl::StrCat(::testing::TempDir(), "/worker_host_test_state_",
                                            AlgorithmName(algorithm), with_state_dir);
@@ -317,11 +314,8 @@ TEST(WorkerHostTest, WorkerStateHostClaimsOnlyStatesItsPrivateFilesHold) {
                                               : "every file in place");
     RunConfig config = Config(Algorithm::kNormEf21Sgdm);
     config.client_state = ClientStateMode::kWorker;
-    Aggregator::Options options;
-    options.config = config;
     test::RowRecorder recorder;
-    options.observer = recorder.Observer();
-    auto aggregator = Aggregator::Start(options);
+    auto aggregator = StartAggregator(config, &recorder);
     ASSERT_TRUE(aggregator.ok()) << aggregator.status();
     const std::string dir =
         absl::StrCat(::testing::TempDir(), "/worker_host_test_claims_", static_cast<int>(removed));
