@@ -274,7 +274,6 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     const size_t count = static_cast<size_t>(in_.updates_size());
     if (decoded_.size() < count) decoded_.resize(count);
     const size_t sum_count = static_cast<size_t>(in_.gradient_sums_size());
-    if (decoded_sums_.size() < sum_count) decoded_sums_.resize(sum_count);
     EF21_RETURN_IF_ERROR(DecodeGradientSums(in_, context_, tree_, &decoded_sums_, reason));
     int64_t previous = -1;
     size_t sum = 0;  // the first sum that does not end at or before the update's client

@@ -156,19 +156,15 @@ uint64_t ChecksumTail(uint64_t h, const char* data, size_t size) {
 }  // namespace
 
 uint64_t Checksum64(const char* data, size_t size) {
-  uint64_t h = kChecksumSeed ^ size;
-  size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, data + i, 8);
-    h = ChecksumWord(h, w);
-  }
-  return ChecksumTail(h, data + i, size - i);
+  Checksum64Stream stream(size);
+  stream.Update(data, size);
+  return stream.Finish();
 }
 
 Checksum64Stream::Checksum64Stream(size_t total_size) : h_(kChecksumSeed ^ total_size) {}
 
 void Checksum64Stream::Update(const char* data, size_t size) {
+  if (size == 0) return;  // data may be null then (memcpy must not see it)
   seen_ += size;
   if (tail_size_ > 0) {  // complete the word begun by an earlier piece
     const size_t take = std::min(size, 8 - tail_size_);

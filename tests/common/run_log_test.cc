@@ -140,6 +140,18 @@ TEST(RunLogTest, ReadMetricsRowsNamesTheLineItRefuses) {
       << long_line.status();
 }
 
+// Checksum64's values are part of the checkpoint and worker-state file formats: pinned here for
+// the bytes the next test uses (its first 0, 7, 8 and 203), as the format's first implementation
+// computed them.
+TEST(RunLogTest, ChecksumValuesAreTheFilesFormat) {
+  std::string bytes;
+  for (int i = 0; i < 203; ++i) bytes.push_back(static_cast<char>((i * 37 + 11) & 0xff));
+  EXPECT_EQ(Checksum64(bytes.data(), 0), 0x9e3779bd8ef1b1deULL);
+  EXPECT_EQ(Checksum64(bytes.data(), 7), 0xa575dc482b70ab98ULL);
+  EXPECT_EQ(Checksum64(bytes.data(), 8), 0x816ddf899321e634ULL);
+  EXPECT_EQ(Checksum64(bytes.data(), 203), 0x212d4369b76b484eULL);
+}
+
 // Checksum64Stream gives Checksum64 of the whole, however the bytes are split into pieces (the
 // checkpoint writer streams fields of every size, so words straddle pieces).
 TEST(RunLogTest, ChecksumOfPiecesIsTheChecksumOfTheWhole) {
