@@ -113,7 +113,7 @@ int Main(int argc, char** argv) {
 
   // Worker messages of the worker_message_fuzzer's run: an honest Attach of client 0 (also one
   // claiming its fresh state), client 0's honest round-0 update, a made-up sparse update, a batch
-  // of two.
+  // of two, and the same two as one host sends them with their gradients' tree sum.
   {
     const std::string dir = out + "/worker_message_fuzzer";
     const RunConfig config = SmallRun();
@@ -147,6 +147,12 @@ int Main(int argc, char** argv) {
     EvalPoint point;
     (*problem)->Prepare(*x0, &point);
     v1::WorkerMessage batch;
+    // The same two clients as a host holding both sends them on a diagnostic round: updates
+    // without gradients and the sum of the gradients over their tree node (level 1, index 0:
+    // clients 0 and 1 of the run's two), +0 plus ∇f_0 plus ∇f_1 as common/run/gradient_tree.h
+    // sums it.
+    v1::WorkerMessage summed;
+    Vector gradient_sum = Vector::Zero((*problem)->dim());
     for (int64_t client : {0, 1}) {
       std::unique_ptr<ClientMethod> method = ClientMethod::Create(*context, client);
       ClientRound request;
@@ -159,8 +165,18 @@ int Main(int argc, char** argv) {
       EncodeUpdate(0, client, message, request.want_gradient, config.value_type, m.add_updates());
       *batch.add_updates() = m.updates(0);
       if (client == 0) Write(dir, "honest_update_client0", m.SerializeAsString());
+      EncodeUpdate(0, client, message, /*diagnostics=*/false, config.value_type,
+                   summed.add_updates());
+      gradient_sum += message.gradient;
     }
     Write(dir, "batch_clients_0_1", batch.SerializeAsString());
+    if ((*context)->DiagnosticRound(0)) {
+      v1::GradientSum* sum = summed.add_gradient_sums();
+      sum->set_level(1);
+      sum->set_index(0);
+      for (int64_t j = 0; j < gradient_sum.size(); ++j) sum->add_values(gradient_sum[j]);
+      Write(dir, "batch_clients_0_1_gradient_sum", summed.SerializeAsString());
+    }
     ClientMessage made_up;
     made_up.c.Clear((*problem)->dim());
     made_up.c.indices = {2, 7};

@@ -4,7 +4,10 @@
 // value cap, and the RoundCoordinator's Submit. Each input runs on a fresh coordinator of a small
 // run (logistic regression on breast-cancer, 2 clients, norm-EF21 top-2) in which client 1 has
 // already sent its round-0 update and client 0 is attached on the fuzzed stream, so an accepted
-// update for client 0 closes the round. An input whose Attach carries client claims runs on a
+// update for client 0 closes the round. A batch carrying gradient sums runs with both clients
+// attached on the fuzzed stream and none of their updates received (a sum covers a whole node of
+// the client tree, here both clients), so an honest one is accepted and closes the round too. An
+// input whose Attach carries client claims runs on a
 // --client-state=worker coordinator of the same run instead, where client 1 claimed its fresh
 // state and client 0 is left free: such an Attach reaches the claims' bounds and their check
 // against client 0's state hash (accepted when it holds the fresh state).
@@ -60,12 +63,13 @@ class RecordingSink final : public StreamSink {
 };
 
 // One client-state mode of the run: its configuration, context, honest attaches of clients 0 and
-// 1, and client 1's honest round-0 update.
+// 1 (and of both on one stream), and client 1's honest round-0 update.
 struct Mode {
   RunConfig config;
   std::shared_ptr<const MethodContext> context;
   v1::Attach attach0;
   v1::Attach attach1;
+  v1::Attach attach01;
   v1::Update update1;
 };
 
@@ -107,8 +111,17 @@ const Fixture& GetFixture() {
       auto context = MethodContext::Create(m.config.ToMethodOptions(), *problem);
       if (!context.ok()) std::abort();
       m.context = *context;
-      for (int64_t id : {0, 1}) {
-        v1::Attach& a = id == 0 ? m.attach0 : m.attach1;
+      for (int64_t id : {0, 1, 2}) {  // 2: clients 0 and 1 on one stream
+        v1::Attach& a = id == 0 ? m.attach0 : id == 1 ? m.attach1 : m.attach01;
+        if (id == 2) {
+          a.add_client_ids(0);
+          a.add_client_ids(1);
+          ProblemToSpec(m.config, a.mutable_problem());
+          a.set_dim(static_cast<uint32_t>((*problem)->dim()));
+          a.set_clients(static_cast<uint32_t>((*problem)->num_clients()));
+          SetShardReports(**problem, &a);
+          continue;
+        }
         a.add_client_ids(static_cast<uint32_t>(id));
         ProblemToSpec(m.config, a.mutable_problem());
         a.set_dim(static_cast<uint32_t>((*problem)->dim()));
@@ -207,15 +220,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   RecordingSink sink0, sink1, fresh;
   RejectionReason reason;
   const bool worker_state = mode.config.client_state == ClientStateMode::kWorker;
-  if ((!worker_state && !c.Attach(&sink0, mode.attach0, &reason).ok()) ||
-      !c.Attach(&sink1, mode.attach1, &reason).ok()) {
-    std::abort();
+  // A batch with gradient sums: a sum covers a whole node of the client tree, here the root over
+  // both clients, so such an input runs with clients 0 and 1 attached on the fuzzed stream and
+  // neither update received yet (a host holding both); an accepted batch then closes round 0.
+  const bool both_on_stream = !worker_state && !in.has_attach() && in.gradient_sums_size() > 0;
+  if (both_on_stream) {
+    if (!c.Attach(&sink0, mode.attach01, &reason).ok()) std::abort();
+  } else {
+    if ((!worker_state && !c.Attach(&sink0, mode.attach0, &reason).ok()) ||
+        !c.Attach(&sink1, mode.attach1, &reason).ok()) {
+      std::abort();
+    }
+    std::vector<DecodedUpdate> honest(1);
+    if (!DecodeUpdate(mode.update1, c.context(), &honest[0], &reason, 1e30).ok()) std::abort();
+    int duplicates = 0;
+    if (!c.Submit(&sink1, absl::MakeSpan(honest), &duplicates, &reason).ok()) std::abort();
+    if (!c.WaitForReceived(1, absl::Seconds(10))) std::abort();
   }
-  std::vector<DecodedUpdate> honest(1);
-  if (!DecodeUpdate(mode.update1, c.context(), &honest[0], &reason, 1e30).ok()) std::abort();
-  int duplicates = 0;
-  if (!c.Submit(&sink1, absl::MakeSpan(honest), &duplicates, &reason).ok()) std::abort();
-  if (!c.WaitForReceived(1, absl::Seconds(10))) std::abort();
 
   const uint64_t before = c.StateHash();
   const bool accepted = Apply(in, c, sink0, fresh);
@@ -227,7 +248,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     // An accepted update of client 0 closes round 0 on the closer thread, or is refused there
     // (it would take g_0 past the bound), which restores the state as it was: wait for either.
     auto round1_started = [&] {
-      for (const auto& m : sink1.sent()) {
+      for (const auto& m : (both_on_stream ? sink0 : sink1).sent()) {
         if (m->has_round_start() && m->round_start().round() == 1) return true;
       }
       return false;
