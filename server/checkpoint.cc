@@ -167,8 +167,24 @@ int64_t KillAt() {
   return n;
 }
 
-// The payload of a checkpoint with x and g given apart (c.x and c.g are not read).
-void EncodePayload(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g, Writer* w) {
+// The vectors of a checkpoint given apart from it (c.x, c.g and c.client_g are not read).
+struct Held {
+  ConstVectorRef x;
+  ConstVectorRef g;
+  absl::Span<const Vector* const> client_g;
+};
+
+// The client_g of `c` by pointer.
+std::vector<const Vector*> PointersTo(const std::vector<Vector>& client_g) {
+  std::vector<const Vector*> out(client_g.size());
+  for (size_t i = 0; i < client_g.size(); ++i) out[i] = &client_g[i];
+  return out;
+}
+
+// The payload of a checkpoint with its vectors given apart.
+void EncodePayload(const AggregatorCheckpoint& c, const Held& held, Writer* w) {
+  ConstVectorRef x = held.x;
+  ConstVectorRef g = held.g;
   const int64_t d = x.size();
   w->Str(c.run_id);
   w->Str(c.config_json);
@@ -185,13 +201,13 @@ void EncodePayload(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorR
   w->U64(static_cast<uint64_t>(c.totals.diagnostic_bytes));
   w->F64(c.elapsed_seconds);
   w->U64(static_cast<uint64_t>(d));
-  w->U64(c.client_g.size());
+  w->U64(held.client_g.size());
   w->U64(static_cast<uint64_t>(c.open_round_start_kind));
   w->U64(static_cast<uint64_t>(c.open_round_start_bytes));
   w->Doubles(x);
   w->Doubles(g);
-  for (size_t i = 0; i < c.client_g.size(); ++i) {
-    const Vector& gi = c.client_g[i];
+  for (size_t i = 0; i < held.client_g.size(); ++i) {
+    const Vector& gi = *held.client_g[i];
     if (i < c.client_chain.size()) {
       w->U64(2);
       w->U64(c.client_chain[i]);
@@ -215,16 +231,16 @@ void EncodePayload(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorR
 // A whole checkpoint file into `out`: magic, payload size, payload, checksum. The size is counted
 // first (a pass that copies nothing) and the checksum computed as the payload goes out, so the
 // bytes never need to be in memory all at once. Returns the file's size.
-uint64_t Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef g, Output* out) {
+uint64_t Encode(const AggregatorCheckpoint& c, const Held& held, Output* out) {
   CountingOutput counter;
   Writer count(&counter, nullptr);
-  EncodePayload(c, x, g, &count);
+  EncodePayload(c, held, &count);
   const uint64_t size = counter.size();
   out->Append(kMagic, sizeof(kMagic));
   out->Append(reinterpret_cast<const char*>(&size), 8);
   Checksum64Stream checksum(size);
   Writer w(out, &checksum);
-  EncodePayload(c, x, g, &w);
+  EncodePayload(c, held, &w);
   const uint64_t sum = checksum.Finish();
   out->Append(reinterpret_cast<const char*>(&sum), 8);
   return size + 24;
@@ -233,13 +249,15 @@ uint64_t Encode(const AggregatorCheckpoint& c, ConstVectorRef x, ConstVectorRef 
 }  // namespace
 
 std::string EncodeCheckpoint(const AggregatorCheckpoint& c) {
+  const std::vector<const Vector*> client_g = PointersTo(c.client_g);
+  const Held held{c.x, c.g, client_g};
   CountingOutput counter;
   Writer count(&counter, nullptr);
-  EncodePayload(c, c.x, c.g, &count);
+  EncodePayload(c, held, &count);
   std::string out;
   out.reserve(counter.size() + 24);  // exactly: the string never reallocates
   StringOutput to_string(&out);
-  Encode(c, c.x, c.g, &to_string);
+  Encode(c, held, &to_string);
   return out;
 }
 
@@ -350,12 +368,15 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint) {
-  return WriteCheckpoint(path, checkpoint, checkpoint.x, checkpoint.g);
+  return WriteCheckpoint(path, checkpoint, checkpoint.x, checkpoint.g,
+                         PointersTo(checkpoint.client_g));
 }
 
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint, ConstVectorRef x,
-                                        ConstVectorRef g) {
+                                        ConstVectorRef g,
+                                        absl::Span<const Vector* const> client_g) {
+  const Held held{x, g, client_g};
   static std::atomic<int64_t> written{0};
   static const int64_t kill_at = KillAt();
   // The test hook: half a temporary file, then a kill -9 of ourselves.
@@ -367,11 +388,11 @@ absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
         uint64_t kill_after = 0;
         if (kill) {
           CountingOutput counter;
-          Encode(checkpoint, x, g, &counter);
+          Encode(checkpoint, held, &counter);
           kill_after = std::max<uint64_t>(1, counter.size() / 2);
         }
         FileOutput file(fd, tmp, kill_after);
-        size = Encode(checkpoint, x, g, &file);
+        size = Encode(checkpoint, held, &file);
         return file.Flush();
       },
       /*sync=*/true);

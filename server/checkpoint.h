@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "common/base/vector.h"
 #include "common/run/downlink.h"
 #include "common/run/run_log.h"
@@ -83,12 +84,15 @@ absl::StatusOr<AggregatorCheckpoint> DecodeCheckpoint(absl::string_view bytes,
 // Returns the bytes written.
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint);
-// The same with x^r and g^{r−1} given apart (checkpoint.x and .g are not read): encoded straight
-// from the vectors that hold them into the file, so that a checkpoint copies no d-sized vector
-// and holds no buffer of the file's bytes. They must not change until it returns.
+// The same with x^r, g^{r−1} and the g_i copies given apart (checkpoint.x, .g and .client_g are
+// not read; client_g[i] as checkpoint.client_g[i] would be: empty for a client never heard from,
+// and in the worker mode one entry per client, not read): encoded straight from the vectors that
+// hold them into the file, so that a checkpoint copies no d-sized vector — for an aggregator with
+// n g_i copies, not n·d values more — and holds no buffer of the file's bytes. They must not
+// change until it returns.
 absl::StatusOr<int64_t> WriteCheckpoint(const std::string& path,
                                         const AggregatorCheckpoint& checkpoint, ConstVectorRef x,
-                                        ConstVectorRef g);
+                                        ConstVectorRef g, absl::Span<const Vector* const> client_g);
 // NOT_FOUND when there is no file at `path`.
 absl::StatusOr<AggregatorCheckpoint> ReadCheckpoint(const std::string& path);
 

@@ -138,7 +138,9 @@ RoundCoordinator::RoundCoordinator(Options options)
   slots_.resize(n);
   reports_.resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    if (!worker_state_) slots_[i].g = Vector::Zero(context_->dim());
+    // A client the checkpoint holds g_i of gets it moved in by RestoreLocked instead.
+    const bool restored = options.resume && options.resume->client_g[i].size() != 0;
+    if (!worker_state_ && !restored) slots_[i].g = Vector::Zero(context_->dim());
     reports_[i].gradient = &slots_[i].pending.gradient;
   }
   participants_.assign(n, 1);
@@ -148,7 +150,7 @@ RoundCoordinator::RoundCoordinator(Options options)
   last_checkpoint_time_ = started_;
   bool checkpointed = false;
   if (options.resume) {
-    RestoreLocked(*options.resume);
+    RestoreLocked(&*options.resume);
     checkpointed = true;
   } else if (!checkpoint_path_.empty()) {
     first_checkpoint_ = CheckpointLocked();
@@ -195,9 +197,10 @@ void RoundCoordinator::DrawParticipantsLocked() {
   }
 }
 
-void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
+void RoundCoordinator::RestoreLocked(AggregatorCheckpoint* checkpoint) {
+  AggregatorCheckpoint& c = *checkpoint;
   // Create() checked every size.
-  (void)server_->Restore(c.round, c.x, c.g);
+  (void)server_->Restore(c.round, std::move(c.x), std::move(c.g));
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (worker_state_) {
       slots_[i].chain = c.client_chain[i];
@@ -205,7 +208,7 @@ void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
       continue;
     }
     if (c.client_g[i].size() == 0) continue;
-    slots_[i].g = c.client_g[i];
+    slots_[i].g = std::move(c.client_g[i]);  // not copied: n·d values at most once in memory
     slots_[i].ever_received = true;
   }
   if (c.reports.size() == slots_.size()) shard_reports_ = c.reports;
@@ -219,8 +222,10 @@ void RoundCoordinator::RestoreLocked(const AggregatorCheckpoint& c) {
   }
 }
 
-AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
-  AggregatorCheckpoint c;
+RoundCoordinator::Snapshot RoundCoordinator::SnapshotLocked() const {
+  static const Vector* const kNone = new Vector();
+  Snapshot snapshot;
+  AggregatorCheckpoint& c = snapshot.checkpoint;
   c.run_id = run_id_;
   c.config_json = config_json_;
   c.fingerprint = fingerprint_;
@@ -235,24 +240,25 @@ AggregatorCheckpoint RoundCoordinator::SnapshotLocked() const {
   c.open_round_start_kind = start.kind;
   c.open_round_start_bytes = start.bytes;
   c.elapsed_seconds = MonotonicSeconds() - started_;
-  c.client_g.resize(slots_.size());
+  snapshot.client_g.assign(slots_.size(), kNone);
   if (worker_state_) c.client_chain.resize(slots_.size());
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (worker_state_) {
       c.client_chain[i] = slots_[i].chain;
     } else if (slots_[i].ever_received) {
-      c.client_g[i] = slots_[i].g;
+      snapshot.client_g[i] = &slots_[i].g;
     }
   }
   c.reports = shard_reports_;
-  return c;
+  return snapshot;
 }
 
-absl::Status RoundCoordinator::WriteSnapshot(const AggregatorCheckpoint& c, int64_t* bytes,
+absl::Status RoundCoordinator::WriteSnapshot(const Snapshot& snapshot, int64_t* bytes,
                                              double* seconds) const {
+  const AggregatorCheckpoint& c = snapshot.checkpoint;
   const double begin = MonotonicSeconds();
   absl::StatusOr<int64_t> written =
-      WriteCheckpoint(checkpoint_path_, c, server_->x(), server_->g());
+      WriteCheckpoint(checkpoint_path_, c, server_->x(), server_->g(), snapshot.client_g);
   if (!written.ok()) {
     return absl::Status(
         written.status().code(),
@@ -275,11 +281,11 @@ void RoundCoordinator::RecordCheckpointLocked(uint64_t round, int64_t bytes, dou
 absl::Status RoundCoordinator::CheckpointLocked() {
   if (checkpoint_path_.empty()) return absl::OkStatus();
   const double begin = MonotonicSeconds();
-  const AggregatorCheckpoint c = SnapshotLocked();
+  const Snapshot snapshot = SnapshotLocked();
   int64_t bytes = 0;
   double seconds = 0.0;
-  if (absl::Status s = WriteSnapshot(c, &bytes, &seconds); !s.ok()) return s;
-  RecordCheckpointLocked(c.round, bytes, MonotonicSeconds() - begin);
+  if (absl::Status s = WriteSnapshot(snapshot, &bytes, &seconds); !s.ok()) return s;
+  RecordCheckpointLocked(snapshot.checkpoint.round, bytes, MonotonicSeconds() - begin);
   return absl::OkStatus();
 }
 
@@ -1172,7 +1178,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   // A periodic checkpoint of round r + 1 is written after round r's row (a resumed run needs the
   // rows before its open round), and round r + 1 starts only once it is on disk: a RoundStart
   // marked `checkpointed` must never name a checkpoint a crash can still lose.
-  std::optional<AggregatorCheckpoint> snapshot;
+  std::optional<Snapshot> snapshot;
   if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
   round_opened_ = deadline_start_ = absl::Now();
   last_unassigned_.clear();
@@ -1219,7 +1225,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     return false;
   }
   if (snapshot) {
-    RecordCheckpointLocked(snapshot->round, checkpoint_bytes, checkpoint_seconds);
+    RecordCheckpointLocked(snapshot->checkpoint.round, checkpoint_bytes, checkpoint_seconds);
     open_round_checkpointed_ = true;
     ForgetRoundStartsLocked();
     BroadcastRoundStartLocked();

@@ -248,20 +248,26 @@ class RoundCoordinator {
   // Accounts the waiting since the last call and re-evaluates whether the open round waits for a
   // worker. Called whenever a client's stream or the open round changes.
   void UpdateWaitingLocked(double now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The checkpoint of the open round as it stands (no pending updates), without x and g, which
-  // WriteSnapshot takes from the server itself (no d-sized copies).
-  AggregatorCheckpoint SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  // Writes a snapshot with the server's x and g, needing no lock (one writer at a time: the
-  // closer, or Stop while the closer is idle; only the closer changes x and g, so they are as
-  // the snapshot found them); *bytes and *seconds tell what it cost.
-  absl::Status WriteSnapshot(const AggregatorCheckpoint& checkpoint, int64_t* bytes,
+  // The checkpoint of the open round as it stands (no pending updates), without x, g and the g_i
+  // copies, which WriteSnapshot encodes from the server and the slots where they are: no d-sized
+  // copy (n of them in the aggregator mode).
+  struct Snapshot {
+    AggregatorCheckpoint checkpoint;      // its x, g and client_g are empty
+    std::vector<const Vector*> client_g;  // by client id: slots_[i].g, or an empty vector
+  };
+  Snapshot SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Writes a snapshot with the server's x and g and the slots' g_i, needing no lock (one writer
+  // at a time: the closer, or Stop while the closer is idle; only the closer changes x, g and the
+  // g_i copies, so they are as the snapshot found them); *bytes and *seconds tell what it cost.
+  absl::Status WriteSnapshot(const Snapshot& snapshot, int64_t* bytes,
                              double* seconds) const ABSL_NO_THREAD_SAFETY_ANALYSIS;
   void RecordCheckpointLocked(uint64_t round, int64_t bytes, double seconds)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckpointLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a periodic checkpoint is due now that round `round` is open.
   bool CheckpointDueLocked(uint64_t round, double now) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
-  void RestoreLocked(const AggregatorCheckpoint& checkpoint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the checkpoint's g_i copies (moved out of it).
+  void RestoreLocked(AggregatorCheckpoint* checkpoint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Draws the open round's participants (EF21-PP; everyone with --participation=1) and points the
   // round closer's reports at their pending updates.
   void DrawParticipantsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

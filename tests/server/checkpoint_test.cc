@@ -62,17 +62,21 @@ bool SameBits(const Vector& a, const Vector& b) {
          (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(double) * a.size()) == 0);
 }
 
-// The coordinator writes x and g straight from its own vectors: the file is the one the copies
-// would give, and reads back with them.
-TEST(CheckpointTest, XAndGGivenApartWriteTheSameFile) {
+// The coordinator writes x, g and the g_i copies straight from its own vectors: the file is the
+// one the copies would give, and reads back with them.
+TEST(CheckpointTest, VectorsGivenApartWriteTheSameFile) {
   const AggregatorCheckpoint c = Sample();
   AggregatorCheckpoint without = c;
   without.x = Vector();
   without.g = Vector();
+  without.client_g.clear();
+  std::vector<const Vector*> client_g;
+  for (const Vector& gi : c.client_g) client_g.push_back(&gi);
+  ASSERT_EQ(client_g.size(), 3u);  // one of them empty: a client never heard from
   const std::string dir = ::testing::TempDir() + "/ckpt_apart";
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/checkpoint.bin";
-  auto written = WriteCheckpoint(path, without, c.x, c.g);
+  auto written = WriteCheckpoint(path, without, c.x, c.g, client_g);
   ASSERT_TRUE(written.ok()) << written.status();
   std::ifstream in(path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -82,6 +86,8 @@ TEST(CheckpointTest, XAndGGivenApartWriteTheSameFile) {
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_TRUE(SameBits(d->x, c.x));
   EXPECT_TRUE(SameBits(d->g, c.g));
+  ASSERT_EQ(d->client_g.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(SameBits(d->client_g[i], c.client_g[i])) << i;
 }
 
 // EncodeCheckpoint's string is sized exactly up front (a string that outgrew its size would
