@@ -109,8 +109,7 @@ std::unique_ptr<ServerMethod> ServerMethod::Create(std::shared_ptr<const MethodC
 ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector x0)
     : context_(std::move(context)), x_(std::move(x0)) {
   g_ = Vector::Zero(x_.size());
-  // sum_ is sized by its first use (SumMessages, or the round closer's diagnostics).
-  touched_.assign(static_cast<size_t>(x_.size()), 0);
+  // sum_ is sized by its first use (the round closer's diagnostics).
 }
 
 void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) {
@@ -120,54 +119,65 @@ void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) 
   bool dense = false;
   // A null entry: a client that did not take part (EF21-PP), nothing to add.
   for (const SparseVector* c : by_client) dense = dense || (c != nullptr && c->dense);
-  if (sum_.size() != d) sum_.resize(d);  // released since the last round, or never used
-  double* s = sum_.data();
   if (dense) {
-    // Σ_i c_i over every coordinate, from +0, in ascending id.
-    sum_.setZero();
-    for (const SparseVector* c : by_client) {
-      if (c != nullptr) c->AddTo(1.0, &sum_);
-    }
+    // Σ_i c_i over every coordinate, from +0, in ascending id (SparseVector::AddTo's arithmetic,
+    // straight into the sum's values).
     sum.dense = true;
-    sum.values.assign(s, s + d);
+    sum.values.assign(static_cast<size_t>(d), 0.0);
+    double* s = sum.values.data();
+    for (const SparseVector* c : by_client) {
+      if (c == nullptr) continue;
+      if (c->dense) {
+        for (int64_t j = 0; j < d; ++j) s[j] += 1.0 * c->values[j];
+      } else {
+        for (size_t e = 0; e < c->indices.size(); ++e) s[c->indices[e]] += 1.0 * c->values[e];
+      }
+    }
     return;
   }
-  // The same sums on the union of indices only: each coordinate starts from +0 when first
-  // touched and takes the messages' values in ascending id, exactly as the dense sum would.
-  union_.clear();
+  // The same sums on the union of indices only, written in ascending index order without a
+  // d-sized buffer: one bit per coordinate marks the union, a count per 64-bit word ranks it, and
+  // each message's value goes to its coordinate's rank. Each coordinate starts from +0 and takes
+  // the messages' values in ascending id, exactly as the dense sum would.
+  const size_t words = static_cast<size_t>((d + 63) / 64);
+  marks_.assign(words, 0);
+  uint64_t* marks = marks_.data();
+  for (const SparseVector* c : by_client) {
+    if (c == nullptr) continue;
+    for (const int32_t j : c->indices) marks[j >> 6] |= uint64_t{1} << (j & 63);
+  }
+  ranks_.resize(words);
+  int64_t count = 0;
+  for (size_t w = 0; w < words; ++w) {
+    ranks_[w] = static_cast<int32_t>(count);
+    count += __builtin_popcountll(marks[w]);
+  }
+  sum.indices.reserve(static_cast<size_t>(count));
+  sum.indices.resize(static_cast<size_t>(count));
+  int32_t* indices = sum.indices.data();
+  for (size_t w = 0, p = 0; w < words; ++w) {
+    for (uint64_t bits = marks[w]; bits != 0; bits &= bits - 1) {
+      indices[p++] = static_cast<int32_t>(64 * w + static_cast<size_t>(__builtin_ctzll(bits)));
+    }
+  }
+  sum.values.reserve(static_cast<size_t>(count));
+  sum.values.assign(static_cast<size_t>(count), 0.0);
+  double* s = sum.values.data();
+  const int32_t* ranks = ranks_.data();
   for (const SparseVector* c : by_client) {
     if (c == nullptr) continue;
     for (size_t e = 0; e < c->indices.size(); ++e) {
       const int32_t j = c->indices[e];
-      if (!touched_[j]) {
-        touched_[j] = 1;
-        s[j] = 0.0;
-        union_.push_back(j);
-      }
-      s[j] += 1.0 * c->values[e];
+      const uint64_t below = marks[j >> 6] & ((uint64_t{1} << (j & 63)) - 1);
+      s[ranks[j >> 6] + __builtin_popcountll(below)] += 1.0 * c->values[e];
     }
-  }
-  // Ascending order: a scan of the marks when the union is a sizeable part of d, else a sort.
-  if (static_cast<int64_t>(union_.size()) * 16 >= d) {
-    union_.clear();
-    for (int64_t j = 0; j < d; ++j) {
-      if (touched_[j]) union_.push_back(static_cast<int32_t>(j));
-    }
-  } else {
-    std::sort(union_.begin(), union_.end());
-  }
-  sum.indices.reserve(union_.size());
-  sum.values.reserve(union_.size());
-  for (int32_t j : union_) {
-    sum.indices.push_back(j);
-    sum.values.push_back(s[j]);
-    touched_[j] = 0;
   }
 }
 
 void ServerMethod::ReleaseRoundScratch() {
   sum_ = Vector();
-  union_ = std::vector<int32_t>();
+  marks_ = std::vector<uint64_t>();
+  ranks_ = std::vector<int32_t>();
   const int64_t d = delta_.sum.dim;
   delta_.sum = SparseVector{};
   delta_.sum.dim = d;

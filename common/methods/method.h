@@ -232,16 +232,15 @@ class ServerMethod {
   // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
   virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
 
-  // A d-sized buffer the server needs only inside CloseRound (nothing in it survives a call): the
-  // round closer sums a diagnostic round's gradients in it before the close, so that closing a
-  // round holds one dense scratch vector, not two. Empty until first used (and after
+  // A d-sized buffer for the round closer, which sums a diagnostic round's gradients in it before
+  // CloseRound (which itself needs no d-sized buffer). Empty until first used (and after
   // ReleaseRoundScratch): its user sizes it (setZero(d)).
   Vector* scratch() { return &sum_; }
 
-  // Gives the round's scratch back to the heap (the d-sized sum, the union's indices) and with it
-  // last_delta()'s sum, which is empty afterwards: for an aggregator that keeps memory low between
-  // rounds (--client-state=worker) once it has sent the round's delta. The next close allocates
-  // them again; nothing else changes.
+  // Gives the round's scratch back to the heap (the d-sized buffer above, the union's marks) and
+  // with it last_delta()'s sum, which is empty afterwards: for an aggregator that keeps memory low
+  // between rounds (--client-state=worker) once it has sent the round's delta. The next close
+  // allocates them again; nothing else changes.
   void ReleaseRoundScratch();
 
   // Puts the server back where a checkpoint left it: round r open at x^r, with g^{r−1}. Refuses a
@@ -263,15 +262,16 @@ class ServerMethod {
   Vector g_;
 
  private:
-  // delta_.sum = Σ_i c_i in ascending id over the union of indices.
+  // delta_.sum = Σ_i c_i in ascending id over the union of indices, written in ascending index
+  // order with no d-sized buffer (the union is marked in d/64 words and ranked).
   void SumMessages(absl::Span<const SparseVector* const> by_client);
   // x ← x − scale·g, coordinate by coordinate; nothing when scale is 0.
   void ApplyStep(double scale);
 
   RoundDelta delta_;
-  Vector sum_;                    // scratch: dense Σ_i c_i on the touched coordinates
-  std::vector<uint8_t> touched_;  // scratch: coordinate j is in the union (all zero between rounds)
-  std::vector<int32_t> union_;    // scratch: the union's indices, in order of first touch
+  Vector sum_;                   // the round closer's scratch (scratch())
+  std::vector<uint64_t> marks_;  // scratch: bit j of word j/64 marks coordinate j in the union
+  std::vector<int32_t> ranks_;   // scratch: the union's coordinates below each word
 };
 
 }  // namespace ef21

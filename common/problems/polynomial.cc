@@ -91,6 +91,13 @@ double Polynomial::LossAndAddGradient(int64_t, const EvalPoint& p, Vector* sum, 
   return loss;
 }
 
+void Polynomial::AddGradientBlock(int64_t, const EvalPoint& p, int64_t begin, int64_t end,
+                                  double* sum, Vector*) const {
+  const PolynomialTerms terms{lambda_};
+  const Vector& x = p.x();
+  for (int64_t j = begin; j < end; ++j) sum[j - begin] += terms.Derivative(x[j]);
+}
+
 // Without a gradient buffer: the aggregator checks every client's reported loss, on several gRPC
 // threads at once.
 double Polynomial::Loss(int64_t, const EvalPoint& p) const {

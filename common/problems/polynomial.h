@@ -39,6 +39,9 @@ class Polynomial final : public Problem {
   double Loss(int64_t client, const EvalPoint& p) const override;
   double LossAndAddGradient(int64_t client, const EvalPoint& p, Vector* sum,
                             Vector* scratch) const override;
+  bool AddsGradientBlocks() const override { return true; }
+  void AddGradientBlock(int64_t client, const EvalPoint& p, int64_t begin, int64_t end, double* sum,
+                        Vector* scratch) const override;
   void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
                           uint64_t round, Vector* grad) const override;
   bool IsStochastic(const NoiseOptions& noise) const override { return noise.sigma > 0.0; }

@@ -132,6 +132,19 @@ class Problem {
     for (Eigen::Index j = 0; j < sum->size(); ++j) s[j] += g[j];
     return loss;
   }
+  // Whether AddGradientBlock evaluates only the coordinates asked for (a problem whose
+  // coordinates are independent expressions); a closer keeping memory low then sums a diagnostic
+  // round's gradients block by block, in O(block) memory instead of d-sized buffers. Such a
+  // problem's Loss must give the bits of LossAndAddGradient's loss.
+  virtual bool AddsGradientBlocks() const { return false; }
+  // sum[j − begin] += ∂_j f_i(x) for j in [begin, end): the bits of those coordinates of
+  // LossAndAddGradient. By default ∇f_i goes through *scratch whole and the block is added.
+  virtual void AddGradientBlock(int64_t client, const EvalPoint& p, int64_t begin, int64_t end,
+                                double* sum, Vector* scratch) const {
+    LossAndGradient(client, p, scratch);
+    const double* g = scratch->data();
+    for (int64_t j = begin; j < end; ++j) sum[j - begin] += g[j];
+  }
   // A stochastic gradient ∇f_i(x; ξ) with ξ a pure function of (noise.seed, client, round).
   virtual void StochasticGradient(int64_t client, const EvalPoint& p, const NoiseOptions& noise,
                                   uint64_t round, Vector* grad) const = 0;

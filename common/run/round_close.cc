@@ -1,5 +1,7 @@
 #include "common/run/round_close.h"
 
+#include <algorithm>
+
 #include "common/compress/sparse_codec.h"
 #include "common/run/round_metrics.h"
 
@@ -35,26 +37,39 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     context.problem->PrepareBorrowed(server->x(), &point_);
     at = &point_;
   };
+  // Diagnostics block by block (a closer keeping memory low, a problem that can, nothing sent by
+  // clients or hosts): Σ_i ∇f_i(x^r) over the same tree, one block of coordinates at a time, so
+  // that no d-sized buffer is held while the round's messages are (see BlockedGradientNormSq).
+  bool blocked =
+      diagnostics && release_tree_scratch_ && sums.empty() && context.problem->AddsGradientBlocks();
+  for (int64_t i = 0; i < n && blocked; ++i) {
+    blocked = reports[i].c == nullptr || reports[i].gradient == nullptr ||
+              reports[i].gradient->size() == 0;
+  }
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
     const bool present = reports[i].c != nullptr;
     if (present) {
       losses_[i] = reports[i].loss;
-    } else if (!diagnostics) {
+    } else if (!diagnostics || blocked) {
       // Client i sat this round out (EF21-PP): its f_i(x^r), evaluated here with the function the
-      // client itself calls.
+      // client itself calls (on a diagnostic round the bits of LossAndAddGradient's loss).
       prepare();
       losses_[i] = context.problem->Loss(i, *at);
     }
   }
-  // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound reuses only afterwards,
-  // summed over the fixed client tree (common/run/gradient_tree.h): the hosts' partial sums where
-  // they sent them, the clients' gradients, and what nobody sent — a client that sat the round
-  // out (EF21-PP) or sent no gradient (--client-state=worker) — evaluated here one at a time,
-  // added to its parent's sum without a buffer of its own where the problem can
-  // (Problem::LossAndAddGradient).
-  Vector& sum = *server->scratch();
-  if (diagnostics) {
+  double grad_norm_sq = 0.0;
+  if (blocked) {
+    prepare();
+    grad_norm_sq = BlockedGradientNormSq(*at);
+  } else if (diagnostics) {
+    // Σ_i ∇f_i(x^r) goes into the server's scratch, which its CloseRound does not use, summed
+    // over the fixed client tree (common/run/gradient_tree.h): the hosts' partial sums where they
+    // sent them, the clients' gradients, and what nobody sent — a client that sat the round out
+    // (EF21-PP) or sent no gradient (--client-state=worker) — evaluated here one at a time, added
+    // to its parent's sum without a buffer of its own where the problem can
+    // (Problem::LossAndAddGradient).
+    Vector& sum = *server->scratch();
     auto supplied = [&](TreeNode node) -> const Vector* {
       if (node.level == 0) {
         const ClientReport& r = reports[node.index];
@@ -73,6 +88,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     };
     tree_.Sum(tree_.root(), context.dim(), supplied, add_leaf, &tree_scratch_, &sum);
     if (release_tree_scratch_) tree_scratch_ = std::vector<Vector>();
+    grad_norm_sq = MeanGradientNormSq(n, &sum);
   }
   // γ_r is the stepsize that leaves x^r: read it before the step opens round r + 1.
   const double stepsize = server->stepsize();
@@ -83,7 +99,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   }
   CountRound(context, round, by_client_, round_start_bytes_, &totals_);
   RoundDiagnostics reduced = ReduceDiagnostics(losses_, {}, nullptr);
-  if (diagnostics) reduced.grad_norm_sq = MeanGradientNormSq(n, &sum);
+  if (diagnostics) reduced.grad_norm_sq = grad_norm_sq;
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
   Evaluation evaluation;
   if (diagnostics && context.problem->HasEvaluation()) {
@@ -96,6 +112,31 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
                                         context.DiagnosticRound(round + 1), server->last_delta());
   }
   return MakeMetricsRow(round, totals_, n, reduced, g_norm, stepsize, wall_seconds, evaluation);
+}
+
+double RoundCloser::BlockedGradientNormSq(const EvalPoint& at) {
+  const MethodContext& context = *context_;
+  const int64_t d = context.dim();
+  const double n = static_cast<double>(context.num_clients());
+  auto nothing_supplied = [](TreeNode) -> const Vector* { return nullptr; };
+  double norm_sq = 0.0;
+  for (int64_t begin = 0; begin < d; begin += kDiagnosticBlock) {
+    const int64_t end = std::min(d, begin + kDiagnosticBlock);
+    auto add_leaf = [&](int64_t i, Vector* acc) {
+      context.problem->AddGradientBlock(i, at, begin, end, acc->data(), &gradient_);
+    };
+    tree_.Sum(tree_.root(), end - begin, nothing_supplied, add_leaf, &tree_scratch_, &block_sum_);
+    // MeanGradientNormSq's arithmetic, carried from block to block in ascending coordinate.
+    double* s = block_sum_.data();
+    for (int64_t j = 0; j < end - begin; ++j) {
+      s[j] /= n;
+      norm_sq += s[j] * s[j];
+    }
+  }
+  tree_scratch_ = std::vector<Vector>();
+  block_sum_ = Vector();
+  gradient_ = Vector();
+  return norm_sq;
 }
 
 nlohmann::ordered_json DescribeRun(const MethodContext& c, const CommTotals& totals) {

@@ -78,13 +78,21 @@ class RoundCloser {
   // Continues from a checkpoint's open_round_start() (totals were given to the constructor).
   void ResumeOpenRoundStart(const OpenRoundStart& start);
 
-  // With `release`, the diagnostic tree's per-level partial sums (d values per level below the
-  // root) go back to the heap as soon as a round's diagnostics are summed, instead of being kept
-  // for the next diagnostic round: for an aggregator that keeps memory low
-  // (--client-state=worker), so that they are not held while the round's messages are summed.
+  // With `release`, the closer keeps memory low (an aggregator under --client-state=worker): the
+  // diagnostic tree's per-level partial sums go back to the heap as soon as a round's diagnostics
+  // are summed instead of being kept for the next diagnostic round, and where the problem can
+  // (Problem::AddsGradientBlocks) and nobody sent a gradient, Σ_i ∇f_i(x^r) is summed over the
+  // same tree kDiagnosticBlock coordinates at a time (the same bits: every coordinate takes the
+  // same additions in the same order, and ‖·‖² adds the coordinates in ascending order), so that
+  // the diagnostics hold O(block) memory, not d-sized vectors, next to the round's messages.
   void set_release_tree_scratch(bool release) { release_tree_scratch_ = release; }
+  static constexpr int64_t kDiagnosticBlock = int64_t{1} << 15;
 
  private:
+  // ‖(1/n) Σ_i ∇f_i(x^r)‖² summed block by block (set_release_tree_scratch), every client's
+  // gradient evaluated here; frees its buffers before it returns.
+  double BlockedGradientNormSq(const EvalPoint& at);
+
   std::shared_ptr<const MethodContext> context_;
   CommTotals totals_;
   // The downlink of a host attached throughout, and the bytes of the open round's RoundStart
@@ -98,8 +106,9 @@ class RoundCloser {
   GradientTree tree_;  // the diagnostic gradients' summation order
   std::vector<Vector> tree_scratch_;
   bool release_tree_scratch_ = false;
-  Vector gradient_;  // ∇f_i(x^r) of a client evaluated here, unless added to the sum in place
-  EvalPoint point_;  // x^r for Problem::Evaluate and the absent clients' diagnostics
+  Vector gradient_;   // ∇f_i(x^r) of a client evaluated here, unless added to the sum in place
+  Vector block_sum_;  // one block of Σ_i ∇f_i(x^r) (BlockedGradientNormSq)
+  EvalPoint point_;   // x^r for Problem::Evaluate and the absent clients' diagnostics
 };
 
 // The summary.json fields describing a run (problem, n, d, α, γ, η, constants, the diagnostics
