@@ -219,16 +219,54 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   return absl::OkStatus();
 }
 
+namespace {
+
+// EncodeSparseVector of one part of SplitExactValues(v, type): the narrow part's values as
+// `type`, the wide part's as f64.
+void EncodeExactPart(const SparseVector& v, ValueType type, bool wide, v1::SparseVector* out) {
+  out->set_dim(static_cast<uint32_t>(v.dim));
+  out->set_dense(false);
+  const int64_t count = ExactPartCount(v, type, wide);
+  if (count > 0) {
+    IndexCode code;
+    EncodeExactPartIndices(v, type, wide, &code);
+    out->set_rice_bits(code.rice_bits);
+    out->set_index_code(std::move(code.bytes));
+  } else {
+    out->set_rice_bits(0);
+    out->clear_index_code();
+  }
+  const int n = static_cast<int>(count);
+  if (!wide && type == ValueType::kF32) {
+    out->clear_values_f64();
+    auto* values = out->mutable_values_f32();
+    values->Resize(n, 0.0f);
+    float* data = values->mutable_data();
+    for (size_t e = 0, p = 0; e < v.values.size(); ++e) {
+      if (!InWidePart(v.values[e], type)) data[p++] = static_cast<float>(v.values[e]);
+    }
+  } else {
+    out->clear_values_f32();
+    auto* values = out->mutable_values_f64();
+    values->Resize(n, 0.0);
+    double* data = values->mutable_data();
+    for (size_t e = 0, p = 0; e < v.values.size(); ++e) {
+      if (InWidePart(v.values[e], type) == wide) data[p++] = v.values[e];
+    }
+  }
+}
+
+}  // namespace
+
 void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out) {
   if (delta.sum.dense) {
     EncodeSparseVector(delta.sum, ValueType::kF64, out->mutable_sum());
     out->clear_sum_wide();
   } else {
-    thread_local SparseVector narrow, wide;
-    SplitExactValues(delta.sum, type, &narrow, &wide);
-    EncodeSparseVector(narrow, type, out->mutable_sum());
-    if (wide.nnz() > 0) {
-      EncodeSparseVector(wide, ValueType::kF64, out->mutable_sum_wide());
+    // The parts SplitExactValues would write, encoded from the sum in place (no copy of it).
+    EncodeExactPart(delta.sum, type, /*wide=*/false, out->mutable_sum());
+    if (ExactPartCount(delta.sum, type, /*wide=*/true) > 0) {
+      EncodeExactPart(delta.sum, type, /*wide=*/true, out->mutable_sum_wide());
     } else {
       out->clear_sum_wide();
     }

@@ -8,29 +8,30 @@
 namespace ef21 {
 namespace {
 
-// Gap j of the index list: idx_0, then idx_j − idx_{j−1} − 1.
-inline uint64_t Gap(absl::Span<const int32_t> indices, size_t j) {
-  return j == 0 ? static_cast<uint64_t>(indices[0])
-                : static_cast<uint64_t>(indices[j] - indices[j - 1] - 1);
-}
-
-uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
+// The index code over any ascending index sequence: `each(f)` calls f(index) for the indices in
+// order (a span's, or a sparse sum's exact or wide part). Gaps: idx_0, then idx_j − idx_{j−1} − 1.
+template <typename Each>
+uint64_t CodeBitsOf(const Each& each, uint32_t b) {
   uint64_t bits = 0;
-  for (size_t j = 0; j < indices.size(); ++j) bits += (Gap(indices, j) >> b) + 1 + b;
+  int64_t previous = -1;
+  each([&](int32_t index) {
+    bits += (static_cast<uint64_t>(index - previous - 1) >> b) + 1 + b;
+    previous = index;
+  });
   return bits;
 }
 
 // The parameter with the shortest code among the three around log2 of the mean gap.
-uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
-  if (indices.empty()) return 0;
+template <typename Each>
+uint32_t ChooseRiceBitsOf(const Each& each, int64_t count, int64_t dim) {
+  if (count == 0) return 0;
   // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
-  const uint64_t mean_gap =
-      static_cast<uint64_t>(dim - static_cast<int64_t>(indices.size())) / indices.size();
+  const uint64_t mean_gap = static_cast<uint64_t>(dim - count) / static_cast<uint64_t>(count);
   const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
   uint32_t best = 0;
   uint64_t best_bits = UINT64_MAX;
   for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {
-    const uint64_t bits = CodeBits(indices, static_cast<uint32_t>(b));
+    const uint64_t bits = CodeBitsOf(each, static_cast<uint32_t>(b));
     if (bits < best_bits) {
       best_bits = bits;
       best = static_cast<uint32_t>(b);
@@ -39,26 +40,76 @@ uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
   return best;
 }
 
-inline int64_t LengthDelimited(int64_t payload) { return 1 + VarintBytes(payload) + payload; }
-
-}  // namespace
-
-void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
-  const uint32_t b = ChooseRiceBits(indices, dim);
+template <typename Each>
+void EncodeIndicesOf(const Each& each, int64_t count, int64_t dim, IndexCode* code) {
+  const uint32_t b = ChooseRiceBitsOf(each, count, dim);
   code->rice_bits = b;
-  code->bytes.assign((CodeBits(indices, b) + 7) / 8, '\0');
+  code->bytes.assign((CodeBitsOf(each, b) + 7) / 8, '\0');
   char* out = code->bytes.data();
   uint64_t pos = 0;
   auto put_bit = [&](uint64_t bit) {
     out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
     ++pos;
   };
-  for (size_t j = 0; j < indices.size(); ++j) {
-    const uint64_t gap = Gap(indices, j);
+  int64_t previous = -1;
+  each([&](int32_t index) {
+    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
+    previous = index;
     for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
     put_bit(0);
     for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
+  });
+}
+
+// The indices of a span, in order.
+struct SpanIndices {
+  absl::Span<const int32_t> indices;
+  template <typename F>
+  void operator()(F&& f) const {
+    for (const int32_t index : indices) f(index);
   }
+};
+
+// The indices of one part of a sparse sum (ExactPart).
+struct PartIndices {
+  const SparseVector& v;
+  ValueType type;
+  bool wide;
+  template <typename F>
+  void operator()(F&& f) const {
+    for (size_t e = 0; e < v.values.size(); ++e) {
+      if (InWidePart(v.values[e], type) == wide) f(v.indices[e]);
+    }
+  }
+};
+
+uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
+  return CodeBitsOf(SpanIndices{indices}, b);
+}
+
+uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
+  return ChooseRiceBitsOf(SpanIndices{indices}, static_cast<int64_t>(indices.size()), dim);
+}
+
+inline int64_t LengthDelimited(int64_t payload) { return 1 + VarintBytes(payload) + payload; }
+
+// RoundStart{round, stepsize, diagnostics, delta} in a ServerMessage, given the bytes of the
+// delta's sum parts (each with its field key and length).
+int64_t DeltaRoundStartWireBytesOf(uint64_t round, double stepsize, bool diagnostics, int64_t delta,
+                                   double scale) {
+  if (scale != 0.0) delta += 9;  // scale = 3, fixed64
+  int64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);  // round = 1
+  if (stepsize != 0.0) start += 9;                  // stepsize = 3
+  if (diagnostics) start += 2;                      // diagnostics = 4
+  start += LengthDelimited(delta);                  // delta = 7
+  return LengthDelimited(start);                    // ServerMessage.round_start = 2
+}
+
+}  // namespace
+
+void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
+  EncodeIndicesOf(SpanIndices{indices}, static_cast<int64_t>(indices.size()), dim, code);
 }
 
 int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim) {
@@ -166,10 +217,48 @@ void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narro
   wide->Clear(v.dim);
   for (size_t e = 0; e < v.values.size(); ++e) {
     const double value = v.values[e];
-    SparseVector* part = RoundToWire(value, type) == value ? narrow : wide;
+    SparseVector* part = InWidePart(value, type) ? wide : narrow;
     part->indices.push_back(v.indices[e]);
     part->values.push_back(value);
   }
+}
+
+int64_t ExactPartCount(const SparseVector& v, ValueType type, bool wide) {
+  int64_t count = 0;
+  for (const double value : v.values) count += InWidePart(value, type) == wide;
+  return count;
+}
+
+void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide, IndexCode* code) {
+  EncodeIndicesOf(PartIndices{v, type, wide}, ExactPartCount(v, type, wide), v.dim, code);
+}
+
+int64_t ExactPartWireBytes(const SparseVector& v, ValueType type, bool wide) {
+  const int64_t count = ExactPartCount(v, type, wide);
+  int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(v.dim));  // dim = 1
+  if (count > 0) {
+    // rice_bits = 3 (omitted when 0), index_code = 4
+    const PartIndices each{v, type, wide};
+    const uint32_t b = ChooseRiceBitsOf(each, count, v.dim);
+    if (b != 0) bytes += 1 + VarintBytes(b);
+    bytes += LengthDelimited(static_cast<int64_t>((CodeBitsOf(each, b) + 7) / 8));
+    // values = 5 or 6
+    bytes += LengthDelimited(count * (ValueBits(wide ? ValueType::kF64 : type) / 8));
+  }
+  return bytes;
+}
+
+int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,
+                                 const SparseVector& sum, ValueType type, double scale) {
+  if (sum.dense) {
+    static const SparseVector kNone;
+    return DeltaRoundStartWireBytes(round, stepsize, diagnostics, sum, kNone, type, scale);
+  }
+  int64_t delta = LengthDelimited(ExactPartWireBytes(sum, type, /*wide=*/false));  // sum = 1
+  if (ExactPartCount(sum, type, /*wide=*/true) > 0) {
+    delta += LengthDelimited(ExactPartWireBytes(sum, type, /*wide=*/true));  // sum_wide = 2
+  }
+  return DeltaRoundStartWireBytesOf(round, stepsize, diagnostics, delta, scale);
 }
 
 int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,
@@ -179,13 +268,7 @@ int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnosti
       SparseVectorWireBytes(narrow, narrow.dense ? ValueType::kF64 : type));  // sum = 1
   if (wide.nnz() > 0)
     delta += LengthDelimited(SparseVectorWireBytes(wide, ValueType::kF64));  // sum_wide = 2
-  if (scale != 0.0) delta += 9;                                              // scale = 3, fixed64
-  int64_t start = 0;
-  if (round != 0) start += 1 + VarintBytes(round);  // round = 1
-  if (stepsize != 0.0) start += 9;                  // stepsize = 3
-  if (diagnostics) start += 2;                      // diagnostics = 4
-  start += LengthDelimited(delta);                  // delta = 7
-  return LengthDelimited(start);                    // ServerMessage.round_start = 2
+  return DeltaRoundStartWireBytesOf(round, stepsize, diagnostics, delta, scale);
 }
 
 int64_t ResyncRoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {

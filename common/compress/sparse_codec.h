@@ -68,6 +68,19 @@ int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool d
 // `v` must not be dense. Both outputs keep v's dimension and ascending indices.
 void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narrow,
                       SparseVector* wide);
+// Whether a value of a sparse sum travels in the wide part (as f64): it is not exact as `type`.
+inline bool InWidePart(double value, ValueType type) { return RoundToWire(value, type) != value; }
+// One part of SplitExactValues(v, type) — the narrow one, or with `wide` the wide one — without
+// writing it out: its entry count, its indices' code (EncodeIndices of the part's indices) and
+// the wire bytes of ef21.v1.SparseVector carrying it (SparseVectorWireBytes of the part, the wide
+// part's values as f64). `v` must not be dense.
+int64_t ExactPartCount(const SparseVector& v, ValueType type, bool wide);
+void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide, IndexCode* code);
+int64_t ExactPartWireBytes(const SparseVector& v, ValueType type, bool wide);
+// The bytes of the RoundStart below carrying round delta `sum` (split as SplitExactValues would,
+// without the copies; a dense sum as f64).
+int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,
+                                 const SparseVector& sum, ValueType type, double scale);
 // ef21.v1.ServerMessage{round_start: RoundStart{round, stepsize, diagnostics, delta}} carrying a
 // round delta with the given parts (a dense sum is `narrow` with dense set, sent as f64; `wide`
 // empty is omitted) and step scale.

@@ -27,16 +27,9 @@ DownlinkSizes MeasureDownlink(uint64_t round, int64_t dim, double stepsize, bool
   DownlinkSizes sizes;
   sizes.dense = RoundStartWireBytes(round, dim, stepsize, diagnostics);
   sizes.resync = ResyncRoundStartWireBytes(round, dim, stepsize, diagnostics);
-  if (delta.sum.dense) {
-    static const SparseVector kNone;
-    sizes.delta =
-        DeltaRoundStartWireBytes(round, stepsize, diagnostics, delta.sum, kNone, type, delta.scale);
-  } else {
-    thread_local SparseVector narrow, wide;
-    SplitExactValues(delta.sum, type, &narrow, &wide);
-    sizes.delta =
-        DeltaRoundStartWireBytes(round, stepsize, diagnostics, narrow, wide, type, delta.scale);
-  }
+  // The parts' sizes are counted in place: no copy of the sum (d-sized at worst) is made or kept.
+  sizes.delta =
+      DeltaRoundStartWireBytes(round, stepsize, diagnostics, delta.sum, type, delta.scale);
   return sizes;
 }
 

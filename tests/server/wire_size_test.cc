@@ -262,6 +262,40 @@ TEST(WireSizeTest, DeltaResyncAndDenseRoundStartsMatchProtobuf) {
   EXPECT_GT(checked, 200);
 }
 
+// The delta's parts are encoded and measured from the sum in place (no copies): the bytes are
+// those of the parts SplitExactValues writes out, each encoded as a SparseVector of its own, and
+// the sizes those parts give.
+TEST(WireSizeTest, RoundDeltaPartsInPlaceAreTheSplitCopiesBytes) {
+  std::mt19937_64 rng(17);
+  int64_t with_wide = 0, checked = 0;
+  for (ValueType type : {ValueType::kF32, ValueType::kF64}) {
+    for (int64_t dim : {1, 64, 123, 5000, 100000}) {
+      for (int64_t k : {int64_t{0}, int64_t{1}, dim / 50, dim / 3, dim}) {
+        const RoundDelta delta = RandomDelta(rng, dim, /*dense=*/false, k, type, 0.25);
+        SparseVector narrow, wide;
+        SplitExactValues(delta.sum, type, &narrow, &wide);
+        v1::RoundDelta split;
+        EncodeSparseVector(narrow, type, split.mutable_sum());
+        if (wide.nnz() > 0) EncodeSparseVector(wide, ValueType::kF64, split.mutable_sum_wide());
+        split.set_scale(delta.scale);
+        v1::RoundDelta in_place;
+        EncodeRoundDelta(delta, type, &in_place);
+        EXPECT_EQ(in_place.SerializeAsString(), split.SerializeAsString())
+            << "dim " << dim << " k " << k;
+        EXPECT_EQ(DeltaRoundStartWireBytes(7, 0.5, true, delta.sum, type, delta.scale),
+                  DeltaRoundStartWireBytes(7, 0.5, true, narrow, wide, type, delta.scale))
+            << "dim " << dim << " k " << k;
+        EXPECT_EQ(ExactPartCount(delta.sum, type, false), narrow.nnz());
+        EXPECT_EQ(ExactPartCount(delta.sum, type, true), wide.nnz());
+        with_wide += wide.nnz() > 0;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, 50);
+  EXPECT_GT(with_wide, 10);  // the wide part was exercised
+}
+
 TEST(WireSizeTest, BadRoundDeltasAreRefused) {
   std::mt19937_64 rng(5);
   const RoundDelta delta = RandomDelta(rng, 100, false, 30, ValueType::kF32, 0.5);
