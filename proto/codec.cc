@@ -337,32 +337,19 @@ absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, i
   return absl::OkStatus();
 }
 
-namespace {
-
-// FNV-1a, 64 bits.
-inline uint64_t Mix(uint64_t h, const void* data, size_t size) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < size; ++i) h = (h ^ p[i]) * 0x100000001b3ULL;
-  return h;
-}
-
-}  // namespace
-
 uint64_t UpdateDigest(const v1::Update& update) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  const uint64_t round = update.round();
-  const uint32_t client = update.client_id();
+  // Word by word (Digest64), not byte by byte: the aggregator digests every update it receives.
   const v1::SparseVector& c = update.c();
-  const uint32_t head[3] = {c.dim(), c.dense() ? 1u : 0u, c.rice_bits()};
   const double loss = update.has_loss() ? update.loss() : 0.0;
-  h = Mix(h, &round, sizeof(round));
-  h = Mix(h, &client, sizeof(client));
-  h = Mix(h, head, sizeof(head));
-  h = Mix(h, c.index_code().data(), c.index_code().size());
-  h = Mix(h, c.values_f32().data(), sizeof(float) * c.values_f32_size());
-  h = Mix(h, c.values_f64().data(), sizeof(double) * c.values_f64_size());
-  h = Mix(h, &loss, sizeof(loss));
-  return h;
+  uint64_t head[4] = {update.round(), uint64_t{update.client_id()} | (uint64_t{c.dim()} << 32),
+                      (c.dense() ? 1u : 0u) | (uint64_t{c.rice_bits()} << 32), 0};
+  std::memcpy(&head[3], &loss, sizeof(loss));
+  Digest64 digest;
+  digest.Add(head, sizeof(head));
+  digest.Add(c.index_code().data(), c.index_code().size());
+  digest.Add(c.values_f32().data(), sizeof(float) * c.values_f32_size());
+  digest.Add(c.values_f64().data(), sizeof(double) * c.values_f64_size());
+  return digest.value();
 }
 
 void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {

@@ -251,6 +251,8 @@ class AggregatorMetricsImpl final : public AggregatorMetrics {
     }
   }
 
+  bool per_client() const override { return !client_uplink_.empty(); }
+
   void OnDownlinkBytes(int64_t bytes) override {
     downlink_bytes_.Increment(static_cast<double>(bytes));
   }

@@ -72,10 +72,14 @@ class AggregatorMetrics {
   // initialization) is observed in the duration histogram but not counted as a completed round.
   virtual void OnRoundClosed(const MetricsRow& row, const CommTotals& totals,
                              double duration_seconds) = 0;
-  // An update was accepted: its algorithm and diagnostic wire bytes (client -1: a batch's
-  // gradient sum, diagnostic bytes only).
+  // Updates were accepted: their algorithm and diagnostic wire bytes, added to the totals and,
+  // for client >= 0, to the client's series (client -1: bytes of several clients together, e.g.
+  // a batch's, or a batch's gradient sums; the coordinator reports a batch in one call unless
+  // per_client()).
   virtual void OnUpdateAccepted(int64_t client, int64_t algorithm_bytes,
                                 int64_t diagnostic_bytes) = 0;
+  // Whether per-client series are kept (clients <= Options::per_client_bound).
+  virtual bool per_client() const = 0;
   virtual void OnDownlinkBytes(int64_t bytes) = 0;
   // A RoundStart of `kind` was queued for a worker host.
   virtual void OnRoundStartSent(DownlinkKind kind) = 0;

@@ -210,6 +210,7 @@ void RoundCoordinator::RestoreLocked(AggregatorCheckpoint* checkpoint) {
     if (c.client_g[i].size() == 0) continue;
     slots_[i].g = std::move(c.client_g[i]);  // not copied: n·d values at most once in memory
     slots_[i].ever_received = true;
+    slots_[i].g_within = false;
   }
   if (c.reports.size() == slots_.size()) shard_reports_ = c.reports;
   started_ -= c.elapsed_seconds;
@@ -802,9 +803,13 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
     }
     if (resent != 0) sums[k].values.resize(0);  // marks it ignored below
   }
+  // The batch's bytes go to the metrics in one call (their counters are shared by every stream's
+  // thread), unless they keep a series per client.
+  const bool per_client = metrics_ != nullptr && metrics_->per_client();
+  int64_t algorithm_bytes = 0, diagnostic_bytes = 0;
   for (DecodedGradientSum& sum : sums) {
     if (sum.values.size() == 0) continue;
-    if (metrics_ != nullptr) metrics_->OnUpdateAccepted(-1, 0, sum.wire_bytes);
+    diagnostic_bytes += sum.wire_bytes;
     if (open_sums_count_ == open_sums_.size()) open_sums_.emplace_back();
     std::swap(open_sums_[open_sums_count_++], sum);
   }
@@ -820,10 +825,16 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
     slot.last_round = static_cast<int64_t>(slot.pending.round);
     slot.last_digest = slot.pending.digest;
     ++received_;
-    if (metrics_ != nullptr) {
+    if (per_client) {
       metrics_->OnUpdateAccepted(slot.pending.client, slot.pending.algorithm_bytes,
                                  slot.pending.diagnostic_bytes);
+    } else {
+      algorithm_bytes += slot.pending.algorithm_bytes;
+      diagnostic_bytes += slot.pending.diagnostic_bytes;
     }
+  }
+  if (metrics_ != nullptr && (algorithm_bytes != 0 || diagnostic_bytes != 0)) {
+    metrics_->OnUpdateAccepted(-1, algorithm_bytes, diagnostic_bytes);
   }
   return absl::OkStatus();
 }
@@ -874,9 +885,9 @@ int RoundCoordinator::RefuseOverflowingLocked() {
   for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
     ClientSlot& slot = slots_[i];
     if (!slot.received) continue;
-    candidate_ = slot.g;
-    server_->ApplyToClientCopy(slot.pending.c, &candidate_);
-    if (AllFiniteWithin(candidate_, max_abs_value_)) continue;
+    if (server_->ClientCopyStaysWithin(slot.pending.c, slot.g, slot.g_within, max_abs_value_)) {
+      continue;
+    }
     // Refuse the update as if it had never come: the client must send another for this round.
     ++refused;
     slot.received = false;
@@ -1148,6 +1159,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
       slot.chain = ChainClientState(slot.chain, round, slot.pending.c);
     } else {
       server_->ApplyToClientCopy(slot.pending.c, &slot.g);
+      slot.g_within = true;  // RefuseOverflowingLocked checked the update against the bound
     }
     slot.ever_received = true;
     slot.received = false;

@@ -291,9 +291,13 @@ class RoundCoordinator {
     Vector g;  // the aggregator's copy of g_i (after the last closed round); empty in worker mode
     uint64_t chain = kFreshClientChain;  // worker mode: g_i's state hash after the closed rounds
     bool ever_received = false;          // g is meaningful
-    StreamSink* sink = nullptr;          // the live stream carrying the client
-    bool received = false;               // its update for the open round is in
-    int64_t last_round = -1;             // round of its last accepted update
+    // Every entry of g is known finite and within max_abs_value_ (zero, or an update checked
+    // against the bound was applied): the bound check of the next update looks only at the
+    // entries it changes. A g restored from a checkpoint is checked in full once.
+    bool g_within = true;
+    StreamSink* sink = nullptr;  // the live stream carrying the client
+    bool received = false;       // its update for the open round is in
+    int64_t last_round = -1;     // round of its last accepted update
     uint64_t last_digest = 0;
     DecodedUpdate pending;  // the open round's update
   };
@@ -372,7 +376,6 @@ class RoundCoordinator {
   absl::Time last_coverage_report_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string last_unassigned_ ABSL_GUARDED_BY(mu_);
   std::vector<AuditEvent> audit_queue_ ABSL_GUARDED_BY(mu_);
-  Vector candidate_ ABSL_GUARDED_BY(mu_);  // scratch of RefuseOverflowingLocked
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
   // The closer is writing a closed round's row (lock released); Stop leaves the end to it.

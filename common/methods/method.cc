@@ -1,6 +1,7 @@
 #include "common/methods/method.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/base/digest.h"
@@ -237,6 +238,17 @@ absl::Status ServerMethod::Reset(uint64_t round, ConstVectorRef x, ConstVectorRe
   g_ = g;
   round_ = round;
   return absl::OkStatus();
+}
+
+bool ServerMethod::ClientCopyStaysWithin(const SparseVector& c, const Vector& g_i,
+                                         bool /*g_i_within*/, double bound) const {
+  thread_local Vector candidate;
+  candidate = g_i;
+  ApplyToClientCopy(c, &candidate);
+  for (Eigen::Index j = 0; j < candidate.size(); ++j) {
+    if (!(std::abs(candidate[j]) <= bound)) return false;  // NaN fails too
+  }
+  return true;
 }
 
 }  // namespace ef21

@@ -231,6 +231,11 @@ class ServerMethod {
 
   // The aggregator's copy of g_i after client i's message c (EF21: g_i + c; EF14: c).
   virtual void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const = 0;
+  // Whether ApplyToClientCopy(c, copy of g_i) would leave every entry finite with |entry| <=
+  // bound, neither changing nor copying g_i where the method allows. `g_i_within`: every entry of
+  // g_i already is (then only the entries c changes need a look). The base class checks a copy.
+  virtual bool ClientCopyStaysWithin(const SparseVector& c, const Vector& g_i, bool g_i_within,
+                                     double bound) const;
 
   // A d-sized buffer for the round closer, which sums a diagnostic round's gradients in it before
   // CloseRound (which itself needs no d-sized buffer). Empty until first used (and after

@@ -1,5 +1,7 @@
 // EF14 (Seide et al. 2014; Stich et al. 2018), SPEC §3: e_i^0 = 0; p_i = e_i + γ∇f_i(x^r);
 // c_i = C(p_i); e_i ← p_i − c_i; x^{r+1} = x^r − (1/n) Σ_i c_i.
+#include <cmath>
+
 #include "common/methods/method.h"
 
 namespace ef21 {
@@ -74,6 +76,14 @@ class Ef14Server final : public ServerMethod {
   void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const override {
     g_i->setZero();
     c.AddTo(1.0, g_i);
+  }
+  // The copy becomes c (0 + v = v off and on its entries): g_i does not matter.
+  bool ClientCopyStaysWithin(const SparseVector& c, const Vector&, bool,
+                             double bound) const override {
+    for (double v : c.values) {
+      if (!(std::abs(v) <= bound)) return false;  // NaN fails too
+    }
+    return true;
   }
 
  private:

@@ -102,6 +102,22 @@ class Ef21Server final : public ServerMethod {
         inv_n_(1.0 / static_cast<double>(context_->num_clients())) {}
 
   void ApplyToClientCopy(const SparseVector& c, Vector* g_i) const override { c.AddTo(1.0, g_i); }
+  // g_i + c changes only c's entries: those are computed as AddTo would, nothing is copied.
+  bool ClientCopyStaysWithin(const SparseVector& c, const Vector& g_i, bool g_i_within,
+                             double bound) const override {
+    if (!g_i_within && !c.dense) return ServerMethod::ClientCopyStaysWithin(c, g_i, false, bound);
+    const double* g = g_i.data();
+    if (c.dense) {
+      for (int64_t j = 0; j < c.dim; ++j) {
+        if (!(std::abs(g[j] + 1.0 * c.values[j]) <= bound)) return false;  // NaN fails too
+      }
+      return true;
+    }
+    for (size_t e = 0; e < c.values.size(); ++e) {
+      if (!(std::abs(g[c.indices[e]] + 1.0 * c.values[e]) <= bound)) return false;
+    }
+    return true;
+  }
 
  private:
   void Aggregate(const SparseVector& sum) override {
