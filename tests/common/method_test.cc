@@ -224,6 +224,73 @@ TEST(MethodTest, ReplicaReplayingDeltasHoldsTheServersStateBitForBit) {
   }
 }
 
+// The aggregator's bound check of g_i + c without a copy (ServerMethod::ClientCopyStaysWithin)
+// answers as applying c to a copy of g_i and checking every entry does: every algorithm, sparse
+// and dense c, entries inside, at and beyond the bound, non-finite values, and a g_i that is out
+// of bounds off c's entries (checked in full: g_i_within = false, as after a resume).
+TEST(MethodTest, ClientCopyBoundCheckAgreesWithApplyingACopy) {
+  const double bound = 10.0;
+  auto by_copy = [bound](const ServerMethod& server, const SparseVector& c, const Vector& g) {
+    Vector copy = g;
+    server.ApplyToClientCopy(c, &copy);
+    for (Eigen::Index j = 0; j < copy.size(); ++j) {
+      if (!(std::abs(copy[j]) <= bound)) return false;
+    }
+    return true;
+  };
+  const double values[] = {0.0,  1.0,   -4.0,  5.0,    9.5,       10.0,
+                           -6.0, -10.0, 10.5,  -11.0,  1e300,     HUGE_VAL,
+                           -0.5, 20.0,  -20.0, 1e-300, -HUGE_VAL, std::nan("")};
+  const int count = static_cast<int>(sizeof(values) / sizeof(values[0]));
+  int agreed = 0, refused = 0;
+  for (Algorithm algorithm : kAllAlgorithms) {
+    RunConfig config = BreastCancer(algorithm, 1);
+    auto sim = MakeSimulator(config);
+    auto context = MethodContext::Create(config.ToMethodOptions(), sim->context().problem,
+                                         sim->context().plan);
+    ASSERT_TRUE(context.ok());
+    auto server = ServerMethod::Create(*context, sim->server().x());
+    const int64_t d = sim->context().dim();
+    ASSERT_GE(d, 6);
+    for (int a = 0; a < count; ++a) {
+      // g_i within the bound (a's value where finite and within, else 3), and the same with one
+      // entry off c's indices beyond it.
+      Vector inside = Vector::Constant(d, std::abs(values[a]) <= bound ? values[a] : 3.0);
+      inside[0] = -7.0;
+      Vector outside = inside;
+      outside[d - 1] = 11.0;
+      for (int b = 0; b < count; ++b) {
+        SparseVector sparse;
+        sparse.dim = d;
+        sparse.indices = {0, 2, 5};
+        sparse.values = {values[b], values[(b + 3) % count], values[(a + b) % count]};
+        SparseVector dense;
+        dense.dim = d;
+        dense.dense = true;
+        dense.values.assign(static_cast<size_t>(d), values[(a + 2 * b) % count]);
+        dense.values[1] = values[b];
+        for (const SparseVector* c : {&sparse, &dense}) {
+          const std::string what = absl::StrCat(
+              AlgorithmName(algorithm), c->dense ? " dense" : " sparse", " a=", a, " b=", b);
+          const bool expected_inside = by_copy(*server, *c, inside);
+          EXPECT_EQ(server->ClientCopyStaysWithin(*c, inside, true, bound), expected_inside)
+              << what;
+          EXPECT_EQ(server->ClientCopyStaysWithin(*c, inside, false, bound), expected_inside)
+              << what;
+          EXPECT_EQ(server->ClientCopyStaysWithin(*c, outside, false, bound),
+                    by_copy(*server, *c, outside))
+              << what << " (g_i out of bounds)";
+          refused += !expected_inside;
+          agreed += 3;
+        }
+      }
+    }
+  }
+  // Both answers occurred: the cases cover the bound from both sides.
+  EXPECT_GT(refused, 0);
+  EXPECT_LT(refused, agreed / 3);
+}
+
 // --client-state=worker's aggregator gives its close scratch back after each round
 // (ServerMethod::ReleaseRoundScratch): the next close allocates it again and closes the same
 // round, bit for bit, dense round 0 (--init=full) and the identity compressor's dense rounds too.
