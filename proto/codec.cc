@@ -223,13 +223,14 @@ namespace {
 
 // EncodeSparseVector of one part of SplitExactValues(v, type): the narrow part's values as
 // `type`, the wide part's as f64.
-void EncodeExactPart(const SparseVector& v, ValueType type, bool wide, v1::SparseVector* out) {
+void EncodeExactPart(const SparseVector& v, ValueType type, bool wide, const ExactParts& parts,
+                     v1::SparseVector* out) {
   out->set_dim(static_cast<uint32_t>(v.dim));
   out->set_dense(false);
-  const int64_t count = ExactPartCount(v, type, wide);
+  const int64_t count = parts.count[wide];
   if (count > 0) {
     IndexCode code;
-    EncodeExactPartIndices(v, type, wide, &code);
+    EncodeExactPartIndices(v, type, wide, parts, &code);
     out->set_rice_bits(code.rice_bits);
     out->set_index_code(std::move(code.bytes));
   } else {
@@ -264,9 +265,10 @@ void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* o
     out->clear_sum_wide();
   } else {
     // The parts SplitExactValues would write, encoded from the sum in place (no copy of it).
-    EncodeExactPart(delta.sum, type, /*wide=*/false, out->mutable_sum());
-    if (ExactPartCount(delta.sum, type, /*wide=*/true) > 0) {
-      EncodeExactPart(delta.sum, type, /*wide=*/true, out->mutable_sum_wide());
+    const ExactParts parts = MeasureExactParts(delta.sum, type);
+    EncodeExactPart(delta.sum, type, /*wide=*/false, parts, out->mutable_sum());
+    if (parts.count[1] > 0) {
+      EncodeExactPart(delta.sum, type, /*wide=*/true, parts, out->mutable_sum_wide());
     } else {
       out->clear_sum_wide();
     }

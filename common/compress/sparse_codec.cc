@@ -8,30 +8,29 @@
 namespace ef21 {
 namespace {
 
-// The index code over any ascending index sequence: `each(f)` calls f(index) for the indices in
-// order (a span's, or a sparse sum's exact or wide part). Gaps: idx_0, then idx_j − idx_{j−1} − 1.
-template <typename Each>
-uint64_t CodeBitsOf(const Each& each, uint32_t b) {
+// Gap j of the index list: idx_0, then idx_j − idx_{j−1} − 1.
+inline uint64_t Gap(absl::Span<const int32_t> indices, size_t j) {
+  return j == 0 ? static_cast<uint64_t>(indices[0])
+                : static_cast<uint64_t>(indices[j] - indices[j - 1] - 1);
+}
+
+uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
   uint64_t bits = 0;
-  int64_t previous = -1;
-  each([&](int32_t index) {
-    bits += (static_cast<uint64_t>(index - previous - 1) >> b) + 1 + b;
-    previous = index;
-  });
+  for (size_t j = 0; j < indices.size(); ++j) bits += (Gap(indices, j) >> b) + 1 + b;
   return bits;
 }
 
 // The parameter with the shortest code among the three around log2 of the mean gap.
-template <typename Each>
-uint32_t ChooseRiceBitsOf(const Each& each, int64_t count, int64_t dim) {
-  if (count == 0) return 0;
+uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
+  if (indices.empty()) return 0;
   // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
-  const uint64_t mean_gap = static_cast<uint64_t>(dim - count) / static_cast<uint64_t>(count);
+  const uint64_t mean_gap =
+      static_cast<uint64_t>(dim - static_cast<int64_t>(indices.size())) / indices.size();
   const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
   uint32_t best = 0;
   uint64_t best_bits = UINT64_MAX;
   for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {
-    const uint64_t bits = CodeBitsOf(each, static_cast<uint32_t>(b));
+    const uint64_t bits = CodeBits(indices, static_cast<uint32_t>(b));
     if (bits < best_bits) {
       best_bits = bits;
       best = static_cast<uint32_t>(b);
@@ -40,37 +39,7 @@ uint32_t ChooseRiceBitsOf(const Each& each, int64_t count, int64_t dim) {
   return best;
 }
 
-template <typename Each>
-void EncodeIndicesOf(const Each& each, int64_t count, int64_t dim, IndexCode* code) {
-  const uint32_t b = ChooseRiceBitsOf(each, count, dim);
-  code->rice_bits = b;
-  code->bytes.assign((CodeBitsOf(each, b) + 7) / 8, '\0');
-  char* out = code->bytes.data();
-  uint64_t pos = 0;
-  auto put_bit = [&](uint64_t bit) {
-    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
-    ++pos;
-  };
-  int64_t previous = -1;
-  each([&](int32_t index) {
-    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
-    previous = index;
-    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
-    put_bit(0);
-    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
-  });
-}
-
-// The indices of a span, in order.
-struct SpanIndices {
-  absl::Span<const int32_t> indices;
-  template <typename F>
-  void operator()(F&& f) const {
-    for (const int32_t index : indices) f(index);
-  }
-};
-
-// The indices of one part of a sparse sum (ExactPart).
+// The indices of one part of a sparse sum (SplitExactValues's narrow or wide part), in order.
 struct PartIndices {
   const SparseVector& v;
   ValueType type;
@@ -82,14 +51,6 @@ struct PartIndices {
     }
   }
 };
-
-uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
-  return CodeBitsOf(SpanIndices{indices}, b);
-}
-
-uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
-  return ChooseRiceBitsOf(SpanIndices{indices}, static_cast<int64_t>(indices.size()), dim);
-}
 
 inline int64_t LengthDelimited(int64_t payload) { return 1 + VarintBytes(payload) + payload; }
 
@@ -109,7 +70,21 @@ int64_t DeltaRoundStartWireBytesOf(uint64_t round, double stepsize, bool diagnos
 }  // namespace
 
 void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
-  EncodeIndicesOf(SpanIndices{indices}, static_cast<int64_t>(indices.size()), dim, code);
+  const uint32_t b = ChooseRiceBits(indices, dim);
+  code->rice_bits = b;
+  code->bytes.assign((CodeBits(indices, b) + 7) / 8, '\0');
+  char* out = code->bytes.data();
+  uint64_t pos = 0;
+  auto put_bit = [&](uint64_t bit) {
+    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
+    ++pos;
+  };
+  for (size_t j = 0; j < indices.size(); ++j) {
+    const uint64_t gap = Gap(indices, j);
+    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
+    put_bit(0);
+    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
+  }
 }
 
 int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim) {
@@ -223,25 +198,74 @@ void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narro
   }
 }
 
-int64_t ExactPartCount(const SparseVector& v, ValueType type, bool wide) {
-  int64_t count = 0;
-  for (const double value : v.values) count += InWidePart(value, type) == wide;
-  return count;
+ExactParts MeasureExactParts(const SparseVector& v, ValueType type) {
+  ExactParts parts;
+  for (const double value : v.values) ++parts.count[InWidePart(value, type)];
+  // ChooseRiceBits's candidates for each part, their codes' lengths summed in one pass.
+  int lo[2], hi[2];
+  uint64_t shifted[2][3] = {};
+  for (int w = 0; w < 2; ++w) {
+    lo[w] = hi[w] = 0;
+    if (parts.count[w] == 0) continue;
+    const uint64_t mean_gap =
+        static_cast<uint64_t>(v.dim - parts.count[w]) / static_cast<uint64_t>(parts.count[w]);
+    const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
+    lo[w] = std::max(0, center - 1);
+    hi[w] = std::min<int>(kMaxRiceBits, center + 1);
+  }
+  int64_t previous[2] = {-1, -1};
+  for (size_t e = 0; e < v.values.size(); ++e) {
+    const int w = InWidePart(v.values[e], type);
+    const int32_t index = v.indices[e];
+    const uint64_t gap = static_cast<uint64_t>(index - previous[w] - 1);
+    previous[w] = index;
+    for (int b = lo[w]; b <= hi[w]; ++b) shifted[w][b - lo[w]] += gap >> b;
+  }
+  for (int w = 0; w < 2; ++w) {
+    if (parts.count[w] == 0) continue;
+    uint64_t best_bits = UINT64_MAX;
+    for (int b = lo[w]; b <= hi[w]; ++b) {
+      const uint64_t bits = shifted[w][b - lo[w]] +
+                            static_cast<uint64_t>(parts.count[w]) * (1 + static_cast<uint64_t>(b));
+      if (bits < best_bits) {
+        best_bits = bits;
+        parts.rice_bits[w] = static_cast<uint32_t>(b);
+      }
+    }
+    parts.code_bits[w] = best_bits;
+  }
+  return parts;
 }
 
-void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide, IndexCode* code) {
-  EncodeIndicesOf(PartIndices{v, type, wide}, ExactPartCount(v, type, wide), v.dim, code);
+void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide,
+                            const ExactParts& parts, IndexCode* code) {
+  const uint32_t b = parts.rice_bits[wide];
+  code->rice_bits = b;
+  code->bytes.assign((parts.code_bits[wide] + 7) / 8, '\0');
+  char* out = code->bytes.data();
+  uint64_t pos = 0;
+  auto put_bit = [&](uint64_t bit) {
+    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
+    ++pos;
+  };
+  int64_t previous = -1;
+  PartIndices{v, type, wide}([&](int32_t index) {
+    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
+    previous = index;
+    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
+    put_bit(0);
+    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
+  });
 }
 
-int64_t ExactPartWireBytes(const SparseVector& v, ValueType type, bool wide) {
-  const int64_t count = ExactPartCount(v, type, wide);
-  int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(v.dim));  // dim = 1
+int64_t ExactPartWireBytes(const ExactParts& parts, int64_t dim, ValueType type, bool wide) {
+  const int64_t count = parts.count[wide];
+  int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(dim));  // dim = 1
   if (count > 0) {
     // rice_bits = 3 (omitted when 0), index_code = 4
-    const PartIndices each{v, type, wide};
-    const uint32_t b = ChooseRiceBitsOf(each, count, v.dim);
+    const uint32_t b = parts.rice_bits[wide];
     if (b != 0) bytes += 1 + VarintBytes(b);
-    bytes += LengthDelimited(static_cast<int64_t>((CodeBitsOf(each, b) + 7) / 8));
+    bytes += LengthDelimited(static_cast<int64_t>((parts.code_bits[wide] + 7) / 8));
     // values = 5 or 6
     bytes += LengthDelimited(count * (ValueBits(wide ? ValueType::kF64 : type) / 8));
   }
@@ -254,9 +278,10 @@ int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnosti
     static const SparseVector kNone;
     return DeltaRoundStartWireBytes(round, stepsize, diagnostics, sum, kNone, type, scale);
   }
-  int64_t delta = LengthDelimited(ExactPartWireBytes(sum, type, /*wide=*/false));  // sum = 1
-  if (ExactPartCount(sum, type, /*wide=*/true) > 0) {
-    delta += LengthDelimited(ExactPartWireBytes(sum, type, /*wide=*/true));  // sum_wide = 2
+  const ExactParts parts = MeasureExactParts(sum, type);
+  int64_t delta = LengthDelimited(ExactPartWireBytes(parts, sum.dim, type, false));  // sum = 1
+  if (parts.count[1] > 0) {
+    delta += LengthDelimited(ExactPartWireBytes(parts, sum.dim, type, true));  // sum_wide = 2
   }
   return DeltaRoundStartWireBytesOf(round, stepsize, diagnostics, delta, scale);
 }

@@ -70,13 +70,21 @@ void SplitExactValues(const SparseVector& v, ValueType type, SparseVector* narro
                       SparseVector* wide);
 // Whether a value of a sparse sum travels in the wide part (as f64): it is not exact as `type`.
 inline bool InWidePart(double value, ValueType type) { return RoundToWire(value, type) != value; }
-// One part of SplitExactValues(v, type) — the narrow one, or with `wide` the wide one — without
-// writing it out: its entry count, its indices' code (EncodeIndices of the part's indices) and
-// the wire bytes of ef21.v1.SparseVector carrying it (SparseVectorWireBytes of the part, the wide
-// part's values as f64). `v` must not be dense.
-int64_t ExactPartCount(const SparseVector& v, ValueType type, bool wide);
-void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide, IndexCode* code);
-int64_t ExactPartWireBytes(const SparseVector& v, ValueType type, bool wide);
+// The two parts of SplitExactValues(v, type) — [0] the narrow one, [1] the wide one — measured
+// without writing them out (one pass to count, one for the codes' lengths): entries, the Rice
+// parameter and the code length in bits EncodeIndices would choose for the part's indices. `v`
+// must not be dense.
+struct ExactParts {
+  int64_t count[2] = {0, 0};
+  uint32_t rice_bits[2] = {0, 0};
+  uint64_t code_bits[2] = {0, 0};
+};
+ExactParts MeasureExactParts(const SparseVector& v, ValueType type);
+// EncodeIndices of one part's indices (`wide`: the wide part), from `parts` = MeasureExactParts.
+void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide,
+                            const ExactParts& parts, IndexCode* code);
+// SparseVectorWireBytes of one part (the wide part's values as f64).
+int64_t ExactPartWireBytes(const ExactParts& parts, int64_t dim, ValueType type, bool wide);
 // The bytes of the RoundStart below carrying round delta `sum` (split as SplitExactValues would,
 // without the copies; a dense sum as f64).
 int64_t DeltaRoundStartWireBytes(uint64_t round, double stepsize, bool diagnostics,

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -199,6 +200,14 @@ struct RoundDelta {
   double scale = 0.0;
 };
 
+// Σ_i c_i of sparse messages (null: a client that did not take part) into *sum, whose dim must be
+// set: each coordinate of the union of their indices from +0, adding the messages' values in
+// ascending id (the bits of a dense scatter), written in ascending index order. The union is
+// marked one bit per coordinate and ranked per 64 (`marks` and `ranks`: d/64 words of scratch,
+// reused across calls); no d-sized buffer. ServerMethod::CloseRound's sum of sparse messages.
+void SumOnUnion(absl::Span<const SparseVector* const> by_client, std::vector<uint64_t>* marks,
+                std::vector<int32_t>* ranks, SparseVector* sum);
+
 class ServerMethod {
  public:
   virtual ~ServerMethod() = default;
@@ -238,8 +247,8 @@ class ServerMethod {
                                      double bound) const;
 
   // A d-sized buffer for the round closer, which sums a diagnostic round's gradients in it before
-  // CloseRound (which itself needs no d-sized buffer). Empty until first used (and after
-  // ReleaseRoundScratch): its user sizes it (setZero(d)).
+  // CloseRound (which itself uses it only for d <= kScatterMaxDim). Empty until first used (and
+  // after ReleaseRoundScratch): its user sizes it (setZero(d)).
   Vector* scratch() { return &sum_; }
 
   // Gives the round's scratch back to the heap (the d-sized buffer above, the union's marks) and
@@ -267,16 +276,20 @@ class ServerMethod {
   Vector g_;
 
  private:
-  // delta_.sum = Σ_i c_i in ascending id over the union of indices, written in ascending index
-  // order with no d-sized buffer (the union is marked in d/64 words and ranked).
+  // delta_.sum = Σ_i c_i in ascending id over the union of indices, in ascending index order:
+  // SumOnUnion (no d-sized buffer) above kScatterMaxDim, a dense scatter up to it.
   void SumMessages(absl::Span<const SparseVector* const> by_client);
   // x ← x − scale·g, coordinate by coordinate; nothing when scale is 0.
   void ApplyStep(double scale);
 
   RoundDelta delta_;
-  Vector sum_;                   // the round closer's scratch (scratch())
-  std::vector<uint64_t> marks_;  // scratch: bit j of word j/64 marks coordinate j in the union
-  std::vector<int32_t> ranks_;   // scratch: the union's coordinates below each word
+  // Up to this d the sum goes through a dense scatter (sum_ and touched_, at most 576 KB), above
+  // it SumOnUnion (d/64 words).
+  static constexpr int64_t kScatterMaxDim = int64_t{1} << 16;
+  Vector sum_;                    // the round closer's scratch (scratch()); the small-d scatter's
+  std::vector<uint8_t> touched_;  // the small-d scatter: coordinate j in the union (zero between)
+  std::vector<uint64_t> marks_;   // SumOnUnion: bit j of word j/64 marks coordinate j
+  std::vector<int32_t> ranks_;    // SumOnUnion's ranks; the small-d scatter's union
 };
 
 }  // namespace ef21

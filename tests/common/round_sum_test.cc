@@ -1,7 +1,8 @@
 // The close's low-memory arithmetic against the plain one it replaces, bit for bit: the round's
-// Σ_i c_i written over the union of indices without a d-sized buffer (ServerMethod::CloseRound)
-// against a dense scatter, and a diagnostic round's Σ_i ∇f_i(x^r) summed block by block
-// (RoundCloser with set_release_tree_scratch) against the whole-vector tree.
+// Σ_i c_i written over the union of indices without a d-sized buffer (SumOnUnion, and
+// ServerMethod::CloseRound, which uses it above a small d) against a dense scatter, and a
+// diagnostic round's Σ_i ∇f_i(x^r) summed block by block (RoundCloser with
+// set_release_tree_scratch) against the whole-vector tree.
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -80,10 +81,15 @@ double AwkwardValue(std::mt19937_64& rng) {
 
 TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
   std::mt19937_64 rng(11);
-  int sparse_trials = 0, dense_trials = 0;
+  int sparse_trials = 0, dense_trials = 0, large_trials = 0;
+  std::vector<uint64_t> marks;  // SumOnUnion's scratch, reused across trials as the server does
+  std::vector<int32_t> ranks;
   for (int trial = 0; trial < 300; ++trial) {
-    // Small d so that clients' indices collide often; d not always a multiple of 64.
-    const int64_t d = std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    // Mostly small d, so that clients' indices collide often, and d not always a multiple of 64;
+    // every 10th trial above ServerMethod's small-d bound, where CloseRound takes SumOnUnion.
+    const bool large = trial % 10 == 7;  // never with a dense message (trial % 5 == 4)
+    const int64_t d = large ? std::uniform_int_distribution<int64_t>(70000, 140000)(rng)
+                            : std::uniform_int_distribution<int64_t>(1, 300)(rng);
     const int64_t n = std::uniform_int_distribution<int64_t>(1, 40)(rng);
     RunConfig config;
     config.problem = ProblemKind::kPolynomial;
@@ -104,7 +110,7 @@ TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
         c.dense = true;
         for (int64_t j = 0; j < d; ++j) c.values.push_back(AwkwardValue(rng));
       } else {
-        const double density = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+        const double density = std::uniform_real_distribution<double>(0.0, large ? 0.02 : 1.0)(rng);
         for (int64_t j = 0; j < d; ++j) {
           if (!std::bernoulli_distribution(density)(rng)) continue;
           c.indices.push_back(static_cast<int32_t>(j));
@@ -122,11 +128,24 @@ TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
     ASSERT_TRUE(SameBits(got.values, expected.values)) << "trial " << trial;
     ASSERT_TRUE(got.Validate().ok()) << "trial " << trial << ": " << got.Validate();
     (expected.dense ? dense_trials : sparse_trials) += 1;
+    if (!expected.dense) {
+      // SumOnUnion itself, whatever d (CloseRound uses it above the small-d bound only).
+      SparseVector on_union;
+      on_union.dim = d;
+      on_union.values = {42.0};  // overwritten
+      SumOnUnion(by_client, &marks, &ranks, &on_union);
+      ASSERT_EQ(on_union.dim, d) << "trial " << trial;
+      ASSERT_FALSE(on_union.dense);
+      ASSERT_EQ(on_union.indices, expected.indices) << "trial " << trial;
+      ASSERT_TRUE(SameBits(on_union.values, expected.values)) << "trial " << trial;
+      large_trials += large;
+    }
     if (trial % 3 == 0) server->ReleaseRoundScratch();  // the next close allocates again
   }
   // Both branches ran, many times.
   EXPECT_GT(dense_trials, 20);
   EXPECT_GT(sparse_trials, 150);
+  EXPECT_GT(large_trials, 15);
 }
 
 TEST(RoundSumTest, SignedZerosSumAsTheScatterDoes) {

@@ -285,8 +285,9 @@ TEST(WireSizeTest, RoundDeltaPartsInPlaceAreTheSplitCopiesBytes) {
         EXPECT_EQ(DeltaRoundStartWireBytes(7, 0.5, true, delta.sum, type, delta.scale),
                   DeltaRoundStartWireBytes(7, 0.5, true, narrow, wide, type, delta.scale))
             << "dim " << dim << " k " << k;
-        EXPECT_EQ(ExactPartCount(delta.sum, type, false), narrow.nnz());
-        EXPECT_EQ(ExactPartCount(delta.sum, type, true), wide.nnz());
+        const ExactParts parts = MeasureExactParts(delta.sum, type);
+        EXPECT_EQ(parts.count[0], narrow.nnz());
+        EXPECT_EQ(parts.count[1], wide.nnz());
         with_wide += wide.nnz() > 0;
         ++checked;
       }
