@@ -25,7 +25,9 @@ class Digest64 {
       MixWord(word);
     }
     uint64_t tail = 0;
-    std::memcpy(&tail, p + i, size - i);
+    // Nothing to copy when size is a whole number of words (data may then be null: an empty
+    // vector's, which memcpy must not be given).
+    if (size > i) std::memcpy(&tail, p + i, size - i);
     MixWord(tail);
     MixWord(static_cast<uint64_t>(size));
   }
