@@ -20,23 +20,60 @@ uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
   return bits;
 }
 
-// The parameter with the shortest code among the three around log2 of the mean gap.
-uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
-  if (indices.empty()) return 0;
-  // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
-  const uint64_t mean_gap =
-      static_cast<uint64_t>(dim - static_cast<int64_t>(indices.size())) / indices.size();
+// The Rice parameters tried for `count` > 0 indices in [0, dim): the three [*lo, *hi] around
+// floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
+void RiceCandidates(int64_t count, int64_t dim, int* lo, int* hi) {
+  const uint64_t mean_gap = static_cast<uint64_t>(dim - count) / static_cast<uint64_t>(count);
   const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
+  *lo = std::max(0, center - 1);
+  *hi = std::min<int>(kMaxRiceBits, center + 1);
+}
+
+// The candidate with the shortest code, the first of equals; *best_bits gets its length.
+template <typename BitsOf>
+uint32_t ShortestRiceCode(int lo, int hi, BitsOf&& bits_of, uint64_t* best_bits) {
   uint32_t best = 0;
-  uint64_t best_bits = UINT64_MAX;
-  for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {
-    const uint64_t bits = CodeBits(indices, static_cast<uint32_t>(b));
-    if (bits < best_bits) {
-      best_bits = bits;
+  *best_bits = UINT64_MAX;
+  for (int b = lo; b <= hi; ++b) {
+    const uint64_t bits = bits_of(b);
+    if (bits < *best_bits) {
+      *best_bits = bits;
       best = static_cast<uint32_t>(b);
     }
   }
   return best;
+}
+
+// The parameter with the shortest code among the three around log2 of the mean gap.
+uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
+  if (indices.empty()) return 0;
+  int lo, hi;
+  RiceCandidates(static_cast<int64_t>(indices.size()), dim, &lo, &hi);
+  uint64_t bits;
+  return ShortestRiceCode(
+      lo, hi, [&](int b) { return CodeBits(indices, static_cast<uint32_t>(b)); }, &bits);
+}
+
+// The Rice code with parameter b (`code_bits` long) of the gaps of the ascending indices that
+// `for_each_index(f)` passes to f, the first gap counted from -1.
+template <typename ForEachIndex>
+void WriteRiceCode(ForEachIndex&& for_each_index, uint32_t b, uint64_t code_bits, IndexCode* code) {
+  code->rice_bits = b;
+  code->bytes.assign((code_bits + 7) / 8, '\0');
+  char* out = code->bytes.data();
+  uint64_t pos = 0;
+  auto put_bit = [&](uint64_t bit) {
+    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
+    ++pos;
+  };
+  int64_t previous = -1;
+  for_each_index([&](int32_t index) {
+    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
+    previous = index;
+    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
+    put_bit(0);
+    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
+  });
 }
 
 // The indices of one part of a sparse sum (SplitExactValues's narrow or wide part), in order.
@@ -71,20 +108,11 @@ int64_t DeltaRoundStartWireBytesOf(uint64_t round, double stepsize, bool diagnos
 
 void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
   const uint32_t b = ChooseRiceBits(indices, dim);
-  code->rice_bits = b;
-  code->bytes.assign((CodeBits(indices, b) + 7) / 8, '\0');
-  char* out = code->bytes.data();
-  uint64_t pos = 0;
-  auto put_bit = [&](uint64_t bit) {
-    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
-    ++pos;
-  };
-  for (size_t j = 0; j < indices.size(); ++j) {
-    const uint64_t gap = Gap(indices, j);
-    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
-    put_bit(0);
-    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
-  }
+  WriteRiceCode(
+      [&](auto&& f) {
+        for (const int32_t index : indices) f(index);
+      },
+      b, CodeBits(indices, b), code);
 }
 
 int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim) {
@@ -202,16 +230,10 @@ ExactParts MeasureExactParts(const SparseVector& v, ValueType type) {
   ExactParts parts;
   for (const double value : v.values) ++parts.count[InWidePart(value, type)];
   // ChooseRiceBits's candidates for each part, their codes' lengths summed in one pass.
-  int lo[2], hi[2];
+  int lo[2] = {0, 0}, hi[2] = {0, 0};
   uint64_t shifted[2][3] = {};
   for (int w = 0; w < 2; ++w) {
-    lo[w] = hi[w] = 0;
-    if (parts.count[w] == 0) continue;
-    const uint64_t mean_gap =
-        static_cast<uint64_t>(v.dim - parts.count[w]) / static_cast<uint64_t>(parts.count[w]);
-    const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
-    lo[w] = std::max(0, center - 1);
-    hi[w] = std::min<int>(kMaxRiceBits, center + 1);
+    if (parts.count[w] > 0) RiceCandidates(parts.count[w], v.dim, &lo[w], &hi[w]);
   }
   int64_t previous[2] = {-1, -1};
   for (size_t e = 0; e < v.values.size(); ++e) {
@@ -223,39 +245,18 @@ ExactParts MeasureExactParts(const SparseVector& v, ValueType type) {
   }
   for (int w = 0; w < 2; ++w) {
     if (parts.count[w] == 0) continue;
-    uint64_t best_bits = UINT64_MAX;
-    for (int b = lo[w]; b <= hi[w]; ++b) {
-      const uint64_t bits = shifted[w][b - lo[w]] +
-                            static_cast<uint64_t>(parts.count[w]) * (1 + static_cast<uint64_t>(b));
-      if (bits < best_bits) {
-        best_bits = bits;
-        parts.rice_bits[w] = static_cast<uint32_t>(b);
-      }
-    }
-    parts.code_bits[w] = best_bits;
+    const uint64_t count = static_cast<uint64_t>(parts.count[w]);
+    parts.rice_bits[w] = ShortestRiceCode(
+        lo[w], hi[w],
+        [&](int b) { return shifted[w][b - lo[w]] + count * (1 + static_cast<uint64_t>(b)); },
+        &parts.code_bits[w]);
   }
   return parts;
 }
 
 void EncodeExactPartIndices(const SparseVector& v, ValueType type, bool wide,
                             const ExactParts& parts, IndexCode* code) {
-  const uint32_t b = parts.rice_bits[wide];
-  code->rice_bits = b;
-  code->bytes.assign((parts.code_bits[wide] + 7) / 8, '\0');
-  char* out = code->bytes.data();
-  uint64_t pos = 0;
-  auto put_bit = [&](uint64_t bit) {
-    out[pos >> 3] = static_cast<char>(out[pos >> 3] | (bit << (pos & 7)));
-    ++pos;
-  };
-  int64_t previous = -1;
-  PartIndices{v, type, wide}([&](int32_t index) {
-    const uint64_t gap = static_cast<uint64_t>(index - previous - 1);
-    previous = index;
-    for (uint64_t q = gap >> b; q > 0; --q) put_bit(1);
-    put_bit(0);
-    for (uint32_t i = 0; i < b; ++i) put_bit((gap >> i) & 1);
-  });
+  WriteRiceCode(PartIndices{v, type, wide}, parts.rice_bits[wide], parts.code_bits[wide], code);
 }
 
 int64_t ExactPartWireBytes(const ExactParts& parts, int64_t dim, ValueType type, bool wide) {

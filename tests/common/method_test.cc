@@ -38,6 +38,16 @@ std::unique_ptr<Simulator> MakeSimulator(const RunConfig& config) {
   return std::move(sim).value();
 }
 
+// A server of its own beside `sim`'s: the same configuration and stepsize plan, at sim's x^0 (null,
+// with a test failure, if its context cannot be made).
+std::unique_ptr<ServerMethod> ServerBeside(const Simulator& sim, const RunConfig& config) {
+  auto context =
+      MethodContext::Create(config.ToMethodOptions(), sim.context().problem, sim.context().plan);
+  EXPECT_TRUE(context.ok()) << context.status();
+  if (!context.ok()) return nullptr;
+  return ServerMethod::Create(*context, sim.server().x());
+}
+
 std::vector<MetricsRow> RunRows(const RunConfig& config) {
   absl::StatusOr<std::vector<MetricsRow>> rows = test::SimulateRows(config);
   EXPECT_TRUE(rows.ok()) << rows.status();
@@ -182,10 +192,8 @@ TEST(MethodTest, ReplicaReplayingDeltasHoldsTheServersStateBitForBit) {
         config.k = 2;
         config.init = init;
         auto sim = MakeSimulator(config);
-        auto context = MethodContext::Create(config.ToMethodOptions(), sim->context().problem,
-                                             sim->context().plan);
-        ASSERT_TRUE(context.ok());
-        auto replica = ServerMethod::Create(*context, sim->server().x());
+        auto replica = ServerBeside(*sim, config);
+        ASSERT_NE(replica, nullptr);
         const std::string what = absl::StrCat(AlgorithmName(algorithm), " ",
                                               CompressorKindName(kind), " ", InitKindName(init));
         while (sim->RunRound(nullptr)) {
@@ -246,10 +254,8 @@ TEST(MethodTest, ClientCopyBoundCheckAgreesWithApplyingACopy) {
   for (Algorithm algorithm : kAllAlgorithms) {
     RunConfig config = BreastCancer(algorithm, 1);
     auto sim = MakeSimulator(config);
-    auto context = MethodContext::Create(config.ToMethodOptions(), sim->context().problem,
-                                         sim->context().plan);
-    ASSERT_TRUE(context.ok());
-    auto server = ServerMethod::Create(*context, sim->server().x());
+    auto server = ServerBeside(*sim, config);
+    ASSERT_NE(server, nullptr);
     const int64_t d = sim->context().dim();
     ASSERT_GE(d, 6);
     for (int a = 0; a < count; ++a) {
@@ -301,10 +307,8 @@ TEST(MethodTest, ServerReleasingItsScratchClosesTheSameRounds) {
       config.k = 3;
       config.init = init;
       auto sim = MakeSimulator(config);
-      auto context = MethodContext::Create(config.ToMethodOptions(), sim->context().problem,
-                                           sim->context().plan);
-      ASSERT_TRUE(context.ok());
-      auto releasing = ServerMethod::Create(*context, sim->server().x());
+      auto releasing = ServerBeside(*sim, config);
+      ASSERT_NE(releasing, nullptr);
       const std::string what = absl::StrCat(AlgorithmName(algorithm), " ", InitKindName(init));
       std::vector<const SparseVector*> by_client;
       while (sim->RunRound(nullptr)) {
