@@ -212,4 +212,45 @@ Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed, int64_t 
   return data;
 }
 
+void WeightedGramProduct(const Dataset& a, int64_t begin, int64_t end, const double* w,
+                         const double* x, double* y) {
+  std::fill(y, y + a.cols, 0.0);
+  const int64_t* offsets = a.row_offsets.data();
+  const int32_t* cols = a.col_indices.data();
+  const double* values = a.values.data();
+  // Adds z · a_row to y.
+  const auto add_row = [&](int64_t row, double z) {
+    for (int64_t e = offsets[row]; e < offsets[row + 1]; ++e) y[cols[e]] += z * values[e];
+  };
+  constexpr int64_t kLanes = 4;
+  int64_t row = begin;
+  for (; row + kLanes <= end; row += kLanes) {
+    int64_t e[kLanes], stop[kLanes];
+    double z[kLanes] = {0.0, 0.0, 0.0, 0.0};
+    for (int64_t l = 0; l < kLanes; ++l) {
+      e[l] = offsets[row + l];
+      stop[l] = offsets[row + l + 1];
+    }
+    // All four rows together over their common length, then each row's rest: every z[l] still
+    // adds its row's products in index order from +0.
+    const int64_t common = std::min(std::min(stop[0] - e[0], stop[1] - e[1]),
+                                    std::min(stop[2] - e[2], stop[3] - e[3]));
+    for (int64_t t = 0; t < common; ++t) {
+      z[0] += values[e[0] + t] * x[cols[e[0] + t]];
+      z[1] += values[e[1] + t] * x[cols[e[1] + t]];
+      z[2] += values[e[2] + t] * x[cols[e[2] + t]];
+      z[3] += values[e[3] + t] * x[cols[e[3] + t]];
+    }
+    for (int64_t l = 0; l < kLanes; ++l) {
+      for (int64_t f = e[l] + common; f < stop[l]; ++f) z[l] += values[f] * x[cols[f]];
+    }
+    for (int64_t l = 0; l < kLanes; ++l) add_row(row + l, z[l] * w[row + l - begin]);
+  }
+  for (; row < end; ++row) {
+    double z = 0.0;
+    for (int64_t e = offsets[row]; e < offsets[row + 1]; ++e) z += values[e] * x[cols[e]];
+    add_row(row, z * w[row - begin]);
+  }
+}
+
 }  // namespace ef21

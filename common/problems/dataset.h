@@ -24,6 +24,15 @@ struct Dataset {
   double RowSquaredNorm(int64_t j) const;
 };
 
+// y = Σ_{rows j in [begin, end)} w[j − begin] · a_j a_jᵀ x: the weighted Gram operator behind the
+// logistic smoothness constants (λ_max by Lanczos). Bitwise the plain loop over rows that forms
+// z_j = a_jᵀx entry by entry in index order, scales it by w, and adds z_j a_j to y row after row;
+// the dot products of four rows run interleaved (four independent add chains instead of one
+// long one: the loop is bound by the adds' latency), which changes no rounding.
+// y must not alias x.
+void WeightedGramProduct(const Dataset& a, int64_t begin, int64_t end, const double* w,
+                         const double* x, double* y);
+
 struct LibsvmOptions {
   // Declared dimension d. 0: the largest index in the file. A declared d smaller than an index in
   // the file is an error; a larger one is accepted (a1a declares 123 but uses indices up to 119).

@@ -160,15 +160,8 @@ namespace {
 // y = Σ_{rows j in [begin, end)} w_j a_j a_jᵀ x.
 void ApplyRows(const Dataset& a, int64_t begin, int64_t end, const std::vector<double>& w,
                const Vector& x, Vector* y) {
-  y->setZero(x.size());
-  for (int64_t row = begin; row < end; ++row) {
-    double z = 0.0;
-    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
-      z += a.values[e] * x[a.col_indices[e]];
-    z *= w[row - begin];
-    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
-      (*y)[a.col_indices[e]] += z * a.values[e];
-  }
+  y->resize(x.size());
+  WeightedGramProduct(a, begin, end, w.data(), x.data(), y->data());
 }
 
 }  // namespace

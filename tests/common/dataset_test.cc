@@ -1,8 +1,11 @@
 #include "common/problems/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -325,6 +328,85 @@ void ExpectSameDataset(const Dataset& a, const Dataset& b) {
   EXPECT_EQ(a.col_indices, b.col_indices);
   EXPECT_EQ(a.values, b.values);
   EXPECT_EQ(a.labels, b.labels);
+}
+
+// The plain loop WeightedGramProduct must equal bit for bit: one row at a time, z_j = a_jᵀx summed
+// in index order from +0, then y += (z_j w_j) a_j.
+std::vector<double> PlainGramProduct(const Dataset& a, int64_t begin, int64_t end,
+                                     const std::vector<double>& w, const std::vector<double>& x) {
+  std::vector<double> y(a.cols, 0.0);
+  for (int64_t row = begin; row < end; ++row) {
+    double z = 0.0;
+    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+      z += a.values[e] * x[a.col_indices[e]];
+    z *= w[row - begin];
+    for (int64_t e = a.row_offsets[row]; e < a.row_offsets[row + 1]; ++e)
+      y[a.col_indices[e]] += z * a.values[e];
+  }
+  return y;
+}
+
+// A random CSR set: rows of 0 to `max_nnz` entries at random distinct columns, values spanning
+// many magnitudes (so a reordered sum would round differently), some exact zeros and -0.0.
+Dataset RandomSparseDataset(int64_t rows, int64_t cols, int64_t max_nnz, std::mt19937_64* rng) {
+  Dataset d;
+  d.rows = rows;
+  d.cols = cols;
+  d.row_offsets.push_back(0);
+  std::uniform_int_distribution<int64_t> count(0, std::min(max_nnz, cols));
+  std::uniform_real_distribution<double> mantissa(-1.0, 1.0);
+  std::uniform_int_distribution<int> exponent(-30, 30);
+  for (int64_t j = 0; j < rows; ++j) {
+    std::vector<int32_t> columns(cols);
+    for (int64_t i = 0; i < cols; ++i) columns[i] = static_cast<int32_t>(i);
+    std::shuffle(columns.begin(), columns.end(), *rng);
+    columns.resize(count(*rng));
+    std::sort(columns.begin(), columns.end());
+    for (const int32_t c : columns) {
+      d.col_indices.push_back(c);
+      const int kind = static_cast<int>((*rng)() % 20);
+      d.values.push_back(kind == 0   ? 0.0
+                         : kind == 1 ? -0.0
+                                     : std::ldexp(mantissa(*rng), exponent(*rng)));
+    }
+    d.row_offsets.push_back(static_cast<int64_t>(d.values.size()));
+    d.labels.push_back(j % 2 == 0 ? 1.0 : -1.0);
+  }
+  return d;
+}
+
+TEST(WeightedGramProductTest, BitwiseThePlainRowLoop) {
+  std::mt19937_64 rng(11);
+  int checked = 0;
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t rows = 1 + static_cast<int64_t>(rng() % 13);
+    const int64_t cols = 1 + static_cast<int64_t>(rng() % 40);
+    const Dataset a = RandomSparseDataset(rows, cols, 1 + static_cast<int64_t>(rng() % 40), &rng);
+    const int64_t begin = static_cast<int64_t>(rng() % rows);
+    const int64_t end = begin + static_cast<int64_t>(rng() % (rows - begin + 1));
+    std::vector<double> w(end - begin), x(cols);
+    for (double& v : w) v = std::ldexp(1.0 + static_cast<double>(rng() % 1000), -7);
+    for (double& v : x) v = std::ldexp(static_cast<double>(rng() % 2001) - 1000.0, -5);
+    std::vector<double> y(cols, 12345.0);  // overwritten, not added to
+    WeightedGramProduct(a, begin, end, w.data(), x.data(), y.data());
+    const std::vector<double> want = PlainGramProduct(a, begin, end, w, x);
+    for (int64_t i = 0; i < cols; ++i) {
+      ASSERT_EQ(std::memcmp(&y[i], &want[i], sizeof(double)), 0)
+          << "trial " << trial << ", rows [" << begin << ", " << end << "), coordinate " << i
+          << ": " << y[i] << " against " << want[i];
+    }
+    checked += static_cast<int>(end - begin);
+  }
+  EXPECT_GT(checked, 200);  // the four-row interleave ran, not only the single-row tail
+}
+
+TEST(WeightedGramProductTest, DenseSyntheticRowsAsInTheSmoothnessConstants) {
+  const Dataset a = MakeSyntheticDataset(11, 300, 3);
+  std::vector<double> w(9, 1.0 / 36.0), x(300), y(300);
+  for (int64_t i = 0; i < 300; ++i) x[i] = std::sin(1.0 + static_cast<double>(i));
+  WeightedGramProduct(a, 1, 10, w.data(), x.data(), y.data());
+  const std::vector<double> want = PlainGramProduct(a, 1, 10, w, x);
+  EXPECT_EQ(std::memcmp(y.data(), want.data(), sizeof(double) * y.size()), 0);
 }
 
 TEST(SyntheticTest, ShapeIsDenseCsr) {
