@@ -9,6 +9,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -182,6 +186,27 @@ absl::StatusOr<Dataset> ReadLibsvm(const std::string& path, const LibsvmOptions&
   return ParseLibsvm(text, path, options);
 }
 
+namespace {
+
+// Asks Linux to back the untouched capacity of `v` with transparent huge pages where the system
+// allows it on request (/sys/kernel/mm/transparent_hugepage/enabled = madvise or always): a
+// generated set of hundreds of MB then takes one page fault per 2 MiB instead of per 4 KiB. Only
+// advice; without THP nothing changes.
+template <typename T>
+void AdviseHugePages(const std::vector<T>& v) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const uintptr_t first = reinterpret_cast<uintptr_t>(v.data());
+  const uintptr_t start = (first + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t stop = (first + v.capacity() * sizeof(T)) & ~(kHuge - 1);
+  if (stop > start) madvise(reinterpret_cast<void*>(start), stop - start, MADV_HUGEPAGE);
+#else
+  (void)v;
+#endif
+}
+
+}  // namespace
+
 Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed, int64_t first_row,
                              int64_t end_row) {
   first_row = std::clamp<int64_t>(first_row, 0, rows);
@@ -192,6 +217,8 @@ Dataset MakeSyntheticDataset(int64_t rows, int64_t cols, uint64_t seed, int64_t 
   data.row_offsets.reserve(rows + 1);
   data.col_indices.reserve((end_row - first_row) * cols);
   data.values.reserve((end_row - first_row) * cols);
+  AdviseHugePages(data.col_indices);
+  AdviseHugePages(data.values);
   data.labels.reserve(rows);
   data.row_offsets.push_back(0);
   for (int64_t j = 0; j < rows; ++j) {
