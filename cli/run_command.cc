@@ -198,13 +198,13 @@ absl::Status Run(const RunOptions& o) {
       c.first = n * w / p;
       c.last = n * (w + 1) / p - 1;
       const int64_t threads = long_steps ? c.last - c.first + 1 : std::max<int64_t>(1, cores / p);
-      std::vector<std::string> argv = {"/proc/self/exe",
-                                       "worker",
-                                       absl::StrCat("--aggregator=", address),
-                                       absl::StrCat("--client-ids=", c.first, "-", c.last),
-                                       absl::StrCat("--threads=", threads),
-                                       "--connect-timeout-seconds=10",
-                                       "--insecure"};
+      std::vector<std::string> argv = {
+          "/proc/self/exe", "worker", absl::StrCat("--aggregator=", address),
+          absl::StrCat("--client-ids=", c.first, "-", c.last), absl::StrCat("--threads=", threads),
+          "--connect-timeout-seconds=10",
+          // The aggregator below has the data and computes every
+          // client's constants itself.
+          "--report-constants=false", "--insecure"};
       if (!o.metrics_listen.empty()) {
         argv.push_back(absl::StrCat("--metrics-listen=", WorkerMetricsListen(o.metrics_listen, w)));
         argv.push_back(absl::StrCat("--linger-seconds=", o.linger_seconds));

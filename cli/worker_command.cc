@@ -144,6 +144,10 @@ int WorkerCommand(const std::vector<std::string>& args) {
             "restarted worker continues exactly")
       ->default_str("none: memory only")
       ->group(g);
+  AddBool(flags.get(), "report-constants", &options.report_constants,
+          "report the clients' smoothness constants at attach (an aggregator\nwithout data needs "
+          "them; false saves their eigenvalue iterations)")
+      ->group(g);
   AddDouble(flags.get(), "connect-timeout-seconds", &connect_timeout_seconds,
             "how long the aggregator may stay unreachable, at start or after a\nbroken stream")
       ->group(g);

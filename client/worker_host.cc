@@ -151,12 +151,16 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   host->pool_ = std::make_unique<ThreadPool>(o.threads);
   if (host->problem_->ClientStepsAreLong()) host->grain_.AssumeLongIterations();
   // What the aggregator needs of the hosted clients' data (it may hold none): each client's
-  // constants and data digest, from its own rows.
+  // constants and data digest, from its own rows (the digest alone with report_constants off).
   host->reports_.resize(host->ids_.size());
   host->pool_->ParallelFor(
       static_cast<int64_t>(host->ids_.size()), 1, [&host](int64_t begin, int64_t end) {
         for (int64_t j = begin; j < end; ++j) {
-          host->reports_[j] = ComputeShardReport(*host->problem_, host->ids_[j]);
+          if (host->options_.report_constants) {
+            host->reports_[j] = ComputeShardReport(*host->problem_, host->ids_[j]);
+          } else {
+            host->reports_[j].digest = host->problem_->DataDigest(host->ids_[j]);
+          }
         }
       });
   std::vector<uint64_t> digests(host->ids_.size());
@@ -288,7 +292,7 @@ absl::Status WorkerHost::RunSession(bool* welcomed, Result* result) {
   attach->set_dim(static_cast<uint32_t>(problem_->dim()));
   attach->set_clients(static_cast<uint32_t>(problem_->num_clients()));
   attach->set_data_digest(data_digest_);
-  for (size_t j = 0; j < ids_.size(); ++j) {
+  for (size_t j = 0; j < ids_.size() && options_.report_constants; ++j) {
     EncodeShardReport(ids_[j], reports_[j], attach->add_constants());
   }
   attach->set_worker_name(options_.name);

@@ -61,6 +61,11 @@ class WorkerHost {
     int64_t last_client = 0;  // inclusive
     std::string metrics_listen;
     int64_t threads = 1;  // for stepping the hosted clients (results do not depend on it)
+    // Report each hosted client's smoothness constants in Attach (needed by an aggregator without
+    // data). false: only the data digests are computed and sent, which saves the constants'
+    // eigenvalue iterations (at d = 10^5 about as much CPU as generating the shard); an aggregator
+    // with the data computes the constants itself, one without refuses the attach.
+    bool report_constants = true;
     // How long the aggregator may stay unreachable (at start, or after a broken stream).
     absl::Duration connect_timeout = absl::Seconds(60);
     absl::Duration backoff_initial = absl::Milliseconds(50);

@@ -561,6 +561,10 @@ void EncodeShardReport(int64_t client, const ShardReport& report, v1::ClientCons
 
 absl::Status DecodeShardReports(const v1::Attach& attach, std::vector<ShardReport>* out) {
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
+  if (attach.constants_size() == 0) {
+    out->clear();
+    return absl::OkStatus();
+  }
   if (attach.constants_size() != attach.client_ids_size()) {
     return bad("Attach reports constants of ", attach.constants_size(), " clients for ",
                attach.client_ids_size(), " client ids; expected one per id, in the same order");

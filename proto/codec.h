@@ -139,7 +139,9 @@ ShardReport ComputeShardReport(const Problem& problem, int64_t client);
 void EncodeShardReport(int64_t client, const ShardReport& report, v1::ClientConstants* out);
 // Attach.constants in the order of Attach.client_ids: exactly one per id, naming it, each value
 // finite and >= 0, rows >= 1, and the digests combining (CombineDataDigests, ascending id) to
-// Attach.data_digest. INVALID_ARGUMENT naming the first client and field that is wrong.
+// Attach.data_digest. INVALID_ARGUMENT naming the first client and field that is wrong. An attach
+// with no constants at all (a worker with --report-constants=false) decodes to no reports; whether
+// that is acceptable is the aggregator's call (it is when it holds the data).
 absl::Status DecodeShardReports(const v1::Attach& attach, std::vector<ShardReport>* out);
 // Fills Attach.constants and Attach.data_digest for the attach's client_ids from `problem`, as an
 // honest worker does.

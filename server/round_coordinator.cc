@@ -516,6 +516,12 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
   std::vector<ShardReport> reported;
   *reason = RejectionReason::kBadConstants;
   if (absl::Status s = DecodeShardReports(attach, &reported); !s.ok()) return s;
+  if (reported.empty() && !has_data_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Attach reports no smoothness constants for clients ", FormatIdRanges(sorted),
+        "; this aggregator holds no data and needs each client's report (the worker runs with "
+        "--report-constants=false, which only an aggregator with --data or --synthetic accepts)"));
+  }
   *reason = RejectionReason::kWrongProblem;
   if (has_data_) {
     std::vector<uint64_t> digests(sorted.size());
@@ -525,9 +531,10 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
           "the worker's data differs from the run's for clients ", FormatIdRanges(sorted),
           " (data fingerprint mismatch: some row, coordinate or label differs)"));
     }
-    // The reported constants against the aggregator's own, where the problem has them.
+    // The reported constants against the aggregator's own, where the problem has them (a worker
+    // with --report-constants=false reports none: the aggregator's own are the run's anyway).
     const std::vector<ClientConstants>& own = context_->constants.clients;
-    if (static_cast<int64_t>(own.size()) == n) {
+    if (static_cast<int64_t>(own.size()) == n && !reported.empty()) {
       std::vector<int64_t> differ;
       for (size_t j = 0; j < ids.size(); ++j) {
         const ShardReport mine{own[ids[j]], data_digests_[ids[j]]};

@@ -9,8 +9,9 @@
 #   - kill -9 of the aggregator mid-run and a restart, still without data: it resumes from its
 #     checkpoint (the reports are in it), the workers re-attach by themselves, and metrics.csv
 #     again equals the simulation;
-#   - a worker whose data differs in one value, after the honest workers attached, is refused
-#     naming its clients, and the run is unharmed;
+#   - a worker whose data differs in one value, after the honest workers attached, is refused,
+#     naming its clients, and the run is unharmed; so is a worker with --report-constants=false
+#     (this aggregator needs the reports);
 #   - the aggregator refuses a rule it cannot plan without data (EF21's Theorem 1), with a message
 #     saying what to do.
 # Usage: federation_without_data_test.sh EF21_BINARY SOURCE_DIR      (ctest passes both)
@@ -131,6 +132,16 @@ if start_aggregator "$work/rogue" 100000; then
     pass "a worker whose data differs from client 7's first report is refused, naming client 7"
   else
     fail "refusal of the worker with other data: $(tail -n 2 "$work/rogue-worker.err")"
+  fi
+  # A worker that keeps its constants to itself: this aggregator has nothing else to go by.
+  if timeout 60 "$bin" worker --insecure --aggregator="127.0.0.1:$port" --client-ids=6 \
+      --connect-timeout-seconds=20 --report-constants=false "${workers[@]}" > /dev/null \
+      2> "$work/silent-worker.err"; then
+    fail "a worker reporting no constants was accepted by an aggregator without data"
+  elif grep -q "reports no smoothness constants for clients 6; this aggregator holds no data" "$work/silent-worker.err"; then
+    pass "a worker with --report-constants=false is refused by an aggregator without data, naming why"
+  else
+    fail "refusal of the worker without constants: $(tail -n 2 "$work/silent-worker.err")"
   fi
   kill "$agg_pid" 2>/dev/null
   wait "$agg_pid" 2>/dev/null

@@ -461,12 +461,22 @@ const std::vector<HostileCase>& Catalogue() {
          });
        },
        StatusCode::FAILED_PRECONDITION, "data differs", R::kWrongProblem},
-      {"attach without per-client constants", HostileStream::kFresh, nullptr,
+      {"attach with more constants than clients", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) {
-         return AttachEdited(t, [](v1::Attach* a) { a->clear_constants(); });
+         return AttachEdited(t, [](v1::Attach* a) { *a->add_constants() = a->constants(0); });
        },
-       StatusCode::INVALID_ARGUMENT, "reports constants of 0 clients for 1 client ids",
+       StatusCode::INVALID_ARGUMENT, "reports constants of 2 clients for 1 client ids",
        R::kBadConstants},
+      // A worker with --report-constants=false sends none: only an aggregator with data, which
+      // computes them itself, accepts that (AttachWithoutConstantsWhereTheAggregatorHasData).
+      On(WithoutData,
+         {"attach without constants (aggregator without data)", HostileStream::kFresh, nullptr,
+          [](AggregatorTest& t) {
+            return AttachEdited(t, [](v1::Attach* a) { a->clear_constants(); });
+          },
+          StatusCode::INVALID_ARGUMENT,
+          "reports no smoothness constants for clients 0; this aggregator holds no data",
+          R::kBadConstants}),
       {"attach with a non-finite constant", HostileStream::kFresh, nullptr,
        [](AggregatorTest& t) {
          return AttachEdited(t, [](v1::Attach* a) { a->mutable_constants(0)->set_l1(NAN); });
@@ -1077,6 +1087,32 @@ TEST(AggregatorOptionsTest, PerClientMetricBoundIsAnOption) {
 
 // A finished run stays served: a worker attaching to it (after a crash, or started late) is told
 // the run is over with a Finish, not refused, and exits normally; nothing changes.
+TEST_F(AggregatorTest, AttachWithoutConstantsWhereTheAggregatorHasData) {
+  // A worker with --report-constants=false sends only its data fingerprint: an aggregator with
+  // the data welcomes it (the constants are its own) ...
+  RawStream plain(stub_.get());
+  v1::WorkerMessage m = AttachMessage({0});
+  m.mutable_attach()->clear_constants();
+  ASSERT_TRUE(plain.Write(m));
+  v1::ServerMessage in;
+  ASSERT_TRUE(plain.Read(&in));
+  EXPECT_TRUE(in.has_welcome()) << in.DebugString();
+  // ... and still checks that fingerprint against its own data.
+  const uint64_t hash = aggregator_->coordinator().StateHash();
+  RawStream other(stub_.get());
+  m = AttachMessage({1});
+  m.mutable_attach()->clear_constants();
+  m.mutable_attach()->set_data_digest(m.attach().data_digest() ^ 1);
+  ASSERT_TRUE(other.Write(m));
+  EXPECT_FALSE(other.Read(&in));
+  const grpc::Status refused = other.Finish(false);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(refused.error_message().find("data differs from the run's for clients 1"),
+            std::string::npos)
+      << refused.error_message();
+  EXPECT_EQ(aggregator_->coordinator().StateHash(), hash);
+}
+
 TEST_F(AggregatorTest, AttachAfterTheRunCompletedGetsFinishNotARefusal) {
   StartHost(0, 3);
   ASSERT_TRUE(aggregator_->Wait(absl::Seconds(60)));
