@@ -1,14 +1,18 @@
-// `ef21 run`: a whole federation on loopback — the aggregator in this process on 127.0.0.1:0 and
+// `ef21 run`: a whole federation on this machine — the aggregator in this process and
 // --worker-processes `ef21 worker` processes of this same binary, each hosting a contiguous block
-// of clients. Writes the same run directory and prints the same summary as `ef21 simulate`.
+// of clients, connected over a Unix domain socket in a private directory (--transport=unix, the
+// default) or TCP on 127.0.0.1:0 (--transport=tcp). Writes the same run directory and prints the
+// same summary as `ef21 simulate`.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "cli/progress.h"
 #include "cli/round_memory.h"
 #include "cli/signal_waiter.h"
+#include "common/base/host_port.h"
 #include "common/base/status_macros.h"
 #include "common/problems/dataset.h"
 #include "server/aggregator.h"
@@ -99,7 +104,38 @@ struct RunOptions {
   int64_t worker_processes = 2;
   std::string metrics_listen;
   double linger_seconds = 0;
+  std::string transport = "unix";         // "unix" or "tcp"
   std::vector<std::string> problem_args;  // forwarded to the workers
+};
+
+// A directory only this user can enter, made for the run's Unix domain socket, and removed with
+// the socket when the run ends: under $TMPDIR (or /tmp), named ef21-run-XXXXXX.
+class SocketDir {
+ public:
+  static absl::StatusOr<std::unique_ptr<SocketDir>> Create() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern =
+        absl::StrCat(tmp != nullptr && tmp[0] != '\0' ? tmp : "/tmp", "/ef21-run-XXXXXX");
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return absl::InternalError(absl::StrCat("cannot create a directory for the run's socket (",
+                                              pattern, "): ", strerror(errno),
+                                              "; set TMPDIR or use --transport=tcp"));
+    }
+    auto dir = std::unique_ptr<SocketDir>(new SocketDir(pattern));
+    EF21_RETURN_IF_ERROR(CheckGrpcAddress(dir->address(),
+                                          "the run's socket (TMPDIR too long? "
+                                          "use --transport=tcp)"));
+    return dir;
+  }
+  ~SocketDir() {
+    ::unlink(socket_.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  std::string address() const { return absl::StrCat("unix:", socket_); }
+
+ private:
+  explicit SocketDir(std::string dir) : dir_(std::move(dir)), socket_(dir_ + "/aggregator.sock") {}
+  std::string dir_, socket_;
 };
 
 // Worker w's metrics address: the aggregator's HOST:PORT with PORT + 1 + w (port 0: a free one,
@@ -163,6 +199,10 @@ void WriteWithoutSigpipe(int fd, const std::string& text) {
 
 absl::Status Run(const RunOptions& o) {
   KeepRoundMemoryForReuse();
+  std::unique_ptr<SocketDir> socket_dir;
+  if (o.transport == "unix") {
+    EF21_ASSIGN_OR_RETURN(socket_dir, SocketDir::Create());
+  }
   std::unique_ptr<Aggregator> aggregator;
   std::atomic<bool> stopping{false};
   SignalWaiter signals([&](const std::string& name) {
@@ -172,7 +212,7 @@ absl::Status Run(const RunOptions& o) {
   ProgressLine progress(AlgorithmName(o.config.algorithm), o.config.rounds);
   Aggregator::Options options;
   options.config = o.config;
-  options.listen = "127.0.0.1:0";
+  options.listen = socket_dir != nullptr ? socket_dir->address() : "127.0.0.1:0";
   options.metrics_listen = o.metrics_listen;
   options.observer = [&progress](const MetricsRow& row) { progress.Update(row); };
   // The workers are this command's own children. The aggregator's recomputation of every reported
@@ -324,6 +364,11 @@ int RunCommand(const std::vector<std::string>& args) {
   AddDouble(flags.get(), "linger-seconds", &o.linger_seconds,
             "keep every /metrics up this long after the last round")
       ->group(g);
+  AddString(flags.get(), "transport", &o.transport, "unix|tcp",
+            "how the workers reach the aggregator: unix (a Unix domain socket in\n"
+            "a private directory under $TMPDIR, removed at the end) or tcp\n"
+            "(127.0.0.1 on a free port)")
+      ->group(g);
   AddProblemFlags(flags.get(), &o.config);
   AddAlgorithmFlags(flags.get(), &o.config);
   return RunSubcommand(*flags, args, [&] {
@@ -332,6 +377,10 @@ int RunCommand(const std::vector<std::string>& args) {
           absl::StrCat("--worker-processes must be >= 1; got ", o.worker_processes));
     }
     if (o.linger_seconds < 0) return absl::InvalidArgumentError("--linger-seconds must be >= 0");
+    if (o.transport != "unix" && o.transport != "tcp") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--transport: expected unix or tcp; got \"", o.transport, "\""));
+    }
     EF21_RETURN_IF_ERROR(o.config.Validate());
     // The problem flags as given (on the command line or in --config), forwarded to the workers.
     o.problem_args = GivenProblemFlags(*flags);

@@ -54,7 +54,7 @@ absl::StatusOr<std::shared_ptr<const MethodContext>> MakeContext(
 absl::Status WorkerHost::Options::Validate() const {
   // A gRPC target URI ("dns:///host:port") is passed as is; a plain address is checked.
   if (!await_aggregator && aggregator.find("://") == std::string::npos) {
-    EF21_RETURN_IF_ERROR(ParseHostPort(aggregator, "--aggregator").status());
+    EF21_RETURN_IF_ERROR(CheckGrpcAddress(aggregator, "--aggregator"));
   }
   if (!metrics_listen.empty()) {
     EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
@@ -183,7 +183,7 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   }
   if (o.await_aggregator) {
     EF21_ASSIGN_OR_RETURN(host->options_.aggregator, o.await_aggregator());
-    EF21_RETURN_IF_ERROR(ParseHostPort(o.aggregator, "the aggregator's address").status());
+    EF21_RETURN_IF_ERROR(CheckGrpcAddress(o.aggregator, "the aggregator's address"));
   }
   host->channel_ = grpc::CreateCustomChannel(o.aggregator, credentials, args);
   host->stub_ = v1::Aggregator::NewStub(host->channel_);

@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libabsl-dev libeigen3-dev libcli11-dev nlohmann-json3-dev libspectra-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libgrpc-dev libc-ares-dev libre2-dev libssl-dev  # their static archives: cmake/StaticDeps.cmake
   prometheus-cpp-dev prometheus
   python3 python3-matplotlib python3-numpy python3-pytest python3-yaml python3-grpcio python3-protobuf bc
   libtorch-dev python3-torch dataset-fashion-mnist zlib1g-dev

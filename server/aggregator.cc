@@ -1,6 +1,7 @@
 #include "server/aggregator.h"
 
 #include <malloc.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -201,7 +202,7 @@ void Aggregator::ConfigureProcessMemory(int arena_max) {
 
 absl::Status Aggregator::Options::Validate() const {
   EF21_RETURN_IF_ERROR(config.ValidateWithoutData());
-  EF21_RETURN_IF_ERROR(ParseHostPort(listen, "--listen").status());
+  EF21_RETURN_IF_ERROR(CheckGrpcAddress(listen, "--listen"));
   if (!metrics_listen.empty()) {
     EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
   }
@@ -265,6 +266,16 @@ int64_t Aggregator::ServerMemoryQuotaBytes(int max_message_bytes) {
 
 absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   EF21_RETURN_IF_ERROR(options.Validate());
+  // gRPC removes whatever file is at a Unix socket's path before binding: a second aggregator given
+  // the first one's path would take its workers' address from it without a word.
+  if (IsUnixAddress(options.listen)) {
+    struct stat st;
+    if (::lstat(UnixSocketPath(options.listen).c_str(), &st) == 0) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "cannot listen on ", options.listen,
+          ": the path exists (another aggregator's socket, or a stale one: remove it first)"));
+    }
+  }
   const RunConfig& config = options.config;
   std::shared_ptr<const Problem> problem;
   if (DataFreeProblem::Applies(config)) {
@@ -406,8 +417,12 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
                      ": the port is in use (another aggregator?), the address is not local, or the "
                      "TLS certificate or key is not valid PEM"));
   }
-  const size_t colon = options.listen.rfind(':');
-  a->address_ = absl::StrCat(options.listen.substr(0, colon), ":", a->port_);
+  if (IsUnixAddress(options.listen)) {
+    a->address_ = options.listen;
+  } else {
+    const size_t colon = options.listen.rfind(':');
+    a->address_ = absl::StrCat(options.listen.substr(0, colon), ":", a->port_);
+  }
   grpc::HealthCheckServiceInterface* health = a->server_->GetHealthCheckService();
   if (health != nullptr) {
     health->SetServingStatus(true);

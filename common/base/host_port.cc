@@ -1,6 +1,9 @@
 #include "common/base/host_port.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace ef21 {
@@ -33,6 +36,32 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address, absl::string_v
   out.host = std::string(host);
   out.port = value;
   return out;
+}
+
+bool IsUnixAddress(absl::string_view address) { return absl::StartsWith(address, "unix:"); }
+
+std::string UnixSocketPath(absl::string_view address) {
+  absl::string_view path = address.substr(std::min<size_t>(address.size(), 5));
+  // gRPC reads "unix://" + an absolute path ("unix:///tmp/s") as the path itself.
+  if (absl::StartsWith(path, "//")) path.remove_prefix(2);
+  return std::string(path);
+}
+
+absl::Status CheckGrpcAddress(absl::string_view address, absl::string_view flag) {
+  if (!IsUnixAddress(address)) return ParseHostPort(address, flag).status();
+  const std::string path = UnixSocketPath(address);
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, "=", address, ": expected unix:PATH, a Unix domain socket's path; ", why));
+  };
+  if (path.empty()) return bad("the path is empty");
+  if (path.find('\0') != std::string::npos) return bad("the path contains a NUL byte");
+  constexpr size_t kMaxPathBytes = 107;  // sizeof(sockaddr_un::sun_path) - 1 on Linux
+  if (path.size() > kMaxPathBytes) {
+    return bad(absl::StrCat("the path has ", path.size(), " bytes, more than the ", kMaxPathBytes,
+                            " a socket address holds"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace ef21

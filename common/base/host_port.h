@@ -20,6 +20,17 @@ struct HostPort {
 // ("--listen"). INVALID_ARGUMENT otherwise.
 absl::StatusOr<HostPort> ParseHostPort(absl::string_view address, absl::string_view flag);
 
+// Whether `address` names a Unix domain socket: "unix:PATH" (gRPC's form; "unix:///abs/path"
+// too).
+bool IsUnixAddress(absl::string_view address);
+// The socket's path of a "unix:PATH" address ("unix:///tmp/s" -> "/tmp/s").
+std::string UnixSocketPath(absl::string_view address);
+
+// A gRPC server or channel address: "host:port" as ParseHostPort checks it, or "unix:PATH" with a
+// non-empty PATH of at most 107 bytes (the kernel's sun_path) and no NUL. INVALID_ARGUMENT,
+// naming `flag`, otherwise.
+absl::Status CheckGrpcAddress(absl::string_view address, absl::string_view flag);
+
 }  // namespace ef21
 
 #endif  // EF21_COMMON_BASE_HOST_PORT_H_

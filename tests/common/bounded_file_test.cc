@@ -94,5 +94,32 @@ TEST(HostPortTest, AcceptsHostPortAndRefusesBadPorts) {
   }
 }
 
+TEST(HostPortTest, GrpcAddressIsHostPortOrAUnixSocketPath) {
+  EXPECT_TRUE(CheckGrpcAddress("127.0.0.1:0", "--listen").ok());
+  EXPECT_TRUE(CheckGrpcAddress("unix:/tmp/ef21-run-abc/aggregator.sock", "--listen").ok());
+  EXPECT_TRUE(CheckGrpcAddress("unix:///tmp/a.sock", "--aggregator").ok());
+  EXPECT_TRUE(CheckGrpcAddress("unix:relative.sock", "--aggregator").ok());
+  EXPECT_TRUE(IsUnixAddress("unix:/tmp/a.sock"));
+  EXPECT_FALSE(IsUnixAddress("127.0.0.1:50051"));
+  // A host:port is checked as ParseHostPort checks it.
+  EXPECT_THAT(CheckGrpcAddress("127.0.0.1:99999", "--listen").message(),
+              HasSubstr("expected HOST:PORT"));
+  const std::string longest(107, 'a');
+  EXPECT_TRUE(CheckGrpcAddress("unix:" + longest, "--listen").ok());
+  struct Bad {
+    std::string address, why;
+  };
+  for (const Bad& bad : {Bad{"unix:", "the path is empty"}, Bad{"unix://", "the path is empty"},
+                         Bad{"unix:" + longest + "b", "the path has 108 bytes, more than the 107"},
+                         Bad{std::string("unix:/tmp/a\0b", 14), "contains a NUL byte"}}) {
+    SCOPED_TRACE(bad.address);
+    const absl::Status status = CheckGrpcAddress(bad.address, "--listen");
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(status.message(), HasSubstr("--listen="));
+    EXPECT_THAT(status.message(), HasSubstr("expected unix:PATH"));
+    EXPECT_THAT(status.message(), HasSubstr(bad.why));
+  }
+}
+
 }  // namespace
 }  // namespace ef21

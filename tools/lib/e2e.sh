@@ -127,17 +127,20 @@ find_port() {
 same_metrics() { cmp -s <(cut -d, -f1-9 "$1") <(cut -d, -f1-9 "$2"); }
 
 # simulate_vs_run NAME FLAGS...: `ef21 simulate FLAGS` and `ef21 run FLAGS` (${P:-2} worker
-# processes) into $work/NAME-sim and $work/NAME-run; fails unless metrics.csv agrees in every
-# column but the timings (tools/compare_metrics.py), config.json is identical and summary.json
-# agrees except wall_seconds. Needs $bin and $src.
+# processes, and the words of ${RUN_FLAGS} given to `run` only) into $work/NAME-sim and
+# $work/NAME-run; fails unless metrics.csv agrees in every column but the timings
+# (tools/compare_metrics.py), config.json is identical and summary.json agrees except
+# wall_seconds. Needs $bin and $src.
 simulate_vs_run() {
   local name=$1
   shift
+  local -a run_flags=()
+  [[ -z ${RUN_FLAGS:-} ]] || read -ra run_flags <<< "$RUN_FLAGS"
   if ! "$bin" simulate "$@" --out="$work/$name-sim" > "$work/$name-sim.log" 2>&1; then
     fail "$name: simulate failed: $(tail -n 3 "$work/$name-sim.log")"
     return 1
   fi
-  if ! timeout 300 "$bin" run "$@" --worker-processes="${P:-2}" --out="$work/$name-run" \
+  if ! timeout 300 "$bin" run "$@" ${run_flags[@]+"${run_flags[@]}"} --worker-processes="${P:-2}" --out="$work/$name-run" \
       > "$work/$name-run.log" 2>&1; then
     fail "$name: run failed: $(tail -n 3 "$work/$name-run.log")"
     return 1
