@@ -1,7 +1,7 @@
 // `ef21 run`: a whole federation on this machine — the aggregator in this process and
 // --worker-processes `ef21 worker` processes of this same binary, each hosting a contiguous block
-// of clients, connected over a Unix domain socket in a private directory (--transport=unix, the
-// default) or TCP on 127.0.0.1:0 (--transport=tcp). Writes the same run directory and prints the
+// of clients, connected over TCP on 127.0.0.1:0 (--transport=tcp, the default) or a Unix domain
+// socket in a private directory (--transport=unix). Writes the same run directory and prints the
 // same summary as `ef21 simulate`.
 #include <fcntl.h>
 #include <signal.h>
@@ -104,7 +104,7 @@ struct RunOptions {
   int64_t worker_processes = 2;
   std::string metrics_listen;
   double linger_seconds = 0;
-  std::string transport = "unix";         // "unix" or "tcp"
+  std::string transport = "tcp";          // "tcp" or "unix"
   std::vector<std::string> problem_args;  // forwarded to the workers
 };
 
@@ -364,10 +364,11 @@ int RunCommand(const std::vector<std::string>& args) {
   AddDouble(flags.get(), "linger-seconds", &o.linger_seconds,
             "keep every /metrics up this long after the last round")
       ->group(g);
-  AddString(flags.get(), "transport", &o.transport, "unix|tcp",
-            "how the workers reach the aggregator: unix (a Unix domain socket in\n"
-            "a private directory under $TMPDIR, removed at the end) or tcp\n"
-            "(127.0.0.1 on a free port)")
+  AddString(flags.get(), "transport", &o.transport, "tcp|unix",
+            "how the workers reach the aggregator: tcp (127.0.0.1 on a free\n"
+            "port, which any local user can reach) or unix (a Unix domain socket\n"
+            "in a directory under $TMPDIR only this user can enter, removed at\n"
+            "the end)")
       ->group(g);
   AddProblemFlags(flags.get(), &o.config);
   AddAlgorithmFlags(flags.get(), &o.config);
@@ -379,7 +380,7 @@ int RunCommand(const std::vector<std::string>& args) {
     if (o.linger_seconds < 0) return absl::InvalidArgumentError("--linger-seconds must be >= 0");
     if (o.transport != "unix" && o.transport != "tcp") {
       return absl::InvalidArgumentError(
-          absl::StrCat("--transport: expected unix or tcp; got \"", o.transport, "\""));
+          absl::StrCat("--transport: expected tcp or unix; got \"", o.transport, "\""));
     }
     EF21_RETURN_IF_ERROR(o.config.Validate());
     // The problem flags as given (on the command line or in --config), forwarded to the workers.

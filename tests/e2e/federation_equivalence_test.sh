@@ -58,14 +58,14 @@ check pp-ef21-delta --problem=logreg --data="$src/data/libsvm/breast-cancer_scal
 P=3 check pp-sgdm --problem=logreg --data="$src/data/libsvm/breast-cancer_scale" --split=contiguous \
   --clients=7 --batch=4 --algorithm=norm-ef21-sgdm --stepsize=constant --gamma=0.02 --eta=0.5 \
   --participation=0.3 --k=2 --rounds=30 --seed=3
-# The transports of `ef21 run`: a Unix domain socket in a private directory under $TMPDIR (the
-# default; the directory is gone afterwards) and TCP on 127.0.0.1 (--transport=tcp).
+# The transports of `ef21 run`: TCP on 127.0.0.1 (the default) and a Unix domain socket in a
+# private directory under $TMPDIR (--transport=unix; the directory is gone afterwards).
 mkdir "$work/tmp"
-TMPDIR=$work/tmp check norm-ef21-unix "${bc[@]}" --algorithm=norm-ef21 --k=2
+TMPDIR=$work/tmp RUN_FLAGS=--transport=unix check norm-ef21-unix "${bc[@]}" --algorithm=norm-ef21 --k=2
 grep -q '"peer":"unix:' "$work/norm-ef21-unix-run.log" ||
   fail "norm-ef21-unix: the workers did not attach over a Unix domain socket"
 [ -z "$(ls -A "$work/tmp")" ] || fail "norm-ef21-unix: left in \$TMPDIR: $(ls -A "$work/tmp")"
-RUN_FLAGS=--transport=tcp check norm-ef21-tcp "${bc[@]}" --algorithm=norm-ef21 --k=2
+check norm-ef21-tcp "${bc[@]}" --algorithm=norm-ef21 --k=2
 grep -q '"peer":"ipv4:127.0.0.1:' "$work/norm-ef21-tcp-run.log" ||
   fail "norm-ef21-tcp: the workers did not attach over TCP on 127.0.0.1"
 # The draw is real: with p = 0.5 the clients sent about half of full participation's bytes.
