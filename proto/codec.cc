@@ -209,6 +209,7 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   } else {
     out->gradient.resize(0);
   }
+  out->is_packed = false;
   out->round = u.round();
   out->client = client;
   out->loss = u.loss();
@@ -217,6 +218,83 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
       UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
   out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics && !summed);
   return absl::OkStatus();
+}
+
+namespace {
+
+// Appends a varint at *at.
+char* PutVarint(uint64_t v, char* at) {
+  while (v >= 0x80) {
+    *at++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *at++ = static_cast<char>(v);
+  return at;
+}
+
+}  // namespace
+
+void WriteDenseRoundStart(uint64_t round, ConstVectorRef x, double stepsize, bool diagnostics,
+                          bool checkpointed, const Vector* g, std::string* out) {
+  // Wire types: 0 varint, 1 fixed64, 2 length-delimited. Proto3 omits a scalar holding its
+  // default (a double whose bits are all zero: -0.0 is written) and an empty repeated field.
+  uint64_t stepsize_bits = 0;
+  std::memcpy(&stepsize_bits, &stepsize, sizeof(stepsize_bits));
+  const uint64_t x_bytes = sizeof(double) * static_cast<uint64_t>(x.size());
+  const uint64_t g_bytes = g == nullptr ? 0 : sizeof(double) * static_cast<uint64_t>(g->size());
+  uint64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);
+  if (x_bytes != 0) start += 1 + VarintBytes(x_bytes) + x_bytes;
+  if (stepsize_bits != 0) start += 9;
+  if (diagnostics) start += 2;
+  if (checkpointed) start += 2;
+  if (g_bytes != 0) start += 1 + VarintBytes(g_bytes) + g_bytes;
+  out->resize(1 + VarintBytes(start) + start);
+  char* at = out->data();
+  *at++ = (2 << 3) | 2;  // ServerMessage.round_start = 2
+  at = PutVarint(start, at);
+  if (round != 0) {
+    *at++ = (1 << 3) | 0;  // round = 1
+    at = PutVarint(round, at);
+  }
+  // Packed doubles are little-endian IEEE 754, as this machine holds them.
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian doubles expected");
+  if (x_bytes != 0) {
+    *at++ = (2 << 3) | 2;  // x = 2
+    at = PutVarint(x_bytes, at);
+    std::memcpy(at, x.data(), x_bytes);
+    at += x_bytes;
+  }
+  if (stepsize_bits != 0) {
+    *at++ = (3 << 3) | 1;  // stepsize = 3
+    std::memcpy(at, &stepsize_bits, sizeof(stepsize_bits));
+    at += sizeof(stepsize_bits);
+  }
+  if (diagnostics) {
+    *at++ = (4 << 3) | 0;  // diagnostics = 4
+    *at++ = 1;
+  }
+  if (checkpointed) {
+    *at++ = (5 << 3) | 0;  // checkpointed = 5
+    *at++ = 1;
+  }
+  if (g_bytes != 0) {
+    *at++ = (6 << 3) | 2;  // g = 6
+    at = PutVarint(g_bytes, at);
+    std::memcpy(at, g->data(), g_bytes);
+    at += g_bytes;
+  }
+}
+
+bool PackDecodedUpdate(DecodedUpdate* u, SparseVector* scratch) {
+  if (u->is_packed || !Packable(u->c)) return false;
+  Pack(u->c, &u->packed);
+  u->is_packed = true;
+  const int64_t dim = u->c.dim;
+  std::swap(u->c, *scratch);
+  u->c = SparseVector{};  // what it held before (the caller's swap) goes back to the heap
+  u->c.dim = dim;
+  return true;
 }
 
 namespace {

@@ -69,6 +69,11 @@ struct DecodedUpdate {
   uint64_t round = 0;
   int64_t client = 0;
   SparseVector c;
+  // Instead of c (then empty), c packed: what an aggregator under --client-state=worker keeps of a
+  // float32 run's sparse message until its round closes (4 bytes a value and the index code, not
+  // 12 bytes an entry; common/compress/sparse_codec.h). DecodeUpdate writes c and clears this.
+  bool is_packed = false;
+  PackedSparse packed;
   double loss = 0.0;
   Vector gradient;  // ∇f_i(x^r) on diagnostic rounds, else empty
   uint64_t digest = 0;
@@ -76,6 +81,11 @@ struct DecodedUpdate {
   int64_t diagnostic_bytes = 0;
 };
 
+// Packs u->c (when Packable) into u->packed, moves c's storage to *scratch and frees what
+// *scratch held: a caller that swaps each update's c with the scratch before DecodeUpdate decodes
+// every update of a batch into one buffer, and the batch holds the packed forms only. Returns
+// whether it packed (else nothing changed).
+bool PackDecodedUpdate(DecodedUpdate* u, SparseVector* scratch);
 // Decodes `in` into `out` (reusing its capacity), validating everything an update can get wrong
 // on its own against the run: the client id's range (PERMISSION_DENIED), then c (see
 // DecodeSparseVector; dense only where MethodContext::DenseRound or the identity compressor allow
@@ -91,6 +101,12 @@ absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, De
 // --- Round deltas (RoundStart.delta, the exact delta downlink). ---
 // Writes delta's sum (split by SplitExactValues; a dense sum as f64) and scale.
 void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* out);
+// The serialized ServerMessage{round_start: RoundStart{round, x, stepsize, diagnostics,
+// checkpointed, g}} — a dense RoundStart (g null: none, as at round 0 or DownlinkKind::kDense) —
+// written straight from x and g into *out: the bytes protobuf would serialize from a message
+// holding copies of them (fields in number order, defaults omitted), without the copies.
+void WriteDenseRoundStart(uint64_t round, ConstVectorRef x, double stepsize, bool diagnostics,
+                          bool checkpointed, const Vector* g, std::string* out);
 // Decodes and validates `in` as the delta of round `closed_round` into `out` (reusing its
 // capacity): dimensions, index codes, value types, disjoint parts, finite values and scale. The
 // two parts are merged back into one ascending sum. Errors are INVALID_ARGUMENT naming the problem.

@@ -159,6 +159,25 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     return bytes;
   }
 
+  std::shared_ptr<const void> SendBytes(std::shared_ptr<const std::string> bytes) override {
+    // A byte buffer over the bytes themselves (no copy): the slice keeps them alive until gRPC
+    // is done with it.
+    auto* keep = new std::shared_ptr<const std::string>(bytes);
+    grpc::Slice slice(
+        const_cast<char*>(bytes->data()), bytes->size(),
+        [](void* kept) { delete static_cast<std::shared_ptr<const std::string>*>(kept); }, keep);
+    auto buffer = std::make_shared<const grpc::ByteBuffer>(&slice, 1);
+    Action action;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finish_requested_) return bytes;
+      queue_.push_back(std::move(buffer));
+      action = NextActionLocked();
+    }
+    Perform(action);
+    return bytes;
+  }
+
   void FinishAfterQueue() override { RequestFinish(grpc::Status::OK, /*drop_queue=*/false); }
 
   void Abort(const absl::Status& status) override {
@@ -292,8 +311,12 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
                          ": client ids of a batch must increase; ", client, " follows ", previous));
       }
       const bool summed = UnderGradientSum(tree_, decoded_sums_, sum_count, client, &sum);
+      // An aggregator keeping memory low (--client-state=worker) keeps a float32 run's messages
+      // packed until their round closes: each is decoded (and validated) into one buffer.
+      if (pack_) std::swap(decoded_[j].c, unpacked_);
       EF21_RETURN_IF_ERROR(
           DecodeUpdate(u, context_, &decoded_[j], reason, options_.max_abs_value, summed));
+      if (pack_) PackDecodedUpdate(&decoded_[j], &unpacked_);
       previous = client;
     }
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
@@ -430,6 +453,10 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   v1::WorkerMessage* in_;
   bool attached_ = false;
   std::vector<DecodedUpdate> decoded_;
+  // Whether updates are kept packed (PackDecodedUpdate), and the buffer they are decoded into then.
+  const bool pack_ = context_.options.client_state == ClientStateMode::kWorker &&
+                     context_.options.value_type == ValueType::kF32;
+  SparseVector unpacked_;
   std::vector<DecodedGradientSum> decoded_sums_;
   const GradientTree tree_{context_.num_clients()};
 

@@ -187,13 +187,27 @@ nlohmann::ordered_json RoundCoordinator::DescribeRunForSummary() const {
   return DescribeRun(*context_, round_closer_.totals(), problem, constants);
 }
 
+std::shared_ptr<const void> StreamSink::SendBytes(std::shared_ptr<const std::string> bytes) {
+  auto message = std::make_shared<v1::ServerMessage>();
+  // The coordinator's own bytes (WriteDenseRoundStart): they parse.
+  (void)message->ParseFromString(*bytes);
+  Send(std::move(message));
+  return nullptr;
+}
+
+const SparseVector& RoundCoordinator::PendingMessageLocked(const ClientSlot& slot) const {
+  if (!slot.pending.is_packed) return slot.pending.c;
+  // Pack wrote the code; it unpacks.
+  (void)Unpack(slot.pending.packed, &unpacked_);
+  return unpacked_;
+}
+
 void RoundCoordinator::DrawParticipantsLocked() {
   const uint64_t round = server_->round();
   expected_ = 0;
   for (size_t i = 0; i < slots_.size(); ++i) {
     participants_[i] = context_->Participates(static_cast<int64_t>(i), round);
     expected_ += participants_[i];
-    reports_[i].c = participants_[i] ? &slots_[i].pending.c : nullptr;
   }
 }
 
@@ -331,18 +345,14 @@ void RoundCoordinator::OpenDownlinkLocked() {
 }
 
 void RoundCoordinator::ForgetRoundStartsLocked() {
-  for (auto& message : open_round_start_) message.reset();
-  for (auto& message : dense_round_start_) message.reset();
+  delta_round_start_.reset();
+  delta_round_start_wire_.reset();
+  for (auto& bytes : dense_round_start_) bytes.reset();
   attach_round_start_.reset();
-  for (auto& wire : open_round_start_wire_) wire.reset();
-  attach_round_start_wire_.reset();
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(DownlinkKind kind) {
-  std::shared_ptr<const v1::ServerMessage>& cached = open_round_start_[static_cast<int>(kind)];
-  if (cached != nullptr) return cached;
-  std::weak_ptr<const v1::ServerMessage>& dense = dense_round_start_[static_cast<int>(kind)];
-  if (std::shared_ptr<const v1::ServerMessage> held = dense.lock()) return held;
+std::shared_ptr<const v1::ServerMessage> RoundCoordinator::DeltaRoundStartLocked() {
+  if (delta_round_start_ != nullptr) return delta_round_start_;
   auto message = std::make_shared<v1::ServerMessage>();
   v1::RoundStart* start = message->mutable_round_start();
   const uint64_t round = server_->round();
@@ -350,57 +360,53 @@ std::shared_ptr<const v1::ServerMessage> RoundCoordinator::RoundStartLocked(Down
   start->set_stepsize(server_->stepsize());
   start->set_diagnostics(context_->DiagnosticRound(round));
   start->set_checkpointed(open_round_checkpointed_);
-  switch (kind) {
-    case DownlinkKind::kDense:
-      AssignVector(server_->x(), start->mutable_x());
-      break;
-    case DownlinkKind::kResync:
-      AssignVector(server_->x(), start->mutable_x());
-      // g^{r−1}; at round 0 it is zero and omitted.
-      if (round != 0) AssignVector(server_->g(), start->mutable_g());
-      break;
-    case DownlinkKind::kDelta:
-      EncodeRoundDelta(server_->last_delta(), context_->options.value_type, start->mutable_delta());
-      break;
-  }
-  if (kind == DownlinkKind::kDelta) {
-    cached = message;
-  } else {
-    dense = message;
-  }
+  EncodeRoundDelta(server_->last_delta(), context_->options.value_type, start->mutable_delta());
+  delta_round_start_ = message;
   return message;
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::SendRoundStartLocked(
-    size_t index, DownlinkKind kind, std::shared_ptr<const void>* wire) {
-  std::shared_ptr<const v1::ServerMessage> message = RoundStartLocked(kind);
-  if (metrics_ != nullptr) {
-    metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
-    metrics_->OnRoundStartSent(kind);
-  }
+std::shared_ptr<const std::string> RoundCoordinator::DenseRoundStartLocked(DownlinkKind kind) {
+  std::weak_ptr<const std::string>& dense = dense_round_start_[static_cast<int>(kind)];
+  if (std::shared_ptr<const std::string> held = dense.lock()) return held;
+  const uint64_t round = server_->round();
+  // Resync: g^{r−1} too; at round 0 it is zero and omitted.
+  const Vector* g = kind == DownlinkKind::kResync && round != 0 ? &server_->g() : nullptr;
+  auto bytes = std::make_shared<std::string>();
+  WriteDenseRoundStart(round, server_->x(), server_->stepsize(), context_->DiagnosticRound(round),
+                       open_round_checkpointed_, g, bytes.get());
+  std::shared_ptr<const std::string> written = std::move(bytes);
+  dense = written;
+  return written;
+}
+
+std::shared_ptr<const void> RoundCoordinator::SendRoundStartLocked(size_t index,
+                                                                   DownlinkKind kind) {
   sink_in_sync_[index] = InSyncAfter(kind);
-  std::shared_ptr<const void> retained = sinks_[index]->SendRetaining(message);
-  // The delta's wire form is held as long as the message (the round); a dense one's by the caller.
+  if (metrics_ != nullptr) metrics_->OnRoundStartSent(kind);
   if (kind == DownlinkKind::kDelta) {
-    if (retained != nullptr) open_round_start_wire_[static_cast<int>(kind)] = std::move(retained);
-  } else if (wire != nullptr) {
-    *wire = std::move(retained);
+    std::shared_ptr<const v1::ServerMessage> message = DeltaRoundStartLocked();
+    if (metrics_ != nullptr) {
+      metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
+    }
+    std::shared_ptr<const void> retained = sinks_[index]->SendRetaining(message);
+    // The delta's wire form is held as long as the message (the round).
+    if (retained != nullptr) delta_round_start_wire_ = std::move(retained);
+    return message;
   }
-  return message;
+  std::shared_ptr<const std::string> bytes = DenseRoundStartLocked(kind);
+  if (metrics_ != nullptr) metrics_->OnDownlinkBytes(static_cast<int64_t>(bytes->size()));
+  (void)sinks_[index]->SendBytes(bytes);
+  return bytes;
 }
 
 void RoundCoordinator::BroadcastRoundStartLocked() {
-  // One message of each kind for all the sinks (and one serialization: the streams share its
-  // bytes), held here until every sink has it queued.
-  std::shared_ptr<const v1::ServerMessage> held[kDownlinkKinds];
-  std::shared_ptr<const void> wires[kDownlinkKinds];
+  // One message of each kind for all the sinks (one serialization: the streams share its bytes),
+  // held here until every sink has it queued.
+  std::shared_ptr<const void> held[kDownlinkKinds];
   for (size_t i = 0; i < sinks_.size(); ++i) {
     const DownlinkKind kind =
         ChooseDownlink(downlink_mode_, sink_in_sync_[i] != 0, open_sizes_.delta, open_sizes_.dense);
-    const int k = static_cast<int>(kind);
-    std::shared_ptr<const void> wire;
-    held[k] = SendRoundStartLocked(i, kind, &wire);
-    if (wire != nullptr) wires[k] = std::move(wire);
+    held[static_cast<int>(kind)] = SendRoundStartLocked(i, kind);
   }
 }
 
@@ -672,7 +678,7 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
       state->set_chain(slot.chain);
       if (slot.received) {
         state->set_chain_after_update(
-            ChainClientState(slot.chain, server_->round(), slot.pending.c));
+            ChainClientState(slot.chain, server_->round(), PendingMessageLocked(slot)));
       }
     } else if (slot.received) {
       g = slot.g;
@@ -687,14 +693,12 @@ absl::Status RoundCoordinator::Attach(StreamSink* sink, const v1::Attach& attach
     metrics_->OnDownlinkBytes(static_cast<int64_t>(welcome_message->ByteSizeLong()));
   }
   sink->Send(std::move(welcome_message));
-  std::shared_ptr<const void> wire;
-  std::shared_ptr<const v1::ServerMessage> start =
-      SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_), &wire);
+  std::shared_ptr<const void> start =
+      SendRoundStartLocked(sinks_.size() - 1, AttachDownlink(downlink_mode_));
   // While a client of the open round still has no stream, more workers are expected to attach
-  // (at the start: all of them within moments): keep the dense message, so that they get this one
-  // and its one serialization rather than a copy of x each while the last is still in flight.
+  // (at the start: all of them within moments): keep the dense message's bytes, so that they get
+  // these rather than a copy of x each while the last is still in flight.
   attach_round_start_ = waiting_ ? std::move(start) : nullptr;
-  attach_round_start_wire_ = waiting_ ? std::move(wire) : nullptr;
   return absl::OkStatus();
 }
 
@@ -708,7 +712,9 @@ bool RoundCoordinator::ClaimFitsLocked(int64_t id, const v1::ClientClaim& claim,
   // From the closed rounds' state the worker answers the open round (an update already received
   // comes again as an exact resend); from the state after the received update it skips it.
   if (holds(slot.chain)) return true;
-  if (slot.received && holds(ChainClientState(slot.chain, open, slot.pending.c))) return true;
+  if (slot.received && holds(ChainClientState(slot.chain, open, PendingMessageLocked(slot)))) {
+    return true;
+  }
   // The update it computed for the open round was lost: it sends it again.
   if (!slot.received && claim.can_resend() && claim.resend_round() == open &&
       claim.resend_from() == slot.chain) {
@@ -1133,7 +1139,13 @@ bool RoundCoordinator::CloseNextRoundLocked() {
   if (done_ || stop_requested_) return false;
   const uint64_t round = server_->round();
   const bool last = round == static_cast<uint64_t>(context_->options.rounds);
-  for (int64_t i = 0; i < context_->num_clients(); ++i) reports_[i].loss = slots_[i].pending.loss;
+  for (int64_t i = 0; i < context_->num_clients(); ++i) {
+    const DecodedUpdate& pending = slots_[i].pending;
+    reports_[i].loss = pending.loss;
+    // A participant's message, packed or not (PackDecodedUpdate).
+    reports_[i].c = participants_[i] && !pending.is_packed ? &pending.c : nullptr;
+    reports_[i].packed = participants_[i] && pending.is_packed ? &pending.packed : nullptr;
+  }
   const double now = MonotonicSeconds();
   MetricsRow row;
   {
@@ -1163,7 +1175,7 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     ClientSlot& slot = slots_[i];
     if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
     if (worker_state_) {
-      slot.chain = ChainClientState(slot.chain, round, slot.pending.c);
+      slot.chain = ChainClientState(slot.chain, round, PendingMessageLocked(slot));
     } else {
       server_->ApplyToClientCopy(slot.pending.c, &slot.g);
       slot.g_within = true;  // RefuseOverflowingLocked checked the update against the bound
@@ -1177,9 +1189,11 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     // that many clients with small messages (a1a: 1,605 of 12 bytes) cost no allocations a round.
     const size_t bytes = sizeof(int32_t) * slot.pending.c.indices.capacity() +
                          sizeof(double) * slot.pending.c.values.capacity() +
-                         sizeof(double) * static_cast<size_t>(slot.pending.gradient.size());
+                         sizeof(double) * static_cast<size_t>(slot.pending.gradient.size()) +
+                         slot.pending.packed.HeapBytes();
     if (bytes > kKeptMessageBytes) {
       slot.pending.c = SparseVector{};
+      slot.pending.packed = PackedSparse{};
       slot.pending.gradient = Vector();
     }
   }

@@ -64,6 +64,10 @@ class StreamSink {
     Send(std::move(message));
     return nullptr;
   }
+  // Queues a message given as its serialized bytes (a dense RoundStart written straight from x:
+  // WriteDenseRoundStart), returning what keeps them alive for the stream, as SendRetaining does.
+  // The default parses them and Sends the message.
+  virtual std::shared_ptr<const void> SendBytes(std::shared_ptr<const std::string> bytes);
   virtual void FinishAfterQueue() = 0;
   // Ends the stream now with `status`, dropping what is queued; never blocks.
   virtual void Abort(const absl::Status& status) = 0;
@@ -226,17 +230,19 @@ class RoundCoordinator {
   // Opens the downlink of server_'s open round: forgets the last round's messages and, after
   // round 0, measures the candidates (common/run/downlink.h).
   void OpenDownlinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The open round's RoundStart of `kind`, built on first use (a dense one: unless a stream
-  // still holds the last one built).
-  std::shared_ptr<const v1::ServerMessage> RoundStartLocked(DownlinkKind kind)
+  // The open round's delta RoundStart, built on first use.
+  std::shared_ptr<const v1::ServerMessage> DeltaRoundStartLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The open round's dense RoundStart of `kind` (kDense or kResync) as its wire bytes, written
+  // from x (and g) unless a stream still holds the last one written.
+  std::shared_ptr<const std::string> DenseRoundStartLocked(DownlinkKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the open round's RoundStarts (the round changed, or its `checkpointed` mark did).
   void ForgetRoundStartsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart of `kind` on sinks_[index], records what it now holds and
-  // returns the message. A delta's wire form (StreamSink::SendRetaining) is kept with the cached
-  // message; a dense one's goes to *wire when given.
-  std::shared_ptr<const v1::ServerMessage> SendRoundStartLocked(
-      size_t index, DownlinkKind kind, std::shared_ptr<const void>* wire = nullptr)
+  // returns what keeps the message (and its wire form) alive: the delta message, whose wire form
+  // (StreamSink::SendRetaining) is kept with the cached message, or a dense one's bytes.
+  std::shared_ptr<const void> SendRoundStartLocked(size_t index, DownlinkKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart on every sink, each of the kind --downlink chooses for it.
   void BroadcastRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -302,6 +308,11 @@ class RoundCoordinator {
     DecodedUpdate pending;  // the open round's update
   };
 
+  // The open round's message of `slot` (received), unpacked into unpacked_ if it is packed: valid
+  // until the next call.
+  const SparseVector& PendingMessageLocked(const ClientSlot& slot) const
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+
   const std::shared_ptr<const MethodContext> context_;
   const std::string run_id_;
   RunLog* const log_;
@@ -337,6 +348,7 @@ class RoundCoordinator {
   std::vector<NodeSum> node_sums_ ABSL_GUARDED_BY(mu_);
   const GradientTree tree_;
   std::vector<ClientSlot> slots_ ABSL_GUARDED_BY(mu_);
+  mutable SparseVector unpacked_ ABSL_GUARDED_BY(mu_);  // PendingMessageLocked's
   // What each client's worker reported at attach (kept by an aggregator without data; empty
   // entries: not reported yet).
   std::vector<std::optional<ShardReport>> shard_reports_ ABSL_GUARDED_BY(mu_);
@@ -349,17 +361,17 @@ class RoundCoordinator {
   int64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
   const DownlinkMode downlink_mode_;
-  // The open round's RoundStart of each kind (null until first needed) and their sizes. The
-  // dense kinds (8·d bytes of x, 16·d with g) are held only while some stream still holds them
-  // (dense_round_start_): a later attach builds its own instead of the whole round keeping one.
-  std::shared_ptr<const v1::ServerMessage> open_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
-  std::weak_ptr<const v1::ServerMessage> dense_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
+  // The open round's delta RoundStart (null until first needed) and its wire form
+  // (StreamSink::SendRetaining), dropped with it. The dense kinds (8·d bytes of x, 16·d with g) are
+  // written as bytes, no message holding a copy of x, and held only while some stream still holds
+  // them (dense_round_start_): a later attach writes its own instead of the whole round keeping
+  // one.
+  std::shared_ptr<const v1::ServerMessage> delta_round_start_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const void> delta_round_start_wire_ ABSL_GUARDED_BY(mu_);
+  std::weak_ptr<const std::string> dense_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
   // The dense RoundStart the last attach got, held while more attaches are expected (a client of
   // the open round has no stream yet), so that they share it.
-  std::shared_ptr<const v1::ServerMessage> attach_round_start_ ABSL_GUARDED_BY(mu_);
-  // The wire forms (StreamSink::SendRetaining) of the messages held above, dropped with them.
-  std::shared_ptr<const void> open_round_start_wire_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const void> attach_round_start_wire_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<const void> attach_round_start_ ABSL_GUARDED_BY(mu_);
   DownlinkSizes open_sizes_ ABSL_GUARDED_BY(mu_);
   // A checkpoint with the open round open is on disk (RoundStart.checkpointed).
   bool open_round_checkpointed_ ABSL_GUARDED_BY(mu_) = false;

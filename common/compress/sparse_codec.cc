@@ -197,12 +197,68 @@ int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
   return bytes;
 }
 
-int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type) {
+int64_t SparseVectorWireBytes(const PackedSparse& packed) {
+  int64_t bytes = 1 + VarintBytes(static_cast<uint64_t>(packed.dim));  // dim = 1
+  if (packed.nnz() > 0) {
+    if (packed.code.rice_bits != 0) bytes += 1 + VarintBytes(packed.code.rice_bits);
+    bytes += LengthDelimited(static_cast<int64_t>(packed.code.bytes.size()));
+    bytes += LengthDelimited(packed.nnz() * 4);  // values_f32 = 5
+  }
+  return bytes;
+}
+
+namespace {
+
+int64_t UpdateWireBytesOf(uint64_t round, uint32_t client_id, int64_t c_bytes) {
   int64_t update = 0;
-  if (round != 0) update += 1 + VarintBytes(round);           // round = 1
-  if (client_id != 0) update += 1 + VarintBytes(client_id);   // client_id = 2
-  update += LengthDelimited(SparseVectorWireBytes(c, type));  // c = 3
+  if (round != 0) update += 1 + VarintBytes(round);          // round = 1
+  if (client_id != 0) update += 1 + VarintBytes(client_id);  // client_id = 2
+  update += LengthDelimited(c_bytes);                        // c = 3
   return LengthDelimited(update);  // one element of WorkerMessage.updates = 2
+}
+
+}  // namespace
+
+int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type) {
+  return UpdateWireBytesOf(round, client_id, SparseVectorWireBytes(c, type));
+}
+
+int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const PackedSparse& packed) {
+  return UpdateWireBytesOf(round, client_id, SparseVectorWireBytes(packed));
+}
+
+bool Packable(const SparseVector& c) {
+  if (c.dense) return false;
+  for (const double v : c.values) {
+    if (static_cast<double>(static_cast<float>(v)) != v) return false;
+  }
+  return true;
+}
+
+void Pack(const SparseVector& c, PackedSparse* out) {
+  out->dim = c.dim;
+  if (c.indices.empty()) {
+    out->code.rice_bits = 0;
+    out->code.bytes.clear();
+  } else {
+    EncodeIndices(c.indices, c.dim, &out->code);
+  }
+  out->values.resize(c.values.size());
+  for (size_t j = 0; j < c.values.size(); ++j) out->values[j] = static_cast<float>(c.values[j]);
+}
+
+absl::Status Unpack(const PackedSparse& packed, SparseVector* out) {
+  out->Clear(packed.dim);
+  if (absl::Status s = DecodeIndices(packed.code.rice_bits, packed.code.bytes, packed.nnz(),
+                                     packed.dim, &out->indices);
+      !s.ok()) {
+    return absl::InternalError(absl::StrCat("a packed message does not unpack: ", s.message()));
+  }
+  out->values.resize(packed.values.size());
+  for (size_t j = 0; j < packed.values.size(); ++j) {
+    out->values[j] = static_cast<double>(packed.values[j]);
+  }
+  return absl::OkStatus();
 }
 
 int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics) {

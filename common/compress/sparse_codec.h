@@ -45,6 +45,28 @@ int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim);
 absl::Status DecodeIndices(uint32_t rice_bits, absl::string_view bytes, int64_t count, int64_t dim,
                            std::vector<int32_t>* indices);
 
+// A sparse message of a float32 run held as it travels: its index code (EncodeIndices: the code
+// and Rice parameter the accounting assumes) and its values as float32 — 4 bytes a value and about
+// log2(d/k) + 1.5 bits an index, against a SparseVector's 12 bytes an entry. Unpack gives back the
+// SparseVector bit for bit. What an aggregator under --client-state=worker keeps of a round's
+// pending messages until the round closes.
+struct PackedSparse {
+  int64_t dim = 0;
+  IndexCode code;
+  std::vector<float> values;
+
+  int64_t nnz() const { return static_cast<int64_t>(values.size()); }
+  // The heap bytes it holds (capacities).
+  size_t HeapBytes() const { return code.bytes.capacity() + sizeof(float) * values.capacity(); }
+};
+// Whether c can be packed: not dense, every value exactly a float32.
+bool Packable(const SparseVector& c);
+// Packs a Packable c into *out (reusing its capacity).
+void Pack(const SparseVector& c, PackedSparse* out);
+// The SparseVector that was packed, into *out (reusing its capacity). The code came from
+// EncodeIndices, so it decodes; INTERNAL if it does not.
+absl::Status Unpack(const PackedSparse& packed, SparseVector* out);
+
 // Paper-convention bits of one compressed message: its values × 32 or 64.
 int64_t PaperBits(const SparseVector& c, ValueType type);
 
@@ -54,10 +76,14 @@ int64_t PaperBits(const SparseVector& c, ValueType type);
 int VarintBytes(uint64_t v);
 // ef21.v1.SparseVector carrying c.
 int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type);
+// The same of the message `packed` holds (a float32 run's): equal to SparseVectorWireBytes of the
+// unpacked message, read off the code.
+int64_t SparseVectorWireBytes(const PackedSparse& packed);
 // The algorithm part of one client's update: one element of ef21.v1.WorkerMessage.updates,
 // Update{round, client_id, c} — what the client must send, without the diagnostics (loss, gradient)
 // that ride along and are counted apart.
 int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const SparseVector& c, ValueType type);
+int64_t UpdateWireBytes(uint64_t round, uint32_t client_id, const PackedSparse& packed);
 // ef21.v1.ServerMessage{round_start: RoundStart{round, x, stepsize, diagnostics}}: what one
 // client receives to start a round.
 int64_t RoundStartWireBytes(uint64_t round, int64_t dim, double stepsize, bool diagnostics);

@@ -113,9 +113,13 @@ ServerMethod::ServerMethod(std::shared_ptr<const MethodContext> context, Vector 
   // sum_ is sized by its first use (the round closer's diagnostics).
 }
 
-void SumOnUnion(absl::Span<const SparseVector* const> by_client,
-                std::vector<uint64_t>* marks_buffer, std::vector<int32_t>* ranks_buffer,
-                SparseVector* sum) {
+namespace {
+
+// SumOnUnion over n messages, message i read by get(i) (null: none), which may reuse one buffer
+// from call to call: each message is read twice, once to mark the union and once to add.
+template <typename Get>
+void SumOnUnionOf(size_t n, Get&& get, std::vector<uint64_t>* marks_buffer,
+                  std::vector<int32_t>* ranks_buffer, SparseVector* sum) {
   const int64_t d = sum->dim;
   sum->Clear(d);
   // The same sums on the union of indices only, written in ascending index order without a
@@ -125,7 +129,8 @@ void SumOnUnion(absl::Span<const SparseVector* const> by_client,
   const size_t words = static_cast<size_t>((d + 63) / 64);
   marks_buffer->assign(words, 0);
   uint64_t* marks = marks_buffer->data();
-  for (const SparseVector* c : by_client) {
+  for (size_t i = 0; i < n; ++i) {
+    const SparseVector* c = get(i);
     if (c == nullptr) continue;
     for (const int32_t j : c->indices) marks[j >> 6] |= uint64_t{1} << (j & 63);
   }
@@ -147,7 +152,8 @@ void SumOnUnion(absl::Span<const SparseVector* const> by_client,
   sum->values.reserve(static_cast<size_t>(count));
   sum->values.assign(static_cast<size_t>(count), 0.0);
   double* s = sum->values.data();
-  for (const SparseVector* c : by_client) {
+  for (size_t i = 0; i < n; ++i) {
+    const SparseVector* c = get(i);
     if (c == nullptr) continue;
     for (size_t e = 0; e < c->indices.size(); ++e) {
       const int32_t j = c->indices[e];
@@ -157,10 +163,48 @@ void SumOnUnion(absl::Span<const SparseVector* const> by_client,
   }
 }
 
-void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client) {
+}  // namespace
+
+void SumOnUnion(absl::Span<const SparseVector* const> by_client,
+                std::vector<uint64_t>* marks_buffer, std::vector<int32_t>* ranks_buffer,
+                SparseVector* sum) {
+  SumOnUnionOf(
+      by_client.size(), [&](size_t i) { return by_client[i]; }, marks_buffer, ranks_buffer, sum);
+}
+
+void ServerMethod::SumMessages(absl::Span<const SparseVector* const> by_client,
+                               absl::Span<const PackedSparse* const> packed) {
   const int64_t d = x_.size();
   SparseVector& sum = delta_.sum;
   sum.Clear(d);
+  if (!packed.empty()) {
+    // Client i's message is by_client[i] or, packed, unpacked here into one reused buffer (a
+    // packed message is never dense). Unpack cannot fail on what Pack wrote.
+    auto get = [&](size_t i) -> const SparseVector* {
+      if (by_client[i] != nullptr) return by_client[i];
+      if (packed[i] == nullptr) return nullptr;
+      (void)Unpack(*packed[i], &unpacked_);
+      return &unpacked_;
+    };
+    bool dense = false;
+    for (const SparseVector* c : by_client) dense = dense || (c != nullptr && c->dense);
+    if (!dense && d > kScatterMaxDim) {
+      SumOnUnionOf(by_client.size(), get, &marks_, &ranks_, &sum);
+      return;
+    }
+    // Otherwise the paths below, on every message unpacked (small d, or a dense round).
+    unpacked_all_.resize(by_client.size());
+    unpacked_by_client_.assign(by_client.begin(), by_client.end());
+    for (size_t i = 0; i < by_client.size(); ++i) {
+      if (by_client[i] == nullptr && packed[i] != nullptr) {
+        (void)Unpack(*packed[i], &unpacked_all_[i]);
+        unpacked_by_client_[i] = &unpacked_all_[i];
+      }
+    }
+    SumMessages(unpacked_by_client_, {});
+    unpacked_all_.clear();
+    return;
+  }
   bool dense = false;
   // A null entry: a client that did not take part (EF21-PP), nothing to add.
   for (const SparseVector* c : by_client) dense = dense || (c != nullptr && c->dense);
@@ -220,6 +264,7 @@ void ServerMethod::ReleaseRoundScratch() {
   marks_ = std::vector<uint64_t>();
   ranks_ = std::vector<int32_t>();
   touched_ = std::vector<uint8_t>();
+  unpacked_ = SparseVector{};
   const int64_t d = delta_.sum.dim;
   delta_.sum = SparseVector{};
   delta_.sum.dim = d;
@@ -244,8 +289,9 @@ absl::Status ServerMethod::Restore(uint64_t round, Vector x, Vector g) {
   return absl::OkStatus();
 }
 
-double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client) {
-  SumMessages(by_client);
+double ServerMethod::CloseRound(absl::Span<const SparseVector* const> by_client,
+                                absl::Span<const PackedSparse* const> packed) {
+  SumMessages(by_client, packed);
   Aggregate(delta_.sum);
   const double g_norm = Norm(g_);
   delta_.round = round_;

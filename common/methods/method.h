@@ -22,6 +22,7 @@
 #include "absl/types/span.h"
 #include "common/base/enum_names.h"
 #include "common/compress/compressor.h"
+#include "common/compress/sparse_codec.h"
 #include "common/methods/algorithm.h"
 #include "common/methods/stepsize.h"
 #include "common/problems/problem.h"
@@ -226,7 +227,11 @@ class ServerMethod {
   // ascending id so the result is bitwise reproducible. A null entry is a client that did not take
   // part (EF21-PP): its c_i counts as zero. Then takes the step to x^{r+1} and opens round r + 1.
   // Returns ‖g^r‖. last_delta() then describes what the round did.
-  double CloseRound(absl::Span<const SparseVector* const> by_client);
+  // `packed`: empty, or n entries where client i's message may be held packed instead (by_client[i]
+  // null, packed[i] set): it is unpacked as the sum reads it (common/compress/sparse_codec.h), with
+  // the same bits as its SparseVector.
+  double CloseRound(absl::Span<const SparseVector* const> by_client,
+                    absl::Span<const PackedSparse* const> packed = {});
   const RoundDelta& last_delta() const { return delta_; }
 
   // Replays a round another server closed (its last_delta()): the same arithmetic as CloseRound,
@@ -278,7 +283,8 @@ class ServerMethod {
  private:
   // delta_.sum = Σ_i c_i in ascending id over the union of indices, in ascending index order:
   // SumOnUnion (no d-sized buffer) above kScatterMaxDim, a dense scatter up to it.
-  void SumMessages(absl::Span<const SparseVector* const> by_client);
+  void SumMessages(absl::Span<const SparseVector* const> by_client,
+                   absl::Span<const PackedSparse* const> packed);
   // x ← x − scale·g, coordinate by coordinate; nothing when scale is 0.
   void ApplyStep(double scale);
 
@@ -290,6 +296,10 @@ class ServerMethod {
   std::vector<uint8_t> touched_;  // the small-d scatter: coordinate j in the union (zero between)
   std::vector<uint64_t> marks_;   // SumOnUnion: bit j of word j/64 marks coordinate j
   std::vector<int32_t> ranks_;    // SumOnUnion's ranks; the small-d scatter's union
+  SparseVector unpacked_;         // one packed message, unpacked for the sum
+  // Small d or a dense round with packed messages: all of them unpacked, and the messages' view.
+  std::vector<SparseVector> unpacked_all_;
+  std::vector<const SparseVector*> unpacked_by_client_;
 };
 
 }  // namespace ef21

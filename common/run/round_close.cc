@@ -43,12 +43,16 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   bool blocked =
       diagnostics && release_tree_scratch_ && sums.empty() && context.problem->AddsGradientBlocks();
   for (int64_t i = 0; i < n && blocked; ++i) {
-    blocked = reports[i].c == nullptr || reports[i].gradient == nullptr ||
-              reports[i].gradient->size() == 0;
+    blocked = (reports[i].c == nullptr && reports[i].packed == nullptr) ||
+              reports[i].gradient == nullptr || reports[i].gradient->size() == 0;
   }
+  bool any_packed = false;
+  for (int64_t i = 0; i < n; ++i) any_packed = any_packed || reports[i].packed != nullptr;
+  packed_.assign(any_packed ? static_cast<size_t>(n) : 0, nullptr);
   for (int64_t i = 0; i < n; ++i) {
     by_client_[i] = reports[i].c;
-    const bool present = reports[i].c != nullptr;
+    if (any_packed) packed_[i] = reports[i].c == nullptr ? reports[i].packed : nullptr;
+    const bool present = reports[i].c != nullptr || (any_packed && packed_[i] != nullptr);
     if (present) {
       losses_[i] = reports[i].loss;
     } else if (!diagnostics || blocked) {
@@ -73,7 +77,8 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     auto supplied = [&](TreeNode node) -> const Vector* {
       if (node.level == 0) {
         const ClientReport& r = reports[node.index];
-        if (r.c != nullptr && r.gradient != nullptr && r.gradient->size() != 0) return r.gradient;
+        const bool present = r.c != nullptr || r.packed != nullptr;
+        if (present && r.gradient != nullptr && r.gradient->size() != 0) return r.gradient;
         return nullptr;
       }
       for (const NodeSum& s : sums) {
@@ -84,7 +89,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     auto add_leaf = [&](int64_t i, Vector* acc) {
       prepare();
       const double loss = context.problem->LossAndAddGradient(i, *at, acc, &gradient_);
-      if (reports[i].c == nullptr) losses_[i] = loss;
+      if (reports[i].c == nullptr && reports[i].packed == nullptr) losses_[i] = loss;
     };
     tree_.Sum(tree_.root(), context.dim(), supplied, add_leaf, &tree_scratch_, &sum);
     if (release_tree_scratch_) tree_scratch_ = std::vector<Vector>();
@@ -97,7 +102,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
   } else if (round_start_bytes_ < 0) {
     round_start_bytes_ = RoundStartWireBytes(round, context.dim(), stepsize, diagnostics);
   }
-  CountRound(context, round, by_client_, round_start_bytes_, &totals_);
+  CountRound(context, round, by_client_, round_start_bytes_, &totals_, packed_);
   RoundDiagnostics reduced = ReduceDiagnostics(losses_, {}, nullptr);
   if (diagnostics) reduced.grad_norm_sq = grad_norm_sq;
   // Classifiers (network problems): whoever closes the round holds x^r and scores it itself.
@@ -106,7 +111,7 @@ MetricsRow RoundCloser::Close(absl::Span<const ClientReport> reports, double wal
     prepare();
     evaluation = EvaluateRound(context, round, *at);
   }
-  const double g_norm = server->CloseRound(by_client_);
+  const double g_norm = server->CloseRound(by_client_, packed_);
   if (round < static_cast<uint64_t>(context.options.rounds)) {
     round_start_bytes_ = downlink_.Next(round + 1, server->stepsize(),
                                         context.DiagnosticRound(round + 1), server->last_delta());

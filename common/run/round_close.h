@@ -45,6 +45,9 @@ struct ClientReport {
   // ∇f_i(x^r), read on diagnostic rounds only; null or empty: evaluated by the closer (the
   // client sent none, --client-state=worker).
   const Vector* gradient = nullptr;
+  // Or, with c null, c_i^r packed (a float32 run's aggregator keeping memory low), unpacked where
+  // it is read: the same bits.
+  const PackedSparse* packed = nullptr;
 };
 
 class RoundCloser {
@@ -102,6 +105,7 @@ class RoundCloser {
   int64_t round_start_bytes_ = -1;
   // Scratch, kept across rounds.
   std::vector<const SparseVector*> by_client_;
+  std::vector<const PackedSparse*> packed_;  // empty unless a report is packed
   std::vector<double> losses_;
   GradientTree tree_;  // the diagnostic gradients' summation order
   std::vector<Vector> tree_scratch_;

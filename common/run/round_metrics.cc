@@ -9,15 +9,22 @@ namespace ef21 {
 
 void CountRound(const MethodContext& context, uint64_t round,
                 absl::Span<const SparseVector* const> by_client, int64_t round_start_bytes,
-                CommTotals* totals) {
+                CommTotals* totals, absl::Span<const PackedSparse* const> packed) {
   const ValueType type = context.options.value_type;
   const bool paper = context.CountsPaperBits(round);
   const bool diagnostics = context.UploadsGradient(round);
   for (size_t i = 0; i < by_client.size(); ++i) {
-    if (by_client[i] == nullptr) continue;  // did not take part (EF21-PP): sent nothing
-    const SparseVector& c = *by_client[i];
-    if (paper) totals->paper_bits += PaperBits(c, type);
-    totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), c, type);
+    if (by_client[i] != nullptr) {
+      const SparseVector& c = *by_client[i];
+      if (paper) totals->paper_bits += PaperBits(c, type);
+      totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), c, type);
+    } else if (!packed.empty() && packed[i] != nullptr) {
+      // A float32 run's message, packed: the same counts (Pack wrote EncodeIndices' code).
+      if (paper) totals->paper_bits += packed[i]->nnz() * ValueBits(type);
+      totals->uplink_bytes += UpdateWireBytes(round, static_cast<uint32_t>(i), *packed[i]);
+    } else {
+      continue;  // did not take part (EF21-PP): sent nothing
+    }
     totals->diagnostic_bytes += DiagnosticWireBytes(context.dim(), diagnostics);
   }
   totals->downlink_bytes += static_cast<int64_t>(by_client.size()) * round_start_bytes;

@@ -15,9 +15,11 @@ namespace ef21 {
 // bytes of the algorithm part, diagnostic bytes) — none for a null entry, a client that did not
 // take part — and the RoundStart each of the n clients receives, `round_start_bytes`
 // (SteadyDownlink's, common/run/downlink.h).
+// `packed`: empty, or client i's message packed where by_client[i] is null
+// (ServerMethod::CloseRound).
 void CountRound(const MethodContext& context, uint64_t round,
                 absl::Span<const SparseVector* const> by_client, int64_t round_start_bytes,
-                CommTotals* totals);
+                CommTotals* totals, absl::Span<const PackedSparse* const> packed = {});
 
 // f(x) = (1/n) Σ_i f_i(x) and, when `gradients` is not empty, ∇f(x) = (1/n) Σ_i ∇f_i(x), both
 // summed in the order given (ascending client id).

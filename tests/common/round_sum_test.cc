@@ -11,6 +11,7 @@
 
 #include "common/problems/polynomial.h"
 #include "common/run/round_close.h"
+#include "common/run/round_metrics.h"
 #include "common/run/simulator.h"
 #include "gtest/gtest.h"
 #include "tests/testing/runs.h"
@@ -146,6 +147,100 @@ TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
   EXPECT_GT(dense_trials, 20);
   EXPECT_GT(sparse_trials, 150);
   EXPECT_GT(large_trials, 15);
+}
+
+// A float32 value from the same mix (what a float32 run's message carries): signed zeros,
+// subnormals of float, large and ordinary magnitudes.
+double AwkwardFloat(std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> kind(0, 5);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  switch (kind(rng)) {
+    case 0:
+      return -0.0;
+    case 1:
+      return std::numeric_limits<float>::denorm_min() *
+             std::uniform_int_distribution<int>(-9, 9)(rng);
+    case 2:
+      return unit(rng) * 3e38f;
+    default:
+      // (std::pow of a float and an int is a double: rounded to float first.)
+      return static_cast<double>(
+          unit(rng) *
+          static_cast<float>(std::pow(10.0, std::uniform_int_distribution<int>(-20, 20)(rng))));
+  }
+}
+
+// The close of messages held packed (an aggregator under --client-state=worker, float32) against
+// the same messages as SparseVectors, bit for bit: the round's sum, g and x after the step, and
+// the round's counts, on both sides of the small-d bound and with dense messages beside packed
+// ones (a dense message is never packed).
+TEST(RoundSumTest, PackedMessagesCloseAsTheirSparseVectors) {
+  std::mt19937_64 rng(12);
+  int packed_trials = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    const bool large = trial % 4 == 1;
+    const int64_t d = large ? std::uniform_int_distribution<int64_t>(70000, 140000)(rng)
+                            : std::uniform_int_distribution<int64_t>(1, 300)(rng);
+    const int64_t n = std::uniform_int_distribution<int64_t>(1, 40)(rng);
+    RunConfig config;
+    config.problem = ProblemKind::kPolynomial;
+    config.dim = d;
+    config.clients = n;
+    config.rounds = 2;
+    config.value_type = ValueType::kF32;
+    auto made = test::CreateProblemAndContext(config);
+    ASSERT_TRUE(made.ok()) << made.status();
+    const Vector x0 = Vector::LinSpaced(d, -1.0, 2.0);
+    auto plain = ServerMethod::Create(made->context, x0);
+    auto lean = ServerMethod::Create(made->context, x0);
+    std::vector<SparseVector> messages(n);
+    std::vector<PackedSparse> packs(n);
+    std::vector<const SparseVector*> by_client(n, nullptr), unpacked_ones(n, nullptr);
+    std::vector<const PackedSparse*> packed(n, nullptr);
+    const bool with_dense = trial % 6 == 5 && !large;
+    for (int64_t i = 0; i < n; ++i) {
+      if (std::bernoulli_distribution(0.2)(rng)) continue;  // absent (EF21-PP)
+      SparseVector& c = messages[i];
+      c.Clear(d);
+      if (with_dense && std::bernoulli_distribution(0.3)(rng)) {
+        c.dense = true;
+        for (int64_t j = 0; j < d; ++j) c.values.push_back(AwkwardFloat(rng));
+      } else {
+        const double density = std::uniform_real_distribution<double>(0.0, large ? 0.02 : 1.0)(rng);
+        for (int64_t j = 0; j < d; ++j) {
+          if (!std::bernoulli_distribution(density)(rng)) continue;
+          c.indices.push_back(static_cast<int32_t>(j));
+          c.values.push_back(AwkwardFloat(rng));
+        }
+      }
+      by_client[i] = &c;
+      ASSERT_EQ(Packable(c), !c.dense) << "trial " << trial << " client " << i;
+      if (Packable(c) && std::bernoulli_distribution(0.8)(rng)) {
+        Pack(c, &packs[i]);
+        packed[i] = &packs[i];
+      } else {
+        unpacked_ones[i] = &c;
+      }
+    }
+    const double plain_norm = plain->CloseRound(by_client);
+    const double lean_norm = lean->CloseRound(unpacked_ones, packed);
+    const SparseVector& want = plain->last_delta().sum;
+    const SparseVector& got = lean->last_delta().sum;
+    ASSERT_EQ(got.dense, want.dense) << "trial " << trial;
+    ASSERT_EQ(got.indices, want.indices) << "trial " << trial;
+    ASSERT_TRUE(SameBits(got.values, want.values)) << "trial " << trial;
+    ASSERT_EQ(std::memcmp(&plain_norm, &lean_norm, sizeof(double)), 0) << "trial " << trial;
+    ASSERT_EQ(std::memcmp(plain->x().data(), lean->x().data(), sizeof(double) * d), 0);
+    ASSERT_EQ(std::memcmp(plain->g().data(), lean->g().data(), sizeof(double) * d), 0);
+    CommTotals plain_totals, lean_totals;
+    CountRound(*made->context, 1, by_client, 100, &plain_totals);
+    CountRound(*made->context, 1, unpacked_ones, 100, &lean_totals, packed);
+    ASSERT_EQ(lean_totals.paper_bits, plain_totals.paper_bits) << "trial " << trial;
+    ASSERT_EQ(lean_totals.uplink_bytes, plain_totals.uplink_bytes) << "trial " << trial;
+    ASSERT_EQ(lean_totals.diagnostic_bytes, plain_totals.diagnostic_bytes) << "trial " << trial;
+    for (const PackedSparse* p : packed) packed_trials += p != nullptr && p->nnz() > 0;
+  }
+  EXPECT_GT(packed_trials, 500);
 }
 
 TEST(RoundSumTest, SignedZerosSumAsTheScatterDoes) {

@@ -1,5 +1,8 @@
 #include "common/compress/sparse_codec.h"
 
+#include <cstring>
+#include <random>
+
 #include "common/base/rng.h"
 #include "gtest/gtest.h"
 
@@ -123,6 +126,61 @@ TEST(SparseVectorTest, ValidateNamesTheProblem) {
   c.indices = {0};
   c.RoundValues(ValueType::kF32);
   EXPECT_EQ(c.values[0], static_cast<double>(0.1f));
+}
+
+// A float32 run's message packed (its index code and float values) unpacks to the same bits and
+// costs, read off the code, what the SparseVector's accounting says; a dense message or one with
+// a value float32 cannot hold is not packable.
+TEST(PackedSparseTest, RoundTripsAndCountsAsTheSparseVector) {
+  std::mt19937_64 rng(5);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int64_t d = std::uniform_int_distribution<int64_t>(1, 5000)(rng);
+    const double density = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    SparseVector c;
+    c.Clear(d);
+    for (int64_t j = 0; j < d; ++j) {
+      if (!std::bernoulli_distribution(density)(rng)) continue;
+      c.indices.push_back(static_cast<int32_t>(j));
+      const float v = std::uniform_real_distribution<float>(-1e3f, 1e3f)(rng);
+      c.values.push_back(j % 7 == 3 ? -0.0 : static_cast<double>(v));
+    }
+    ASSERT_TRUE(Packable(c));
+    PackedSparse packed;
+    Pack(c, &packed);
+    EXPECT_EQ(packed.nnz(), c.nnz());
+    EXPECT_EQ(SparseVectorWireBytes(packed), SparseVectorWireBytes(c, ValueType::kF32))
+        << "trial " << trial;
+    EXPECT_EQ(UpdateWireBytes(7, 300, packed), UpdateWireBytes(7, 300, c, ValueType::kF32));
+    EXPECT_EQ(UpdateWireBytes(0, 0, packed), UpdateWireBytes(0, 0, c, ValueType::kF32));
+    SparseVector back;
+    back.values = {1.0, 2.0};  // overwritten
+    ASSERT_TRUE(Unpack(packed, &back).ok());
+    EXPECT_EQ(back.dim, d);
+    EXPECT_FALSE(back.dense);
+    EXPECT_EQ(back.indices, c.indices);
+    ASSERT_EQ(back.values.size(), c.values.size());
+    EXPECT_EQ(std::memcmp(back.values.data(), c.values.data(), sizeof(double) * c.values.size()), 0)
+        << "trial " << trial;
+  }
+  SparseVector wide;
+  wide.Clear(10);
+  wide.indices = {3};
+  wide.values = {0.1};  // not a float32
+  EXPECT_FALSE(Packable(wide));
+  SparseVector dense;
+  dense.Clear(2);
+  dense.dense = true;
+  dense.values = {1.0, 2.0};
+  EXPECT_FALSE(Packable(dense));
+  // A code that does not decode (a packed message Pack did not write) is an error, not a read
+  // out of bounds.
+  PackedSparse broken;
+  broken.dim = 10;
+  broken.code.rice_bits = 2;
+  broken.code.bytes = std::string(1, '\xff');
+  broken.values = {1.0f, 2.0f};
+  SparseVector out;
+  EXPECT_EQ(Unpack(broken, &out).code(), absl::StatusCode::kInternal);
 }
 
 }  // namespace

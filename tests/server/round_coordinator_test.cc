@@ -312,24 +312,28 @@ class LatestSink final : public StreamSink {
   size_t count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// Keeps only a weak reference to what it is sent (as a stream that has written it).
+// Keeps only a weak reference to the dense RoundStarts it is sent as bytes (as a stream that has
+// written them).
 class ForgetfulSink final : public StreamSink {
  public:
-  void Send(std::shared_ptr<const v1::ServerMessage> message) override {
-    if (message->has_round_start()) round_starts.push_back(message);
+  void Send(std::shared_ptr<const v1::ServerMessage> message) override {}
+  std::shared_ptr<const void> SendBytes(std::shared_ptr<const std::string> bytes) override {
+    v1::ServerMessage message;
+    if (message.ParseFromString(*bytes) && message.has_round_start()) round_starts.push_back(bytes);
+    return nullptr;
   }
   void FinishAfterQueue() override {}
   void Abort(const absl::Status&) override {}
   const StreamInfo& info() const override { return info_; }
-  std::vector<std::weak_ptr<const v1::ServerMessage>> round_starts;
+  std::vector<std::weak_ptr<const std::string>> round_starts;
 
  private:
   StreamInfo info_{"forgetful", "", "forgetful"};
 };
 
 // Workers attaching one after the other while some client still has no stream get the same dense
-// RoundStart (one copy of x, one serialization on the wire side), even when the earlier ones no
-// longer hold it; once every client is carried the coordinator lets it go.
+// RoundStart (its bytes written once from x, no message holding a copy of x), even when the earlier
+// ones no longer hold it; once every client is carried the coordinator lets it go.
 TEST_F(RoundCoordinatorTest, AttachingWorkersShareOneDenseRoundStart) {
   std::unique_ptr<RoundCoordinator> coordinator = MakeCoordinator();
   ForgetfulSink a, b, c;
@@ -338,10 +342,12 @@ TEST_F(RoundCoordinatorTest, AttachingWorkersShareOneDenseRoundStart) {
   ASSERT_TRUE(coordinator->Attach(&b, AttachFor({1, 2}), &reason).ok()) << EnumName(reason);
   ASSERT_EQ(a.round_starts.size(), 1u);
   ASSERT_EQ(b.round_starts.size(), 1u);
-  std::shared_ptr<const v1::ServerMessage> first = a.round_starts[0].lock();
+  std::shared_ptr<const std::string> first = a.round_starts[0].lock();
   ASSERT_NE(first, nullptr);  // client 3 has no stream yet: held for the next attach
   EXPECT_EQ(b.round_starts[0].lock(), first);
-  EXPECT_EQ(first->round_start().x_size(), problem_->dim());
+  v1::ServerMessage parsed;
+  ASSERT_TRUE(parsed.ParseFromString(*first));
+  EXPECT_EQ(parsed.round_start().x_size(), problem_->dim());
   first.reset();
   ASSERT_TRUE(coordinator->Attach(&c, AttachFor({3}), &reason).ok()) << EnumName(reason);
   ASSERT_EQ(c.round_starts.size(), 1u);

@@ -265,6 +265,47 @@ TEST(WireSizeTest, DeltaResyncAndDenseRoundStartsMatchProtobuf) {
 // The delta's parts are encoded and measured from the sum in place (no copies): the bytes are
 // those of the parts SplitExactValues writes out, each encoded as a SparseVector of its own, and
 // the sizes those parts give.
+// A dense RoundStart written straight from x and g is byte for byte what protobuf serializes from
+// a message holding copies of them: every combination of the optional fields, a stepsize of -0.0
+// (written: its bits are not zero) and +0.0 (omitted), g absent and present, d from 0 to large
+// enough for multi-byte lengths.
+TEST(WireSizeTest, DenseRoundStartWrittenFromXIsProtobufsBytes) {
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal;
+  int cases = 0;
+  for (const int64_t d : {0, 1, 15, 16, 2000, 70000}) {
+    Vector x(d), g(d);
+    for (int64_t j = 0; j < d; ++j) {
+      x[j] = normal(rng);
+      g[j] = j % 5 == 0 ? -0.0 : normal(rng);
+    }
+    for (const uint64_t round : {uint64_t{0}, uint64_t{1}, uint64_t{300}, ~uint64_t{0}}) {
+      for (const double stepsize : {0.0, -0.0, 0.125, 1e-300}) {
+        for (int flags = 0; flags < 8; ++flags) {
+          const bool diagnostics = flags & 1, checkpointed = flags & 2, with_g = flags & 4;
+          v1::ServerMessage message;
+          v1::RoundStart* start = message.mutable_round_start();
+          start->set_round(round);
+          AssignVector(x, start->mutable_x());
+          start->set_stepsize(stepsize);
+          start->set_diagnostics(diagnostics);
+          start->set_checkpointed(checkpointed);
+          if (with_g) AssignVector(g, start->mutable_g());
+          std::string want;
+          ASSERT_TRUE(message.SerializeToString(&want));
+          std::string got = "stale";
+          WriteDenseRoundStart(round, x, stepsize, diagnostics, checkpointed, with_g ? &g : nullptr,
+                               &got);
+          ASSERT_EQ(got, want) << "d " << d << " round " << round << " stepsize " << stepsize
+                               << " flags " << flags;
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 6 * 4 * 4 * 8);
+}
+
 TEST(WireSizeTest, RoundDeltaPartsInPlaceAreTheSplitCopiesBytes) {
   std::mt19937_64 rng(17);
   int64_t with_wide = 0, checked = 0;
