@@ -4,8 +4,9 @@
 // sorted), side by side in one run, on three workloads: the memory bench's (d = 10^6, 1,000
 // clients, k = 1,000), the downlink bench's (d = 10^6, 16 clients, k = 10^4) and a1a's (d = 123,
 // 1,605 clients, top-1). Also the round delta's coding: EncodeRoundDelta from the sum in place
-// against the split copies it replaced. Prints new/old time ratios (below 1: the new one is
-// faster); both give the same bits (tests/common/round_sum_test.cc,
+// against the split copies it replaced, and what unpacking the messages a worker-mode aggregator
+// keeps packed costs (BM_Unpack). Prints new/old time ratios (below 1: the new one is faster);
+// both give the same bits (tests/common/round_sum_test.cc,
 // tests/server/wire_size_test.cc).
 //
 //   build/bin/round_sum_bench [--benchmark_repetitions=3]
@@ -143,6 +144,22 @@ void BM_Encode(benchmark::State& state, Workload w, bool in_place) {
   }
 }
 
+// The cost of keeping the round's messages packed (--client-state=worker, float32): unpacking
+// every message once. A close of packed messages unpacks each three times (twice for the sum, once
+// for the client's state hash) where the decoded ones are read as they are.
+void BM_Unpack(benchmark::State& state, Workload w) {
+  const std::vector<SparseVector> messages = Messages(w);
+  std::vector<PackedSparse> packed(messages.size());
+  for (size_t i = 0; i < messages.size(); ++i) Pack(messages[i], &packed[i]);
+  SparseVector unpacked;
+  for (auto _ : state) {
+    for (const PackedSparse& p : packed) {
+      (void)Unpack(p, &unpacked);
+      benchmark::DoNotOptimize(unpacked.values.data());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ef21
 
@@ -154,6 +171,8 @@ int main(int argc, char** argv) {
           w, on_union)
           ->Unit(benchmark::kMicrosecond);
     }
+    benchmark::RegisterBenchmark((std::string("unpack/") + w.name).c_str(), ef21::BM_Unpack, w)
+        ->Unit(benchmark::kMicrosecond);
     for (const bool in_place : {false, true}) {
       benchmark::RegisterBenchmark(
           (std::string("encode/") + w.name + (in_place ? "/in_place" : "/split")).c_str(),
@@ -170,9 +189,13 @@ int main(int argc, char** argv) {
     const std::string encode = std::string("encode/") + w.name;
     const double old_sum = reporter.Nanoseconds(sum + "/scatter");
     const double old_encode = reporter.Nanoseconds(encode + "/split");
-    std::printf("%-26s sum: union / scatter %.2f   delta coding: in place / split %.2f\n", w.name,
-                old_sum > 0 ? reporter.Nanoseconds(sum + "/union") / old_sum : 0.0,
-                old_encode > 0 ? reporter.Nanoseconds(encode + "/in_place") / old_encode : 0.0);
+    const double on_union = reporter.Nanoseconds(sum + "/union");
+    std::printf(
+        "%-26s sum: union / scatter %.2f   delta coding: in place / split %.2f   unpacking every "
+        "message once / union sum %.2f\n",
+        w.name, old_sum > 0 ? on_union / old_sum : 0.0,
+        old_encode > 0 ? reporter.Nanoseconds(encode + "/in_place") / old_encode : 0.0,
+        on_union > 0 ? reporter.Nanoseconds(std::string("unpack/") + w.name) / on_union : 0.0);
   }
   return 0;
 }
