@@ -282,7 +282,7 @@ class RoundCoordinator {
   // --client-state=worker: whether the worker's claim for client `id` lets it resume the open
   // round exactly; if not, *error says why. Changes nothing.
   bool ClaimFitsLocked(int64_t id, const v1::ClientClaim& claim, std::string* error) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes `sink` and frees its clients; false if it was not attached.
   bool RemoveSinkLocked(StreamSink* sink) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Refuses the pending updates that would take a g_i copy out of bounds: their streams are
@@ -309,9 +309,9 @@ class RoundCoordinator {
   };
 
   // The open round's message of `slot` (received), unpacked into unpacked_ if it is packed: valid
-  // until the next call.
+  // until the next call. Exclusive: it writes unpacked_.
   const SparseVector& PendingMessageLocked(const ClientSlot& slot) const
-      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::shared_ptr<const MethodContext> context_;
   const std::string run_id_;
