@@ -1,12 +1,17 @@
 #include "cli/signal_waiter.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
+#include <cstring>
 #include <utility>
 
 namespace ef21 {
@@ -26,23 +31,43 @@ SignalWaiter::SignalWaiter(std::function<void(const std::string&)> on_signal)
     : on_signal_(std::move(on_signal)) {
   const sigset_t set = ShutdownSignals();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal_fd_ = signalfd(-1, &set, SFD_CLOEXEC);
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  if (signal_fd_ < 0 || wake_fd_ < 0) {
+    // Only when the process has run out of file descriptors, first thing in a command.
+    std::fprintf(stderr, "ef21: cannot create the signal waiter's %s: %s\n",
+                 signal_fd_ < 0 ? "signalfd" : "eventfd", std::strerror(errno));
+    std::exit(1);
+  }
   thread_ = std::thread([this] {
-    const sigset_t signals = ShutdownSignals();
-    // sigtimedwait with a short timeout so the destructor can end the thread.
-    const timespec timeout = {0, 100 * 1000 * 1000};
-    while (!stop_) {
-      const int sig = sigtimedwait(&signals, nullptr, &timeout);
-      if (sig == SIGINT || sig == SIGTERM) {
-        received_ = sig;
-        on_signal_(sig == SIGINT ? "SIGINT" : "SIGTERM");
+    pollfd fds[2] = {{signal_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    while (true) {
+      if (poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        std::fprintf(stderr, "ef21: the signal waiter's poll failed: %s\n", std::strerror(errno));
+        return;
+      }
+      if (fds[1].revents != 0) return;  // the destructor
+      signalfd_siginfo info;
+      if (fds[0].revents != 0 && read(signal_fd_, &info, sizeof(info)) == sizeof(info)) {
+        const int sig = static_cast<int>(info.ssi_signo);
+        if (sig == SIGINT || sig == SIGTERM) {
+          received_ = sig;
+          on_signal_(sig == SIGINT ? "SIGINT" : "SIGTERM");
+        }
       }
     }
   });
 }
 
 SignalWaiter::~SignalWaiter() {
-  stop_ = true;
+  const uint64_t one = 1;
+  if (write(wake_fd_, &one, sizeof(one)) != sizeof(one)) {
+    std::fprintf(stderr, "ef21: cannot wake the signal waiter: %s\n", std::strerror(errno));
+  }
   thread_.join();
+  close(signal_fd_);
+  close(wake_fd_);
 }
 
 void ExitWhileLoading(const std::string& command, const std::string& signal_name) {

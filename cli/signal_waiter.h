@@ -32,7 +32,10 @@ class SignalWaiter {
  private:
   std::function<void(const std::string&)> on_signal_;
   std::atomic<int> received_{0};
-  std::atomic<bool> stop_{false};
+  // The thread sleeps in poll() on both: a signalfd for SIGINT and SIGTERM, and an eventfd the
+  // destructor writes to, so a command's exit never waits for a timeout.
+  int signal_fd_ = -1;
+  int wake_fd_ = -1;
   std::thread thread_;
 };
 
