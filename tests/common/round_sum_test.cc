@@ -80,6 +80,27 @@ double AwkwardValue(std::mt19937_64& rng) {
   }
 }
 
+// Client i's message of a random round, or false for a client absent from it (EF21-PP, one in
+// five): dense with values from `value` (sometimes, when `with_dense`), otherwise sparse at a
+// random density (at most 2% when `large`), the indices ascending.
+bool RandomMessage(int64_t d, bool with_dense, bool large, double (*value)(std::mt19937_64&),
+                   std::mt19937_64& rng, SparseVector* c) {
+  if (std::bernoulli_distribution(0.2)(rng)) return false;
+  c->Clear(d);
+  if (with_dense && std::bernoulli_distribution(0.3)(rng)) {
+    c->dense = true;
+    for (int64_t j = 0; j < d; ++j) c->values.push_back(value(rng));
+    return true;
+  }
+  const double density = std::uniform_real_distribution<double>(0.0, large ? 0.02 : 1.0)(rng);
+  for (int64_t j = 0; j < d; ++j) {
+    if (!std::bernoulli_distribution(density)(rng)) continue;
+    c->indices.push_back(static_cast<int32_t>(j));
+    c->values.push_back(value(rng));
+  }
+  return true;
+}
+
 TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
   std::mt19937_64 rng(11);
   int sparse_trials = 0, dense_trials = 0, large_trials = 0;
@@ -104,21 +125,8 @@ TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
     std::vector<const SparseVector*> by_client(n, nullptr);
     const bool with_dense = trial % 5 == 4;
     for (int64_t i = 0; i < n; ++i) {
-      if (std::bernoulli_distribution(0.2)(rng)) continue;  // absent (EF21-PP)
-      SparseVector& c = messages[i];
-      c.Clear(d);
-      if (with_dense && std::bernoulli_distribution(0.3)(rng)) {
-        c.dense = true;
-        for (int64_t j = 0; j < d; ++j) c.values.push_back(AwkwardValue(rng));
-      } else {
-        const double density = std::uniform_real_distribution<double>(0.0, large ? 0.02 : 1.0)(rng);
-        for (int64_t j = 0; j < d; ++j) {
-          if (!std::bernoulli_distribution(density)(rng)) continue;
-          c.indices.push_back(static_cast<int32_t>(j));
-          c.values.push_back(AwkwardValue(rng));
-        }
-      }
-      by_client[i] = &c;
+      if (!RandomMessage(d, with_dense, large, AwkwardValue, rng, &messages[i])) continue;
+      by_client[i] = &messages[i];
     }
     const SparseVector expected = ScatterSum(d, by_client);
     server->CloseRound(by_client);
@@ -199,20 +207,8 @@ TEST(RoundSumTest, PackedMessagesCloseAsTheirSparseVectors) {
     std::vector<const PackedSparse*> packed(n, nullptr);
     const bool with_dense = trial % 6 == 5 && !large;
     for (int64_t i = 0; i < n; ++i) {
-      if (std::bernoulli_distribution(0.2)(rng)) continue;  // absent (EF21-PP)
+      if (!RandomMessage(d, with_dense, large, AwkwardFloat, rng, &messages[i])) continue;
       SparseVector& c = messages[i];
-      c.Clear(d);
-      if (with_dense && std::bernoulli_distribution(0.3)(rng)) {
-        c.dense = true;
-        for (int64_t j = 0; j < d; ++j) c.values.push_back(AwkwardFloat(rng));
-      } else {
-        const double density = std::uniform_real_distribution<double>(0.0, large ? 0.02 : 1.0)(rng);
-        for (int64_t j = 0; j < d; ++j) {
-          if (!std::bernoulli_distribution(density)(rng)) continue;
-          c.indices.push_back(static_cast<int32_t>(j));
-          c.values.push_back(AwkwardFloat(rng));
-        }
-      }
       by_client[i] = &c;
       ASSERT_EQ(Packable(c), !c.dense) << "trial " << trial << " client " << i;
       if (Packable(c) && std::bernoulli_distribution(0.8)(rng)) {
