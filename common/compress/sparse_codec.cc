@@ -44,14 +44,15 @@ uint32_t ShortestRiceCode(int lo, int hi, BitsOf&& bits_of, uint64_t* best_bits)
   return best;
 }
 
-// The parameter with the shortest code among the three around log2 of the mean gap.
-uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim) {
+// The parameter with the shortest code among the three around log2 of the mean gap; *code_bits
+// gets that code's length.
+uint32_t ChooseRiceBits(absl::Span<const int32_t> indices, int64_t dim, uint64_t* code_bits) {
+  *code_bits = 0;
   if (indices.empty()) return 0;
   int lo, hi;
   RiceCandidates(static_cast<int64_t>(indices.size()), dim, &lo, &hi);
-  uint64_t bits;
   return ShortestRiceCode(
-      lo, hi, [&](int b) { return CodeBits(indices, static_cast<uint32_t>(b)); }, &bits);
+      lo, hi, [&](int b) { return CodeBits(indices, static_cast<uint32_t>(b)); }, code_bits);
 }
 
 // The Rice code with parameter b (`code_bits` long) of the gaps of the ascending indices that
@@ -107,16 +108,19 @@ int64_t DeltaRoundStartWireBytesOf(uint64_t round, double stepsize, bool diagnos
 }  // namespace
 
 void EncodeIndices(absl::Span<const int32_t> indices, int64_t dim, IndexCode* code) {
-  const uint32_t b = ChooseRiceBits(indices, dim);
+  uint64_t code_bits;
+  const uint32_t b = ChooseRiceBits(indices, dim, &code_bits);
   WriteRiceCode(
       [&](auto&& f) {
         for (const int32_t index : indices) f(index);
       },
-      b, CodeBits(indices, b), code);
+      b, code_bits, code);
 }
 
 int64_t EncodedIndexBytes(absl::Span<const int32_t> indices, int64_t dim) {
-  return static_cast<int64_t>((CodeBits(indices, ChooseRiceBits(indices, dim)) + 7) / 8);
+  uint64_t code_bits;
+  ChooseRiceBits(indices, dim, &code_bits);
+  return static_cast<int64_t>((code_bits + 7) / 8);
 }
 
 absl::Status DecodeIndices(uint32_t rice_bits, absl::string_view bytes, int64_t count, int64_t dim,
@@ -189,9 +193,10 @@ int64_t SparseVectorWireBytes(const SparseVector& c, ValueType type) {
   if (c.dense) bytes += 2;                                        // dense = 2
   if (!c.dense && !c.indices.empty()) {
     // rice_bits = 3 (omitted when 0), index_code = 4
-    const uint32_t b = ChooseRiceBits(c.indices, c.dim);
+    uint64_t code_bits;
+    const uint32_t b = ChooseRiceBits(c.indices, c.dim, &code_bits);
     if (b != 0) bytes += 1 + VarintBytes(b);
-    bytes += LengthDelimited(static_cast<int64_t>((CodeBits(c.indices, b) + 7) / 8));
+    bytes += LengthDelimited(static_cast<int64_t>((code_bits + 7) / 8));
   }
   if (c.nnz() > 0) bytes += LengthDelimited(c.nnz() * (ValueBits(type) / 8));  // values = 5 or 6
   return bytes;
