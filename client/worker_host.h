@@ -63,8 +63,8 @@ class WorkerHost {
     int64_t threads = 1;  // for stepping the hosted clients (results do not depend on it)
     // Report each hosted client's smoothness constants in Attach (needed by an aggregator without
     // data). false: only the data digests are computed and sent, which saves the constants'
-    // eigenvalue iterations (at d = 10^5 about as much CPU as generating the shard); an aggregator
-    // with the data computes the constants itself, one without refuses the attach.
+    // eigenvalue iterations (~0.2 s of CPU a client at d = 10^5 with 50 rows); an aggregator with
+    // the data computes the constants itself, one without refuses the attach.
     bool report_constants = true;
     // How long the aggregator may stay unreachable (at start, or after a broken stream).
     absl::Duration connect_timeout = absl::Seconds(60);

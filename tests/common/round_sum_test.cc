@@ -80,6 +80,30 @@ double AwkwardValue(std::mt19937_64& rng) {
   }
 }
 
+// A random round's dimension d (up to 300, so that clients' indices collide often, and not always
+// a multiple of 64; with `large`, above ServerMethod's small-d bound) and client count n, and the
+// polynomial run of that shape (float32 messages).
+struct RoundShape {
+  int64_t d = 0;
+  int64_t n = 0;
+  RunConfig Config() const {
+    RunConfig config;
+    config.problem = ProblemKind::kPolynomial;
+    config.dim = d;
+    config.clients = n;
+    config.rounds = 2;
+    config.value_type = ValueType::kF32;  // (the default; the packed test needs it)
+    return config;
+  }
+};
+RoundShape RandomRoundShape(bool large, std::mt19937_64& rng) {
+  RoundShape shape;
+  shape.d = large ? std::uniform_int_distribution<int64_t>(70000, 140000)(rng)
+                  : std::uniform_int_distribution<int64_t>(1, 300)(rng);
+  shape.n = std::uniform_int_distribution<int64_t>(1, 40)(rng);
+  return shape;
+}
+
 // Client i's message of a random round, or false for a client absent from it (EF21-PP, one in
 // five): dense with values from `value` (sometimes, when `with_dense`), otherwise sparse at a
 // random density (at most 2% when `large`), the indices ascending.
@@ -110,15 +134,9 @@ TEST(RoundSumTest, UnionSumMatchesTheDenseScatterBitForBit) {
     // Mostly small d, so that clients' indices collide often, and d not always a multiple of 64;
     // every 10th trial above ServerMethod's small-d bound, where CloseRound takes SumOnUnion.
     const bool large = trial % 10 == 7;  // never with a dense message (trial % 5 == 4)
-    const int64_t d = large ? std::uniform_int_distribution<int64_t>(70000, 140000)(rng)
-                            : std::uniform_int_distribution<int64_t>(1, 300)(rng);
-    const int64_t n = std::uniform_int_distribution<int64_t>(1, 40)(rng);
-    RunConfig config;
-    config.problem = ProblemKind::kPolynomial;
-    config.dim = d;
-    config.clients = n;
-    config.rounds = 2;
-    auto made = test::CreateProblemAndContext(config);
+    const RoundShape shape = RandomRoundShape(large, rng);
+    const int64_t d = shape.d, n = shape.n;
+    auto made = test::CreateProblemAndContext(shape.Config());
     ASSERT_TRUE(made.ok()) << made.status();
     auto server = ServerMethod::Create(made->context, Vector::Zero(d));
     std::vector<SparseVector> messages(n);
@@ -187,16 +205,9 @@ TEST(RoundSumTest, PackedMessagesCloseAsTheirSparseVectors) {
   int packed_trials = 0;
   for (int trial = 0; trial < 120; ++trial) {
     const bool large = trial % 4 == 1;
-    const int64_t d = large ? std::uniform_int_distribution<int64_t>(70000, 140000)(rng)
-                            : std::uniform_int_distribution<int64_t>(1, 300)(rng);
-    const int64_t n = std::uniform_int_distribution<int64_t>(1, 40)(rng);
-    RunConfig config;
-    config.problem = ProblemKind::kPolynomial;
-    config.dim = d;
-    config.clients = n;
-    config.rounds = 2;
-    config.value_type = ValueType::kF32;
-    auto made = test::CreateProblemAndContext(config);
+    const RoundShape shape = RandomRoundShape(large, rng);
+    const int64_t d = shape.d, n = shape.n;
+    auto made = test::CreateProblemAndContext(shape.Config());
     ASSERT_TRUE(made.ok()) << made.status();
     const Vector x0 = Vector::LinSpaced(d, -1.0, 2.0);
     auto plain = ServerMethod::Create(made->context, x0);
