@@ -137,6 +137,26 @@ void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, 
   }
 }
 
+void DecodedUpdate::Swap(DecodedUpdate& other) noexcept {
+  using std::swap;
+  swap(round, other.round);
+  swap(client, other.client);
+  swap(c.dim, other.c.dim);
+  swap(c.dense, other.c.dense);
+  c.indices.swap(other.c.indices);
+  c.values.swap(other.c.values);
+  swap(is_packed, other.is_packed);
+  swap(packed.dim, other.packed.dim);
+  swap(packed.code.rice_bits, other.packed.code.rice_bits);
+  packed.code.bytes.swap(other.packed.code.bytes);
+  packed.values.swap(other.packed.values);
+  swap(loss, other.loss);
+  gradient.swap(other.gradient);
+  swap(digest, other.digest);
+  swap(algorithm_bytes, other.algorithm_bytes);
+  swap(diagnostic_bytes, other.diagnostic_bytes);
+}
+
 absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
                           RejectionReason* reason, double max_abs_value, bool summed) {
   auto bad = [&](auto&&... parts) {

@@ -79,6 +79,11 @@ struct DecodedUpdate {
   uint64_t digest = 0;
   int64_t algorithm_bytes = 0;
   int64_t diagnostic_bytes = 0;
+
+  // Exchanges the contents of the two, member by member: the storage of c, packed and gradient
+  // changes hands (pointer swaps), the scalars are exchanged. What std::swap does, without its
+  // three moves of the whole struct (the aggregator swaps every update it accepts into its slot).
+  void Swap(DecodedUpdate& other) noexcept;
 };
 
 // Packs u->c (when Packable) into u->packed, moves c's storage to *scratch and frees what

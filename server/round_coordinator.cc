@@ -833,7 +833,7 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
       if (metrics_ != nullptr) metrics_->OnDuplicate();
       continue;
     }
-    std::swap(slot.pending, u);
+    slot.pending.Swap(u);
     slot.received = true;
     slot.last_round = static_cast<int64_t>(slot.pending.round);
     slot.last_digest = slot.pending.digest;

@@ -198,6 +198,70 @@ TEST(WireSizeTest, UpdateEncoderAndDecoderRoundTrip) {
   }
 }
 
+// DecodedUpdate::Swap (the aggregator's Submit hands each accepted update's storage to its slot
+// with it) exchanges every member, storage by pointer: the same outcome as std::swap's three moves.
+TEST(WireSizeTest, DecodedUpdateSwapExchangesEveryMember) {
+  auto make = [](int seed) {
+    DecodedUpdate u;
+    u.round = 10 + seed;
+    u.client = 20 + seed;
+    u.c.dim = 30 + seed;
+    u.c.dense = seed == 1;
+    u.c.indices = {seed, seed + 2};
+    u.c.values = {0.5 * seed, 1.5};
+    u.is_packed = seed == 2;
+    u.packed.dim = 40 + seed;
+    u.packed.code.rice_bits = 3 + seed;
+    u.packed.code.bytes = std::string(static_cast<size_t>(5 + seed), 'a' + seed);
+    u.packed.values = std::vector<float>(static_cast<size_t>(seed), 2.5f);
+    u.loss = 0.25 * seed;
+    u.gradient = Vector::Constant(3 + seed, seed);
+    u.digest = 0x1234 + seed;
+    u.algorithm_bytes = 100 + seed;
+    u.diagnostic_bytes = 200 + seed;
+    return u;
+  };
+  auto expect_equal = [](const DecodedUpdate& a, const DecodedUpdate& b) {
+    EXPECT_EQ(a.round, b.round);
+    EXPECT_EQ(a.client, b.client);
+    EXPECT_EQ(a.c.dim, b.c.dim);
+    EXPECT_EQ(a.c.dense, b.c.dense);
+    EXPECT_EQ(a.c.indices, b.c.indices);
+    EXPECT_EQ(a.c.values, b.c.values);
+    EXPECT_EQ(a.is_packed, b.is_packed);
+    EXPECT_EQ(a.packed.dim, b.packed.dim);
+    EXPECT_EQ(a.packed.code.rice_bits, b.packed.code.rice_bits);
+    EXPECT_EQ(a.packed.code.bytes, b.packed.code.bytes);
+    EXPECT_EQ(a.packed.values, b.packed.values);
+    EXPECT_EQ(a.loss, b.loss);
+    EXPECT_TRUE(a.gradient == b.gradient);
+    EXPECT_EQ(a.digest, b.digest);
+    EXPECT_EQ(a.algorithm_bytes, b.algorithm_bytes);
+    EXPECT_EQ(a.diagnostic_bytes, b.diagnostic_bytes);
+  };
+  DecodedUpdate a = make(1), b = make(2);
+  const int32_t* a_indices = a.c.indices.data();
+  const double* b_gradient = b.gradient.data();
+  a.Swap(b);
+  expect_equal(a, make(2));
+  expect_equal(b, make(1));
+  EXPECT_EQ(b.c.indices.data(), a_indices);  // storage changed hands, not copied
+  EXPECT_EQ(a.gradient.data(), b_gradient);
+  // A member added to DecodedUpdate must be added to Swap (and to this test).
+  struct Members {
+    uint64_t round;
+    int64_t client;
+    SparseVector c;
+    bool is_packed;
+    PackedSparse packed;
+    double loss;
+    Vector gradient;
+    uint64_t digest;
+    int64_t algorithm_bytes, diagnostic_bytes;
+  };
+  static_assert(sizeof(DecodedUpdate) == sizeof(Members), "a DecodedUpdate member Swap misses?");
+}
+
 }  // namespace
 }  // namespace ef21
 
