@@ -849,6 +849,9 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
   if (metrics_ != nullptr && (algorithm_bytes != 0 || diagnostic_bytes != 0)) {
     metrics_->OnUpdateAccepted(-1, algorithm_bytes, diagnostic_bytes);
   }
+  // The batch completing the round closes it here and now: the next RoundStart leaves without
+  // waking the closer thread first (it writes the row meanwhile).
+  CloseInlineLocked();
   return absl::OkStatus();
 }
 
@@ -1122,7 +1125,8 @@ uint64_t RoundCoordinator::StateHash() const {
 }
 
 bool RoundCoordinator::CloserHasWorkLocked() const {
-  return done_ || stop_requested_ || received_ == expected_;
+  return done_ || stop_requested_ || received_ == expected_ || inline_row_.has_value() ||
+         !audit_queue_.empty();
 }
 
 bool RoundCoordinator::CloseNextRoundLocked() {
@@ -1130,6 +1134,14 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     const absl::Time wake = WatchRoundLocked();
     FlushAuditLocked();
     mu_.AwaitWithDeadline(absl::Condition(this, &RoundCoordinator::CloserHasWorkLocked), wake);
+    // A round the stream completing it closed (CloseInlineLocked): its row is this thread's.
+    if (inline_row_.has_value()) {
+      MetricsRow row = *std::move(inline_row_);
+      inline_row_.reset();
+      std::optional<Snapshot> snapshot = std::move(inline_snapshot_);
+      inline_snapshot_.reset();
+      return FinishCloseLocked(row, std::move(snapshot), std::exchange(inline_last_, false));
+    }
     if (done_ || stop_requested_) return false;
     if (received_ != expected_) continue;
     // Before anything is committed: an update that would overflow its g_i copy is refused.
@@ -1137,6 +1149,42 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     FlushAuditLocked();
   }
   if (done_ || stop_requested_) return false;
+  MetricsRow row;
+  std::optional<Snapshot> snapshot;
+  bool last = false;
+  if (!CloseRoundLocked(&row, &snapshot, &last)) return false;
+  return FinishCloseLocked(row, std::move(snapshot), last);
+}
+
+bool RoundCoordinator::InlineCloseAllowedLocked() const {
+  const uint64_t round = server_->round();
+  // The last round completes the run after its row, and a due checkpoint is written between the
+  // row and the next RoundStart: both stay with the closer, as does a close while a row is out
+  // (rows in order), and --client-state=worker's release of the round's memory after the I/O.
+  return !done_ && !stop_requested_ && !writing_ && !worker_state_ &&
+         round != static_cast<uint64_t>(context_->options.rounds) &&
+         !CheckpointDueLocked(round + 1, MonotonicSeconds());
+}
+
+void RoundCoordinator::CloseInlineLocked() {
+  if (received_ != expected_ || !InlineCloseAllowedLocked()) return;
+  // As the closer does: an update that would overflow its g_i copy is refused first (the closer
+  // then writes the audit events: CloserHasWorkLocked), and the round waits for another.
+  if (RefuseOverflowingLocked() != 0) return;
+  MetricsRow row;
+  std::optional<Snapshot> snapshot;
+  bool last = false;
+  if (!CloseRoundLocked(&row, &snapshot, &last)) return;
+  // The row (and a checkpoint that fell due meanwhile by the clock: then the RoundStart waits for
+  // it, as with the closer) is the closer thread's; Stop waits for it as for any row being written.
+  inline_row_ = std::move(row);
+  inline_snapshot_ = std::move(snapshot);
+  inline_last_ = last;
+  writing_ = true;
+}
+
+bool RoundCoordinator::CloseRoundLocked(MetricsRow* row_out, std::optional<Snapshot>* snapshot_out,
+                                        bool* last_out) {
   const uint64_t round = server_->round();
   const bool last = round == static_cast<uint64_t>(context_->options.rounds);
   for (int64_t i = 0; i < context_->num_clients(); ++i) {
@@ -1221,7 +1269,14 @@ bool RoundCoordinator::CloseNextRoundLocked() {
     OpenDownlinkLocked();
     if (!snapshot) BroadcastRoundStartLocked();
   }
+  *row_out = std::move(row);
+  *snapshot_out = std::move(snapshot);
+  *last_out = last;
+  return true;
+}
 
+bool RoundCoordinator::FinishCloseLocked(const MetricsRow& row, std::optional<Snapshot> snapshot,
+                                         bool last) {
   // The row's I/O and the observer without the lock, so reactors never wait on them. Only this
   // thread writes rows, one at a time, so they stay in round order.
   writing_ = true;

@@ -3,13 +3,16 @@
 // ChainClientState, O(n) instead of O(n·d)), the open round and its pending updates. Train streams
 // hand it decoded updates; it enforces exactly-once per (client, round), and when the updates of
 // all the open round's participants are in (all n clients; with --participation < 1 the clients
-// drawn for the round, common/methods/participation.h, and an update from any other is refused), a
-// closer thread closes it with the simulator's own RoundCloser (so the rows agree bit for bit),
-// broadcasts the next RoundStart, and only then — with the lock released — appends the metrics.csv
-// row and calls the observer; Finish follows round K's row.
+// drawn for the round, common/methods/participation.h, and an update from any other is refused), it
+// is closed with the simulator's own RoundCloser (so the rows agree bit for bit) and the next
+// RoundStart broadcast — by the Submit that completed it, on its stream's thread, or by the closer
+// thread when the close must wait for I/O (a row still being written, a checkpoint due, the last
+// round, a stop, --client-state=worker) — and only then, on the closer thread with the lock
+// released, the metrics.csv row is appended and the observer called; Finish follows round K's row.
 //
 // Thread-safety: thread-safe. Attach/Submit/Detach are called from gRPC reactors and only take a
-// short mutex; nothing holds it across I/O (the disk, the observer) or waits for another stream.
+// short mutex (a Submit closing a round holds it for the close's computation, as the closer
+// does); nothing holds it across I/O (the disk, the observer) or waits for another stream.
 // Lock order: coordinator, then a stream's own lock (StreamSink::Send is called with the
 // coordinator's lock held, and only queues).
 #ifndef EF21_SERVER_ROUND_COORDINATOR_H_
@@ -147,16 +150,17 @@ class RoundCoordinator {
   // stream), UNAVAILABLE (shutting down). On a refusal *reason says which check refused.
   absl::Status Attach(StreamSink* sink, const v1::Attach& attach, RejectionReason* reason);
 
-  // Accepts a batch of updates from `sink`, all or nothing. Exact resends of accepted updates are
-  // ignored and counted in *duplicates. Refuses, changing nothing: PERMISSION_DENIED (a client not
-  // attached on this stream), FAILED_PRECONDITION (a stale or future round, a different update for
-  // an accepted (client, round), a client not drawn for the open round, the run is over), with
-  // *reason set. Swaps the accepted updates'
-  // storage with the coordinator's, so `updates` come back holding the slots' earlier buffers
-  // (empty once their round closed: an applied message's storage is released at the close).
-  // `sums`: the batch's gradient sums (the stream checked that each covers updates of the batch
-  // that carry no gradient): kept until the round closes, unless the updates they cover are all
-  // exact resends (then ignored); a sum over resends and new updates at once is refused.
+  // Accepts a batch of updates from `sink`, all or nothing, and closes the round if the batch
+  // completed it and nothing the closer thread does must come first. Exact resends of accepted
+  // updates are ignored and counted in *duplicates. Refuses, changing nothing: PERMISSION_DENIED (a
+  // client not attached on this stream), FAILED_PRECONDITION (a stale or future round, a different
+  // update for an accepted (client, round), a client not drawn for the open round, the run is
+  // over), with *reason set. Swaps the accepted updates' storage with the coordinator's, so
+  // `updates` come back holding the slots' earlier buffers (empty once their round closed: an
+  // applied message's storage is released at the close). `sums`: the batch's gradient sums (the
+  // stream checked that each covers updates of the batch that carry no gradient): kept until the
+  // round closes, unless the updates they cover are all exact resends (then ignored); a sum over
+  // resends and new updates at once is refused.
   absl::Status Submit(StreamSink* sink, absl::Span<DecodedUpdate> updates, int* duplicates,
                       RejectionReason* reason, absl::Span<DecodedGradientSum> sums = {});
 
@@ -226,6 +230,12 @@ class RoundCoordinator {
   // Waits for the open round's n updates and closes it: state under the lock, the row's I/O
   // without it. False once the run is done.
   bool CloseNextRoundLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a complete round may close on the stream thread whose Submit completed it: not the
+  // last round, no checkpoint due, no row being written, not stopping, not --client-state=worker.
+  bool InlineCloseAllowedLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // Submit's end: closes the open round if it is complete and InlineCloseAllowedLocked, leaving
+  // its row (inline_row_) to the closer thread.
+  void CloseInlineLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool CloserHasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // Opens the downlink of server_'s open round: forgets the last round's messages and, after
   // round 0, measures the candidates (common/run/downlink.h).
@@ -262,6 +272,16 @@ class RoundCoordinator {
     std::vector<const Vector*> client_g;  // by client id: slots_[i].g, or an empty vector
   };
   Snapshot SnapshotLocked() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  // The close of a complete round, state only (under the lock, no I/O): checks, steps x and g,
+  // applies the updates, opens the next round and broadcasts its RoundStart unless a checkpoint
+  // is due first (*snapshot). False when the run ended (x or g left the finite range).
+  bool CloseRoundLocked(MetricsRow* row, std::optional<Snapshot>* snapshot, bool* last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The closed round's I/O, on the closer thread: the row and the observer (lock released), the
+  // due checkpoint and then the RoundStart, the run's end after the last round or a Stop. False
+  // once the run is done.
+  bool FinishCloseLocked(const MetricsRow& row, std::optional<Snapshot> snapshot, bool last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes a snapshot with the server's x and g and the slots' g_i, needing no lock (one writer
   // at a time: the closer, or Stop while the closer is idle; only the closer changes x, g and the
   // g_i copies, so they are as the snapshot found them); *bytes and *seconds tell what it cost.
@@ -390,8 +410,14 @@ class RoundCoordinator {
   std::vector<AuditEvent> audit_queue_ ABSL_GUARDED_BY(mu_);
   double started_ ABSL_GUARDED_BY(mu_) = 0.0;
   double round_started_ ABSL_GUARDED_BY(mu_) = 0.0;
-  // The closer is writing a closed round's row (lock released); Stop leaves the end to it.
+  // The closer is writing a closed round's row (lock released), or has one to write; Stop leaves
+  // the end to it.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // A round closed on a stream thread (CloseInlineLocked), whose row, due checkpoint and end of
+  // run the closer thread takes.
+  std::optional<MetricsRow> inline_row_ ABSL_GUARDED_BY(mu_);
+  std::optional<Snapshot> inline_snapshot_ ABSL_GUARDED_BY(mu_);
+  bool inline_last_ ABSL_GUARDED_BY(mu_) = false;
   bool waiting_ ABSL_GUARDED_BY(mu_) = true;  // the open round lacks a worker
   double waiting_since_ ABSL_GUARDED_BY(mu_) = 0.0;
   double waited_in_round_ ABSL_GUARDED_BY(mu_) = 0.0;
