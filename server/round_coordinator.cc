@@ -834,12 +834,6 @@ absl::Status RoundCoordinator::Submit(StreamSink* sink, absl::Span<DecodedUpdate
       continue;
     }
     slot.pending.Swap(u);
-    // Whether g_i + c stays within the bound, checked now while the other hosts still compute:
-    // g_i changes only when the round closes, so the close (RefuseOverflowingLocked) finds the
-    // same.
-    slot.pending_within =
-        worker_state_ ||
-        server_->ClientCopyStaysWithin(slot.pending.c, slot.g, slot.g_within, max_abs_value_);
     slot.received = true;
     slot.last_round = static_cast<int64_t>(slot.pending.round);
     slot.last_digest = slot.pending.digest;
@@ -906,7 +900,10 @@ int RoundCoordinator::RefuseOverflowingLocked() {
   int refused = 0;
   for (int64_t i = 0; i < static_cast<int64_t>(slots_.size()); ++i) {
     ClientSlot& slot = slots_[i];
-    if (!slot.received || slot.pending_within) continue;  // checked by Submit
+    if (!slot.received) continue;
+    if (server_->ClientCopyStaysWithin(slot.pending.c, slot.g, slot.g_within, max_abs_value_)) {
+      continue;
+    }
     // Refuse the update as if it had never come: the client must send another for this round.
     ++refused;
     slot.received = false;

@@ -326,9 +326,6 @@ class RoundCoordinator {
     int64_t last_round = -1;     // round of its last accepted update
     uint64_t last_digest = 0;
     DecodedUpdate pending;  // the open round's update
-    // g + pending.c stays within max_abs_value_ (checked by Submit against g as it is until the
-    // round closes; RefuseOverflowingLocked refuses the update otherwise).
-    bool pending_within = true;
   };
 
   // The open round's message of `slot` (received), unpacked into unpacked_ if it is packed: valid
