@@ -1219,6 +1219,18 @@ bool RoundCoordinator::CloseRoundLocked(MetricsRow* row_out, std::optional<Snaps
     SetDoneLocked(std::move(overflow));
     return false;
   }
+  // The next RoundStart needs only x, g and the round's delta: when no checkpoint must come
+  // first, it leaves now, and the bookkeeping below (applying the updates to the g_i copies,
+  // drawing the next participants, counters) runs while the workers compute. Everything here
+  // holds the lock, so no other thread sees the difference. (--client-state=worker keeps the
+  // order its memory was measured with.)
+  const bool start_first = !worker_state_ && !last && !CheckpointDueLocked(round + 1, now);
+  if (start_first) {
+    if (metrics_ != nullptr) metrics_->SetRound(server_->round());
+    open_round_checkpointed_ = false;
+    OpenDownlinkLocked();
+    BroadcastRoundStartLocked();
+  }
   for (size_t i = 0; i < slots_.size(); ++i) {
     ClientSlot& slot = slots_[i];
     if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
@@ -1263,7 +1275,7 @@ bool RoundCoordinator::CloseRoundLocked(MetricsRow* row_out, std::optional<Snaps
   if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
   round_opened_ = deadline_start_ = absl::Now();
   last_unassigned_.clear();
-  if (!last) {
+  if (!last && !start_first) {
     if (metrics_ != nullptr) metrics_->SetRound(server_->round());
     open_round_checkpointed_ = false;
     OpenDownlinkLocked();
