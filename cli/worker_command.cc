@@ -148,6 +148,10 @@ int WorkerCommand(const std::vector<std::string>& args) {
           "report the clients' smoothness constants at attach (an aggregator\nwithout data needs "
           "them; false saves their eigenvalue iterations)")
       ->group(g);
+  AddInt(flags.get(), "message-bytes", &options.message_bytes,
+         "a round's updates go to the aggregator in messages of about this\nmany bytes (at least "
+         "one update each)")
+      ->group(g);
   AddDouble(flags.get(), "connect-timeout-seconds", &connect_timeout_seconds,
             "how long the aggregator may stay unreachable, at start or after a\nbroken stream")
       ->group(g);

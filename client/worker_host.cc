@@ -59,6 +59,10 @@ absl::Status WorkerHost::Options::Validate() const {
   if (!metrics_listen.empty()) {
     EF21_RETURN_IF_ERROR(ParseHostPort(metrics_listen, "--metrics-listen").status());
   }
+  if (message_bytes < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--message-bytes: expected a positive number of bytes; got ", message_bytes));
+  }
   if (first_client < 0 || last_client < first_client) {
     return absl::InvalidArgumentError(
         absl::StrCat("--client-ids: expected 0 <= A <= B; got ", first_client, "-", last_client));
@@ -261,6 +265,67 @@ bool WorkerHost::Write(Stream* stream, const v1::WorkerMessage& message) {
   // Serializing computed the size (a batch of many small updates takes about as long to size as
   // to serialize): counted from the cache rather than sized twice.
   metrics_->OnBytesSent(static_cast<int64_t>(message.GetCachedSize()));
+  return written;
+}
+
+namespace {
+
+// About the bytes an update takes on the wire (index code, values, gradient, a few field headers):
+// enough to deal a batch out to messages of about a given size without sizing every update.
+int64_t ApproxWireBytes(const v1::Update& u) {
+  const v1::SparseVector& c = u.c();
+  return 32 + static_cast<int64_t>(c.index_code().size()) + int64_t{4} * c.values_f32_size() +
+         int64_t{8} * c.values_f64_size() + int64_t{8} * u.gradient_size();
+}
+
+int64_t ApproxWireBytes(const v1::GradientSum& sum) { return 16 + int64_t{8} * sum.values_size(); }
+
+}  // namespace
+
+bool WorkerHost::WriteUpdates(Stream* stream, v1::WorkerMessage* batch) {
+  const int n = batch->updates_size(), m = batch->gradient_sums_size();
+  int64_t total = 0;
+  for (const v1::Update& u : batch->updates()) total += ApproxWireBytes(u);
+  for (const v1::GradientSum& sum : batch->gradient_sums()) total += ApproxWireBytes(sum);
+  if (n <= 1 || total <= options_.message_bytes) return Write(stream, *batch);
+  update_ptrs_.resize(static_cast<size_t>(n));
+  sum_ptrs_.resize(static_cast<size_t>(m));
+  batch->mutable_updates()->ExtractSubrange(0, n, update_ptrs_.data());
+  batch->mutable_gradient_sums()->ExtractSubrange(0, m, sum_ptrs_.data());
+  bool written = true;
+  int j = 0, s = 0;  // the next update and the next sum to send
+  while (written && j < n) {
+    const int first = j, first_sum = s;
+    int64_t bytes = 0;
+    while (j < n && bytes < options_.message_bytes) {
+      const int64_t client = update_ptrs_[static_cast<size_t>(j)]->client_id();
+      const v1::GradientSum* sum = s < m ? sum_ptrs_[static_cast<size_t>(s)] : nullptr;
+      const TreeNode node{static_cast<int>(sum == nullptr ? 0 : sum->level()),
+                          static_cast<int64_t>(sum == nullptr ? 0 : sum->index())};
+      if (sum != nullptr && tree_->Begin(node) <= client) {
+        // A sum and all of its clients' updates (ascending, as the batch holds them) go together.
+        bytes += ApproxWireBytes(*sum);
+        ++s;
+        const int64_t end = tree_->End(node);
+        for (; j < n && update_ptrs_[static_cast<size_t>(j)]->client_id() < end; ++j) {
+          bytes += ApproxWireBytes(*update_ptrs_[static_cast<size_t>(j)]);
+        }
+      } else {
+        bytes += ApproxWireBytes(*update_ptrs_[static_cast<size_t>(j++)]);
+      }
+    }
+    for (int k = first; k < j; ++k) {
+      piece_.mutable_updates()->AddAllocated(update_ptrs_[static_cast<size_t>(k)]);
+    }
+    for (int k = first_sum; k < s; ++k) {
+      piece_.mutable_gradient_sums()->AddAllocated(sum_ptrs_[static_cast<size_t>(k)]);
+    }
+    written = Write(stream, piece_);
+    piece_.mutable_updates()->ExtractSubrange(0, j - first, update_ptrs_.data() + first);
+    piece_.mutable_gradient_sums()->ExtractSubrange(0, s - first_sum, sum_ptrs_.data() + first_sum);
+  }
+  for (v1::Update* u : update_ptrs_) batch->mutable_updates()->AddAllocated(u);
+  for (v1::GradientSum* sum : sum_ptrs_) batch->mutable_gradient_sums()->AddAllocated(sum);
   return written;
 }
 
@@ -468,7 +533,7 @@ absl::Status WorkerHost::OnWelcome(const v1::Welcome& welcome, Stream* stream) {
     }
     FillGradientSums(&resend);
   }
-  if (resend.updates_size() > 0 && !Write(stream, resend)) {
+  if (resend.updates_size() > 0 && !WriteUpdates(stream, &resend)) {
     return absl::UnavailableError("stream broke while resending updates");
   }
   if (options_.on_attached) options_.on_attached(run_id_, welcome.round(), reattach);
@@ -821,7 +886,7 @@ absl::Status WorkerHost::OnRoundStart(const v1::RoundStart& start, Stream* strea
   }
   EF21_RETURN_IF_ERROR(SaveStates());
   metrics_->OnRoundComputed(MonotonicSeconds() - started);
-  if (!Write(stream, out_)) return absl::OkStatus();  // the Read that follows reports why
+  if (!WriteUpdates(stream, &out_)) return absl::OkStatus();  // the Read that follows reports why
   if (options_.on_round_sent) options_.on_round_sent(start.round());
   if (options_.drop_stream_at_round == round && !dropped_) {
     dropped_ = true;

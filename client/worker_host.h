@@ -66,6 +66,11 @@ class WorkerHost {
     // eigenvalue iterations (~0.2 s of CPU a client at d = 10^5 with 50 rows); an aggregator with
     // the data computes the constants itself, one without refuses the attach.
     bool report_constants = true;
+    // A round's updates go to the aggregator in messages of about this many bytes: a message ends
+    // once it holds this many or more (at least one update; a gradient sum travels with its
+    // clients' updates). The aggregator then holds one such message per stream while it decodes,
+    // not a host's whole round, and decodes one while the next arrives.
+    int64_t message_bytes = int64_t{256} << 10;
     // How long the aggregator may stay unreachable (at start, or after a broken stream).
     absl::Duration connect_timeout = absl::Seconds(60);
     absl::Duration backoff_initial = absl::Milliseconds(50);
@@ -160,6 +165,11 @@ class WorkerHost {
   absl::Status AdvanceModel(const v1::RoundStart& start);
   bool Write(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
              const v1::WorkerMessage& message);
+  // Writes a batch of updates (and its gradient sums) in messages of about
+  // Options::message_bytes; *batch is whole again afterwards (its updates are dealt out to the
+  // messages and taken back, not copied). false when the stream broke.
+  bool WriteUpdates(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>* stream,
+                    v1::WorkerMessage* batch);
   // Diagnostic rounds: which of the batch's clients (hosted indices, ascending) lie under a
   // gradient sum (common/run/gradient_tree.h) — into sum_nodes_ and summed_ (by position).
   void PlanGradientSums(absl::Span<const size_t> batch);
@@ -209,6 +219,10 @@ class WorkerHost {
   bool model_in_sync_ = false;
   RoundDelta delta_;  // scratch of AdvanceModel
   v1::WorkerMessage out_;
+  // WriteUpdates' pieces: the message it sends, and the batch's updates and sums it deals out.
+  v1::WorkerMessage piece_;
+  std::vector<v1::Update*> update_ptrs_;
+  std::vector<v1::GradientSum*> sum_ptrs_;
   bool dropped_ = false;
   // The client tree of the diagnostic gradients' sums, and a batch's plan (scratch).
   std::unique_ptr<GradientTree> tree_;
