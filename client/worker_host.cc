@@ -230,7 +230,10 @@ absl::StatusOr<WorkerHost::Result> WorkerHost::Run() {
     if (last.ok()) {
       finished = true;
     }
-    if (finished) return result;
+    if (finished) {
+      result.update_messages = update_messages_;
+      return result;
+    }
     if (cancelled_) return absl::CancelledError("worker cancelled");
     if (!Retryable(last.code())) return last;
     if (welcomed) {
@@ -287,7 +290,10 @@ bool WorkerHost::WriteUpdates(Stream* stream, v1::WorkerMessage* batch) {
   int64_t total = 0;
   for (const v1::Update& u : batch->updates()) total += ApproxWireBytes(u);
   for (const v1::GradientSum& sum : batch->gradient_sums()) total += ApproxWireBytes(sum);
-  if (n <= 1 || total <= options_.message_bytes) return Write(stream, *batch);
+  if (n <= 1 || total <= options_.message_bytes) {
+    ++update_messages_;
+    return Write(stream, *batch);
+  }
   update_ptrs_.resize(static_cast<size_t>(n));
   sum_ptrs_.resize(static_cast<size_t>(m));
   batch->mutable_updates()->ExtractSubrange(0, n, update_ptrs_.data());
@@ -320,6 +326,7 @@ bool WorkerHost::WriteUpdates(Stream* stream, v1::WorkerMessage* batch) {
     for (int k = first_sum; k < s; ++k) {
       piece_.mutable_gradient_sums()->AddAllocated(sum_ptrs_[static_cast<size_t>(k)]);
     }
+    ++update_messages_;
     written = Write(stream, piece_);
     piece_.mutable_updates()->ExtractSubrange(0, j - first, update_ptrs_.data() + first);
     piece_.mutable_gradient_sums()->ExtractSubrange(0, s - first_sum, sum_ptrs_.data() + first_sum);

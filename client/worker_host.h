@@ -114,6 +114,7 @@ class WorkerHost {
     bool stopped = false;  // the aggregator was shut down before the run completed
     std::string reason;
     int64_t reconnects = 0;
+    int64_t update_messages = 0;  // messages carrying updates written (Options::message_bytes)
   };
 
   static absl::StatusOr<std::unique_ptr<WorkerHost>> Create(Options options);
@@ -223,6 +224,7 @@ class WorkerHost {
   v1::WorkerMessage piece_;
   std::vector<v1::Update*> update_ptrs_;
   std::vector<v1::GradientSum*> sum_ptrs_;
+  int64_t update_messages_ = 0;
   bool dropped_ = false;
   // The client tree of the diagnostic gradients' sums, and a batch's plan (scratch).
   std::unique_ptr<GradientTree> tree_;

@@ -95,6 +95,63 @@ TEST(WorkerHostTest, CutStreamsResumeBitForBit) {
   }
 }
 
+// A host sends its round's updates in messages of about --message-bytes: each update alone at 1
+// byte, a gradient sum together with all of its clients' updates, a whole batch by default; the
+// run is the simulator's bit for bit whichever way the batches are cut, and with cut streams.
+TEST(WorkerHostTest, BatchesGoInMessagesOfTheirSizeAndTheRunStaysBitwise) {
+  RunConfig config = Config(Algorithm::kNormEf21);
+  config.diagnostics_every = 1;  // every round's updates carry gradients (or a sum of them)
+  const std::vector<MetricsRow> simulated = Simulate(config);
+  const uint64_t rounds = static_cast<uint64_t>(config.rounds) + 1;
+  struct Case {
+    int64_t first, last, message_bytes, drop_at;
+  };
+  // Clients 0-2 and 3-5 of 6 hold no whole node of the gradient tree (its leaves' parent covers
+  // all 6): each update carries its own gradient. Clients 0-5 together send the root's sum.
+  const std::vector<std::vector<Case>> layouts = {
+      {{0, 2, 1, -1}, {3, 5, int64_t{256} << 10, -1}},
+      {{0, 5, 1, -1}},
+      {{0, 2, 1, 4}, {3, 5, 200, 9}},
+  };
+  for (size_t l = 0; l < layouts.size(); ++l) {
+    SCOPED_TRACE(l);
+    test::RowRecorder recorder;
+    auto aggregator = StartAggregator(config, &recorder);
+    ASSERT_TRUE(aggregator.ok()) << aggregator.status();
+    HostThreads hosts;
+    for (const Case& c : layouts[l]) {
+      WorkerHost::Options o = HostOptions(config, (*aggregator)->address(), c.first, c.last);
+      o.message_bytes = c.message_bytes;
+      o.drop_stream_at_round = c.drop_at;
+      ASSERT_TRUE(hosts.Start(o).ok());
+    }
+    ASSERT_TRUE((*aggregator)->Wait(absl::Seconds(60)));
+    hosts.Join();
+    for (size_t h = 0; h < layouts[l].size(); ++h) ASSERT_TRUE(hosts.result(h).ok());
+    EXPECT_TRUE((*aggregator)->Shutdown().ok());
+    EXPECT_TRUE(test::SameTrajectory(recorder.rows(), simulated));
+    if (l == 0) {
+      EXPECT_EQ(hosts.result(0)->update_messages, 3 * static_cast<int64_t>(rounds));
+      EXPECT_EQ(hosts.result(1)->update_messages, static_cast<int64_t>(rounds));
+    } else if (l == 1) {
+      EXPECT_EQ(hosts.result(0)->update_messages, static_cast<int64_t>(rounds));
+    } else {
+      // Both streams were cut once and resumed.
+      EXPECT_GE(hosts.result(0)->reconnects, 1);
+      EXPECT_GE(hosts.result(1)->reconnects, 1);
+      // A few updates a message at 200 bytes (a gradient of 10 doubles is ~100 of them): more
+      // messages than rounds, fewer than updates.
+      EXPECT_GT(hosts.result(1)->update_messages, static_cast<int64_t>(rounds));
+      EXPECT_LT(hosts.result(1)->update_messages, 3 * static_cast<int64_t>(rounds));
+    }
+  }
+  WorkerHost::Options bad = HostOptions(config, "127.0.0.1:1", 0, 2);
+  bad.message_bytes = 0;
+  const absl::Status refused = bad.Validate();
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(refused.message(), "--message-bytes")) << refused;
+}
+
 int FreePort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
