@@ -306,6 +306,148 @@ void WriteDenseRoundStart(uint64_t round, ConstVectorRef x, double stepsize, boo
   }
 }
 
+namespace {
+
+// One ef21.v1.SparseVector of a delta RoundStart: a dense sum (f64, no index code), or one part of
+// the exact split with its index code. Sized, then written.
+struct DeltaPart {
+  const SparseVector* sum = nullptr;
+  bool dense = false;
+  bool wide = false;  // the split's wide part (f64 values)
+  ValueType type{};   // of the values written: the run's, or f64 (dense, wide)
+  int64_t count = 0;  // values
+  IndexCode code;     // of a sparse part's indices
+
+  uint64_t ValueBytes() const {
+    return static_cast<uint64_t>(count) * (type == ValueType::kF32 ? 4 : 8);
+  }
+  uint64_t Bytes() const {
+    uint64_t bytes = 0;
+    if (sum->dim != 0) bytes += 1 + VarintBytes(static_cast<uint64_t>(sum->dim));  // dim = 1
+    if (dense) bytes += 2;                                                         // dense = 2
+    if (code.rice_bits != 0) bytes += 1 + VarintBytes(code.rice_bits);             // rice_bits = 3
+    if (!code.bytes.empty()) {                                                     // index_code = 4
+      bytes += 1 + VarintBytes(code.bytes.size()) + code.bytes.size();
+    }
+    if (count > 0) bytes += 1 + VarintBytes(ValueBytes()) + ValueBytes();  // values = 5 or 6
+    return bytes;
+  }
+  char* Write(char* at) const {
+    if (sum->dim != 0) {
+      *at++ = (1 << 3) | 0;
+      at = PutVarint(static_cast<uint64_t>(sum->dim), at);
+    }
+    if (dense) {
+      *at++ = (2 << 3) | 0;
+      *at++ = 1;
+    }
+    if (code.rice_bits != 0) {
+      *at++ = (3 << 3) | 0;
+      at = PutVarint(code.rice_bits, at);
+    }
+    if (!code.bytes.empty()) {
+      *at++ = (4 << 3) | 2;
+      at = PutVarint(code.bytes.size(), at);
+      std::memcpy(at, code.bytes.data(), code.bytes.size());
+      at += code.bytes.size();
+    }
+    if (count == 0) return at;
+    const bool f32 = type == ValueType::kF32;
+    *at++ = static_cast<char>(((f32 ? 5 : 6) << 3) | 2);
+    at = PutVarint(ValueBytes(), at);
+    for (size_t e = 0; e < sum->values.size(); ++e) {
+      const double v = sum->values[e];
+      if (!dense && InWidePart(v, sum_type) != wide) continue;
+      if (f32) {
+        const float f = static_cast<float>(v);
+        std::memcpy(at, &f, sizeof(f));
+        at += sizeof(f);
+      } else {
+        std::memcpy(at, &v, sizeof(v));
+        at += sizeof(v);
+      }
+    }
+    return at;
+  }
+  ValueType sum_type{};  // the run's value type, which splits the parts
+};
+
+}  // namespace
+
+void WriteDeltaRoundStart(uint64_t round, double stepsize, bool diagnostics, bool checkpointed,
+                          const RoundDelta& delta, ValueType type, std::string* out) {
+  static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian values expected");
+  DeltaPart parts[2];
+  int n_parts = 1;
+  for (DeltaPart& part : parts) {
+    part.sum = &delta.sum;
+    part.sum_type = type;
+  }
+  if (delta.sum.dense) {
+    parts[0].dense = true;
+    parts[0].type = ValueType::kF64;
+    parts[0].count = delta.sum.nnz();
+  } else {
+    const ExactParts exact = MeasureExactParts(delta.sum, type);
+    n_parts = exact.count[1] > 0 ? 2 : 1;
+    for (int w = 0; w < n_parts; ++w) {
+      DeltaPart& part = parts[w];
+      part.wide = w == 1;
+      part.type = part.wide ? ValueType::kF64 : type;
+      part.count = exact.count[w];
+      if (part.count > 0) EncodeExactPartIndices(delta.sum, type, part.wide, exact, &part.code);
+    }
+  }
+  uint64_t scale_bits = 0, stepsize_bits = 0;
+  std::memcpy(&scale_bits, &delta.scale, sizeof(scale_bits));
+  std::memcpy(&stepsize_bits, &stepsize, sizeof(stepsize_bits));
+  uint64_t delta_bytes = 0;
+  for (int w = 0; w < n_parts; ++w) {
+    const uint64_t part = parts[w].Bytes();
+    delta_bytes += 1 + VarintBytes(part) + part;  // sum = 1, sum_wide = 2
+  }
+  if (scale_bits != 0) delta_bytes += 9;  // scale = 3
+  uint64_t start = 0;
+  if (round != 0) start += 1 + VarintBytes(round);
+  if (stepsize_bits != 0) start += 9;
+  if (diagnostics) start += 2;
+  if (checkpointed) start += 2;
+  start += 1 + VarintBytes(delta_bytes) + delta_bytes;  // delta = 7
+  out->resize(1 + VarintBytes(start) + start);
+  char* at = out->data();
+  *at++ = (2 << 3) | 2;  // ServerMessage.round_start = 2
+  at = PutVarint(start, at);
+  if (round != 0) {
+    *at++ = (1 << 3) | 0;  // round = 1
+    at = PutVarint(round, at);
+  }
+  if (stepsize_bits != 0) {
+    *at++ = (3 << 3) | 1;  // stepsize = 3
+    std::memcpy(at, &stepsize_bits, sizeof(stepsize_bits));
+    at += sizeof(stepsize_bits);
+  }
+  if (diagnostics) {
+    *at++ = (4 << 3) | 0;  // diagnostics = 4
+    *at++ = 1;
+  }
+  if (checkpointed) {
+    *at++ = (5 << 3) | 0;  // checkpointed = 5
+    *at++ = 1;
+  }
+  *at++ = (7 << 3) | 2;  // delta = 7
+  at = PutVarint(delta_bytes, at);
+  for (int w = 0; w < n_parts; ++w) {
+    *at++ = static_cast<char>(((w + 1) << 3) | 2);  // RoundDelta.sum = 1, sum_wide = 2
+    at = PutVarint(parts[w].Bytes(), at);
+    at = parts[w].Write(at);
+  }
+  if (scale_bits != 0) {
+    *at++ = (3 << 3) | 1;  // RoundDelta.scale = 3
+    std::memcpy(at, &scale_bits, sizeof(scale_bits));
+    at += sizeof(scale_bits);
+  }
+}
+
 bool PackDecodedUpdate(DecodedUpdate* u, SparseVector* scratch) {
   if (u->is_packed || !Packable(u->c)) return false;
   Pack(u->c, &u->packed);

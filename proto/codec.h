@@ -112,6 +112,12 @@ void EncodeRoundDelta(const RoundDelta& delta, ValueType type, v1::RoundDelta* o
 // holding copies of them (fields in number order, defaults omitted), without the copies.
 void WriteDenseRoundStart(uint64_t round, ConstVectorRef x, double stepsize, bool diagnostics,
                           bool checkpointed, const Vector* g, std::string* out);
+// The serialized ServerMessage{round_start: RoundStart{round, stepsize, diagnostics, checkpointed,
+// delta}} whose delta is EncodeRoundDelta(delta, type), written from delta's sum straight into
+// *out: the bytes protobuf would serialize from that message, without the message (an aggregator
+// keeping memory low holds the sum and these bytes at the close, not a third copy).
+void WriteDeltaRoundStart(uint64_t round, double stepsize, bool diagnostics, bool checkpointed,
+                          const RoundDelta& delta, ValueType type, std::string* out);
 // Decodes and validates `in` as the delta of round `closed_round` into `out` (reusing its
 // capacity): dimensions, index codes, value types, disjoint parts, finite values and scale. The
 // two parts are merged back into one ascending sum. Errors are INVALID_ARGUMENT naming the problem.

@@ -142,21 +142,15 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
   // StreamSink.
   void Send(std::shared_ptr<const v1::ServerMessage> message) override {
-    (void)SendRetaining(std::move(message));
-  }
-
-  std::shared_ptr<const void> SendRetaining(
-      std::shared_ptr<const v1::ServerMessage> message) override {
     Action action;
     std::shared_ptr<const grpc::ByteBuffer> bytes = serialized_->Get(message);
     {
       absl::MutexLock lock(&mu_);
-      if (finish_requested_) return bytes;
-      queue_.push_back(bytes);
+      if (finish_requested_) return;
+      queue_.push_back(std::move(bytes));
       action = NextActionLocked();
     }
     Perform(action);
-    return bytes;
   }
 
   std::shared_ptr<const void> SendBytes(std::shared_ptr<const std::string> bytes) override {

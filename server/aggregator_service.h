@@ -58,9 +58,8 @@ absl::Status CheckGradientSumsCover(absl::Span<const DecodedUpdate> updates,
 
 // The wire bytes of the ServerMessages in flight, serialized once each: a message sent on many
 // streams (a broadcast RoundStart) shares one buffer among them. A message's bytes live as long
-// as some stream still holds them (queued or being written) or the coordinator does (it keeps the
-// bytes StreamSink::SendRetaining returned with the messages it caches: the open round's delta,
-// the dense RoundStart while workers are still attaching), and no longer. Thread-safe.
+// as some stream still holds them (queued or being written), and no longer. (RoundStarts do not
+// come here: the coordinator writes their bytes itself, StreamSink::SendBytes.) Thread-safe.
 class SerializedMessages {
  public:
   std::shared_ptr<const grpc::ByteBuffer> Get(

@@ -346,23 +346,19 @@ void RoundCoordinator::OpenDownlinkLocked() {
 
 void RoundCoordinator::ForgetRoundStartsLocked() {
   delta_round_start_.reset();
-  delta_round_start_wire_.reset();
   for (auto& bytes : dense_round_start_) bytes.reset();
   attach_round_start_.reset();
 }
 
-std::shared_ptr<const v1::ServerMessage> RoundCoordinator::DeltaRoundStartLocked() {
+std::shared_ptr<const std::string> RoundCoordinator::DeltaRoundStartLocked() {
   if (delta_round_start_ != nullptr) return delta_round_start_;
-  auto message = std::make_shared<v1::ServerMessage>();
-  v1::RoundStart* start = message->mutable_round_start();
   const uint64_t round = server_->round();
-  start->set_round(round);
-  start->set_stepsize(server_->stepsize());
-  start->set_diagnostics(context_->DiagnosticRound(round));
-  start->set_checkpointed(open_round_checkpointed_);
-  EncodeRoundDelta(server_->last_delta(), context_->options.value_type, start->mutable_delta());
-  delta_round_start_ = message;
-  return message;
+  auto bytes = std::make_shared<std::string>();
+  WriteDeltaRoundStart(round, server_->stepsize(), context_->DiagnosticRound(round),
+                       open_round_checkpointed_, server_->last_delta(),
+                       context_->options.value_type, bytes.get());
+  delta_round_start_ = std::move(bytes);
+  return delta_round_start_;
 }
 
 std::shared_ptr<const std::string> RoundCoordinator::DenseRoundStartLocked(DownlinkKind kind) {
@@ -383,17 +379,8 @@ std::shared_ptr<const void> RoundCoordinator::SendRoundStartLocked(size_t index,
                                                                    DownlinkKind kind) {
   sink_in_sync_[index] = InSyncAfter(kind);
   if (metrics_ != nullptr) metrics_->OnRoundStartSent(kind);
-  if (kind == DownlinkKind::kDelta) {
-    std::shared_ptr<const v1::ServerMessage> message = DeltaRoundStartLocked();
-    if (metrics_ != nullptr) {
-      metrics_->OnDownlinkBytes(static_cast<int64_t>(message->ByteSizeLong()));
-    }
-    std::shared_ptr<const void> retained = sinks_[index]->SendRetaining(message);
-    // The delta's wire form is held as long as the message (the round).
-    if (retained != nullptr) delta_round_start_wire_ = std::move(retained);
-    return message;
-  }
-  std::shared_ptr<const std::string> bytes = DenseRoundStartLocked(kind);
+  std::shared_ptr<const std::string> bytes =
+      kind == DownlinkKind::kDelta ? DeltaRoundStartLocked() : DenseRoundStartLocked(kind);
   if (metrics_ != nullptr) metrics_->OnDownlinkBytes(static_cast<int64_t>(bytes->size()));
   (void)sinks_[index]->SendBytes(bytes);
   return bytes;

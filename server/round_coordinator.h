@@ -59,17 +59,9 @@ class StreamSink {
   // Queues a message for the stream; never blocks. After Finish the stream ends with OK once the
   // queue is written.
   virtual void Send(std::shared_ptr<const v1::ServerMessage> message) = 0;
-  // Send, returning what keeps the message's wire form (its serialized bytes) alive: a caller that
-  // holds it while it may send the same message on other streams has it serialized once, and
-  // frees it by letting go (with the message). Null when the sink keeps nothing.
-  virtual std::shared_ptr<const void> SendRetaining(
-      std::shared_ptr<const v1::ServerMessage> message) {
-    Send(std::move(message));
-    return nullptr;
-  }
-  // Queues a message given as its serialized bytes (a dense RoundStart written straight from x:
-  // WriteDenseRoundStart), returning what keeps them alive for the stream, as SendRetaining does.
-  // The default parses them and Sends the message.
+  // Queues a message given as its serialized bytes (a RoundStart written straight from x or the
+  // round's sum: WriteDenseRoundStart, WriteDeltaRoundStart), returning what keeps them alive for
+  // the stream. The default parses them and Sends the message.
   virtual std::shared_ptr<const void> SendBytes(std::shared_ptr<const std::string> bytes);
   virtual void FinishAfterQueue() = 0;
   // Ends the stream now with `status`, dropping what is queued; never blocks.
@@ -240,9 +232,9 @@ class RoundCoordinator {
   // Opens the downlink of server_'s open round: forgets the last round's messages and, after
   // round 0, measures the candidates (common/run/downlink.h).
   void OpenDownlinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The open round's delta RoundStart, built on first use.
-  std::shared_ptr<const v1::ServerMessage> DeltaRoundStartLocked()
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The open round's delta RoundStart as its wire bytes, written from the round's sum on first
+  // use (WriteDeltaRoundStart: no message holding a copy of the coded sum).
+  std::shared_ptr<const std::string> DeltaRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The open round's dense RoundStart of `kind` (kDense or kResync) as its wire bytes, written
   // from x (and g) unless a stream still holds the last one written.
   std::shared_ptr<const std::string> DenseRoundStartLocked(DownlinkKind kind)
@@ -250,8 +242,7 @@ class RoundCoordinator {
   // Forgets the open round's RoundStarts (the round changed, or its `checkpointed` mark did).
   void ForgetRoundStartsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart of `kind` on sinks_[index], records what it now holds and
-  // returns what keeps the message (and its wire form) alive: the delta message, whose wire form
-  // (StreamSink::SendRetaining) is kept with the cached message, or a dense one's bytes.
+  // returns its wire bytes (kept alive by whoever holds them).
   std::shared_ptr<const void> SendRoundStartLocked(size_t index, DownlinkKind kind)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Queues the open round's RoundStart on every sink, each of the kind --downlink chooses for it.
@@ -381,13 +372,12 @@ class RoundCoordinator {
   int64_t expected_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t rounds_closed_ ABSL_GUARDED_BY(mu_) = 0;
   const DownlinkMode downlink_mode_;
-  // The open round's delta RoundStart (null until first needed) and its wire form
-  // (StreamSink::SendRetaining), dropped with it. The dense kinds (8·d bytes of x, 16·d with g) are
-  // written as bytes, no message holding a copy of x, and held only while some stream still holds
-  // them (dense_round_start_): a later attach writes its own instead of the whole round keeping
-  // one.
-  std::shared_ptr<const v1::ServerMessage> delta_round_start_ ABSL_GUARDED_BY(mu_);
-  std::shared_ptr<const void> delta_round_start_wire_ ABSL_GUARDED_BY(mu_);
+  // The open round's RoundStarts as wire bytes, no message holding a copy of x or of the coded
+  // sum. The delta (null until first needed) is kept for the round (an aggregator keeping memory
+  // low forgets it once every stream has it queued); the dense kinds (8·d bytes of x, 16·d with g)
+  // only while some stream still holds them (dense_round_start_): a later attach writes its own
+  // instead of the whole round keeping one.
+  std::shared_ptr<const std::string> delta_round_start_ ABSL_GUARDED_BY(mu_);
   std::weak_ptr<const std::string> dense_round_start_[kDownlinkKinds] ABSL_GUARDED_BY(mu_);
   // The dense RoundStart the last attach got, held while more attaches are expected (a client of
   // the open round has no stream yet), so that they share it.

@@ -909,14 +909,14 @@ TEST_P(HostileMessageTest, RefusedWithItsCodeMessageAndReasonAndChangesNothing) 
 INSTANTIATE_TEST_SUITE_P(Catalogue, HostileMessageTest, ::testing::ValuesIn(Catalogue()), TestName);
 
 // A message's wire bytes are made once and shared by every stream that sends it while anyone
-// holds them (a stream writing them, or the coordinator, which keeps them with the messages it
-// caches: StreamSink::SendRetaining); once nobody does they are freed, even if the message lives.
+// holds them (a stream writing them, or another holder); once nobody does they are freed, even if
+// the message lives.
 TEST(SerializedMessagesTest, BytesAreSharedWhileHeldAndFreedAfter) {
   SerializedMessages serialized;
   auto message = std::make_shared<v1::ServerMessage>();
   message->mutable_round_start()->set_round(3);
   message->mutable_round_start()->mutable_x()->Resize(1000, 0.5);
-  std::shared_ptr<const grpc::ByteBuffer> retained = serialized.Get(message);  // the coordinator
+  std::shared_ptr<const grpc::ByteBuffer> retained = serialized.Get(message);  // one holder
   EXPECT_EQ(retained->Length(), message->ByteSizeLong());
   std::shared_ptr<const grpc::ByteBuffer> first = serialized.Get(message);  // a stream
   EXPECT_EQ(first.get(), retained.get());
@@ -924,7 +924,7 @@ TEST(SerializedMessagesTest, BytesAreSharedWhileHeldAndFreedAfter) {
   std::shared_ptr<const grpc::ByteBuffer> second = serialized.Get(message);
   EXPECT_EQ(second.get(), retained.get());  // not serialized again
   std::weak_ptr<const grpc::ByteBuffer> weak = retained;
-  retained.reset();              // the coordinator lets go
+  retained.reset();              // the first holder lets go
   EXPECT_FALSE(weak.expired());  // the second stream still holds them
   second.reset();
   EXPECT_TRUE(weak.expired());  // freed, though the message lives on

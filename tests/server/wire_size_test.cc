@@ -370,6 +370,48 @@ TEST(WireSizeTest, DenseRoundStartWrittenFromXIsProtobufsBytes) {
   EXPECT_EQ(cases, 6 * 4 * 4 * 8);
 }
 
+TEST(WireSizeTest, DeltaRoundStartWrittenFromTheSumIsProtobufsBytes) {
+  std::mt19937_64 rng(23);
+  int64_t cases = 0, with_wide = 0;
+  for (ValueType type : {ValueType::kF32, ValueType::kF64}) {
+    for (int64_t dim : {1, 16, 123, 5000, 70000}) {
+      for (int64_t k : {int64_t{0}, int64_t{1}, dim / 50, dim / 3, dim}) {
+        for (bool dense : {false, true}) {
+          // -0.0 is written (its bits are not all zero), 0.0 is omitted.
+          for (double scale : {0.0, -0.0, 0.125}) {
+            const RoundDelta delta = RandomDelta(rng, dim, dense, k, type, scale);
+            for (const uint64_t round : {uint64_t{0}, uint64_t{1}, ~uint64_t{0}}) {
+              for (const double stepsize : {0.0, -0.0, 1e-300}) {
+                for (int flags = 0; flags < 4; ++flags) {
+                  const bool diagnostics = flags & 1, checkpointed = flags & 2;
+                  v1::ServerMessage message;
+                  v1::RoundStart* start = message.mutable_round_start();
+                  start->set_round(round);
+                  start->set_stepsize(stepsize);
+                  start->set_diagnostics(diagnostics);
+                  start->set_checkpointed(checkpointed);
+                  EncodeRoundDelta(delta, type, start->mutable_delta());
+                  std::string want;
+                  ASSERT_TRUE(message.SerializeToString(&want));
+                  std::string got = "stale";
+                  WriteDeltaRoundStart(round, stepsize, diagnostics, checkpointed, delta, type,
+                                       &got);
+                  ASSERT_EQ(got, want) << "dim " << dim << " k " << k << " dense " << dense
+                                       << " round " << round << " flags " << flags;
+                  with_wide += start->delta().has_sum_wide();
+                  ++cases;
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(cases, 2 * 5 * 5 * 2 * 3 * 3 * 3 * 4);
+  EXPECT_GT(with_wide, 0);  // the f32 runs' sums have values no float32 holds
+}
+
 TEST(WireSizeTest, RoundDeltaPartsInPlaceAreTheSplitCopiesBytes) {
   std::mt19937_64 rng(17);
   int64_t with_wide = 0, checked = 0;
