@@ -410,6 +410,14 @@ absl::StatusOr<std::unique_ptr<Aggregator>> Aggregator::Start(Options options) {
   // Workers ping every few seconds too; do not count that as abuse.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  if (config.client_state == ClientStateMode::kWorker) {
+    // Keeping memory low: a stream's receive window stays at the message being read plus gRPC's
+    // 64 KB lookahead, so that the workers' messages (--message-bytes) wait in their senders'
+    // buffers rather than in ours. The BDP probe would widen it to megabytes per stream (gRPC's
+    // receive buffers at the heap's peak, 4 workers at d = 10^6: 9.6 MB with it, 2.4 MB without),
+    // which only pays on links with a long round trip (docs/DEPLOY.md).
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  }
   a->server_ = builder.BuildAndStart();
   if (a->server_ == nullptr || a->port_ == 0) {
     return absl::UnavailableError(
