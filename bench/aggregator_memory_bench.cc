@@ -1,6 +1,7 @@
 // Hosts one aggregator for bench/aggregator_memory_bench.sh: the Aggregator of server/ that
-// `ef21 aggregator` runs, in a process that does not load LibTorch (the ef21 binary maps ~165 MB
-// of it at start, whatever the run), so that its peak RSS is the aggregator's own.
+// `ef21 aggregator` runs, instrumented — it prints where the memory goes over the run (the bench's
+// peak itself is `ef21 aggregator`'s; this process links the shared libraries, so its RSS starts
+// higher).
 //
 //   aggregator_memory_bench --listen=127.0.0.1:0 --out=DIR --problem=polynomial ... (run flags)
 //
