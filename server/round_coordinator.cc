@@ -344,6 +344,13 @@ void RoundCoordinator::OpenDownlinkLocked() {
                       server_->last_delta(), context_->options.value_type);
 }
 
+void RoundCoordinator::OpenNextRoundLocked(bool broadcast) {
+  if (metrics_ != nullptr) metrics_->SetRound(server_->round());
+  open_round_checkpointed_ = false;
+  OpenDownlinkLocked();
+  if (broadcast) BroadcastRoundStartLocked();
+}
+
 void RoundCoordinator::ForgetRoundStartsLocked() {
   delta_round_start_.reset();
   for (auto& bytes : dense_round_start_) bytes.reset();
@@ -1211,13 +1218,12 @@ bool RoundCoordinator::CloseRoundLocked(MetricsRow* row_out, std::optional<Snaps
   // drawing the next participants, counters) runs while the workers compute. Everything here
   // holds the lock, so no other thread sees the difference. (--client-state=worker keeps the
   // order its memory was measured with.)
-  const bool start_first = !worker_state_ && !last && !CheckpointDueLocked(round + 1, now);
-  if (start_first) {
-    if (metrics_ != nullptr) metrics_->SetRound(server_->round());
-    open_round_checkpointed_ = false;
-    OpenDownlinkLocked();
-    BroadcastRoundStartLocked();
-  }
+  // A periodic checkpoint of round r + 1 is written after round r's row (a resumed run needs the
+  // rows before its open round), and round r + 1 starts only once it is on disk: a RoundStart
+  // marked `checkpointed` must never name a checkpoint a crash can still lose.
+  const bool checkpoint_due = !last && CheckpointDueLocked(round + 1, now);
+  const bool start_first = !worker_state_ && !last && !checkpoint_due;
+  if (start_first) OpenNextRoundLocked(/*broadcast=*/true);
   for (size_t i = 0; i < slots_.size(); ++i) {
     ClientSlot& slot = slots_[i];
     if (!participants_[i]) continue;  // sat the round out (EF21-PP): g_i unchanged
@@ -1255,19 +1261,11 @@ bool RoundCoordinator::CloseRoundLocked(MetricsRow* row_out, std::optional<Snaps
   waited_in_round_ = 0.0;
   if (metrics_ != nullptr) metrics_->OnRoundClosed(row, round_closer_.totals(), duration);
   round_started_ = now;
-  // A periodic checkpoint of round r + 1 is written after round r's row (a resumed run needs the
-  // rows before its open round), and round r + 1 starts only once it is on disk: a RoundStart
-  // marked `checkpointed` must never name a checkpoint a crash can still lose.
   std::optional<Snapshot> snapshot;
-  if (!last && CheckpointDueLocked(server_->round(), now)) snapshot = SnapshotLocked();
+  if (checkpoint_due) snapshot = SnapshotLocked();
   round_opened_ = deadline_start_ = absl::Now();
   last_unassigned_.clear();
-  if (!last && !start_first) {
-    if (metrics_ != nullptr) metrics_->SetRound(server_->round());
-    open_round_checkpointed_ = false;
-    OpenDownlinkLocked();
-    if (!snapshot) BroadcastRoundStartLocked();
-  }
+  if (!last && !start_first) OpenNextRoundLocked(/*broadcast=*/!snapshot);
   *row_out = std::move(row);
   *snapshot_out = std::move(snapshot);
   *last_out = last;

@@ -232,6 +232,9 @@ class RoundCoordinator {
   // Opens the downlink of server_'s open round: forgets the last round's messages and, after
   // round 0, measures the candidates (common/run/downlink.h).
   void OpenDownlinkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a close: server_'s open round is the next one — sets its gauge, opens its downlink and,
+  // with `broadcast`, sends its RoundStart (not while a checkpoint must come first).
+  void OpenNextRoundLocked(bool broadcast) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The open round's delta RoundStart as its wire bytes, written from the round's sum on first
   // use (WriteDeltaRoundStart: no message holding a copy of the coded sum).
   std::shared_ptr<const std::string> DeltaRoundStartLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
