@@ -1,6 +1,8 @@
 // `ef21 simulate` as a user runs it: the real binary, its exit codes, messages and run directory.
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -326,6 +328,50 @@ TEST(SimulateCommandTest, LargeModelsDefaultToSparseDiagnostics) {
   EXPECT_EQ(Read(sim + "/config.json"), Read(run + "/config.json"));
   EXPECT_EQ(WithoutWallClock(Read(sim + "/metrics.csv")),
             WithoutWallClock(Read(run + "/metrics.csv")));
+}
+
+// How often `needle` occurs in `text`.
+int Occurrences(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// The processes whose command line holds `needle`.
+std::vector<std::string> ProcessesWith(const std::string& needle) {
+  std::vector<std::string> found;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return found;
+  while (const dirent* e = readdir(proc)) {
+    const std::string pid = e->d_name;
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = Read("/proc/" + pid + "/cmdline");
+    for (char& c : cmdline) c = c == '\0' ? ' ' : c;
+    if (cmdline.find(needle) != std::string::npos) found.push_back(pid + ": " + cmdline);
+  }
+  closedir(proc);
+  return found;
+}
+
+// `ef21 run` forks its workers before its aggregator starts (they run `ef21 worker` without exec,
+// with `ef21 run`'s command line) and each ends with the run, once it has reported: each worker's
+// clients say they are complete exactly once, the summary comes once, and no process with the
+// run's command line is left when the command has returned.
+TEST(SimulateCommandTest, RunWorkersReportOnceAndEndWithTheRun) {
+  const std::string out = ::testing::TempDir() + "/forked-workers-" + std::to_string(getpid());
+  const Result r = Ef21(
+      "run --problem=polynomial --clients=5 --rounds=5 --worker-processes=3 "
+      "--overwrite --out=" +
+      out);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* done : {"; client 0 computed 6 rounds", "; clients 1-2 computed 6 rounds",
+                           "; clients 3-4 computed 6 rounds"}) {
+    EXPECT_EQ(Occurrences(r.output, done), 1) << done << "\n" << r.output;
+  }
+  EXPECT_EQ(Occurrences(r.output, "norm-ef21: 5 rounds in "), 1) << r.output;
+  EXPECT_EQ(Occurrences(r.output, " attached to aggregator "), 3) << r.output;
+  const std::vector<std::string> left = ProcessesWith("--out=" + out);
+  EXPECT_TRUE(left.empty()) << left.size() << " left, the first: " << left.front();
 }
 
 // `ef21 worker --aggregator=-` (how `ef21 run` starts workers while its aggregator loads) reads
