@@ -122,10 +122,12 @@ absl::StatusOr<std::unique_ptr<WorkerHost>> WorkerHost::Create(Options options) 
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_initial));
-  // gRPC also takes this as the deadline of one connection attempt: a TLS handshake on a busy
-  // machine needs more than the plaintext backoff allows.
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-              o.insecure ? Milliseconds(o.backoff_initial) : 10000);
+  // gRPC takes this as the deadline of one connection attempt (not as a delay: a refused
+  // connection is retried after the backoff): it must cover an aggregator that answers late. At the
+  // initial backoff's 50 ms, a worker on a loaded machine (load ~10) gave up attempt after attempt
+  // on an aggregator that had just started, and attached only after 5.5 s; a TLS handshake on a
+  // busy machine needs longer still.
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, o.insecure ? 2000 : 10000);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, Milliseconds(o.backoff_max));
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (!o.insecure) {

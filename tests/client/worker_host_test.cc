@@ -4,6 +4,7 @@
 #include "client/worker_host.h"
 
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -197,6 +198,49 @@ TEST(WorkerHostTest, GivesUpAfterTheConnectTimeout) {
   auto result = (*host)->Run();
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(absl::StrContains(result.status().message(), "unreachable")) << result.status();
+}
+
+// An aggregator slow to answer a new connection (its HTTP/2 SETTINGS late, as on a loaded
+// machine) is waited for: a connection attempt is not given up after the first retry's backoff
+// (50 ms) but lasts seconds. Here the "aggregator" accepts and says nothing for 1.5 s.
+TEST(WorkerHostTest, AnAggregatorSlowToAnswerIsWaitedFor) {
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::listen(listener, 4), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  WorkerHost::Options o = HostOptions(Config(Algorithm::kEf21),
+                                      "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)), 0, 5);
+  o.connect_timeout = absl::Seconds(3);
+  HostThreads hosts;
+  ASSERT_TRUE(hosts.Start(o).ok());
+  pollfd waiting{listener, POLLIN, 0};
+  ASSERT_EQ(::poll(&waiting, 1, 10000), 1) << "the worker did not connect";
+  const int connection = ::accept(listener, nullptr, nullptr);
+  ASSERT_GE(connection, 0);
+  ::close(listener);  // later attempts are refused, and the worker gives up after 3 s
+  // Read what the worker sends (its HTTP/2 preface) until it closes the connection, or 1.5 s.
+  const absl::Time accepted = absl::Now();
+  const absl::Time until = accepted + absl::Milliseconds(1500);
+  char bytes[4096];
+  for (absl::Time now = accepted; now < until; now = absl::Now()) {
+    pollfd readable{connection, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(absl::ToInt64Milliseconds(until - now) + 1)) <= 0) {
+      break;
+    }
+    if (::read(connection, bytes, sizeof(bytes)) <= 0) break;
+  }
+  const absl::Duration held = absl::Now() - accepted;
+  ::close(connection);
+  hosts.Join();
+  EXPECT_GE(held, absl::Milliseconds(1400))
+      << "the worker gave up its connection attempt after " << held;
+  EXPECT_EQ(hosts.result(0).status().code(), absl::StatusCode::kUnavailable)
+      << hosts.result(0).status();
 }
 
 // Two workers with overlapping ids: the second is refused while the first holds client 3, retries
