@@ -56,26 +56,26 @@ void EncodeSparseVector(const SparseVector& c, ValueType type, v1::SparseVector*
   }
 }
 
-absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
+absl::Status DecodeSparseVector(const SparseVectorView& in, const SparseLimits& limits,
                                 SparseVector* out, RejectionReason* reason) {
   *reason = RejectionReason::kWrongDimension;
   auto bad = [](auto&&... parts) { return absl::InvalidArgumentError(absl::StrCat(parts...)); };
-  if (static_cast<int64_t>(in.dim()) != limits.dim) {
-    return bad("c has dimension ", in.dim(), "; the run's dimension is ", limits.dim);
+  if (static_cast<int64_t>(in.dim) != limits.dim) {
+    return bad("c has dimension ", in.dim, "; the run's dimension is ", limits.dim);
   }
   const bool f32 = limits.type == ValueType::kF32;
   *reason = RejectionReason::kWrongValueType;
-  if (f32 && in.values_f64_size() > 0) {
-    return bad("c carries ", in.values_f64_size(), " float64 values; the run sends float32 values");
+  if (f32 && in.values_f64_count > 0) {
+    return bad("c carries ", in.values_f64_count, " float64 values; the run sends float32 values");
   }
-  if (!f32 && in.values_f32_size() > 0) {
-    return bad("c carries ", in.values_f32_size(), " float32 values; the run sends float64 values");
+  if (!f32 && in.values_f32_count > 0) {
+    return bad("c carries ", in.values_f32_count, " float32 values; the run sends float64 values");
   }
-  const int64_t count = f32 ? in.values_f32_size() : in.values_f64_size();
+  const int64_t count = f32 ? in.values_f32_count : in.values_f64_count;
   out->dim = limits.dim;
-  out->dense = in.dense();
+  out->dense = in.dense;
   out->indices.clear();
-  if (in.dense()) {
+  if (in.dense) {
     *reason = RejectionReason::kUnexpectedDense;
     if (!limits.dense_allowed) {
       return bad(
@@ -83,7 +83,7 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
           "--init=full or shard) or the identity compressor's");
     }
     if (count != limits.dim) return bad("dense c has ", count, " values; expected ", limits.dim);
-    if (in.rice_bits() != 0 || !in.index_code().empty()) {
+    if (in.rice_bits != 0 || !in.index_code.empty()) {
       return bad("dense c carries an index code");
     }
   } else {
@@ -93,17 +93,18 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
     }
     *reason = RejectionReason::kBadIndexCode;
     if (absl::Status s =
-            DecodeIndices(in.rice_bits(), in.index_code(), count, limits.dim, &out->indices);
+            DecodeIndices(in.rice_bits, in.index_code, count, limits.dim, &out->indices);
         !s.ok()) {
       return s;
     }
   }
   out->values.resize(static_cast<size_t>(count));
   if (f32) {
-    const float* data = in.values_f32().data();
-    for (int64_t j = 0; j < count; ++j) out->values[j] = static_cast<double>(data[j]);
+    for (int64_t j = 0; j < count; ++j) {
+      out->values[j] = static_cast<double>(FloatAt(in.values_f32, j));
+    }
   } else if (count > 0) {
-    std::memcpy(out->values.data(), in.values_f64().data(), sizeof(double) * count);
+    std::memcpy(out->values.data(), in.values_f64, sizeof(double) * count);
   }
   *reason = RejectionReason::kNonFiniteValue;
   for (int64_t j = 0; j < count; ++j) {
@@ -122,6 +123,11 @@ absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& 
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
+                                SparseVector* out, RejectionReason* reason) {
+  return DecodeSparseVector(ViewOf(in), limits, out, reason);
 }
 
 void EncodeUpdate(uint64_t round, int64_t client, const ClientMessage& message, bool diagnostics,
@@ -157,22 +163,22 @@ void DecodedUpdate::Swap(DecodedUpdate& other) noexcept {
   swap(diagnostic_bytes, other.diagnostic_bytes);
 }
 
-absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
+absl::Status DecodeUpdate(const UpdateView& u, const MethodContext& ctx, DecodedUpdate* out,
                           RejectionReason* reason, double max_abs_value, bool summed) {
   auto bad = [&](auto&&... parts) {
-    return absl::InvalidArgumentError(absl::StrCat("update for round ", u.round(), " from client ",
-                                                   u.client_id(), ": ", parts...));
+    return absl::InvalidArgumentError(
+        absl::StrCat("update for round ", u.round, " from client ", u.client_id, ": ", parts...));
   };
-  const int64_t client = u.client_id();
+  const int64_t client = u.client_id;
   if (client >= ctx.num_clients()) {
     *reason = RejectionReason::kClientNotAttached;
-    return absl::PermissionDeniedError(absl::StrCat("update for round ", u.round(),
-                                                    " names client ", client,
+    return absl::PermissionDeniedError(absl::StrCat("update for round ", u.round, " names client ",
+                                                    client,
                                                     ", which is not attached on "
                                                     "this stream (the run has ",
                                                     ctx.num_clients(), " clients)"));
   }
-  if (!u.has_c()) {
+  if (!u.has_c) {
     *reason = RejectionReason::kMalformedMessage;
     return bad("no compressed message c");
   }
@@ -181,45 +187,48 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
   limits.type = ctx.options.value_type;
   limits.max_entries = ctx.compressor->max_entries();
   limits.dense_allowed =
-      ctx.compressor->kind() == CompressorKind::kIdentity || ctx.DenseRound(u.round());
+      ctx.compressor->kind() == CompressorKind::kIdentity || ctx.DenseRound(u.round);
   limits.max_abs_value = max_abs_value;
-  if (absl::Status s = DecodeSparseVector(u.c(), limits, &out->c, reason); !s.ok()) {
-    return absl::Status(s.code(), absl::StrCat("update for round ", u.round(), " from client ",
+  if (absl::Status s = DecodeSparseVector(u.c, limits, &out->c, reason); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("update for round ", u.round, " from client ",
                                                client, ": ", s.message()));
   }
-  if (!u.has_loss()) {
+  if (!u.has_loss) {
     *reason = RejectionReason::kMalformedMessage;
     return bad("no loss f_i(x)");
   }
-  if (!std::isfinite(u.loss())) {
+  if (!std::isfinite(u.loss)) {
     *reason = RejectionReason::kNonFiniteValue;
-    return bad("loss ", u.loss(), " is not finite");
+    return bad("loss ", u.loss, " is not finite");
   }
   // --client-state=worker: the aggregator evaluates ∇f(x^r) itself and clients send none.
-  const bool diagnostics = ctx.UploadsGradient(u.round());
+  const bool diagnostics = ctx.UploadsGradient(u.round);
   if (summed) {
     // Its gradient is inside one of the batch's gradient sums (the caller checked the round).
-    if (u.gradient_size() != 0) {
+    if (u.gradient_count != 0) {
       *reason = RejectionReason::kBadDiagnostics;
       return bad("the client's gradient is in one of the batch's gradient sums; got ",
-                 u.gradient_size(), " gradient values of its own as well");
+                 u.gradient_count, " gradient values of its own as well");
     }
     out->gradient.resize(0);
-  } else if (diagnostics && u.gradient_size() != ctx.dim()) {
+  } else if (diagnostics && u.gradient_count != ctx.dim()) {
     *reason = RejectionReason::kBadDiagnostics;
-    return bad("round ", u.round(), " asks for the dense gradient (", ctx.dim(), " values); got ",
-               u.gradient_size());
+    return bad("round ", u.round, " asks for the dense gradient (", ctx.dim(), " values); got ",
+               u.gradient_count);
   }
-  if (!diagnostics && u.gradient_size() != 0) {
+  if (!diagnostics && u.gradient_count != 0) {
     *reason = RejectionReason::kBadDiagnostics;
-    return bad("round ", u.round(),
-               ctx.DiagnosticRound(u.round())
+    return bad("round ", u.round,
+               ctx.DiagnosticRound(u.round)
                    ? " takes no gradient from clients (--client-state=worker); got "
                    : " is not a diagnostic round; got ",
-               u.gradient_size(), " gradient values");
+               u.gradient_count, " gradient values");
   }
   if (diagnostics && !summed) {
-    out->gradient = MapVector(u.gradient());
+    out->gradient.resize(u.gradient_count);
+    if (u.gradient_count > 0) {
+      std::memcpy(out->gradient.data(), u.gradient, sizeof(double) * u.gradient_count);
+    }
     for (Eigen::Index j = 0; j < out->gradient.size(); ++j) {
       if (!std::isfinite(out->gradient[j])) {
         *reason = RejectionReason::kNonFiniteValue;
@@ -230,14 +239,19 @@ absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, Decoded
     out->gradient.resize(0);
   }
   out->is_packed = false;
-  out->round = u.round();
+  out->round = u.round;
   out->client = client;
-  out->loss = u.loss();
+  out->loss = u.loss;
   out->digest = UpdateDigest(u);
   out->algorithm_bytes =
-      UpdateWireBytes(u.round(), static_cast<uint32_t>(client), out->c, ctx.options.value_type);
+      UpdateWireBytes(u.round, static_cast<uint32_t>(client), out->c, ctx.options.value_type);
   out->diagnostic_bytes = DiagnosticWireBytes(ctx.dim(), diagnostics && !summed);
   return absl::OkStatus();
+}
+
+absl::Status DecodeUpdate(const v1::Update& u, const MethodContext& ctx, DecodedUpdate* out,
+                          RejectionReason* reason, double max_abs_value, bool summed) {
+  return DecodeUpdate(ViewOf(u), ctx, out, reason, max_abs_value, summed);
 }
 
 namespace {
@@ -579,20 +593,22 @@ absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, i
   return absl::OkStatus();
 }
 
-uint64_t UpdateDigest(const v1::Update& update) {
+uint64_t UpdateDigest(const UpdateView& update) {
   // Word by word (Digest64), not byte by byte: the aggregator digests every update it receives.
-  const v1::SparseVector& c = update.c();
-  const double loss = update.has_loss() ? update.loss() : 0.0;
-  uint64_t head[4] = {update.round(), uint64_t{update.client_id()} | (uint64_t{c.dim()} << 32),
-                      (c.dense() ? 1u : 0u) | (uint64_t{c.rice_bits()} << 32), 0};
+  const SparseVectorView& c = update.c;
+  const double loss = update.has_loss ? update.loss : 0.0;
+  uint64_t head[4] = {update.round, uint64_t{update.client_id} | (uint64_t{c.dim} << 32),
+                      (c.dense ? 1u : 0u) | (uint64_t{c.rice_bits} << 32), 0};
   std::memcpy(&head[3], &loss, sizeof(loss));
   Digest64 digest;
   digest.Add(head, sizeof(head));
-  digest.Add(c.index_code().data(), c.index_code().size());
-  digest.Add(c.values_f32().data(), sizeof(float) * c.values_f32_size());
-  digest.Add(c.values_f64().data(), sizeof(double) * c.values_f64_size());
+  digest.Add(c.index_code.data(), c.index_code.size());
+  digest.Add(c.values_f32, sizeof(float) * c.values_f32_count);
+  digest.Add(c.values_f64, sizeof(double) * c.values_f64_count);
   return digest.value();
 }
+
+uint64_t UpdateDigest(const v1::Update& update) { return UpdateDigest(ViewOf(update)); }
 
 void ProblemToSpec(const RunConfig& c, v1::RunSpec* s) {
   s->Clear();

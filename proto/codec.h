@@ -23,6 +23,7 @@
 #include "ef21/v1/ef21.pb.h"
 #include "grpcpp/support/status.h"
 #include "proto/rejection_reason.h"
+#include "proto/update_wire.h"
 
 namespace ef21 {
 
@@ -55,6 +56,8 @@ struct SparseLimits {
 // Decodes and validates `in` into `out` (reusing its capacity). Errors are INVALID_ARGUMENT with
 // a message naming what was expected and what came ("entry 3 has index 130 >= dimension 123");
 // On an error *reason says which check refused the message (for ef21_rejected_messages_total).
+absl::Status DecodeSparseVector(const SparseVectorView& in, const SparseLimits& limits,
+                                SparseVector* out, RejectionReason* reason);
 absl::Status DecodeSparseVector(const v1::SparseVector& in, const SparseLimits& limits,
                                 SparseVector* out, RejectionReason* reason);
 
@@ -100,6 +103,11 @@ bool PackDecodedUpdate(DecodedUpdate* u, SparseVector* scratch);
 // Values of c above `max_abs_value` in absolute value are refused (value_too_large).
 // `summed`: the update's gradient is in one of its batch's gradient sums (WorkerMessage.
 // gradient_sums), so it must carry none.
+// The view (proto/update_wire.h) is what the aggregator decodes, read from the wire or from a
+// parsed message; the v1::Update form views it.
+absl::Status DecodeUpdate(const UpdateView& in, const MethodContext& context, DecodedUpdate* out,
+                          RejectionReason* reason, double max_abs_value = HUGE_VAL,
+                          bool summed = false);
 absl::Status DecodeUpdate(const v1::Update& in, const MethodContext& context, DecodedUpdate* out,
                           RejectionReason* reason, double max_abs_value = HUGE_VAL,
                           bool summed = false);
@@ -126,6 +134,7 @@ absl::Status DecodeRoundDelta(const v1::RoundDelta& in, uint64_t closed_round, i
 
 // A digest of an update's content (round, client, c, loss), to tell an exact resend from a
 // conflicting one. Equal messages give equal digests within a process.
+uint64_t UpdateDigest(const UpdateView& update);
 uint64_t UpdateDigest(const v1::Update& update);
 
 // --- Run specs. ---

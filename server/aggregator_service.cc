@@ -15,6 +15,7 @@
 #include "google/protobuf/arena.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "proto/codec.h"
+#include "proto/update_wire.h"
 
 namespace ef21 {
 namespace {
@@ -84,7 +85,13 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     absl::Status status;
     const size_t bytes = in_bytes_.Length();
     NewMessage();
-    if (!grpc::SerializationTraits<v1::WorkerMessage>::Deserialize(&in_bytes_, in_).ok()) {
+    // A batch of updates in its plain form is decoded from its bytes (proto/update_wire.h);
+    // anything else — an Attach, a form the wire reader leaves to protobuf — is parsed by protobuf.
+    // Both end in HandleBatch, with the same checks.
+    if (attached_ && FlattenInput(bytes) && ParseUpdateBatch(flat_view_, &batch_)) {
+      status = HandleBatch(&reason);
+      in_bytes_.Clear();  // as Deserialize leaves it
+    } else if (!grpc::SerializationTraits<v1::WorkerMessage>::Deserialize(&in_bytes_, in_).ok()) {
       // The Audit below names no clients: the message is cleared, not half-parsed.
       in_->Clear();
       reason = RejectionReason::kUnreadableOrEarlyClose;
@@ -94,6 +101,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     } else {
       status = Handle(&reason);
     }
+    ReleaseInput();
     if (!status.ok()) {
       if (metrics_ != nullptr) metrics_->OnRejected(reason);
       Audit(AuditEventKind::kRefusal, status, reason);
@@ -289,19 +297,26 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       return absl::FailedPreconditionError(
           "update before Attach: attach the stream's clients first");
     }
-    const size_t count = static_cast<size_t>(in_->updates_size());
+    ViewBatch(*in_, &batch_);
+    return HandleBatch(reason);
+  }
+
+  // The updates and gradient sums of batch_ (viewed from the wire or from in_): decoded,
+  // validated and submitted to the coordinator.
+  absl::Status HandleBatch(RejectionReason* reason) {
+    const size_t count = batch_.updates.size();
     if (decoded_.size() < count) decoded_.resize(count);
-    const size_t sum_count = static_cast<size_t>(in_->gradient_sums_size());
-    EF21_RETURN_IF_ERROR(DecodeGradientSums(*in_, context_, tree_, &decoded_sums_, reason));
+    const size_t sum_count = batch_.sums.size();
+    EF21_RETURN_IF_ERROR(DecodeGradientSums(batch_.sums, context_, tree_, &decoded_sums_, reason));
     int64_t previous = -1;
     size_t sum = 0;  // the first sum that does not end at or before the update's client
     for (size_t j = 0; j < count; ++j) {
-      const v1::Update& u = in_->updates(static_cast<int>(j));
-      const int64_t client = u.client_id();
+      const UpdateView& u = batch_.updates[j];
+      const int64_t client = u.client_id;
       if (client <= previous && client < context_.num_clients()) {
         *reason = RejectionReason::kMalformedMessage;
         return absl::InvalidArgumentError(
-            absl::StrCat("update for round ", u.round(), " from client ", client,
+            absl::StrCat("update for round ", u.round, " from client ", client,
                          ": client ids of a batch must increase; ", client, " follows ", previous));
       }
       const bool summed = UnderGradientSum(tree_, decoded_sums_, sum_count, client, &sum);
@@ -320,8 +335,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
       for (size_t j = 0; j < count; ++j) {
-        EF21_RETURN_IF_ERROR(
-            VerifyDiagnostics(in_->updates(static_cast<int>(j)), decoded_[j].gradient, reason));
+        EF21_RETURN_IF_ERROR(VerifyDiagnostics(decoded_[j], reason));
       }
       for (const DecodedGradientSum& s : sums) EF21_RETURN_IF_ERROR(VerifySum(s, reason));
     }
@@ -362,27 +376,26 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   // Recomputes f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) from the aggregator's data and
   // compares. Updates for another round than the open one are left to the coordinator (stale,
   // future or a resend).
-  absl::Status VerifyDiagnostics(const v1::Update& u, const Vector& gradient,
-                                 RejectionReason* reason) {
+  absl::Status VerifyDiagnostics(const DecodedUpdate& u, RejectionReason* reason) {
     absl::Status status;
-    coordinator_->WithOpenPoint(
-        u.round(), [&](const OpenPoint& open) { status = VerifyAt(open, u, gradient, reason); });
+    coordinator_->WithOpenPoint(u.round,
+                                [&](const OpenPoint& open) { status = VerifyAt(open, u, reason); });
     return status;
   }
 
-  absl::Status VerifyAt(const OpenPoint& open, const v1::Update& u, const Vector& gradient,
-                        RejectionReason* reason) {
+  absl::Status VerifyAt(const OpenPoint& open, const DecodedUpdate& u, RejectionReason* reason) {
     const Problem& problem = *context_.problem;
-    const int64_t client = u.client_id();
+    const int64_t client = u.client;
+    const Vector& gradient = u.gradient;
     *reason = RejectionReason::kBadDiagnostics;
     auto differs = [](double reported, double computed) {
       return !(std::abs(reported - computed) <= kDiagnosticsTolerance * (1.0 + std::abs(computed)));
     };
     auto loss_error = [&](double computed) {
       return absl::InvalidArgumentError(
-          absl::StrCat("update for round ", u.round(), " from client ", client, " reports f_",
-                       client, "(x) = ", absl::StrFormat("%.17g", u.loss()),
-                       "; the aggregator computes ", absl::StrFormat("%.17g", computed)));
+          absl::StrCat("update for round ", u.round, " from client ", client, " reports f_", client,
+                       "(x) = ", absl::StrFormat("%.17g", u.loss), "; the aggregator computes ",
+                       absl::StrFormat("%.17g", computed)));
     };
     thread_local Vector computed;
     if (!open.diagnostics) {
@@ -390,21 +403,21 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       // loss (a minibatch's), a pure function of (seed, client, round) like the rest.
       const double loss = problem.IsStochastic(context_.noise)
                               ? problem.StochasticLossAndGradient(
-                                    client, open.point, context_.noise, u.round(), &computed)
+                                    client, open.point, context_.noise, u.round, &computed)
                               : problem.Loss(client, open.point);
-      return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
+      return differs(u.loss, loss) ? loss_error(loss) : absl::OkStatus();
     }
     if (gradient.size() == 0) {
       // --client-state=worker: no gradient came, the loss alone is checked (no d-sized buffer).
       const double loss = problem.Loss(client, open.point);
-      return differs(u.loss(), loss) ? loss_error(loss) : absl::OkStatus();
+      return differs(u.loss, loss) ? loss_error(loss) : absl::OkStatus();
     }
     const double loss = problem.LossAndGradient(client, open.point, &computed);
-    if (differs(u.loss(), loss)) return loss_error(loss);
+    if (differs(u.loss, loss)) return loss_error(loss);
     for (Eigen::Index j = 0; j < computed.size(); ++j) {
       if (differs(gradient[j], computed[j])) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "update for round ", u.round(), " from client ", client, " reports gradient entry ", j,
+            "update for round ", u.round, " from client ", client, " reports gradient entry ", j,
             " = ", absl::StrFormat("%.17g", gradient[j]), "; the aggregator computes ",
             absl::StrFormat("%.17g", computed[j])));
       }
@@ -429,6 +442,30 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     options.start_block_size = size_t{256} << 10;
     options.max_block_size = size_t{4} << 20;
     return options;
+  }
+
+  // Points flat_view_ at the read message's `bytes` bytes in one piece: its one slice, or a copy
+  // of its slices in flat_ when they are at most kKeptBatchBytes (a larger message goes to
+  // protobuf, which reads the slices where they are). False when it does neither.
+  bool FlattenInput(size_t bytes) {
+    if (!in_bytes_.Dump(&slices_).ok() || slices_.empty()) return false;
+    if (slices_.size() == 1) {
+      flat_view_ =
+          absl::string_view(reinterpret_cast<const char*>(slices_[0].begin()), slices_[0].size());
+      return true;
+    }
+    if (bytes > kKeptBatchBytes) return false;
+    flat_.clear();
+    for (const grpc::Slice& slice : slices_) {
+      flat_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    flat_view_ = flat_;
+    return true;
+  }
+  // Drops FlattenInput's references to the read message's slices (in_bytes_ keeps its own).
+  void ReleaseInput() {
+    slices_.clear();
+    flat_view_ = absl::string_view();
   }
 
   // Frees the last parsed message (and every block beyond arena_block_) and makes an empty one.
@@ -458,6 +495,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   google::protobuf::Arena arena_;
   v1::WorkerMessage* in_;
   bool attached_ = false;
+  // The read message's bytes in one piece (FlattenInput) and its batch's views.
+  std::vector<grpc::Slice> slices_;
+  std::string flat_;
+  absl::string_view flat_view_;
+  BatchView batch_;
   std::vector<DecodedUpdate> decoded_;
   // Whether updates are kept packed (PackDecodedUpdate), and the buffer they are decoded into then.
   const bool pack_ = context_.options.client_state == ClientStateMode::kWorker &&
@@ -477,17 +519,17 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
 
 }  // namespace
 
-absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext& context,
+absl::Status DecodeGradientSums(absl::Span<const GradientSumView> in, const MethodContext& context,
                                 const GradientTree& tree, std::vector<DecodedGradientSum>* out,
                                 RejectionReason* reason) {
-  if (out->size() < static_cast<size_t>(in.gradient_sums_size())) {
-    out->resize(static_cast<size_t>(in.gradient_sums_size()));
+  if (out->size() < static_cast<size_t>(in.size())) {
+    out->resize(static_cast<size_t>(in.size()));
   }
-  for (int k = 0; k < in.gradient_sums_size(); ++k) {
-    const v1::GradientSum& sum = in.gradient_sums(k);
+  for (size_t k = 0; k < in.size(); ++k) {
+    const GradientSumView& sum = in[k];
     DecodedGradientSum& decoded = (*out)[k];
-    decoded.node = TreeNode{static_cast<int>(std::min<uint32_t>(sum.level(), 1u << 30)),
-                            static_cast<int64_t>(std::min<uint64_t>(sum.index(), 1ull << 62))};
+    decoded.node = TreeNode{static_cast<int>(std::min<uint32_t>(sum.level, 1u << 30)),
+                            static_cast<int64_t>(std::min<uint64_t>(sum.index, 1ull << 62))};
     *reason = RejectionReason::kBadDiagnostics;
     if (absl::Status s = tree.CheckSumNode(decoded.node); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, ": ", s.message()));
@@ -499,13 +541,16 @@ absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext
           " overlaps or precedes the sum before it (clients ", tree.Begin((*out)[k - 1].node), "-",
           tree.End((*out)[k - 1].node) - 1, "): a batch's sums must ascend and be disjoint"));
     }
-    if (sum.values_size() != context.dim()) {
+    if (sum.count != context.dim()) {
       return absl::InvalidArgumentError(absl::StrCat("gradient sum ", k, " over clients ", begin,
-                                                     "-", end - 1, " has ", sum.values_size(),
+                                                     "-", end - 1, " has ", sum.count,
                                                      " values; expected ", context.dim()));
     }
-    decoded.values = MapVector(sum.values());
-    const size_t size = sum.ByteSizeLong();
+    decoded.values.resize(sum.count);
+    if (sum.count > 0) {
+      std::memcpy(decoded.values.data(), sum.values, sizeof(double) * sum.count);
+    }
+    const size_t size = static_cast<size_t>(sum.byte_size);
     decoded.wire_bytes = static_cast<int64_t>(
         1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size);
     for (Eigen::Index j = 0; j < decoded.values.size(); ++j) {
@@ -518,6 +563,14 @@ absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext& context,
+                                const GradientTree& tree, std::vector<DecodedGradientSum>* out,
+                                RejectionReason* reason) {
+  BatchView view;
+  ViewBatch(in, &view);
+  return DecodeGradientSums(view.sums, context, tree, out, reason);
 }
 
 bool UnderGradientSum(const GradientTree& tree, const std::vector<DecodedGradientSum>& sums,

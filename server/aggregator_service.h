@@ -47,6 +47,9 @@ namespace ef21 {
 //  3. CheckGradientSumsCover, once the updates are decoded: each sum comes with the updates of
 //     all of its clients, of one round that takes gradients from clients; sets the sums' round.
 // Errors are INVALID_ARGUMENT with *reason set (bad_diagnostics, non_finite_value).
+absl::Status DecodeGradientSums(absl::Span<const GradientSumView> in, const MethodContext& context,
+                                const GradientTree& tree, std::vector<DecodedGradientSum>* out,
+                                RejectionReason* reason);
 absl::Status DecodeGradientSums(const v1::WorkerMessage& in, const MethodContext& context,
                                 const GradientTree& tree, std::vector<DecodedGradientSum>* out,
                                 RejectionReason* reason);
