@@ -23,7 +23,13 @@ uint64_t CodeBits(absl::Span<const int32_t> indices, uint32_t b) {
 // The Rice parameters tried for `count` > 0 indices in [0, dim): the three [*lo, *hi] around
 // floor(log2(mean gap)), with floor(log2(x)) = floor(log2(floor(x))) for x >= 1.
 void RiceCandidates(int64_t count, int64_t dim, int* lo, int* hi) {
-  const uint64_t mean_gap = static_cast<uint64_t>(dim - count) / static_cast<uint64_t>(count);
+  // The same quotient without a 64-bit division where a cheaper one gives it (the aggregator
+  // measures every update it receives: top-1's one entry, dimensions below 2^32).
+  const uint64_t spread = static_cast<uint64_t>(dim - count);
+  const uint64_t mean_gap = count == 1 ? spread
+                            : spread <= UINT32_MAX && static_cast<uint64_t>(count) <= UINT32_MAX
+                                ? static_cast<uint32_t>(spread) / static_cast<uint32_t>(count)
+                                : spread / static_cast<uint64_t>(count);
   const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
   *lo = std::max(0, center - 1);
   *hi = std::min<int>(kMaxRiceBits, center + 1);

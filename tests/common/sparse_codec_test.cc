@@ -1,5 +1,6 @@
 #include "common/compress/sparse_codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <random>
 
@@ -48,6 +49,59 @@ TEST(IndexCodeTest, HandCountedCase) {
   ASSERT_EQ(code.bytes.size(), 2u);
   EXPECT_EQ(static_cast<unsigned char>(code.bytes[0]), 0b11100101);
   EXPECT_EQ(static_cast<unsigned char>(code.bytes[1]), 0b10);
+}
+
+// The encoder's Rice parameter is the definition's: the shortest code (the first of equals) among
+// the three around floor(log2((d − k) / k)), here computed by brute force with a 64-bit division,
+// for one index (the aggregator's fast case) and more, up to the wire's largest dimension 2^32 − 1.
+TEST(IndexCodeTest, RiceParameterIsTheShortestOfTheThreeCandidates) {
+  auto expected = [](const std::vector<int32_t>& indices, int64_t d) {
+    const uint64_t k = indices.size();
+    const uint64_t mean_gap = (static_cast<uint64_t>(d) - k) / k;
+    const int center = mean_gap >= 2 ? 63 - __builtin_clzll(mean_gap) : 0;
+    uint64_t best_bits = UINT64_MAX;
+    uint32_t best = 0;
+    for (int b = std::max(0, center - 1); b <= std::min<int>(kMaxRiceBits, center + 1); ++b) {
+      uint64_t bits = 0;
+      int64_t previous = -1;
+      for (int32_t index : indices) {
+        bits += (static_cast<uint64_t>(index - previous - 1) >> b) + 1 + b;
+        previous = index;
+      }
+      if (bits < best_bits) {
+        best_bits = bits;
+        best = static_cast<uint32_t>(b);
+      }
+    }
+    return best;
+  };
+  int checked = 0;
+  for (int64_t d : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{123}, int64_t{100000},
+                    int64_t{2147483647}, int64_t{4294967295}}) {
+    for (int64_t k : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1000}}) {
+      if (k > d) continue;
+      for (uint64_t seed = 0; seed < 20; ++seed) {
+        // k indices spread over [0, min(d, 2^31)) (indices are int32), the last one random.
+        std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(d + k));
+        const int64_t range = std::min<int64_t>(d, int64_t{1} << 31);
+        std::vector<int32_t> indices;
+        if (k <= range / 4) {
+          while (static_cast<int64_t>(indices.size()) < k) {
+            indices.push_back(static_cast<int32_t>(rng() % static_cast<uint64_t>(range)));
+            std::sort(indices.begin(), indices.end());
+            indices.erase(std::unique(indices.begin(), indices.end()), indices.end());
+          }
+        } else {
+          indices = RandomIndices(range, std::min(k, range), seed);
+        }
+        IndexCode code;
+        EncodeIndices(indices, d, &code);
+        EXPECT_EQ(code.rice_bits, expected(indices, d)) << "d " << d << " k " << indices.size();
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 400);
 }
 
 TEST(IndexCodeTest, RejectsMalformedStreams) {
