@@ -12,7 +12,13 @@
 // state and client 0 is left free: such an Attach reaches the claims' bounds and their check
 // against client 0's state hash (accepted when it holds the fresh state).
 //
+// The batch is read as the aggregator reads it: straight from its bytes when the wire reader
+// takes them (proto/update_wire.h ParseUpdateBatch), else through protobuf; either way the
+// updates and gradient sums are decoded from their views.
+//
 // Invariants (a violation aborts):
+//   - whatever the wire reader takes, protobuf parses to a message without an Attach whose view
+//     (ViewBatch) is the reader's, field for field and byte for byte;
 //   - a refused message leaves the coordinator's state hash unchanged;
 //   - whatever is accepted, every x a RoundStart carries and the state stay finite: no message
 //     can overflow the model (issue 10: one client sending 1.7e308 killed the run).
@@ -25,6 +31,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +42,7 @@
 #include "common/run/run_log.h"
 #include "ef21/v1/ef21.pb.h"
 #include "proto/codec.h"
+#include "proto/update_wire.h"
 #include "server/aggregator_service.h"
 #include "server/round_coordinator.h"
 
@@ -159,10 +167,42 @@ bool AllFinite(const v1::ServerMessage& m) {
   return true;
 }
 
+bool SameBytes(const char* a, const char* b, int64_t n) {
+  return n == 0 || std::memcmp(a, b, static_cast<size_t>(n)) == 0;
+}
+
+// Whether the wire reader's view of a batch is protobuf's, field for field and byte for byte.
+bool SameView(const BatchView& a, const BatchView& b) {
+  if (a.updates.size() != b.updates.size() || a.sums.size() != b.sums.size()) return false;
+  for (size_t j = 0; j < a.updates.size(); ++j) {
+    const UpdateView &u = a.updates[j], &v = b.updates[j];
+    if (u.round != v.round || u.client_id != v.client_id || u.has_c != v.has_c ||
+        u.c.dim != v.c.dim || u.c.dense != v.c.dense || u.c.rice_bits != v.c.rice_bits ||
+        u.c.index_code != v.c.index_code || u.c.values_f32_count != v.c.values_f32_count ||
+        !SameBytes(u.c.values_f32, v.c.values_f32, 4 * u.c.values_f32_count) ||
+        u.c.values_f64_count != v.c.values_f64_count ||
+        !SameBytes(u.c.values_f64, v.c.values_f64, 8 * u.c.values_f64_count) ||
+        u.has_loss != v.has_loss || std::memcmp(&u.loss, &v.loss, sizeof(u.loss)) != 0 ||
+        u.gradient_count != v.gradient_count ||
+        !SameBytes(u.gradient, v.gradient, 8 * u.gradient_count)) {
+      return false;
+    }
+  }
+  for (size_t k = 0; k < a.sums.size(); ++k) {
+    const GradientSumView &s = a.sums[k], &t = b.sums[k];
+    if (s.level != t.level || s.index != t.index || s.count != t.count ||
+        !SameBytes(s.values, t.values, 8 * s.count) || s.byte_size != t.byte_size) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // What the Train stream does with one message after `attached` attached client 0 (see
-// TrainReactor::Handle); returns whether it was accepted.
-bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, RecordingSink& attached,
-           RecordingSink& fresh) {
+// TrainReactor::Handle and HandleBatch; `batch` is the message's updates and gradient sums, read
+// from its bytes or viewed from `in`); returns whether it was accepted.
+bool Apply(const v1::WorkerMessage& in, const BatchView& batch, RoundCoordinator& coordinator,
+           RecordingSink& attached, RecordingSink& fresh) {
   const MethodContext& context = coordinator.context();
   RejectionReason reason = RejectionReason::kMalformedMessage;
   if (in.has_attach() && (in.updates_size() > 0 || in.gradient_sums_size() > 0)) return false;
@@ -171,17 +211,17 @@ bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, Recording
     // takes it to the run.
     return coordinator.Attach(&fresh, in.attach(), &reason).ok();
   }
-  if (in.updates_size() == 0) return false;
-  std::vector<DecodedUpdate> decoded(static_cast<size_t>(in.updates_size()));
+  if (batch.updates.empty()) return false;
+  std::vector<DecodedUpdate> decoded(batch.updates.size());
   const GradientTree tree(context.num_clients());
   std::vector<DecodedGradientSum> sums;
-  if (!DecodeGradientSums(in, context, tree, &sums, &reason).ok()) return false;
-  const size_t sum_count = static_cast<size_t>(in.gradient_sums_size());
+  if (!DecodeGradientSums(batch.sums, context, tree, &sums, &reason).ok()) return false;
+  const size_t sum_count = batch.sums.size();
   int64_t previous = -1;
   size_t sum = 0;
-  for (int j = 0; j < in.updates_size(); ++j) {
-    const v1::Update& u = in.updates(j);
-    const int64_t client = u.client_id();
+  for (size_t j = 0; j < batch.updates.size(); ++j) {
+    const UpdateView& u = batch.updates[j];
+    const int64_t client = u.client_id;
     if (client <= previous && client < context.num_clients()) return false;
     const bool summed = UnderGradientSum(tree, sums, sum_count, client, &sum);
     if (!DecodeUpdate(u, context, &decoded[j], &reason, 1e30, summed).ok()) return false;
@@ -200,8 +240,24 @@ bool Apply(const v1::WorkerMessage& in, RoundCoordinator& coordinator, Recording
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace ef21;
   const Fixture& f = GetFixture();
+  // The bytes as the aggregator reads them: the wire reader first, else protobuf.
+  const std::string wire(reinterpret_cast<const char*>(data), size);
+  BatchView from_wire;
+  const bool read_from_wire = ParseUpdateBatch(wire, &from_wire);
   v1::WorkerMessage in;
-  if (!in.ParseFromArray(data, static_cast<int>(size))) return 0;
+  if (!in.ParseFromString(wire)) {
+    if (read_from_wire) {
+      std::fprintf(stderr, "the wire reader took bytes protobuf refuses\n");
+      std::abort();
+    }
+    return 0;
+  }
+  BatchView viewed;
+  ViewBatch(in, &viewed);
+  if (read_from_wire && (in.has_attach() || !SameView(from_wire, viewed))) {
+    std::fprintf(stderr, "the wire reader's view differs from protobuf's\n");
+    std::abort();
+  }
   const Mode& mode = f.modes[in.has_attach() && in.attach().claims_size() > 0 ? 1 : 0];
 
   auto log = RunLog::Create("", mode.config.ToJson(), mode.config.eps);
@@ -239,7 +295,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   const uint64_t before = c.StateHash();
-  const bool accepted = Apply(in, c, sink0, fresh);
+  const bool accepted = Apply(in, read_from_wire ? from_wire : viewed, c, sink0, fresh);
   if (!accepted && c.StateHash() != before) {
     std::fprintf(stderr, "a refused message changed the state\n");
     std::abort();
