@@ -56,6 +56,29 @@ int64_t Millis() {
 
 std::mutex print_mu;  // the sampler's lines and the round lines do not interleave
 
+// What the process holds at one moment: VmRSS split into anonymous and file-backed pages, its
+// threads, and malloc's view (bytes taken from the system for its arenas, of them in use and free,
+// and the blocks it mapped on their own).
+struct Breakdown {
+  int64_t ms = 0, rss_kb = -1, anon_kb = -1, file_kb = -1, threads = -1;
+  int64_t arenas_kb = 0, arenas_in_use_kb = 0, arenas_free_kb = 0, mapped_kb = 0;
+};
+
+Breakdown TakeBreakdown() {
+  Breakdown b;
+  b.ms = Millis();
+  b.rss_kb = StatusKb("VmRSS");
+  b.anon_kb = StatusKb("RssAnon");
+  b.file_kb = StatusKb("RssFile");
+  b.threads = StatusKb("Threads");
+  const struct mallinfo2 heap = mallinfo2();
+  b.arenas_kb = static_cast<int64_t>(heap.arena / 1024);
+  b.arenas_in_use_kb = static_cast<int64_t>(heap.uordblks / 1024);
+  b.arenas_free_kb = static_cast<int64_t>(heap.fordblks / 1024);
+  b.mapped_kb = static_cast<int64_t>(heap.hblkhd / 1024);
+  return b;
+}
+
 int64_t HeapInUseKb() {
   // What malloc hands out right now (small blocks in its arenas plus large mmap'ed ones): the
   // rest of VmRSS is the binary, libraries, stacks and freed memory malloc has not returned.
@@ -112,10 +135,12 @@ int main(int argc, char** argv) {
   const int64_t baseline = StatusKb("VmRSS");
   Millis();
   std::atomic<bool> sampling{true};
-  std::thread sampler([&sampling] {
+  Breakdown at_peak;  // the sampler's, read after it is joined
+  std::thread sampler([&sampling, &at_peak] {
     int64_t printed = 0;
     while (sampling.load()) {
       const int64_t rss = StatusKb("VmRSS");
+      if (rss > at_peak.rss_kb) at_peak = TakeBreakdown();
       if (std::abs(rss - printed) >= 1024) {
         printed = rss;
         const int64_t heap = HeapInUseKb();
@@ -146,6 +171,14 @@ int main(int argc, char** argv) {
   std::printf("baseline_rss_kb %lld\nstarted_peak_rss_kb %lld\npeak_rss_kb %lld\n",
               static_cast<long long>(baseline), static_cast<long long>(started),
               static_cast<long long>(StatusKb("VmHWM")));
+  std::printf(
+      "at_peak ms %lld rss_kb %lld anon_kb %lld file_kb %lld threads %lld arenas_kb %lld "
+      "arenas_in_use_kb %lld arenas_free_kb %lld mapped_kb %lld\n",
+      static_cast<long long>(at_peak.ms), static_cast<long long>(at_peak.rss_kb),
+      static_cast<long long>(at_peak.anon_kb), static_cast<long long>(at_peak.file_kb),
+      static_cast<long long>(at_peak.threads), static_cast<long long>(at_peak.arenas_kb),
+      static_cast<long long>(at_peak.arenas_in_use_kb),
+      static_cast<long long>(at_peak.arenas_free_kb), static_cast<long long>(at_peak.mapped_kb));
   if (!status.ok()) {
     std::fprintf(stderr, "%s\n", std::string(status.message()).c_str());
     return 1;

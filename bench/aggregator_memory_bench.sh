@@ -145,6 +145,9 @@ for mode in $modes; do
   awk '$1 == "started_peak_rss_kb" { printf "  serving, no worker yet: peak %.1f\n", $2 * 1024 / 1e6 }' "$out"
   awk '$1 == "round" { printf "  round %s closed at %.1f s: RSS %.1f, peak %.1f, malloc in use %.1f\n",
                                $2, $10 / 1000, $4 * 1024 / 1e6, $6 * 1024 / 1e6, $8 * 1024 / 1e6 }' "$out"
+  awk '$1 == "at_peak" { printf "  at the sampled peak (%.1f s): RSS %.1f = anonymous %.1f + file-backed %.1f; %d threads; malloc: arenas %.1f (in use %.1f, free %.1f), mapped blocks %.1f\n",
+                                $3 / 1000, $5 * 1024 / 1e6, $7 * 1024 / 1e6, $9 * 1024 / 1e6, $11,
+                                $13 * 1024 / 1e6, $15 * 1024 / 1e6, $17 * 1024 / 1e6, $19 * 1024 / 1e6 }' "$out"
   # The sampler's timeline (VmRSS every 5 ms, printed on a change of 1 MB or more) near the peak.
   echo "  samples within 6 MB of the peak (s since start: RSS, malloc in use, MB):"
   awk '$1 == "sample" { t[++n] = $2; r[n] = $4; h[n] = $6; if ($4 > max) max = $4 }

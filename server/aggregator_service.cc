@@ -1,8 +1,11 @@
 #include "server/aggregator_service.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <new>
 #include <optional>
 
 #include "absl/strings/escaping.h"
@@ -110,8 +113,10 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
       return;
     }
     // The batch is in the coordinator (or was a resend): its parsed form, up to a worker's
-    // clients' messages, is not kept until the next read — unless it is small
-    // (kKeptBatchBytes): then it stays on the arena until the next read resets it.
+    // clients' messages, is not kept until the next read — unless it fits the arena's own block
+    // (kKeptBatchBytes): then it stays there until the next read resets it. (A larger one held
+    // until the next read kept every stream's last batch — its arena blocks and index codes —
+    // through the end of the round, when the pending messages peak.)
     if (in_->updates_size() > 0 && bytes > kKeptBatchBytes) NewMessage();
     {
       absl::MutexLock lock(&mu_);
@@ -425,24 +430,36 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     return absl::OkStatus();
   }
 
-  // A parsed batch up to this size stays on the arena until the next read (OnReadDone).
-  static constexpr size_t kKeptBatchBytes = size_t{1} << 20;
   // The arena's own block, reused by every batch: a host's batch of small updates (a1a: ~400
   // updates of ~150 parsed bytes each) parses without a single malloc, and a larger one takes
   // further blocks that the next Reset frees.
   static constexpr size_t kArenaBlockBytes = size_t{128} << 10;
+  // A parsed batch up to this size (on the wire) stays on the arena until the next read
+  // (OnReadDone); a larger one, which took blocks beyond the arena's own, is freed at once.
+  static constexpr size_t kKeptBatchBytes = kArenaBlockBytes / 2;
 
   // The parse arena: its own block first, then blocks growing from 256 KB to 4 MB, so that a large
-  // batch (a host's many clients of a large model) takes a few large blocks that malloc maps and
-  // unmaps whole rather than many small ones left as holes between longer-lived allocations.
+  // batch (a host's many clients of a large model) takes a few large blocks. They are mapped from
+  // the system and unmapped on Reset (ArenaBlockAlloc), not taken from malloc's heap: there a
+  // block freed between the packed messages of the open round, which live on until it closes,
+  // stayed resident as a hole until the close trims the heap.
   static google::protobuf::ArenaOptions ArenaOptionsFor(char* block) {
     google::protobuf::ArenaOptions options;
     options.initial_block = block;
     options.initial_block_size = kArenaBlockBytes;
     options.start_block_size = size_t{256} << 10;
     options.max_block_size = size_t{4} << 20;
+    options.block_alloc = &ArenaBlockAlloc;
+    options.block_dealloc = &ArenaBlockDealloc;
     return options;
   }
+  static void* ArenaBlockAlloc(size_t size) {
+    void* block = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // As operator new would: the arena has no way to report a failed allocation.
+    if (block == MAP_FAILED) throw std::bad_alloc();
+    return block;
+  }
+  static void ArenaBlockDealloc(void* block, size_t size) { munmap(block, size); }
 
   // Points flat_view_ at the read message's `bytes` bytes in one piece: its one slice, or a copy
   // of its slices in flat_ when they are at most kKeptBatchBytes (a larger message goes to
