@@ -102,7 +102,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
           "the worker sent bytes that are not a WorkerMessage (the stream's messages must parse "
           "as ef21.v1.WorkerMessage)");
     } else {
-      status = Handle(&reason);
+      status = Handle(bytes, &reason);
     }
     ReleaseInput();
     if (!status.ok()) {
@@ -259,7 +259,8 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     options_.audit->Record(e);
   }
 
-  absl::Status Handle(RejectionReason* reason) {
+  // `bytes`: the message's size on the wire.
+  absl::Status Handle(size_t bytes, RejectionReason* reason) {
     if (in_->has_attach() && (in_->updates_size() > 0 || in_->gradient_sums_size() > 0)) {
       *reason = RejectionReason::kMalformedMessage;
       return absl::InvalidArgumentError("a WorkerMessage carries an Attach or updates, not both");
@@ -336,6 +337,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
     const absl::Span<DecodedGradientSum> sums = absl::MakeSpan(decoded_sums_.data(), sum_count);
     EF21_RETURN_IF_ERROR(CheckGradientSumsCover(batch, context_, tree_, sums, reason));
+    // The updates are decoded: a large batch's parsed form goes back now (unless gradient sums,
+    // which map it, came with it), before the checks against the data below — the longest part
+    // (a loss over d coordinates per update), which several streams may run at once, each
+    // holding its batch meanwhile.
+    if (sum_count == 0 && bytes > kKeptBatchBytes) NewMessage();
     if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
