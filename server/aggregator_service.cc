@@ -34,7 +34,9 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
         metrics_(options.metrics),
         context_(coordinator_->context()),
         server_context_(context),
-        arena_block_(new char[kArenaBlockBytes]),
+        arena_block_(context_.options.client_state == ClientStateMode::kWorker
+                         ? nullptr
+                         : new char[kArenaBlockBytes]),
         arena_(ArenaOptionsFor(arena_block_.get())),
         in_(google::protobuf::Arena::CreateMessage<v1::WorkerMessage>(&arena_)) {
     info_.peer = context->peer();
@@ -92,7 +94,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     // anything else — an Attach, a form the wire reader leaves to protobuf — is parsed by protobuf.
     // Both end in HandleBatch, with the same checks.
     if (attached_ && FlattenInput(bytes) && ParseUpdateBatch(flat_view_, &batch_)) {
-      status = HandleBatch(&reason);
+      status = HandleBatch(bytes, &reason);
       in_bytes_.Clear();  // as Deserialize leaves it
     } else if (!grpc::SerializationTraits<v1::WorkerMessage>::Deserialize(&in_bytes_, in_).ok()) {
       // The Audit below names no clients: the message is cleared, not half-parsed.
@@ -117,7 +119,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     // (kKeptBatchBytes): then it stays there until the next read resets it. (A larger one held
     // until the next read kept every stream's last batch — its arena blocks and index codes —
     // through the end of the round, when the pending messages peak.)
-    if (in_->updates_size() > 0 && bytes > kKeptBatchBytes) NewMessage();
+    if (in_->updates_size() > 0 && !KeepParsed(bytes)) NewMessage();
     {
       absl::MutexLock lock(&mu_);
       if (finish_requested_) return;
@@ -304,12 +306,12 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
           "update before Attach: attach the stream's clients first");
     }
     ViewBatch(*in_, &batch_);
-    return HandleBatch(reason);
+    return HandleBatch(bytes, reason);
   }
 
   // The updates and gradient sums of batch_ (viewed from the wire or from in_): decoded,
-  // validated and submitted to the coordinator.
-  absl::Status HandleBatch(RejectionReason* reason) {
+  // validated and submitted to the coordinator. `bytes`: the message's size on the wire.
+  absl::Status HandleBatch(size_t bytes, RejectionReason* reason) {
     const size_t count = batch_.updates.size();
     if (decoded_.size() < count) decoded_.resize(count);
     const size_t sum_count = batch_.sums.size();
@@ -337,11 +339,11 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     const absl::Span<DecodedUpdate> batch = absl::MakeSpan(decoded_.data(), count);
     const absl::Span<DecodedGradientSum> sums = absl::MakeSpan(decoded_sums_.data(), sum_count);
     EF21_RETURN_IF_ERROR(CheckGradientSumsCover(batch, context_, tree_, sums, reason));
-    // The updates are decoded: a large batch's parsed form goes back now (unless gradient sums,
-    // which map it, came with it), before the checks against the data below — the longest part
-    // (a loss over d coordinates per update), which several streams may run at once, each
-    // holding its batch meanwhile.
-    if (sum_count == 0 && bytes > kKeptBatchBytes) NewMessage();
+    // The updates are decoded: a large batch's bytes and parsed form go back now (unless gradient
+    // sums, which view them, came with it), before the checks against the data below — the
+    // longest part (a loss over d coordinates per update), which several streams may run at
+    // once, each holding its batch meanwhile.
+    if (sum_count == 0 && !KeepParsed(bytes)) ReleaseBatchInput();
     if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
@@ -443,16 +445,21 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   // A parsed batch up to this size (on the wire) stays on the arena until the next read
   // (OnReadDone); a larger one, which took blocks beyond the arena's own, is freed at once.
   static constexpr size_t kKeptBatchBytes = kArenaBlockBytes / 2;
+  // A message in several slices up to this size is copied into one piece for the wire reader.
+  static constexpr size_t kFlattenedBytes = size_t{1} << 20;
 
   // The parse arena: its own block first, then blocks growing from 256 KB to 4 MB, so that a large
   // batch (a host's many clients of a large model) takes a few large blocks. They are mapped from
   // the system and unmapped on Reset (ArenaBlockAlloc), not taken from malloc's heap: there a
   // block freed between the packed messages of the open round, which live on until it closes,
   // stayed resident as a hole until the close trims the heap.
+  // Under --client-state=worker a stream has no block of its own (`block` null): its batches are
+  // large (ef21 worker --message-bytes) and take the mapped blocks anyway, and the aggregator
+  // keeps no memory per worker host between them.
   static google::protobuf::ArenaOptions ArenaOptionsFor(char* block) {
     google::protobuf::ArenaOptions options;
     options.initial_block = block;
-    options.initial_block_size = kArenaBlockBytes;
+    options.initial_block_size = block != nullptr ? kArenaBlockBytes : 0;
     options.start_block_size = size_t{256} << 10;
     options.max_block_size = size_t{4} << 20;
     options.block_alloc = &ArenaBlockAlloc;
@@ -468,7 +475,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   static void ArenaBlockDealloc(void* block, size_t size) { munmap(block, size); }
 
   // Points flat_view_ at the read message's `bytes` bytes in one piece: its one slice, or a copy
-  // of its slices in flat_ when they are at most kKeptBatchBytes (a larger message goes to
+  // of its slices in flat_ when they are at most kFlattenedBytes (a larger message goes to
   // protobuf, which reads the slices where they are). False when it does neither.
   bool FlattenInput(size_t bytes) {
     if (!in_bytes_.Dump(&slices_).ok() || slices_.empty()) return false;
@@ -477,7 +484,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
           absl::string_view(reinterpret_cast<const char*>(slices_[0].begin()), slices_[0].size());
       return true;
     }
-    if (bytes > kKeptBatchBytes) return false;
+    if (bytes > kFlattenedBytes) return false;
     flat_.clear();
     for (const grpc::Slice& slice : slices_) {
       flat_.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
@@ -489,6 +496,23 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
   void ReleaseInput() {
     slices_.clear();
     flat_view_ = absl::string_view();
+  }
+
+  // Whether a batch of `bytes` on the wire stays parsed until the next read: when it fits the
+  // stream's own block.
+  bool KeepParsed(size_t bytes) const {
+    return arena_block_ != nullptr && bytes <= kKeptBatchBytes;
+  }
+
+  // Gives back everything the read message's batch holds besides its decoded updates: the views
+  // (batch_), the message's bytes (its slices, and their flat copy when it was a large one) and
+  // its parsed form.
+  void ReleaseBatchInput() {
+    batch_.Clear();
+    ReleaseInput();
+    in_bytes_.Clear();
+    if (flat_.capacity() > kKeptBatchBytes) std::string().swap(flat_);
+    NewMessage();
   }
 
   // Frees the last parsed message (and every block beyond arena_block_) and makes an empty one.
