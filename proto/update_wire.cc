@@ -174,8 +174,8 @@ bool ParseSparseVector(const char* data, size_t size, SparseVectorView* out) {
   return true;
 }
 
+// *out is a default UpdateView (ParseUpdateBatch's emplace_back).
 bool ParseUpdate(const char* data, size_t size, UpdateView* out) {
-  *out = UpdateView();
   Reader r(data, data + size);
   uint32_t seen = 0;
   while (!r.done()) {
@@ -229,8 +229,8 @@ inline int64_t VarintField(uint64_t value) {
   return bytes;
 }
 
+// *out is a default GradientSumView.
 bool ParseGradientSum(const char* data, size_t size, GradientSumView* out) {
-  *out = GradientSumView();
   Reader r(data, data + size);
   uint32_t seen = 0;
   while (!r.done()) {
