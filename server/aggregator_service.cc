@@ -347,9 +347,7 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     if (options_.verify_diagnostics && context_.problem->HasData()) {
       // After every other check, so a refusal names the first thing wrong with the batch.
       EF21_RETURN_IF_ERROR(coordinator_->Precheck(this, batch, reason));
-      for (size_t j = 0; j < count; ++j) {
-        EF21_RETURN_IF_ERROR(VerifyDiagnostics(decoded_[j], reason));
-      }
+      EF21_RETURN_IF_ERROR(VerifyDiagnostics(batch, reason));
       for (const DecodedGradientSum& s : sums) EF21_RETURN_IF_ERROR(VerifySum(s, reason));
     }
     int duplicates = 0;
@@ -386,13 +384,22 @@ class TrainReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc
     return status;
   }
 
-  // Recomputes f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) from the aggregator's data and
-  // compares. Updates for another round than the open one are left to the coordinator (stale,
-  // future or a resend).
-  absl::Status VerifyDiagnostics(const DecodedUpdate& u, RejectionReason* reason) {
+  // Recomputes each update's f_i(x^r) (and ∇f_i(x^r) on diagnostic rounds) from the aggregator's
+  // data and compares, in order; the first disagreement is the error. Updates for another round
+  // than the open one are left to the coordinator (stale, future or a resend). Each run of
+  // updates of one round is checked under one hold of the open point (one pair of locks a batch,
+  // not a pair per update).
+  absl::Status VerifyDiagnostics(absl::Span<const DecodedUpdate> updates, RejectionReason* reason) {
     absl::Status status;
-    coordinator_->WithOpenPoint(u.round,
-                                [&](const OpenPoint& open) { status = VerifyAt(open, u, reason); });
+    for (size_t j = 0; j < updates.size() && status.ok();) {
+      const uint64_t round = updates[j].round;
+      size_t end = j + 1;
+      while (end < updates.size() && updates[end].round == round) ++end;
+      coordinator_->WithOpenPoint(round, [&](const OpenPoint& open) {
+        for (size_t k = j; k < end && status.ok(); ++k) status = VerifyAt(open, updates[k], reason);
+      });
+      j = end;
+    }
     return status;
   }
 
