@@ -327,10 +327,11 @@ namespace {
 struct DeltaPart {
   const SparseVector* sum = nullptr;
   bool dense = false;
-  bool wide = false;  // the split's wide part (f64 values)
-  ValueType type{};   // of the values written: the run's, or f64 (dense, wide)
-  int64_t count = 0;  // values
-  IndexCode code;     // of a sparse part's indices
+  bool wide = false;     // the split's wide part (f64 values)
+  ValueType type{};      // of the values written: the run's, or f64 (dense, wide)
+  int64_t count = 0;     // values
+  IndexCode code;        // of a sparse part's indices
+  ValueType sum_type{};  // the run's value type, which splits the parts
 
   uint64_t ValueBytes() const {
     return static_cast<uint64_t>(count) * (type == ValueType::kF32 ? 4 : 8);
@@ -383,7 +384,6 @@ struct DeltaPart {
     }
     return at;
   }
-  ValueType sum_type{};  // the run's value type, which splits the parts
 };
 
 }  // namespace

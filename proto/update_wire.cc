@@ -1,5 +1,7 @@
 #include "proto/update_wire.h"
 
+#include "common/compress/sparse_codec.h"
+
 namespace ef21 {
 
 SparseVectorView ViewOf(const v1::SparseVector& c) {
@@ -211,24 +213,6 @@ bool ParseUpdate(const char* data, size_t size, UpdateView* out) {
   return true;
 }
 
-// Protobuf's serialized size of a field of `payload` bytes with a one-byte tag.
-inline int64_t LenField(uint64_t payload) {
-  int64_t bytes = 2 + static_cast<int64_t>(payload);
-  while (payload >= 0x80) {
-    payload >>= 7;
-    ++bytes;
-  }
-  return bytes;
-}
-inline int64_t VarintField(uint64_t value) {
-  int64_t bytes = 2;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++bytes;
-  }
-  return bytes;
-}
-
 // *out is a default GradientSumView.
 bool ParseGradientSum(const char* data, size_t size, GradientSumView* out) {
   Reader r(data, data + size);
@@ -253,9 +237,11 @@ bool ParseGradientSum(const char* data, size_t size, GradientSumView* out) {
     if (!ok) return false;
   }
   // What ByteSizeLong gives for these fields: proto3 omits those holding their default.
-  out->byte_size = (out->level != 0 ? VarintField(out->level) : 0) +
-                   (out->index != 0 ? VarintField(out->index) : 0) +
-                   (out->count != 0 ? LenField(8 * static_cast<uint64_t>(out->count)) : 0);
+  // Each field present has a one-byte tag.
+  const uint64_t values = 8 * static_cast<uint64_t>(out->count);
+  out->byte_size = (out->level != 0 ? 1 + VarintBytes(out->level) : 0) +
+                   (out->index != 0 ? 1 + VarintBytes(out->index) : 0) +
+                   (values != 0 ? 1 + VarintBytes(values) + static_cast<int64_t>(values) : 0);
   return true;
 }
 
